@@ -1,0 +1,237 @@
+"""A thin gateway over the ECS client: pagination, batches of 100, retries, error translation.
+
+Reads are retried on throttling, 5xx and connection errors; writes only on throttling (a
+throttled call was not executed, so repeating it is safe). Every retry waits with
+exponential backoff and full jitter and never past the deadline.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
+
+from tenacity import RetryCallState, Retrying, retry_if_exception, wait_random_exponential
+
+from ecsdeploy.errors import AwsAccessError, AwsError, EcsDeployError, NotFoundError
+from ecsdeploy.models import Service, Task
+
+DESCRIBE_TASKS_LIMIT = 100  # DescribeTasks refuses more ARNs than this
+MAX_ATTEMPTS_WITHOUT_DEADLINE = 12
+
+_THROTTLING = {
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "RequestThrottledException",
+    "TooManyRequestsException",
+    "RequestLimitExceeded",
+}
+_ACCESS = {
+    "AccessDeniedException",
+    "AccessDenied",
+    "UnrecognizedClientException",
+    "InvalidClientTokenId",
+    "InvalidSignatureException",
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "SignatureDoesNotMatch",
+}
+_NOT_FOUND = {
+    "ClusterNotFoundException",
+    "ServiceNotFoundException",
+    "ServiceNotActiveException",
+    "TaskDefinitionNotFoundException",
+}
+_MUTATING = {"RegisterTaskDefinition", "UpdateService", "DeregisterTaskDefinition", "RunTask"}
+
+
+def _error_code(exc: BaseException) -> str | None:
+    response = getattr(exc, "response", None)
+    if isinstance(response, Mapping):
+        return str(response.get("Error", {}).get("Code", "")) or None
+    return None
+
+
+def _status(exc: BaseException) -> int:
+    response = getattr(exc, "response", None)
+    if isinstance(response, Mapping):
+        return int(response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+    return 0
+
+
+def is_throttling(exc: BaseException) -> bool:
+    return _error_code(exc) in _THROTTLING
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Throttling, a 5xx, or a connection that failed or timed out."""
+    from botocore.exceptions import ConnectionError as BotoConnectionError
+    from botocore.exceptions import HTTPClientError, ReadTimeoutError
+
+    if is_throttling(exc) or _status(exc) >= 500:
+        return True
+    return isinstance(exc, BotoConnectionError | HTTPClientError | ReadTimeoutError)
+
+
+class EcsGateway:
+    """All ECS calls the tool makes. `deadline` (a `clock()` value) bounds every retry."""
+
+    def __init__(
+        self,
+        client: Any,
+        *,
+        deadline: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        max_backoff: float = 4.0,
+    ) -> None:
+        self.client = client
+        self.deadline = deadline
+        self.clock = clock
+        self.sleep = sleep
+        self.max_backoff = max_backoff
+        self.calls: list[str] = []  # operation names, in order (benchmarks count them)
+
+    # -- plumbing ------------------------------------------------------------------------
+
+    def _stop(self, state: RetryCallState) -> bool:
+        if self.deadline is None:
+            return state.attempt_number >= MAX_ATTEMPTS_WITHOUT_DEADLINE
+        return self.clock() + state.upcoming_sleep > self.deadline
+
+    def call(self, operation: str, **params: Any) -> dict[str, Any]:
+        """Call one ECS operation (by its API name), retrying what is safe to repeat."""
+        method = getattr(self.client, _snake(operation))
+        retry_on = is_throttling if operation in _MUTATING else is_transient
+        retrying = Retrying(
+            retry=retry_if_exception(retry_on),
+            wait=wait_random_exponential(multiplier=0.2, max=self.max_backoff),
+            stop=self._stop,
+            sleep=self.sleep,
+            reraise=True,
+        )
+        try:
+            for attempt in retrying:
+                with attempt:
+                    self.calls.append(operation)
+                    result: dict[str, Any] = method(**params)
+                    return result
+        except Exception as exc:
+            raise translate(exc, operation) from exc
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _pages(self, operation: str, key: str, **params: Any) -> Iterator[str]:
+        token: str | None = None
+        while True:
+            page = self.call(operation, **params, **({"nextToken": token} if token else {}))
+            yield from page.get(key, [])
+            token = page.get("nextToken")
+            if not token:
+                return
+
+    # -- operations ----------------------------------------------------------------------
+
+    def describe_service(self, cluster: str, service: str) -> Service:
+        response = self.call("DescribeServices", cluster=cluster, services=[service])
+        services = response.get("services", [])
+        if not services:
+            raise NotFoundError(
+                f"Service {service} not found in cluster {cluster}; check -n/--service-name and "
+                "-c/--cluster"
+            )
+        return Service.from_api(services[0])
+
+    def describe_task_definition(
+        self, task_definition: str, *, with_tags: bool = False
+    ) -> tuple[dict[str, Any], list[dict[str, str]]]:
+        params: dict[str, Any] = {"taskDefinition": task_definition}
+        if with_tags:
+            params["include"] = ["TAGS"]
+        response = self.call("DescribeTaskDefinition", **params)
+        return response["taskDefinition"], list(response.get("tags") or [])
+
+    def registration_fields(self) -> list[str]:
+        """Every member RegisterTaskDefinition accepts, from botocore's service model."""
+        shape = self.client.meta.service_model.operation_model("RegisterTaskDefinition").input_shape
+        return list(shape.members)
+
+    def register_task_definition(self, request: Mapping[str, Any]) -> dict[str, Any]:
+        taskdef: dict[str, Any] = self.call("RegisterTaskDefinition", **request)["taskDefinition"]
+        return taskdef
+
+    def update_service(self, **params: Any) -> Service:
+        return Service.from_api(self.call("UpdateService", **params)["service"])
+
+    def list_task_definitions(self, family: str, *, sort: str = "ASC") -> list[str]:
+        """The family's ACTIVE revisions' ARNs, every page, oldest first by default."""
+        return list(
+            self._pages(
+                "ListTaskDefinitions",
+                "taskDefinitionArns",
+                familyPrefix=family,
+                status="ACTIVE",
+                sort=sort,
+            )
+        )
+
+    def deregister_task_definition(self, arn: str) -> None:
+        self.call("DeregisterTaskDefinition", taskDefinition=arn)
+
+    def list_tasks(self, cluster: str, **filters: Any) -> list[str]:
+        """Task ARNs matching the filters, every page."""
+        return list(self._pages("ListTasks", "taskArns", cluster=cluster, **filters))
+
+    def describe_tasks(self, cluster: str, arns: Sequence[str]) -> list[Task]:
+        """Tasks by ARN, in batches of at most 100 (DescribeTasks' limit)."""
+        tasks: list[Task] = []
+        for start in range(0, len(arns), DESCRIBE_TASKS_LIMIT):
+            batch = list(arns[start : start + DESCRIBE_TASKS_LIMIT])
+            response = self.call("DescribeTasks", cluster=cluster, tasks=batch)
+            tasks.extend(Task.from_api(t) for t in response.get("tasks", []))
+        return tasks
+
+    def run_task(self, **params: Any) -> list[Task]:
+        response = self.call("RunTask", **params)
+        failures = response.get("failures") or []
+        if failures and not response.get("tasks"):
+            reasons = "; ".join(f"{f.get('arn', '')}: {f.get('reason', '')}" for f in failures)
+            raise AwsError(f"RunTask started no task: {reasons}")
+        return [Task.from_api(t) for t in response.get("tasks", [])]
+
+
+def translate(exc: Exception, operation: str) -> EcsDeployError:
+    """One-line errors with their exit codes instead of tracebacks."""
+    from botocore.exceptions import BotoCoreError, NoCredentialsError, NoRegionError
+
+    if isinstance(exc, EcsDeployError):
+        return exc
+    code = _error_code(exc)
+    if code is not None:
+        message = getattr(exc, "response", {}).get("Error", {}).get("Message", "") or code
+        if code in _ACCESS:
+            return AwsAccessError(f"{operation}: access denied ({code}: {message})")
+        if code in _NOT_FOUND:
+            return NotFoundError(f"{operation}: {message}")
+        if code == "ClientException" and "task definition" in message.lower():
+            return NotFoundError(f"{operation}: {message}")
+        return AwsError(f"{operation} failed: {code}: {message}")
+    if isinstance(exc, NoCredentialsError):
+        return AwsAccessError(
+            "No AWS credentials found: pass -k/-s or -p, or set AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY"
+        )
+    if isinstance(exc, NoRegionError):
+        return AwsError("No AWS region: pass -r/--region or set AWS_DEFAULT_REGION")
+    if isinstance(exc, BotoCoreError):
+        return AwsError(f"{operation} failed: {exc}")
+    return AwsError(f"{operation} failed: {type(exc).__name__}: {exc}")
+
+
+def _snake(operation: str) -> str:
+    out = []
+    for i, ch in enumerate(operation):
+        if ch.isupper() and i:
+            out.append("_")
+        out.append(ch.lower())
+    return "".join(out)

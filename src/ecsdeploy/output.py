@@ -1,0 +1,179 @@
+"""Everything the user sees. Verbosity is a level; errors go to stderr; JSON goes to stdout
+alone; colour and the live status line only on a terminal (CI gets timestamped lines)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import IntEnum
+from typing import IO, TYPE_CHECKING, Any
+
+from ecsdeploy.models import Deployment, Service, ServiceEvent, Task
+
+if TYPE_CHECKING:
+    from ecsdeploy.deploy import DeployResult
+
+
+class Level(IntEnum):
+    QUIET = 0  # errors only
+    NORMAL = 1
+    VERBOSE = 2
+
+
+@dataclass
+class Reporter:
+    """Writes progress as text; with `json_output` the human text goes to stderr."""
+
+    level: Level = Level.NORMAL
+    json_output: bool = False
+    out: IO[str] = sys.stdout
+    err: IO[str] = sys.stderr
+    tty: bool | None = None
+
+    def __post_init__(self) -> None:
+        self._human = self.err if self.json_output else self.out
+        if self.tty is None:
+            self.tty = self._human.isatty() and os.environ.get("TERM") != "dumb"
+        self._status_shown = False
+        self._last_progress: str | None = None
+
+    # -- lines -----------------------------------------------------------------------------
+
+    def info(self, message: str) -> None:
+        if self.level >= Level.NORMAL:
+            self._line(message)
+
+    def debug(self, message: str) -> None:
+        if self.level >= Level.VERBOSE:
+            self._line(f"debug: {message}")
+
+    def warn(self, message: str) -> None:
+        if self.level >= Level.NORMAL:
+            self._line(self._paint(message, "33"))
+
+    def error(self, message: str) -> None:
+        self._clear_status()
+        self.err.write(f"ERROR: {message}\n")
+        self.err.flush()
+
+    # -- the watcher's observer ------------------------------------------------------------
+
+    def progress(self, service: Service, deployment: Deployment | None, elapsed: float) -> None:
+        if self.level < Level.NORMAL:
+            return
+        new = deployment
+        old_running = sum(d.running_count for d in service.deployments if new is None or d.id != new.id)
+        text = (
+            f"new {new.running_count if new else 0}/{new.desired_count if new else 0} running, "
+            f"{new.pending_count if new else 0} pending, {new.failed_tasks if new else 0} failed; "
+            f"old {old_running} running; "
+            f"{(new.rollout_state if new else None) or 'unknown'}"
+        )
+        if self.tty:
+            self._clear_status()
+            self._human.write(f"\r[{elapsed:5.1f}s] {text}")
+            self._human.flush()
+            self._status_shown = True
+        elif text != self._last_progress:
+            self._line(f"[{elapsed:.1f}s] {text}")
+        self._last_progress = text
+
+    def service_event(self, event: ServiceEvent) -> None:
+        self.info(f"event: {event.message}")
+
+    def task_stopped(self, task: Task) -> None:
+        parts = [f"task {task.id} stopped: {task.stopped_reason or 'no reason given'}"]
+        if task.stop_code:
+            parts.append(f"stopCode {task.stop_code}")
+        for c in task.containers:
+            parts.append(
+                f"container {c.name} exit code {c.exit_code if c.exit_code is not None else '-'}"
+                + (f" ({c.reason})" if c.reason and c.reason != task.stopped_reason else "")
+            )
+        message = "; ".join(parts)
+        if self.level >= Level.NORMAL:
+            self._line(self._paint(message, "31"))
+        else:
+            self.error(message)
+
+    # -- the end -------------------------------------------------------------------------
+
+    def summary(self, result: DeployResult) -> None:
+        data = summary_dict(result)
+        if self.json_output:
+            self._clear_status()
+            self.out.write(json.dumps(data, sort_keys=True) + "\n")
+            self.out.flush()
+        elif result.code == 0:
+            self.info(self._paint(f"Deploy succeeded: {result.reason} ({result.duration:.1f}s)", "32"))
+        else:
+            self.error(f"Deploy {result.outcome.replace('_', ' ')}: {result.reason}")
+        write_github_output(data)
+
+    # -- plumbing ------------------------------------------------------------------------
+
+    def _line(self, message: str) -> None:
+        self._clear_status()
+        if self.tty:
+            self._human.write(message + "\n")
+        else:
+            stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            self._human.write(f"{stamp} {message}\n")
+        self._human.flush()
+
+    def _clear_status(self) -> None:
+        if self._status_shown:
+            self._human.write("\r\x1b[2K")
+            self._status_shown = False
+
+    def _paint(self, text: str, colour: str) -> str:
+        if self.tty and not os.environ.get("NO_COLOR"):
+            return f"\x1b[{colour}m{text}\x1b[0m"
+        return text
+
+
+def summary_dict(result: DeployResult) -> dict[str, Any]:
+    """The end-of-deploy summary, for --output json and GitHub step outputs."""
+    return {
+        "cluster": result.cluster,
+        "service": result.service,
+        "old_task_definition": result.old_task_definition,
+        "new_task_definition": result.new_task_definition,
+        "deployment_id": result.deployment_id,
+        "outcome": result.outcome,
+        "reason": result.reason,
+        "exit_code": int(result.code),
+        "duration_seconds": round(result.duration, 3),
+        "counts": result.counts,
+        "rollback": result.rollback,
+        "deregistered": result.deregistered,
+        "stopped_tasks": [
+            {
+                "task_arn": t.arn,
+                "stopped_reason": t.stopped_reason,
+                "stop_code": t.stop_code,
+                "containers": [
+                    {"name": c.name, "exit_code": c.exit_code, "reason": c.reason}
+                    for c in t.containers
+                ],
+            }
+            for t in result.stopped_tasks
+        ],
+    }
+
+
+def write_github_output(data: Mapping[str, Any]) -> None:
+    """When GITHUB_OUTPUT is set (GitHub Actions), append the summary as step outputs."""
+    path = os.environ.get("GITHUB_OUTPUT")
+    if not path:
+        return
+    with open(path, "a", encoding="utf-8") as fh:
+        for key, value in data.items():
+            text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+            if text is None:
+                text = ""
+            fh.write(f"{key}={text}\n")

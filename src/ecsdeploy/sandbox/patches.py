@@ -1,0 +1,219 @@
+"""Patches to moto's ECS responses so the sandbox behaves as ECS documents.
+
+Measured on moto 5.2.5: it starts no tasks for services; UpdateService edits deployments[0]
+in place and stores the task definition as the raw string passed; ListTasks ignores
+serviceName and pagination; DescribeTasks has no 100-ARN limit and moves tasks toward STOPPED
+on every call; RunTask crashes when memory is set only at task level. Each patched handler
+below replaces one of those; `check_compatible` fails loudly when an upgrade moves them.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+from typing import Any
+
+EXPECTED_MOTO = "5.2."
+PATCHED = (
+    "create_service",
+    "update_service",
+    "list_tasks",
+    "describe_tasks",
+    "run_task",
+    "stop_task",
+    "register_task_definition",
+)
+DESCRIBE_TASKS_LIMIT = 100
+LIST_TASKS_PAGE = 100
+
+
+class SandboxIncompatibleError(RuntimeError):
+    """The installed moto is not the one the sandbox was written against."""
+
+
+def check_compatible() -> None:
+    """Raise SandboxIncompatibleError if moto moved what the patches replace."""
+    import moto
+    from moto.core.responses import ActionResult
+    from moto.ecs.models import EC2ContainerServiceBackend, Service, TaskDefinition
+    from moto.ecs.responses import EC2ContainerServiceResponse
+
+    if not moto.__version__.startswith(EXPECTED_MOTO):
+        raise SandboxIncompatibleError(
+            f"the sandbox patches moto {EXPECTED_MOTO}x; moto {moto.__version__} is installed "
+            "(pip install -e '.[sandbox]')"
+        )
+    for name in PATCHED:
+        if not callable(getattr(EC2ContainerServiceResponse, name, None)):
+            raise SandboxIncompatibleError(f"moto's ECS responses lost {name}()")
+    for name in ("describe_task_definition", "_get_service", "_get_cluster", "create_service"):
+        if not callable(getattr(EC2ContainerServiceBackend, name, None)):
+            raise SandboxIncompatibleError(f"moto's ECS backend lost {name}()")
+    for cls, attr in ((Service, "__init__"), (TaskDefinition, "__init__")):
+        if not callable(getattr(cls, attr, None)):
+            raise SandboxIncompatibleError(f"moto's ECS {cls.__name__} changed")
+    if not hasattr(ActionResult, "result"):
+        raise SandboxIncompatibleError("moto's ActionResult changed")
+
+
+def apply(scheduler: Any) -> Callable[[], None]:
+    """Install the patched handlers, bound to `scheduler`; returns a function that undoes it."""
+    check_compatible()
+    from moto.core.responses import ActionResult
+    from moto.ecs.exceptions import (
+        ECSException,
+        InvalidParameterException,
+        ServiceNotFoundException,
+    )
+    from moto.ecs.responses import EC2ContainerServiceResponse as R
+
+    originals = {name: getattr(R, name) for name in PATCHED}
+
+    def create_service(self: Any) -> Any:
+        result = originals["create_service"](self)
+        service = result.result["service"]
+        scheduler.adopt_service(self.ecs_backend, service, self._get_param("deploymentConfiguration"))
+        return result
+
+    def update_service(self: Any) -> Any:
+        backend = self.ecs_backend
+        cluster = self._get_param("cluster", "default")
+        name = str(self._get_param("service")).rsplit("/", 1)[-1]
+        service = backend._get_service(cluster, name)
+        if service.status != "ACTIVE":
+            raise ECSException("ServiceNotActiveException", "Service was not ACTIVE.")
+        scheduler.update_service(backend, service, self._get_params())
+        return ActionResult({"service": service})
+
+    def list_tasks(self: Any) -> Any:
+        backend = self.ecs_backend
+        cluster = backend._get_cluster(self._get_param("cluster", "default"))
+        service_name = self._get_param("serviceName")
+        family = self._get_param("family")
+        started_by = self._get_param("startedBy")
+        desired = self._get_param("desiredStatus") or "RUNNING"
+        launch_type = self._get_param("launchType")
+        max_results = int(self._get_param("maxResults") or LIST_TASKS_PAGE)
+        if not 1 <= max_results <= LIST_TASKS_PAGE:
+            raise InvalidParameterException("maxResults must be between 1 and 100.")
+        arns = [
+            t["taskArn"]
+            for t in scheduler.tasks.values()
+            if t["clusterArn"] == cluster.arn
+            and t["desiredStatus"] == desired
+            and (not service_name or t["group"] == f"service:{str(service_name).rsplit('/', 1)[-1]}")
+            and (not started_by or t["startedBy"] == started_by)
+            and (not launch_type or t["launchType"] == launch_type)
+            and (not family or t["taskDefinitionArn"].rsplit("/", 1)[-1].rsplit(":", 1)[0] == family)
+        ]
+        token = self._get_param("nextToken")
+        start = _decode_token(token) if token else 0
+        page = arns[start : start + max_results]
+        response: dict[str, Any] = {"taskArns": page}
+        if start + max_results < len(arns):
+            response["nextToken"] = _encode_token(start + max_results)
+        return ActionResult(response)
+
+    def describe_tasks(self: Any) -> Any:
+        backend = self.ecs_backend
+        cluster = backend._get_cluster(self._get_param("cluster", "default"))
+        wanted = self._get_param("tasks") or []
+        if not wanted:
+            raise InvalidParameterException("Tasks cannot be empty.")
+        if len(wanted) > DESCRIBE_TASKS_LIMIT:
+            raise InvalidParameterException(
+                f"Tasks cannot have more than {DESCRIBE_TASKS_LIMIT} elements."
+            )
+        by_id = {
+            arn.rsplit("/", 1)[-1]: t
+            for arn, t in scheduler.tasks.items()
+            if t["clusterArn"] == cluster.arn
+        }
+        found, failures = [], []
+        for ref in wanted:
+            task = by_id.get(str(ref).rsplit("/", 1)[-1])
+            if task is None:
+                failures.append({"arn": ref, "reason": "MISSING"})
+            else:
+                found.append(task)
+        return ActionResult({"tasks": found, "failures": failures})
+
+    def run_task(self: Any) -> Any:
+        backend = self.ecs_backend
+        cluster = backend._get_cluster(self._get_param("cluster", "default"))
+        taskdef = backend.describe_task_definition(self._get_param("taskDefinition"))
+        count = int(self._get_param("count") or 1)
+        if not 1 <= count <= 10:
+            raise InvalidParameterException("count must be between 1 and 10.")
+        launch_type = self._get_param("launchType") or "EC2"
+        if taskdef.network_mode == "awsvpc" and not self._get_param("networkConfiguration"):
+            raise InvalidParameterException(
+                "Network Configuration must be provided when networkMode 'awsvpc' is specified."
+            )
+        tasks = [
+            scheduler.create_task(
+                taskdef,
+                cluster_arn=cluster.arn,
+                group=self._get_param("group") or f"family:{taskdef.family}",
+                started_by=self._get_param("startedBy") or "",
+                launch_type=launch_type,
+                one_off=True,
+            )
+            for _ in range(count)
+        ]
+        return ActionResult({"tasks": tasks, "failures": []})
+
+    def stop_task(self: Any) -> Any:
+        backend = self.ecs_backend
+        cluster = backend._get_cluster(self._get_param("cluster", "default"))
+        task_id = str(self._get_param("task")).rsplit("/", 1)[-1]
+        for arn, task in scheduler.tasks.items():
+            if task["clusterArn"] == cluster.arn and arn.endswith("/" + task_id):
+                scheduler.stop_task(task, self._get_param("reason") or "Task stopped by user")
+                return ActionResult({"task": task})
+        raise InvalidParameterException("The referenced task was not found.")
+
+    def register_task_definition(self: Any) -> Any:
+        # moto models a fixed list of fields; keep the rest too (ECS returns every field
+        # it accepted), so a dropped field shows up in tests as it would on ECS.
+        from botocore import xform_name
+
+        result = originals["register_task_definition"](self)
+        taskdef = result.result["taskDefinition"]
+        for key, value in self._get_params().items():
+            attr = xform_name(key)
+            if key != "tags" and value is not None and not hasattr(taskdef, attr):
+                setattr(taskdef, attr, value)
+        return result
+
+    replacements = {
+        "create_service": create_service,
+        "update_service": update_service,
+        "list_tasks": list_tasks,
+        "describe_tasks": describe_tasks,
+        "run_task": run_task,
+        "stop_task": stop_task,
+        "register_task_definition": register_task_definition,
+    }
+    for name, fn in replacements.items():
+        setattr(R, name, fn)
+    _ = ServiceNotFoundException  # imported so an upgrade that renames it fails here
+
+    def undo() -> None:
+        for name, fn in originals.items():
+            setattr(R, name, fn)
+
+    return undo
+
+
+def _encode_token(offset: int) -> str:
+    return base64.urlsafe_b64encode(f"offset:{offset}".encode()).decode()
+
+
+def _decode_token(token: str) -> int:
+    from moto.ecs.exceptions import InvalidParameterException
+
+    try:
+        return int(base64.urlsafe_b64decode(token.encode()).decode().split(":", 1)[1])
+    except (ValueError, IndexError) as exc:
+        raise InvalidParameterException("Invalid nextToken.") from exc

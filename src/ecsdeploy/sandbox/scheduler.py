@@ -1,0 +1,472 @@
+"""The sandbox's service scheduler: rolls tasks over as ECS does, with fault knobs.
+
+Tasks live here (plain dicts in API shape, so moto's serializer returns them as they are);
+clusters, services and task definitions live in moto's backend. Every method that touches
+state runs under `lock`, which the server also holds for each request: moto is not
+thread-safe.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+Task = dict[str, Any]
+ACTIVE_STATES = ("PROVISIONING", "PENDING", "ACTIVATING")
+DEFAULT_DEPLOYMENT_CONFIGURATION: dict[str, Any] = {
+    "maximumPercent": 200,
+    "minimumHealthyPercent": 100,
+    "deploymentCircuitBreaker": {"enable": False, "rollback": False},
+}
+
+
+@dataclass(frozen=True)
+class Faults:
+    """Fault knobs; set globally or per service (`Scheduler.set_faults`)."""
+
+    #: New tasks fail to start: STOPPED, stopCode TaskFailedToStart, CannotPullContainerError.
+    fail_start: bool = False
+    #: Tasks whose image matches one of these glob patterns fail to start, as above.
+    fail_images: tuple[str, ...] = ()
+    #: Tasks (whose containers have a healthCheck) never become healthy; ECS stops them.
+    unhealthy: bool = False
+    #: New tasks stay PENDING forever: the rollout stalls.
+    stall: bool = False
+    #: Exit code per container name for one-off tasks (run_task); others exit 0.
+    exit_codes: tuple[tuple[str, int], ...] = ()
+    #: Failed tasks before the circuit breaker trips; None: ECS's rule (half the desired
+    #: count, at least 3, at most 200).
+    circuit_breaker_threshold: int | None = None
+
+
+@dataclass
+class ServiceRef:
+    backend: Any
+    service: Any
+    last_good_task_definition: str | None = None
+
+
+@dataclass
+class Scheduler:
+    step_delay: float = 0.05
+    lock: threading.RLock = field(default_factory=threading.RLock)
+    faults: Faults = field(default_factory=Faults)
+    service_faults: dict[str, Faults] = field(default_factory=dict)
+    throttles: dict[str, int] = field(default_factory=dict)
+    requests: list[str] = field(default_factory=list)
+    tasks: dict[str, Task] = field(default_factory=dict)  # by task ARN, in creation order
+    services: dict[str, ServiceRef] = field(default_factory=dict)  # by service ARN
+    steps: int = 0
+
+    # -- knobs ---------------------------------------------------------------------------
+
+    def set_faults(self, service: str | None = None, **knobs: Any) -> None:
+        """Set fault knobs globally, or for one service name."""
+        with self.lock:
+            if service is None:
+                self.faults = replace(self.faults, **knobs)
+            else:
+                self.service_faults[service] = replace(
+                    self.service_faults.get(service, self.faults), **knobs
+                )
+
+    def throttle(self, operation: str, count: int) -> None:
+        """Answer the next `count` calls of `operation` with ThrottlingException."""
+        with self.lock:
+            self.throttles[operation] = count
+
+    def take_throttle(self, operation: str) -> bool:
+        with self.lock:
+            left = self.throttles.get(operation, 0)
+            if left <= 0:
+                return False
+            self.throttles[operation] = left - 1
+            return True
+
+    def faults_for(self, service_name: str | None) -> Faults:
+        if service_name is not None and service_name in self.service_faults:
+            return self.service_faults[service_name]
+        return self.faults
+
+    # -- the loop ------------------------------------------------------------------------
+
+    def run_forever(self, stop: threading.Event) -> None:
+        while not stop.wait(self.step_delay):
+            self.step()
+
+    def step(self) -> None:
+        """One scheduler tick: advance every task one state and every rollout one move."""
+        with self.lock:
+            self.steps += 1
+            for task in list(self.tasks.values()):
+                self._advance_task(task)
+            for ref in self.services.values():
+                self._advance_service(ref)
+
+    # -- services ------------------------------------------------------------------------
+
+    def adopt_service(self, backend: Any, service: Any, deployment_configuration: Any) -> None:
+        """Take a service moto just created: fix its fields and start its first deployment."""
+        conf = {**DEFAULT_DEPLOYMENT_CONFIGURATION, **(deployment_configuration or {})}
+        service.deployment_configuration = conf
+        service.running_count = 0
+        service.pending_count = 0
+        service.events = []
+        self.services[service.arn] = ServiceRef(backend, service, None)
+        if service.deployment_controller.get("type", "ECS") != "ECS":
+            return
+        service.deployments = [self._new_deployment(service, service.task_definition)]
+
+    def update_service(self, backend: Any, service: Any, params: dict[str, Any]) -> None:
+        """UpdateService: a new PRIMARY deployment, synchronously, when the revision changes
+        or a new deployment is forced; a desired-count change alone rescales the PRIMARY."""
+        ref = self.services.get(service.arn)
+        if ref is None:
+            self.adopt_service(backend, service, None)
+            ref = self.services[service.arn]
+        if params.get("deploymentConfiguration"):
+            service.deployment_configuration = {
+                **service.deployment_configuration,
+                **params["deploymentConfiguration"],
+            }
+        if params.get("desiredCount") is not None:
+            service.desired_count = int(params["desiredCount"])
+        new_arn = service.task_definition
+        if params.get("taskDefinition"):
+            new_arn = backend.describe_task_definition(params["taskDefinition"]).arn
+        for key in ("networkConfiguration", "platformVersion"):
+            if params.get(key) is not None:
+                setattr(service, "network_configuration" if key == "networkConfiguration" else "platform_version", params[key])
+        changed = new_arn != service.task_definition
+        if changed or params.get("forceNewDeployment"):
+            if service.deployments and service.deployments[0].get("rolloutState") == "COMPLETED":
+                ref.last_good_task_definition = service.deployments[0]["taskDefinition"]
+            for dep in service.deployments:
+                dep["status"] = "ACTIVE"
+            service.task_definition = new_arn
+            service.deployments.insert(0, self._new_deployment(service, new_arn))
+        elif service.deployments:
+            service.deployments[0]["desiredCount"] = service.desired_count
+            service.deployments[0]["updatedAt"] = _now()
+
+    def _new_deployment(self, service: Any, task_definition: str) -> dict[str, Any]:
+        dep_id = f"ecs-svc/{uuid.uuid4().int % 10**19:019d}"
+        return {
+            "id": dep_id,
+            "status": "PRIMARY",
+            "taskDefinition": task_definition,
+            "desiredCount": service.desired_count,
+            "pendingCount": 0,
+            "runningCount": 0,
+            "failedTasks": 0,
+            "createdAt": _now(),
+            "updatedAt": _now(),
+            "launchType": service.launch_type,
+            "rolloutState": "IN_PROGRESS",
+            "rolloutStateReason": f"ECS deployment {dep_id} in progress.",
+        }
+
+    def _advance_service(self, ref: ServiceRef) -> None:
+        svc = ref.service
+        if svc.status != "ACTIVE" or not svc.deployments:
+            return
+        primary = svc.deployments[0]
+        name = svc.name
+        live = [t for t in self._service_tasks(svc) if t["desiredStatus"] == "RUNNING"]
+        by_dep: dict[str, list[Task]] = {}
+        for t in live:
+            by_dep.setdefault(t["startedBy"], []).append(t)
+        mine = by_dep.get(primary["id"], [])
+        old = [t for t in live if t["startedBy"] != primary["id"]]
+        desired = svc.desired_count
+        conf = svc.deployment_configuration
+        max_total = math.floor(desired * conf.get("maximumPercent", 200) / 100)
+        min_healthy = math.ceil(desired * conf.get("minimumHealthyPercent", 100) / 100)
+
+        # Stop: old tasks that are not serving first, then as many serving ones as the
+        # minimum healthy percent allows (all of them once the new deployment is complete).
+        stopped: list[Task] = []
+        ready_new = [t for t in mine if _ready(t)]
+        for t in [t for t in old if not _ready(t)]:
+            stopped.append(t)
+        ready_old = [t for t in old if _ready(t)]
+        if len(ready_new) >= desired:
+            stopped.extend(ready_old)
+        else:
+            room = len(ready_new) + len(ready_old) - min_healthy
+            stopped.extend(ready_old[: max(0, room)])
+        if len(mine) > desired:  # scaled down
+            stopped.extend(sorted(mine, key=_ready)[: len(mine) - desired])
+        for t in stopped:
+            self._stop(t, f"Scaling activity initiated by (deployment {t['startedBy']})", "ServiceSchedulerInitiated")
+        if stopped:
+            self._event(svc, f"(service {name}) has stopped {len(stopped)} running tasks: "
+                        + " ".join(f"(task {t['taskArn'].rsplit('/', 1)[-1]})" for t in stopped) + ".")
+
+        # Start: new tasks up to the desired count, within the maximum percent.
+        live_after = len(live) - len(stopped)
+        mine_after = len([t for t in mine if t not in stopped])
+        if primary.get("rolloutState") != "FAILED":
+            count = min(desired - mine_after, max_total - live_after)
+            started = [self._start_service_task(ref, primary) for _ in range(max(0, count))]
+            if started:
+                self._event(svc, f"(service {name}) has started {len(started)} tasks: "
+                            + " ".join(f"(task {t['taskArn'].rsplit('/', 1)[-1]})" for t in started) + ".")
+
+        self._circuit_breaker(ref, primary)
+        self._recount(svc)
+        # Drained deployments leave the list, as ECS marks them INACTIVE.
+        svc.deployments = [
+            d for d in svc.deployments
+            if d["status"] == "PRIMARY" or d["runningCount"] + d["pendingCount"] > 0
+        ]
+        primary = svc.deployments[0]
+        if (
+            len(svc.deployments) == 1
+            and primary["rolloutState"] == "IN_PROGRESS"
+            and primary["runningCount"] == desired
+            and primary["pendingCount"] == 0
+            and all(_ready(t) for t in self._service_tasks(svc) if t["desiredStatus"] == "RUNNING")
+        ):
+            primary["rolloutState"] = "COMPLETED"
+            primary["rolloutStateReason"] = f"ECS deployment {primary['id']} completed."
+            ref.last_good_task_definition = primary["taskDefinition"]
+            self._event(svc, f"(service {name}) (deployment {primary['id']}) deployment completed.")
+            self._event(svc, f"(service {name}) has reached a steady state.")
+
+    def _circuit_breaker(self, ref: ServiceRef, primary: dict[str, Any]) -> None:
+        svc = ref.service
+        breaker = svc.deployment_configuration.get("deploymentCircuitBreaker") or {}
+        if not breaker.get("enable") or primary.get("rolloutState") != "IN_PROGRESS":
+            return
+        threshold = self.faults_for(svc.name).circuit_breaker_threshold
+        if threshold is None:
+            threshold = min(200, max(3, math.ceil(svc.desired_count / 2)))
+        if primary["failedTasks"] < threshold:
+            return
+        primary["rolloutState"] = "FAILED"
+        primary["rolloutStateReason"] = "ECS deployment circuit breaker: tasks failed to start."
+        self._event(svc, f"(service {svc.name}) (deployment {primary['id']}) deployment failed: "
+                    "tasks failed to start.")
+        previous = ref.last_good_task_definition
+        if breaker.get("rollback") and previous and previous != primary["taskDefinition"]:
+            primary["status"] = "ACTIVE"
+            rollback = self._new_deployment(svc, previous)
+            svc.task_definition = previous
+            svc.deployments.insert(0, rollback)
+            self._event(svc, f"(service {svc.name}) rolling back to deployment {rollback['id']}.")
+
+    def _recount(self, svc: Any) -> None:
+        tasks = [t for t in self._service_tasks(svc) if t["desiredStatus"] == "RUNNING"]
+        for dep in svc.deployments:
+            dep_tasks = [t for t in tasks if t["startedBy"] == dep["id"]]
+            dep["runningCount"] = sum(1 for t in dep_tasks if t["lastStatus"] == "RUNNING")
+            dep["pendingCount"] = sum(1 for t in dep_tasks if t["lastStatus"] in ACTIVE_STATES)
+            if dep["status"] != "PRIMARY":
+                dep["desiredCount"] = len(dep_tasks)
+            else:
+                dep["desiredCount"] = svc.desired_count
+        svc.running_count = sum(1 for t in tasks if t["lastStatus"] == "RUNNING")
+        svc.pending_count = sum(1 for t in tasks if t["lastStatus"] in ACTIVE_STATES)
+
+    def _service_tasks(self, svc: Any) -> Iterator[Task]:
+        group = f"service:{svc.name}"
+        return (
+            t for t in self.tasks.values()
+            if t["group"] == group and t["clusterArn"] == svc.cluster_arn
+        )
+
+    def _event(self, svc: Any, message: str) -> None:
+        svc.events.insert(0, {"id": str(uuid.uuid4()), "createdAt": _now(), "message": message})
+        del svc.events[100:]
+
+    # -- tasks ---------------------------------------------------------------------------
+
+    def _start_service_task(self, ref: ServiceRef, deployment: dict[str, Any]) -> Task:
+        svc = ref.service
+        taskdef = ref.backend.describe_task_definition(deployment["taskDefinition"])
+        return self.create_task(
+            taskdef,
+            cluster_arn=svc.cluster_arn,
+            group=f"service:{svc.name}",
+            started_by=deployment["id"],
+            launch_type=svc.launch_type or "EC2",
+            service_name=svc.name,
+        )
+
+    def create_task(
+        self,
+        taskdef: Any,
+        *,
+        cluster_arn: str,
+        group: str,
+        started_by: str,
+        launch_type: str,
+        service_name: str | None = None,
+        one_off: bool = False,
+    ) -> Task:
+        task_id = uuid.uuid4().hex
+        region, account = cluster_arn.split(":")[3], cluster_arn.split(":")[4]
+        cluster_name = cluster_arn.rsplit("/", 1)[-1]
+        arn = f"arn:aws:ecs:{region}:{account}:task/{cluster_name}/{task_id}"
+        containers = [
+            {
+                "containerArn": f"arn:aws:ecs:{region}:{account}:container/{cluster_name}/{task_id}/{uuid.uuid4()}",
+                "taskArn": arn,
+                "name": c["name"],
+                "image": c["image"],
+                "lastStatus": "PENDING",
+                "healthStatus": "UNKNOWN",
+                "essential": c.get("essential", True),
+                "_health_check": bool(c.get("healthCheck")),
+            }
+            for c in taskdef.container_definitions
+        ]
+        task: Task = {
+            "taskArn": arn,
+            "clusterArn": cluster_arn,
+            "taskDefinitionArn": taskdef.arn,
+            "group": group,
+            "startedBy": started_by,
+            "launchType": launch_type,
+            "lastStatus": "PROVISIONING",
+            "desiredStatus": "RUNNING",
+            "healthStatus": "UNKNOWN",
+            "createdAt": _now(),
+            "containers": containers,
+            "cpu": taskdef.cpu,
+            "memory": taskdef.memory,
+            "version": 1,
+            "_service": service_name,
+            "_one_off": one_off,
+            "_age": 0,
+            "_health_check": any(c["_health_check"] for c in containers),
+        }
+        self.tasks[arn] = task
+        return task
+
+    def stop_task(self, task: Task, reason: str, stop_code: str = "UserInitiated") -> None:
+        self._stop(task, reason, stop_code)
+
+    def _stop(self, task: Task, reason: str, stop_code: str) -> None:
+        if task["lastStatus"] == "STOPPED":
+            return
+        task["desiredStatus"] = "STOPPED"
+        task["stoppedReason"] = reason
+        task["stopCode"] = stop_code
+        task["stoppingAt"] = _now()
+        task["lastStatus"] = "DEACTIVATING" if task["lastStatus"] == "RUNNING" else "STOPPED"
+        if task["lastStatus"] == "STOPPED":
+            self._finish(task, exit_code=None)
+
+    def _finish(self, task: Task, exit_code: int | None, reasons: dict[str, str] | None = None) -> None:
+        task["lastStatus"] = "STOPPED"
+        task["desiredStatus"] = "STOPPED"
+        task["stoppedAt"] = _now()
+        for c in task["containers"]:
+            c["lastStatus"] = "STOPPED"
+            if exit_code is not None and "exitCode" not in c:
+                c["exitCode"] = exit_code
+            if reasons and c["name"] in reasons:
+                c["reason"] = reasons[c["name"]]
+
+    def _fail_to_start(self, task: Task) -> None:
+        images = ", ".join(c["image"] for c in task["containers"])
+        reason = (
+            f"CannotPullContainerError: pull image manifest has been retried 5 time(s): "
+            f"failed to resolve ref {images}: not found"
+        )
+        task["desiredStatus"] = "STOPPED"
+        task["stopCode"] = "TaskFailedToStart"
+        task["stoppedReason"] = reason
+        self._finish(task, None, {c["name"]: reason for c in task["containers"]})
+        self._count_failure(task)
+
+    def _count_failure(self, task: Task) -> None:
+        ref = next((r for r in self.services.values()
+                    if task["_service"] == r.service.name
+                    and r.service.cluster_arn == task["clusterArn"]), None)
+        if ref is None:
+            return
+        for dep in ref.service.deployments:
+            if dep["id"] == task["startedBy"]:
+                dep["failedTasks"] += 1
+
+    def _advance_task(self, task: Task) -> None:
+        state = task["lastStatus"]
+        if state == "STOPPED":
+            return
+        faults = self.faults_for(task["_service"])
+        task["_age"] += 1
+        if state == "PROVISIONING":
+            task["lastStatus"] = "PENDING"
+        elif state == "PENDING":
+            if faults.stall and not task["_one_off"]:
+                return
+            if faults.fail_start or any(
+                fnmatch.fnmatchcase(c["image"], pattern)
+                for c in task["containers"] for pattern in faults.fail_images
+            ):
+                self._fail_to_start(task)
+                return
+            task["lastStatus"] = "RUNNING"
+            task["startedAt"] = _now()
+            task["_age"] = 0
+            for c in task["containers"]:
+                c["lastStatus"] = "RUNNING"
+        elif state == "RUNNING":
+            self._advance_health(task, faults)
+        elif state == "DEACTIVATING":
+            self._finish(task, exit_code=0)
+
+    def _advance_health(self, task: Task, faults: Faults) -> None:
+        if task["_one_off"]:
+            if task["_age"] >= 2:
+                codes = dict(faults.exit_codes)
+                for c in task["containers"]:
+                    c["exitCode"] = codes.get(c["name"], 0)
+                failed = [c for c in task["containers"] if c["essential"] and c["exitCode"] != 0]
+                task["stopCode"] = "EssentialContainerExited"
+                task["stoppedReason"] = "Essential container in task exited"
+                self._finish(task, exit_code=0, reasons={
+                    c["name"]: f"exited with code {c['exitCode']}" for c in failed
+                })
+            return
+        if not task["_health_check"]:
+            return
+        if faults.unhealthy:
+            for c in task["containers"]:
+                if c["_health_check"]:
+                    c["healthStatus"] = "UNHEALTHY"
+            task["healthStatus"] = "UNHEALTHY"
+            if task["_age"] >= 2:
+                task["desiredStatus"] = "STOPPED"
+                task["stopCode"] = "ServiceSchedulerInitiated"
+                task["stoppedReason"] = "Task failed container health checks"
+                task["lastStatus"] = "DEACTIVATING"
+                for c in task["containers"]:
+                    c["exitCode"] = 137
+                    c["reason"] = "Task failed container health checks"
+                self._count_failure(task)
+            return
+        for c in task["containers"]:
+            if c["_health_check"]:
+                c["healthStatus"] = "HEALTHY"
+        task["healthStatus"] = "HEALTHY"
+
+
+def _ready(task: Task) -> bool:
+    """Counts toward the minimum healthy percent: RUNNING, and HEALTHY where checked."""
+    if task["lastStatus"] != "RUNNING":
+        return False
+    return not task["_health_check"] or task["healthStatus"] == "HEALTHY"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)

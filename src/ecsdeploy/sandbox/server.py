@@ -1,0 +1,221 @@
+"""The sandbox server: moto's WSGI app behind a middleware that serialises requests with the
+scheduler (one lock), logs operation names, injects throttling and serves `/_sandbox/` knobs.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterable
+from types import TracebackType
+from typing import Any
+from urllib.parse import parse_qs
+
+from ecsdeploy.sandbox import patches
+from ecsdeploy.sandbox.scheduler import Faults, Scheduler
+
+MUTATING = frozenset({"RegisterTaskDefinition", "UpdateService", "DeregisterTaskDefinition",
+                      "RunTask", "CreateService", "StopTask", "DeleteService"})
+DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                     "AWS_DEFAULT_REGION": "us-east-1"}
+
+StartResponse = Callable[..., Any]
+
+
+class Middleware:
+    def __init__(self, app: Any, scheduler: Scheduler) -> None:
+        self.app = app
+        self.scheduler = scheduler
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path.startswith("/_sandbox/"):
+            return self._control(environ, start_response, path.removeprefix("/_sandbox/"))
+        operation = _operation(environ)
+        with self.scheduler.lock:
+            self.scheduler.requests.append(operation)
+            if self.scheduler.take_throttle(operation):
+                body = json.dumps({"__type": "ThrottlingException", "message": "Rate exceeded"})
+                start_response("400 Bad Request", [("Content-Type", "application/x-amz-json-1.1"),
+                                                   ("Content-Length", str(len(body)))])
+                return [body.encode()]
+            # Read the whole response under the lock: moto serialises lazily.
+            return [b"".join(self.app(environ, start_response))]
+
+    def _control(self, environ: dict[str, Any], start_response: StartResponse, name: str) -> Iterable[bytes]:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = json.loads(environ["wsgi.input"].read(length) or b"{}") if length else {}
+        s = self.scheduler
+        result: Any = {"ok": True}
+        if name == "requests":
+            with s.lock:
+                result = list(s.requests)
+        elif name == "reset-requests":
+            with s.lock:
+                s.requests.clear()
+        elif name == "faults":
+            service = body.pop("service", None)
+            if "fail_images" in body:
+                body["fail_images"] = tuple(body["fail_images"])
+            if "exit_codes" in body:
+                body["exit_codes"] = tuple(body["exit_codes"].items())
+            s.set_faults(service, **body)
+        elif name == "throttle":
+            s.throttle(body["operation"], int(body["count"]))
+        else:
+            start_response("404 Not Found", [("Content-Type", "application/json")])
+            return [b'{"error": "unknown sandbox endpoint"}']
+        data = json.dumps(result).encode()
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [data]
+
+
+class Sandbox:
+    """A local ECS on 127.0.0.1. `with Sandbox() as sb:` starts it on a free port."""
+
+    def __init__(self, port: int = 0, step_delay: float = 0.05, host: str = "127.0.0.1") -> None:
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            raise ValueError("the sandbox listens on loopback only")
+        self.host = host
+        self.port = port
+        self.scheduler = Scheduler(step_delay=step_delay)
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._server: Any = None
+        self._undo: Callable[[], None] | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def requests(self) -> list[str]:
+        with self.scheduler.lock:
+            return list(self.scheduler.requests)
+
+    def env(self) -> dict[str, str]:
+        """Environment for a child `ecs-deploy`: the endpoint and dummy credentials only."""
+        return {**DUMMY_CREDENTIALS, "AWS_ENDPOINT_URL": self.endpoint}
+
+    def client(self, service: str = "ecs") -> Any:
+        import boto3
+
+        return boto3.client(
+            service,
+            endpoint_url=self.endpoint,
+            region_name=DUMMY_CREDENTIALS["AWS_DEFAULT_REGION"],
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+
+    def set_faults(self, service: str | None = None, **knobs: Any) -> None:
+        self.scheduler.set_faults(service, **knobs)
+
+    def reset_faults(self) -> None:
+        with self.scheduler.lock:
+            self.scheduler.faults = Faults()
+            self.scheduler.service_faults.clear()
+            self.scheduler.throttles.clear()
+
+    def start(self) -> Sandbox:
+        from moto.moto_server.werkzeug_app import (
+            DomainDispatcherApplication,
+            MotoRequestHandler,
+            create_backend_app,
+        )
+        from werkzeug.serving import make_server
+
+        self._undo = patches.apply(self.scheduler)
+        app = Middleware(DomainDispatcherApplication(create_backend_app), self.scheduler)
+        class QuietHandler(MotoRequestHandler):  # type: ignore[misc]
+            def log_request(self, *args: Any, **kwargs: Any) -> None:
+                pass
+
+        self._server = make_server(self.host, self.port, app, threaded=True,
+                                   request_handler=QuietHandler)
+        self.port = self._server.server_address[1]
+        self._threads = [
+            threading.Thread(target=self._server.serve_forever, name="sandbox-http", daemon=True),
+            threading.Thread(target=self.scheduler.run_forever, args=(self._stop,),
+                             name="sandbox-scheduler", daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        for thread in self._threads:
+            thread.join(timeout=5)
+        if self._undo is not None:
+            self._undo()
+
+    def __enter__(self) -> Sandbox:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+    def seed_service(
+        self,
+        cluster: str,
+        service: str,
+        image: str = "nginx:1.25",
+        desired_count: int = 2,
+        *,
+        family: str | None = None,
+        container_name: str = "web",
+        extra_containers: Iterable[dict[str, Any]] = (),
+        deployment_configuration: dict[str, Any] | None = None,
+        health_check: bool = False,
+        deployment_controller: str = "ECS",
+        wait: bool = True,
+        timeout: float = 30.0,
+    ) -> dict[str, Any]:
+        """Create a cluster, a task definition and a service, and wait until it is steady."""
+        import time
+
+        ecs = self.client()
+        ecs.create_cluster(clusterName=cluster)
+        container: dict[str, Any] = {"name": container_name, "image": image, "memory": 128,
+                                     "essential": True}
+        if health_check:
+            container["healthCheck"] = {"command": ["CMD-SHELL", "true"], "interval": 5}
+        td = ecs.register_task_definition(
+            family=family or service, containerDefinitions=[container, *extra_containers]
+        )["taskDefinition"]
+        kwargs: dict[str, Any] = {}
+        if deployment_configuration:
+            kwargs["deploymentConfiguration"] = deployment_configuration
+        svc = ecs.create_service(
+            cluster=cluster,
+            serviceName=service,
+            taskDefinition=td["taskDefinitionArn"],
+            desiredCount=desired_count,
+            deploymentController={"type": deployment_controller},
+            **kwargs,
+        )["service"]
+        if wait and deployment_controller == "ECS":
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                current = ecs.describe_services(cluster=cluster, services=[service])["services"][0]
+                deployments = current["deployments"]
+                if len(deployments) == 1 and deployments[0].get("rolloutState") == "COMPLETED":
+                    return dict(current)
+                time.sleep(self.scheduler.step_delay)
+            raise TimeoutError(f"seeded service {service} did not become steady")
+        return dict(svc)
+
+
+def _operation(environ: dict[str, Any]) -> str:
+    target = environ.get("HTTP_X_AMZ_TARGET")
+    if target:
+        return str(target).rsplit(".", 1)[-1]
+    query = parse_qs(environ.get("QUERY_STRING", ""))
+    if "Action" in query:
+        return query["Action"][0]
+    return f"{environ.get('REQUEST_METHOD', '')} {environ.get('PATH_INFO', '')}"

@@ -1,0 +1,110 @@
+"""Task-definition rewriting: pure functions that return new dicts and never mutate input."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from ecsdeploy.errors import ImageError, NoMatchingContainerError, TaskDefinitionFileError
+from ecsdeploy.image import ImageRef, parse_image
+
+TaskDef = dict[str, Any]
+
+
+def registration_request(
+    taskdef: Mapping[str, Any],
+    accepted_fields: Iterable[str],
+    tags: Sequence[Mapping[str, str]] = (),
+) -> TaskDef:
+    """The RegisterTaskDefinition arguments that recreate `taskdef`.
+
+    `accepted_fields` is the request shape's member list (from botocore's service model), so
+    every field the API accepts is carried over and only read-only ones (status, revision,
+    ARN, requiresAttributes, compatibilities, registeredAt/By, ...) are dropped.
+    """
+    accepted = set(accepted_fields)
+    request = {k: copy.deepcopy(v) for k, v in taskdef.items() if k in accepted and v is not None}
+    request.pop("tags", None)
+    if tags:
+        request["tags"] = [dict(tag) for tag in tags]
+    return request
+
+
+def swap_image(
+    containers: Sequence[Mapping[str, Any]],
+    image: ImageRef,
+    names: Sequence[str] = (),
+) -> list[dict[str, Any]]:
+    """Put `image` on the containers whose repository equals the image's, or on the named ones.
+
+    Raises NoMatchingContainerError, listing every container and its image, when nothing
+    would change: registering an identical revision would deploy nothing.
+    """
+    new = [copy.deepcopy(dict(c)) for c in containers]
+    if names:
+        missing = sorted(set(names) - {c.get("name") for c in new})
+        if missing:
+            raise NoMatchingContainerError(
+                f"No container named {', '.join(missing)} in the task definition "
+                f"(it has: {describe_containers(containers)}); check --container"
+            )
+        targets = [c for c in new if c.get("name") in names]
+    else:
+        targets = [c for c in new if _same_repository(c.get("image", ""), image)]
+        if not targets:
+            raise NoMatchingContainerError(
+                f"No container's image repository matches {image.repository} "
+                f"(containers: {describe_containers(containers)}); nothing was registered. "
+                "Use --container NAME to replace the image of a named container"
+            )
+    for container in targets:
+        container["image"] = str(image)
+    return new
+
+
+def retag_all(containers: Sequence[Mapping[str, Any]], tag: str) -> list[dict[str, Any]]:
+    """Put `tag` on every container's image, replacing only the tag (or digest)."""
+    new = [copy.deepcopy(dict(c)) for c in containers]
+    for container in new:
+        container["image"] = str(parse_image(container["image"]).with_tag(tag))
+    return new
+
+
+def describe_containers(containers: Sequence[Mapping[str, Any]]) -> str:
+    return ", ".join(f"{c.get('name')}={c.get('image')}" for c in containers)
+
+
+def load_task_definition_file(text: str, source: str) -> tuple[TaskDef, list[dict[str, str]]]:
+    """Parse a task-definition file: `describe-task-definition` output or a bare definition.
+
+    Returns the definition and its tags (empty when the file has none).
+    """
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise TaskDefinitionFileError(
+            f"{source} is not valid JSON ({exc.msg} at line {exc.lineno}); "
+            "give describe-task-definition output or a bare task definition"
+        ) from exc
+    if not isinstance(data, dict):
+        raise TaskDefinitionFileError(f"{source} must hold a JSON object, not {type(data).__name__}")
+    tags = data.get("tags") or []
+    taskdef = data.get("taskDefinition", data)
+    if not isinstance(taskdef, dict) or not isinstance(taskdef.get("family"), str):
+        raise TaskDefinitionFileError(f"{source} has no task definition: 'family' is missing")
+    containers = taskdef.get("containerDefinitions")
+    if not isinstance(containers, list) or not containers:
+        raise TaskDefinitionFileError(f"{source} has no task definition: 'containerDefinitions' is empty")
+    if not all(isinstance(c, dict) and isinstance(c.get("image"), str) for c in containers):
+        raise TaskDefinitionFileError(f"{source}: every container definition needs an 'image'")
+    return taskdef, list(tags)
+
+
+def _same_repository(image_text: str, image: ImageRef) -> bool:
+    try:
+        current = parse_image(image_text)
+    except ImageError:
+        return False
+    return current.canonical_repository == image.canonical_repository

@@ -1,0 +1,209 @@
+"""The rollout watcher: a function of (service state, clock). Never prints, never exits.
+
+Steady state costs one DescribeServices call per poll whatever the service's size; tasks are
+listed and described only to explain failures (paginated, at most 100 ARNs a call).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Protocol
+
+from ecsdeploy.models import Deployment, Service, ServiceEvent, Task
+
+DEFAULT_POLL_INTERVAL = 1.0
+MAX_STOPPED_TASKS_SHOWN = 10  # a crash-looping deployment stops tasks faster than anyone reads
+JITTER = 0.1  # +-10% of the interval, so many CI jobs do not poll in lock-step
+
+
+class Outcome(Enum):
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"  # rolloutState FAILED, --max-failed-tasks reached, or superseded
+    ROLLED_BACK_BY_ECS = "rolled_back_by_ecs"  # the circuit breaker put the old revision back
+    SERVICE_INACTIVE = "service_inactive"  # DRAINING or INACTIVE while we waited
+    TIMED_OUT = "timed_out"
+    INTERRUPTED = "interrupted"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    outcome: Outcome
+    reason: str
+
+
+@dataclass(frozen=True)
+class WatchSettings:
+    deadline: float  # a clock() value
+    poll_interval: float = DEFAULT_POLL_INTERVAL
+    max_failed_tasks: int | None = None
+    skip_deployments_check: bool = False
+
+
+@dataclass(frozen=True)
+class Target:
+    """What we wait for: our deployment, and the revision it replaced (to spot a rollback)."""
+
+    cluster: str
+    service: str
+    deployment_id: str
+    previous_task_definition: str | None
+
+
+@dataclass
+class WatchResult:
+    outcome: Outcome
+    reason: str
+    service: Service | None
+    deployment: Deployment | None
+    stopped_tasks: list[Task] = field(default_factory=list)
+    polls: int = 0
+
+
+class Gateway(Protocol):
+    def describe_service(self, cluster: str, service: str) -> Service: ...
+    def list_tasks(self, cluster: str, **filters: str) -> list[str]: ...
+    def describe_tasks(self, cluster: str, arns: list[str]) -> list[Task]: ...
+
+
+class Observer(Protocol):
+    """Where the watcher reports what it sees (output.py's reporter, or a test's list)."""
+
+    def progress(self, service: Service, deployment: Deployment | None, elapsed: float) -> None: ...
+    def service_event(self, event: ServiceEvent) -> None: ...
+    def task_stopped(self, task: Task) -> None: ...
+
+
+def assess(service: Service, target: Target, settings: WatchSettings) -> Verdict | None:
+    """The verdict on one DescribeServices snapshot; None means keep waiting."""
+    if not service.is_active:
+        return Verdict(Outcome.SERVICE_INACTIVE, f"the service is {service.status}")
+    ours = service.deployment(target.deployment_id)
+    primary = service.primary
+    rolled_back = (
+        primary is not None
+        and primary.id != target.deployment_id
+        and target.previous_task_definition is not None
+        and primary.task_definition == target.previous_task_definition
+    )
+    if ours is None or not ours.is_primary:
+        why = ours.rollout_state_reason if ours is not None and ours.rollout_state_reason else None
+        if rolled_back or (ours is not None and ours.rollout_failed):
+            return Verdict(
+                Outcome.ROLLED_BACK_BY_ECS,
+                f"rolled back by ECS to {_revision(primary)}"
+                + (f": {why}" if why else ": the deployment was replaced"),
+            )
+        return Verdict(
+            Outcome.FAILED,
+            f"deployment {target.deployment_id} was replaced by "
+            f"{primary.id if primary else 'another deployment'} ({_revision(primary)}): "
+            "another deploy started",
+        )
+    if ours.rollout_failed:
+        return Verdict(
+            Outcome.FAILED, f"rolloutState FAILED: {ours.rollout_state_reason or 'no reason given'}"
+        )
+    if settings.max_failed_tasks is not None and ours.failed_tasks >= settings.max_failed_tasks:
+        return Verdict(
+            Outcome.FAILED,
+            f"{ours.failed_tasks} task(s) of the new deployment failed "
+            f"(--max-failed-tasks {settings.max_failed_tasks})",
+        )
+    if ours.desired_count == 0:
+        return Verdict(Outcome.SUCCEEDED, "desired count is 0: the new deployment is PRIMARY")
+    if settings.skip_deployments_check and ours.running_count >= 1:
+        return Verdict(Outcome.SUCCEEDED, "the new deployment has a running task")
+    if ours.all_desired_running and len(service.deployments) == 1 and ours.rollout_completed:
+        return Verdict(
+            Outcome.SUCCEEDED, f"{ours.running_count}/{ours.desired_count} tasks running"
+        )
+    return None
+
+
+def watch(
+    ecs: Gateway,
+    target: Target,
+    settings: WatchSettings,
+    observer: Observer,
+    *,
+    clock: Callable[[], float],
+    sleep: Callable[[float], object],
+    interrupted: Callable[[], bool] = lambda: False,
+    seen_events: frozenset[str] = frozenset(),
+    rng: random.Random | None = None,
+) -> WatchResult:
+    """Poll until the deployment succeeds, fails, the deadline passes or we are interrupted."""
+    rng = rng or random.Random()
+    started = clock()
+    events_seen = set(seen_events)
+    tasks_seen: set[str] = set()
+    result = WatchResult(Outcome.TIMED_OUT, "", None, None)
+    failed_seen = 0
+    while True:
+        if interrupted():
+            result.outcome, result.reason = Outcome.INTERRUPTED, "interrupted while waiting"
+            return result
+        service = ecs.describe_service(target.cluster, target.service)
+        result.polls += 1
+        ours = service.deployment(target.deployment_id)
+        result.service, result.deployment = service, ours
+        for event in reversed(service.events):  # ECS lists newest first
+            if event.id not in events_seen:
+                events_seen.add(event.id)
+                observer.service_event(event)
+        observer.progress(service, ours, clock() - started)
+        verdict = assess(service, target, settings)
+        failed_now = ours.failed_tasks if ours else 0
+        if failed_now > failed_seen or (verdict and verdict.outcome != Outcome.SUCCEEDED):
+            failed_seen = failed_now
+            for task in _new_stopped_tasks(ecs, target, tasks_seen):
+                result.stopped_tasks.append(task)
+                if len(result.stopped_tasks) <= MAX_STOPPED_TASKS_SHOWN:
+                    observer.task_stopped(task)
+        if verdict is not None:
+            result.outcome, result.reason = verdict.outcome, verdict.reason
+            return result
+        now = clock()
+        if now >= settings.deadline:
+            result.outcome = Outcome.TIMED_OUT
+            result.reason = _timeout_reason(service, ours)
+            return result
+        jittered = settings.poll_interval * (1 + rng.uniform(-JITTER, JITTER))
+        sleep(max(0.0, min(jittered, settings.deadline - now)))
+
+
+def _new_stopped_tasks(ecs: Gateway, target: Target, seen: set[str]) -> list[Task]:
+    """Stopped tasks of our deployment not reported yet (task calls happen only here)."""
+    arns = [
+        a
+        for a in ecs.list_tasks(target.cluster, serviceName=target.service, desiredStatus="STOPPED")
+        if a not in seen
+    ]
+    if not arns:
+        return []
+    fresh = []
+    for task in ecs.describe_tasks(target.cluster, arns):
+        seen.add(task.arn)
+        if task.started_by == target.deployment_id and task.is_stopped:
+            fresh.append(task)
+    return fresh
+
+
+def _timeout_reason(service: Service, ours: Deployment | None) -> str:
+    if ours is None:
+        return "timed out waiting for the deployment"
+    others = sum(d.running_count for d in service.deployments if d.id != ours.id)
+    return (
+        f"timed out: {ours.running_count}/{ours.desired_count} new tasks running, "
+        f"{ours.pending_count} pending, {others} old still running, "
+        f"rolloutState {ours.rollout_state or 'unknown'}"
+    )
+
+
+def _revision(deployment: Deployment | None) -> str:
+    if deployment is None:
+        return "an unknown revision"
+    return deployment.task_definition.rsplit("/", 1)[-1]
