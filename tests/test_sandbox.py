@@ -1,0 +1,270 @@
+"""The sandbox ECS behaves as ECS documents: rollover, faults, pagination, limits, throttling."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from ecsdeploy.sandbox import Sandbox
+from ecsdeploy.sandbox.patches import SandboxIncompatibleError, check_compatible
+
+
+def wait_for(predicate: Any, timeout: float = 20.0, interval: float = 0.02) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError("condition not reached in time")
+
+
+def describe(ecs: Any, cluster: str, name: str = "web") -> dict[str, Any]:
+    return ecs.describe_services(cluster=cluster, services=[name])["services"][0]
+
+
+def new_revision(ecs: Any, cluster: str, image: str, **extra: Any) -> str:
+    """Register a revision in the cluster's own family (families are account-wide)."""
+    container = {"name": "web", "image": image, "memory": 128, **extra}
+    return ecs.register_task_definition(family=f"{cluster}-web", containerDefinitions=[container])[
+        "taskDefinition"]["taskDefinitionArn"]
+
+
+def update(ecs: Any, cluster: str) -> dict[str, Any]:
+    return ecs.update_service(cluster=cluster, service="web", taskDefinition=f"{cluster}-web")[
+        "service"]
+
+
+def test_moto_is_the_version_the_patches_were_written_for():
+    check_compatible()  # raises SandboxIncompatibleError after an incompatible upgrade
+
+
+def test_incompatible_moto_fails_loudly(monkeypatch):
+    import moto
+
+    monkeypatch.setattr(moto, "__version__", "6.0.0")
+    with pytest.raises(SandboxIncompatibleError, match=r"moto 6\.0\.0 is installed"):
+        check_compatible()
+
+
+def test_update_creates_primary_deployment_synchronously(sandbox, cluster):
+    svc = sandbox.seed_service(cluster, "web", family=f"{cluster}-web", desired_count=2)
+    ecs = sandbox.client()
+    arn = new_revision(ecs, cluster, "nginx:2")
+    updated = update(ecs, cluster)
+    assert updated["taskDefinition"] == arn  # a full ARN, not the string passed
+    primary, old = updated["deployments"]
+    assert (primary["status"], primary["taskDefinition"], primary["rolloutState"]) == (
+        "PRIMARY", arn, "IN_PROGRESS")
+    assert (old["status"], old["id"]) == ("ACTIVE", svc["deployments"][0]["id"])
+    # the very next poll sees the new deployment, never a stale "done"
+    assert describe(ecs, cluster)["deployments"][0]["id"] == primary["id"]
+
+
+def test_rollover_honours_minimum_healthy_and_maximum_percent(sandbox, cluster):
+    sandbox.seed_service(cluster, "web", family=f"{cluster}-web", desired_count=4, deployment_configuration={
+        "minimumHealthyPercent": 50, "maximumPercent": 100})
+    ecs = sandbox.client()
+    new_revision(ecs, cluster, "nginx:2")
+    dep_id = update(ecs, cluster)["deployments"][0]["id"]
+    samples = []
+
+    def done() -> bool:
+        s = describe(ecs, cluster)
+        running = sum(d["runningCount"] for d in s["deployments"])
+        total = running + sum(d["pendingCount"] for d in s["deployments"])
+        samples.append((running, total))
+        return len(s["deployments"]) == 1 and s["deployments"][0]["rolloutState"] == "COMPLETED"
+
+    wait_for(done)
+    assert all(running >= 2 for running, _ in samples)  # 50% of 4
+    assert all(total <= 4 for _, total in samples)  # 100% of 4
+    final = describe(ecs, cluster)
+    assert final["deployments"][0]["id"] == dep_id
+    assert final["runningCount"] == 4
+    assert "has reached a steady state" in final["events"][0]["message"]
+    stopped = ecs.list_tasks(cluster=cluster, serviceName="web", desiredStatus="STOPPED")["taskArns"]
+    reasons = {t["stoppedReason"] for t in ecs.describe_tasks(cluster=cluster, tasks=stopped)["tasks"]}
+    assert reasons == {f"Scaling activity initiated by (deployment {svc_dep})"
+                       for svc_dep in {t["startedBy"] for t in ecs.describe_tasks(
+                           cluster=cluster, tasks=stopped)["tasks"]}}
+
+
+def test_service_tasks_are_marked_and_listed_by_service(sandbox, cluster):
+    svc = sandbox.seed_service(cluster, "web", family=f"{cluster}-web", desired_count=3)
+    sandbox.seed_service(cluster, "api", family=f"{cluster}-api", desired_count=2)
+    ecs = sandbox.client()
+    arns = ecs.list_tasks(cluster=cluster, serviceName="web")["taskArns"]
+    tasks = ecs.describe_tasks(cluster=cluster, tasks=arns)["tasks"]
+    assert len(tasks) == 3
+    assert {t["group"] for t in tasks} == {"service:web"}
+    assert {t["startedBy"] for t in tasks} == {svc["deployments"][0]["id"]}
+    assert {t["lastStatus"] for t in tasks} == {"RUNNING"}
+
+
+def test_list_tasks_paginates_by_100_and_describe_refuses_over_100(sandbox, cluster):
+    sandbox.seed_service(cluster, "big", family=f"{cluster}-big", desired_count=250, timeout=60)
+    ecs = sandbox.client()
+    first = ecs.list_tasks(cluster=cluster, serviceName="big")
+    assert len(first["taskArns"]) == 100
+    assert "nextToken" in first
+    pages = list(ecs.get_paginator("list_tasks").paginate(cluster=cluster, serviceName="big"))
+    assert [len(p["taskArns"]) for p in pages] == [100, 100, 50]
+    every = [a for p in pages for a in p["taskArns"]]
+    assert len(set(every)) == 250
+    with pytest.raises(ClientError) as info:
+        ecs.describe_tasks(cluster=cluster, tasks=every[:101])
+    assert info.value.response["Error"]["Code"] == "InvalidParameterException"
+    assert len(ecs.describe_tasks(cluster=cluster, tasks=every[:100])["tasks"]) == 100
+
+
+def test_describe_tasks_does_not_advance_tasks(sandbox, cluster):
+    sandbox.seed_service(cluster, "web", family=f"{cluster}-web", desired_count=1)
+    ecs = sandbox.client()
+    arn = ecs.list_tasks(cluster=cluster, serviceName="web")["taskArns"][0]
+    for _ in range(5):
+        assert ecs.describe_tasks(cluster=cluster, tasks=[arn])["tasks"][0]["lastStatus"] == "RUNNING"
+
+
+def test_fail_start_fault(sandbox, cluster):
+    sandbox.seed_service(cluster, "web", family=f"{cluster}-web", desired_count=2)
+    sandbox.set_faults("web", fail_start=True)
+    ecs = sandbox.client()
+    new_revision(ecs, cluster, "nginx:2")
+    update(ecs, cluster)
+    wait_for(lambda: describe(ecs, cluster)["deployments"][0]["failedTasks"] >= 2)
+    stopped = ecs.list_tasks(cluster=cluster, serviceName="web", desiredStatus="STOPPED")["taskArns"]
+    task = ecs.describe_tasks(cluster=cluster, tasks=stopped[:1])["tasks"][0]
+    assert task["stopCode"] == "TaskFailedToStart"
+    assert task["stoppedReason"].startswith("CannotPullContainerError:")
+    # the old deployment keeps serving: minimum healthy 100%
+    assert describe(ecs, cluster)["deployments"][1]["runningCount"] == 2
+
+
+def test_fail_images_fault_matches_by_glob(sandbox, cluster):
+    sandbox.seed_service(cluster, "web", family=f"{cluster}-web", desired_count=1)
+    sandbox.set_faults(fail_images=("*:broken",))
+    ecs = sandbox.client()
+    new_revision(ecs, cluster, "nginx:broken")
+    update(ecs, cluster)
+    wait_for(lambda: describe(ecs, cluster)["deployments"][0]["failedTasks"] >= 1)
+
+
+def test_unhealthy_fault_stops_tasks_that_never_become_healthy(sandbox, cluster):
+    check = {"healthCheck": {"command": ["CMD-SHELL", "true"]}}
+    sandbox.seed_service(cluster, "web", family=f"{cluster}-web", desired_count=1, health_check=True)
+    sandbox.set_faults("web", unhealthy=True)
+    ecs = sandbox.client()
+    new_revision(ecs, cluster, "nginx:2", **check)
+    update(ecs, cluster)
+    wait_for(lambda: describe(ecs, cluster)["deployments"][0]["failedTasks"] >= 1)
+    stopped = ecs.list_tasks(cluster=cluster, serviceName="web", desiredStatus="STOPPED")["taskArns"]
+    task = ecs.describe_tasks(cluster=cluster, tasks=stopped[:1])["tasks"][0]
+    assert task["stoppedReason"] == "Task failed container health checks"
+    assert task["healthStatus"] == "UNHEALTHY"
+
+
+def test_healthy_tasks_report_healthy(sandbox, cluster):
+    sandbox.seed_service(cluster, "web", family=f"{cluster}-web", desired_count=1, health_check=True)
+    ecs = sandbox.client()
+    arn = ecs.list_tasks(cluster=cluster, serviceName="web")["taskArns"][0]
+    assert ecs.describe_tasks(cluster=cluster, tasks=[arn])["tasks"][0]["healthStatus"] == "HEALTHY"
+
+
+def test_stall_fault_keeps_tasks_pending(sandbox, cluster):
+    sandbox.seed_service(cluster, "web", family=f"{cluster}-web", desired_count=2)
+    sandbox.set_faults("web", stall=True)
+    ecs = sandbox.client()
+    new_revision(ecs, cluster, "nginx:2")
+    update(ecs, cluster)
+    wait_for(lambda: describe(ecs, cluster)["deployments"][0]["pendingCount"] == 2)
+    time.sleep(0.3)
+    primary = describe(ecs, cluster)["deployments"][0]
+    assert (primary["runningCount"], primary["rolloutState"]) == (0, "IN_PROGRESS")
+
+
+@pytest.mark.parametrize("rollback", [True, False])
+def test_circuit_breaker(sandbox, cluster, rollback):
+    sandbox.seed_service(cluster, "web", family=f"{cluster}-web", desired_count=2, deployment_configuration={
+        "deploymentCircuitBreaker": {"enable": True, "rollback": rollback}})
+    sandbox.set_faults("web", fail_start=True)
+    ecs = sandbox.client()
+    new_revision(ecs, cluster, "nginx:2")
+    dep_id = update(ecs, cluster)["deployments"][0]["id"]
+
+    def failed() -> dict[str, Any] | None:
+        deps = {d["id"]: d for d in describe(ecs, cluster)["deployments"]}
+        ours = deps.get(dep_id)
+        return ours if ours and ours["rolloutState"] == "FAILED" else None
+
+    ours = wait_for(failed)
+    assert ours["failedTasks"] >= 3  # ECS's threshold: half the desired count, at least 3
+    assert "circuit breaker" in ours["rolloutStateReason"]
+    primary = describe(ecs, cluster)["deployments"][0]
+    if rollback:
+        assert primary["id"] != dep_id
+        assert primary["taskDefinition"].endswith(f"{cluster}-web:1")
+        assert ours["status"] == "ACTIVE"
+    else:
+        assert primary["id"] == dep_id
+
+
+def test_run_task_carries_one_off_tasks_to_stopped_with_exit_codes(sandbox, cluster):
+    ecs = sandbox.client()
+    ecs.create_cluster(clusterName=cluster)
+    ecs.register_task_definition(family="job", memory="512", cpu="256", containerDefinitions=[
+        {"name": "main", "image": "job:1"}, {"name": "side", "image": "side:1", "essential": False}])
+    sandbox.set_faults(exit_codes=(("main", 3),))
+    arn = ecs.run_task(cluster=cluster, taskDefinition="job")["tasks"][0]["taskArn"]
+    task = wait_for(lambda: next((t for t in ecs.describe_tasks(cluster=cluster, tasks=[arn])["tasks"]
+                                  if t["lastStatus"] == "STOPPED"), None))
+    assert {c["name"]: c["exitCode"] for c in task["containers"]} == {"main": 3, "side": 0}
+    assert task["stopCode"] == "EssentialContainerExited"
+    assert task["group"] == "family:job"
+
+
+def test_throttling_answers_the_next_n_calls_and_logs_them(sandbox, cluster):
+    from botocore.config import Config
+
+    sandbox.seed_service(cluster, "web", family=f"{cluster}-web", desired_count=1)
+    import boto3
+
+    raw = boto3.client("ecs", endpoint_url=sandbox.endpoint, region_name="us-east-1",
+                       aws_access_key_id="testing", aws_secret_access_key="testing",
+                       config=Config(retries={"total_max_attempts": 1}))
+    sandbox.scheduler.throttle("DescribeServices", 2)
+    before = len(sandbox.requests)
+    codes = []
+    for _ in range(3):
+        try:
+            raw.describe_services(cluster=cluster, services=["web"])
+            codes.append("ok")
+        except ClientError as exc:
+            codes.append(exc.response["Error"]["Code"])
+    assert codes == ["ThrottlingException", "ThrottlingException", "ok"]
+    assert sandbox.requests[before:] == ["DescribeServices"] * 3
+
+
+def test_control_endpoint_sets_faults_and_reads_log(sandbox, cluster):
+    def post(path: str, body: dict[str, Any]) -> Any:
+        req = urllib.request.Request(f"{sandbox.endpoint}/_sandbox/{path}",
+                                     data=json.dumps(body).encode(), method="POST")
+        with urllib.request.urlopen(req, timeout=5) as resp:  # noqa: S310 - loopback only
+            return json.loads(resp.read())
+
+    post("faults", {"service": "web", "fail_images": ["x:*"]})
+    assert sandbox.scheduler.faults_for("web").fail_images == ("x:*",)
+    post("throttle", {"operation": "ListClusters", "count": 1})
+    assert sandbox.scheduler.throttles["ListClusters"] == 1
+    log = post("requests", {})
+    assert isinstance(log, list)
+
+
+def test_sandbox_refuses_non_loopback_host():
+    with pytest.raises(ValueError, match="loopback"):
+        Sandbox(host="0.0.0.0")  # noqa: S104 - the point of the test
