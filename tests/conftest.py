@@ -23,7 +23,11 @@ _names = itertools.count(1)
 def assert_loopback(endpoint: str) -> None:
     """Refuse to run against anything but this machine: no test may reach real AWS."""
     host = urlparse(endpoint).hostname or ""
-    if host != "localhost" and not ipaddress.ip_address(host).is_loopback:
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
         raise RuntimeError(f"refusing to run tests against non-loopback endpoint {endpoint}")
 
 
@@ -61,9 +65,16 @@ class Run:
 
 def child_env(sandbox: Sandbox, **extra: str) -> dict[str, str]:
     """A clean environment: no real credentials, profile or endpoint can leak in."""
-    keep = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and k != "GITHUB_OUTPUT"}
-    env = {**keep, **sandbox.env(), "AWS_CONFIG_FILE": "/dev/null",
-           "AWS_SHARED_CREDENTIALS_FILE": "/dev/null", **extra}
+    keep = {
+        k: v for k, v in os.environ.items() if not k.startswith("AWS_") and k != "GITHUB_OUTPUT"
+    }
+    env = {
+        **keep,
+        **sandbox.env(),
+        "AWS_CONFIG_FILE": "/dev/null",
+        "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+        **extra,
+    }
     assert_loopback(env["AWS_ENDPOINT_URL"])
     return env
 
@@ -73,7 +84,11 @@ def run_cli(sandbox: Sandbox, *args: str, timeout: float = 60, **env: str) -> Ru
     before = len(sandbox.requests)
     exe = Path(sys.executable).with_name("ecs-deploy")
     proc = subprocess.run(
-        [str(exe), *args], env=child_env(sandbox, **env), capture_output=True, text=True,
-        timeout=timeout, check=False,
+        [str(exe), *args],
+        env=child_env(sandbox, **env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
     return Run(proc.returncode, proc.stdout, proc.stderr, sandbox.requests[before:])

@@ -12,9 +12,20 @@ SHA = "sha256:" + "a" * 64
         ("mariadb", None, "mariadb", "latest", None),
         ("mariadb:10.6", None, "mariadb", "10.6", None),
         ("repo/multi/level/image:v1.2.3", None, "repo/multi/level/image", "v1.2.3", None),
-        (f"docker.domain.com:8080/repo/image@{SHA}", "docker.domain.com:8080", "repo/image", None, SHA),
-        ("123456789012.dkr.ecr.us-east-1.amazonaws.com/web:1.4.2",
-         "123456789012.dkr.ecr.us-east-1.amazonaws.com", "web", "1.4.2", None),
+        (
+            f"docker.domain.com:8080/repo/image@{SHA}",
+            "docker.domain.com:8080",
+            "repo/image",
+            None,
+            SHA,
+        ),
+        (
+            "123456789012.dkr.ecr.us-east-1.amazonaws.com/web:1.4.2",
+            "123456789012.dkr.ecr.us-east-1.amazonaws.com",
+            "web",
+            "1.4.2",
+            None,
+        ),
         ("localhost:5000/app", "localhost:5000", "app", "latest", None),
         ("repo/image:tag_with_underscore", None, "repo/image", "tag_with_underscore", None),
         ("domain.com/repo/image:1", "domain.com", "repo/image", "1", None),
@@ -26,7 +37,8 @@ def test_accepted_references(text, registry, path, tag, digest):
 
 
 @pytest.mark.parametrize(
-    "text", ["", "/something", "domain.com:abc/repo/image", "_something:tag123", "repo/image:", "a b"]
+    "text",
+    ["", "/something", "domain.com:abc/repo/image", "_something:tag123", "repo/image:", "a b"],
 )
 def test_rejected_references(text):
     with pytest.raises(ImageError) as info:

@@ -32,12 +32,14 @@ def new_revision(ecs: Any, cluster: str, image: str, **extra: Any) -> str:
     """Register a revision in the cluster's own family (families are account-wide)."""
     container = {"name": "web", "image": image, "memory": 128, **extra}
     return ecs.register_task_definition(family=f"{cluster}-web", containerDefinitions=[container])[
-        "taskDefinition"]["taskDefinitionArn"]
+        "taskDefinition"
+    ]["taskDefinitionArn"]
 
 
 def update(ecs: Any, cluster: str) -> dict[str, Any]:
     return ecs.update_service(cluster=cluster, service="web", taskDefinition=f"{cluster}-web")[
-        "service"]
+        "service"
+    ]
 
 
 def test_moto_is_the_version_the_patches_were_written_for():
@@ -60,15 +62,23 @@ def test_update_creates_primary_deployment_synchronously(sandbox, cluster):
     assert updated["taskDefinition"] == arn  # a full ARN, not the string passed
     primary, old = updated["deployments"]
     assert (primary["status"], primary["taskDefinition"], primary["rolloutState"]) == (
-        "PRIMARY", arn, "IN_PROGRESS")
+        "PRIMARY",
+        arn,
+        "IN_PROGRESS",
+    )
     assert (old["status"], old["id"]) == ("ACTIVE", svc["deployments"][0]["id"])
     # the very next poll sees the new deployment, never a stale "done"
     assert describe(ecs, cluster)["deployments"][0]["id"] == primary["id"]
 
 
 def test_rollover_honours_minimum_healthy_and_maximum_percent(sandbox, cluster):
-    sandbox.seed_service(cluster, "web", family=f"{cluster}-web", desired_count=4, deployment_configuration={
-        "minimumHealthyPercent": 50, "maximumPercent": 100})
+    sandbox.seed_service(
+        cluster,
+        "web",
+        family=f"{cluster}-web",
+        desired_count=4,
+        deployment_configuration={"minimumHealthyPercent": 50, "maximumPercent": 100},
+    )
     ecs = sandbox.client()
     new_revision(ecs, cluster, "nginx:2")
     dep_id = update(ecs, cluster)["deployments"][0]["id"]
@@ -88,11 +98,18 @@ def test_rollover_honours_minimum_healthy_and_maximum_percent(sandbox, cluster):
     assert final["deployments"][0]["id"] == dep_id
     assert final["runningCount"] == 4
     assert "has reached a steady state" in final["events"][0]["message"]
-    stopped = ecs.list_tasks(cluster=cluster, serviceName="web", desiredStatus="STOPPED")["taskArns"]
-    reasons = {t["stoppedReason"] for t in ecs.describe_tasks(cluster=cluster, tasks=stopped)["tasks"]}
-    assert reasons == {f"Scaling activity initiated by (deployment {svc_dep})"
-                       for svc_dep in {t["startedBy"] for t in ecs.describe_tasks(
-                           cluster=cluster, tasks=stopped)["tasks"]}}
+    stopped = ecs.list_tasks(cluster=cluster, serviceName="web", desiredStatus="STOPPED")[
+        "taskArns"
+    ]
+    reasons = {
+        t["stoppedReason"] for t in ecs.describe_tasks(cluster=cluster, tasks=stopped)["tasks"]
+    }
+    assert reasons == {
+        f"Scaling activity initiated by (deployment {svc_dep})"
+        for svc_dep in {
+            t["startedBy"] for t in ecs.describe_tasks(cluster=cluster, tasks=stopped)["tasks"]
+        }
+    }
 
 
 def test_service_tasks_are_marked_and_listed_by_service(sandbox, cluster):
@@ -128,7 +145,9 @@ def test_describe_tasks_does_not_advance_tasks(sandbox, cluster):
     ecs = sandbox.client()
     arn = ecs.list_tasks(cluster=cluster, serviceName="web")["taskArns"][0]
     for _ in range(5):
-        assert ecs.describe_tasks(cluster=cluster, tasks=[arn])["tasks"][0]["lastStatus"] == "RUNNING"
+        assert (
+            ecs.describe_tasks(cluster=cluster, tasks=[arn])["tasks"][0]["lastStatus"] == "RUNNING"
+        )
 
 
 def test_fail_start_fault(sandbox, cluster):
@@ -138,7 +157,9 @@ def test_fail_start_fault(sandbox, cluster):
     new_revision(ecs, cluster, "nginx:2")
     update(ecs, cluster)
     wait_for(lambda: describe(ecs, cluster)["deployments"][0]["failedTasks"] >= 2)
-    stopped = ecs.list_tasks(cluster=cluster, serviceName="web", desiredStatus="STOPPED")["taskArns"]
+    stopped = ecs.list_tasks(cluster=cluster, serviceName="web", desiredStatus="STOPPED")[
+        "taskArns"
+    ]
     task = ecs.describe_tasks(cluster=cluster, tasks=stopped[:1])["tasks"][0]
     assert task["stopCode"] == "TaskFailedToStart"
     assert task["stoppedReason"].startswith("CannotPullContainerError:")
@@ -157,20 +178,26 @@ def test_fail_images_fault_matches_by_glob(sandbox, cluster):
 
 def test_unhealthy_fault_stops_tasks_that_never_become_healthy(sandbox, cluster):
     check = {"healthCheck": {"command": ["CMD-SHELL", "true"]}}
-    sandbox.seed_service(cluster, "web", family=f"{cluster}-web", desired_count=1, health_check=True)
+    sandbox.seed_service(
+        cluster, "web", family=f"{cluster}-web", desired_count=1, health_check=True
+    )
     sandbox.set_faults("web", unhealthy=True)
     ecs = sandbox.client()
     new_revision(ecs, cluster, "nginx:2", **check)
     update(ecs, cluster)
     wait_for(lambda: describe(ecs, cluster)["deployments"][0]["failedTasks"] >= 1)
-    stopped = ecs.list_tasks(cluster=cluster, serviceName="web", desiredStatus="STOPPED")["taskArns"]
+    stopped = ecs.list_tasks(cluster=cluster, serviceName="web", desiredStatus="STOPPED")[
+        "taskArns"
+    ]
     task = ecs.describe_tasks(cluster=cluster, tasks=stopped[:1])["tasks"][0]
     assert task["stoppedReason"] == "Task failed container health checks"
     assert task["healthStatus"] == "UNHEALTHY"
 
 
 def test_healthy_tasks_report_healthy(sandbox, cluster):
-    sandbox.seed_service(cluster, "web", family=f"{cluster}-web", desired_count=1, health_check=True)
+    sandbox.seed_service(
+        cluster, "web", family=f"{cluster}-web", desired_count=1, health_check=True
+    )
     ecs = sandbox.client()
     arn = ecs.list_tasks(cluster=cluster, serviceName="web")["taskArns"][0]
     assert ecs.describe_tasks(cluster=cluster, tasks=[arn])["tasks"][0]["healthStatus"] == "HEALTHY"
@@ -190,8 +217,15 @@ def test_stall_fault_keeps_tasks_pending(sandbox, cluster):
 
 @pytest.mark.parametrize("rollback", [True, False])
 def test_circuit_breaker(sandbox, cluster, rollback):
-    sandbox.seed_service(cluster, "web", family=f"{cluster}-web", desired_count=2, deployment_configuration={
-        "deploymentCircuitBreaker": {"enable": True, "rollback": rollback}})
+    sandbox.seed_service(
+        cluster,
+        "web",
+        family=f"{cluster}-web",
+        desired_count=2,
+        deployment_configuration={
+            "deploymentCircuitBreaker": {"enable": True, "rollback": rollback}
+        },
+    )
     sandbox.set_faults("web", fail_start=True)
     ecs = sandbox.client()
     new_revision(ecs, cluster, "nginx:2")
@@ -217,12 +251,27 @@ def test_circuit_breaker(sandbox, cluster, rollback):
 def test_run_task_carries_one_off_tasks_to_stopped_with_exit_codes(sandbox, cluster):
     ecs = sandbox.client()
     ecs.create_cluster(clusterName=cluster)
-    ecs.register_task_definition(family="job", memory="512", cpu="256", containerDefinitions=[
-        {"name": "main", "image": "job:1"}, {"name": "side", "image": "side:1", "essential": False}])
+    ecs.register_task_definition(
+        family="job",
+        memory="512",
+        cpu="256",
+        containerDefinitions=[
+            {"name": "main", "image": "job:1"},
+            {"name": "side", "image": "side:1", "essential": False},
+        ],
+    )
     sandbox.set_faults(exit_codes=(("main", 3),))
     arn = ecs.run_task(cluster=cluster, taskDefinition="job")["tasks"][0]["taskArn"]
-    task = wait_for(lambda: next((t for t in ecs.describe_tasks(cluster=cluster, tasks=[arn])["tasks"]
-                                  if t["lastStatus"] == "STOPPED"), None))
+    task = wait_for(
+        lambda: next(
+            (
+                t
+                for t in ecs.describe_tasks(cluster=cluster, tasks=[arn])["tasks"]
+                if t["lastStatus"] == "STOPPED"
+            ),
+            None,
+        )
+    )
     assert {c["name"]: c["exitCode"] for c in task["containers"]} == {"main": 3, "side": 0}
     assert task["stopCode"] == "EssentialContainerExited"
     assert task["group"] == "family:job"
@@ -234,9 +283,14 @@ def test_throttling_answers_the_next_n_calls_and_logs_them(sandbox, cluster):
     sandbox.seed_service(cluster, "web", family=f"{cluster}-web", desired_count=1)
     import boto3
 
-    raw = boto3.client("ecs", endpoint_url=sandbox.endpoint, region_name="us-east-1",
-                       aws_access_key_id="testing", aws_secret_access_key="testing",
-                       config=Config(retries={"total_max_attempts": 1}))
+    raw = boto3.client(
+        "ecs",
+        endpoint_url=sandbox.endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=Config(retries={"total_max_attempts": 1}),
+    )
     sandbox.scheduler.throttle("DescribeServices", 2)
     before = len(sandbox.requests)
     codes = []
@@ -252,9 +306,10 @@ def test_throttling_answers_the_next_n_calls_and_logs_them(sandbox, cluster):
 
 def test_control_endpoint_sets_faults_and_reads_log(sandbox, cluster):
     def post(path: str, body: dict[str, Any]) -> Any:
-        req = urllib.request.Request(f"{sandbox.endpoint}/_sandbox/{path}",
-                                     data=json.dumps(body).encode(), method="POST")
-        with urllib.request.urlopen(req, timeout=5) as resp:  # noqa: S310 - loopback only
+        req = urllib.request.Request(
+            f"{sandbox.endpoint}/_sandbox/{path}", data=json.dumps(body).encode(), method="POST"
+        )
+        with urllib.request.urlopen(req, timeout=5) as resp:
             return json.loads(resp.read())
 
     post("faults", {"service": "web", "fail_images": ["x:*"]})

@@ -39,10 +39,24 @@ DESCRIBED = {
 
 def test_registration_keeps_every_accepted_field_and_drops_read_only_ones():
     request = taskdef.registration_request(DESCRIBED, FIELDS)
-    for kept in ("pidMode", "ipcMode", "inferenceAccelerators", "cpu", "memory", "enableFaultInjection"):
+    for kept in (
+        "pidMode",
+        "ipcMode",
+        "inferenceAccelerators",
+        "cpu",
+        "memory",
+        "enableFaultInjection",
+    ):
         assert request[kept] == DESCRIBED[kept]
-    for dropped in ("taskDefinitionArn", "revision", "status", "requiresAttributes",
-                    "compatibilities", "registeredAt", "registeredBy"):
+    for dropped in (
+        "taskDefinitionArn",
+        "revision",
+        "status",
+        "requiresAttributes",
+        "compatibilities",
+        "registeredAt",
+        "registeredBy",
+    ):
         assert dropped not in request
 
 

@@ -14,19 +14,42 @@ OLD, NEW = "arn:td/web:1", "arn:td/web:2"
 TARGET = Target("c", "web", "new", OLD)
 
 
-def dep(id_: str, status: str, td: str, desired: int = 2, running: int = 0, pending: int = 0,
-        failed: int = 0, state: str | None = "IN_PROGRESS", reason: str | None = None) -> dict[str, Any]:
-    return {"id": id_, "status": status, "taskDefinition": td, "desiredCount": desired,
-            "runningCount": running, "pendingCount": pending, "failedTasks": failed,
-            "rolloutState": state, "rolloutStateReason": reason}
+def dep(
+    id_: str,
+    status: str,
+    td: str,
+    desired: int = 2,
+    running: int = 0,
+    pending: int = 0,
+    failed: int = 0,
+    state: str | None = "IN_PROGRESS",
+    reason: str | None = None,
+) -> dict[str, Any]:
+    return {
+        "id": id_,
+        "status": status,
+        "taskDefinition": td,
+        "desiredCount": desired,
+        "runningCount": running,
+        "pendingCount": pending,
+        "failedTasks": failed,
+        "rolloutState": state,
+        "rolloutStateReason": reason,
+    }
 
 
-def svc(*deployments: dict[str, Any], status: str = "ACTIVE", events: tuple[str, ...] = ()) -> Service:
-    return Service.from_api({
-        "serviceName": "web", "status": status, "taskDefinition": deployments[0]["taskDefinition"],
-        "deployments": list(deployments),
-        "events": [{"id": e, "message": f"message {e}"} for e in events],
-    })
+def svc(
+    *deployments: dict[str, Any], status: str = "ACTIVE", events: tuple[str, ...] = ()
+) -> Service:
+    return Service.from_api(
+        {
+            "serviceName": "web",
+            "status": status,
+            "taskDefinition": deployments[0]["taskDefinition"],
+            "deployments": list(deployments),
+            "events": [{"id": e, "message": f"message {e}"} for e in events],
+        }
+    )
 
 
 SETTINGS = WatchSettings(deadline=100.0)
@@ -35,29 +58,78 @@ SETTINGS = WatchSettings(deadline=100.0)
 @pytest.mark.parametrize(
     ("service", "settings", "outcome", "reason"),
     [
-        (svc(dep("new", "PRIMARY", NEW), dep("old", "ACTIVE", OLD, running=2)), SETTINGS, None, None),
-        (svc(dep("new", "PRIMARY", NEW, running=2, state="COMPLETED")), SETTINGS,
-         Outcome.SUCCEEDED, "2/2 tasks running"),
+        (
+            svc(dep("new", "PRIMARY", NEW), dep("old", "ACTIVE", OLD, running=2)),
+            SETTINGS,
+            None,
+            None,
+        ),
+        (
+            svc(dep("new", "PRIMARY", NEW, running=2, state="COMPLETED")),
+            SETTINGS,
+            Outcome.SUCCEEDED,
+            "2/2 tasks running",
+        ),
         # all running but the old deployment is not gone yet: keep waiting
-        (svc(dep("new", "PRIMARY", NEW, running=2), dep("old", "ACTIVE", OLD, running=1)),
-         SETTINGS, None, None),
+        (
+            svc(dep("new", "PRIMARY", NEW, running=2), dep("old", "ACTIVE", OLD, running=1)),
+            SETTINGS,
+            None,
+            None,
+        ),
         # ECS reports no rolloutState: counts alone decide
         (svc(dep("new", "PRIMARY", NEW, running=2, state=None)), SETTINGS, Outcome.SUCCEEDED, None),
-        (svc(dep("new", "PRIMARY", NEW, failed=3, state="FAILED", reason="circuit breaker")),
-         SETTINGS, Outcome.FAILED, "rolloutState FAILED: circuit breaker"),
-        (svc(dep("rb", "PRIMARY", OLD), dep("new", "ACTIVE", NEW, state="FAILED", reason="tasks failed")),
-         SETTINGS, Outcome.ROLLED_BACK_BY_ECS, "rolled back by ECS to web:1: tasks failed"),
-        (svc(dep("rb", "PRIMARY", OLD, running=2, state="COMPLETED")), SETTINGS,
-         Outcome.ROLLED_BACK_BY_ECS, "rolled back by ECS to web:1"),
-        (svc(dep("other", "PRIMARY", "arn:td/web:3"), dep("new", "ACTIVE", NEW)), SETTINGS,
-         Outcome.FAILED, "another deploy started"),
-        (svc(dep("new", "PRIMARY", NEW), status="DRAINING"), SETTINGS,
-         Outcome.SERVICE_INACTIVE, "the service is DRAINING"),
-        (svc(dep("new", "PRIMARY", NEW, failed=2)), WatchSettings(100.0, max_failed_tasks=2),
-         Outcome.FAILED, "--max-failed-tasks 2"),
-        (svc(dep("new", "PRIMARY", NEW, desired=0)), SETTINGS, Outcome.SUCCEEDED, "desired count is 0"),
-        (svc(dep("new", "PRIMARY", NEW, running=1), dep("old", "ACTIVE", OLD, running=2)),
-         WatchSettings(100.0, skip_deployments_check=True), Outcome.SUCCEEDED, "running task"),
+        (
+            svc(dep("new", "PRIMARY", NEW, failed=3, state="FAILED", reason="circuit breaker")),
+            SETTINGS,
+            Outcome.FAILED,
+            "rolloutState FAILED: circuit breaker",
+        ),
+        (
+            svc(
+                dep("rb", "PRIMARY", OLD),
+                dep("new", "ACTIVE", NEW, state="FAILED", reason="tasks failed"),
+            ),
+            SETTINGS,
+            Outcome.ROLLED_BACK_BY_ECS,
+            "rolled back by ECS to web:1: tasks failed",
+        ),
+        (
+            svc(dep("rb", "PRIMARY", OLD, running=2, state="COMPLETED")),
+            SETTINGS,
+            Outcome.ROLLED_BACK_BY_ECS,
+            "rolled back by ECS to web:1",
+        ),
+        (
+            svc(dep("other", "PRIMARY", "arn:td/web:3"), dep("new", "ACTIVE", NEW)),
+            SETTINGS,
+            Outcome.FAILED,
+            "another deploy started",
+        ),
+        (
+            svc(dep("new", "PRIMARY", NEW), status="DRAINING"),
+            SETTINGS,
+            Outcome.SERVICE_INACTIVE,
+            "the service is DRAINING",
+        ),
+        (
+            svc(dep("new", "PRIMARY", NEW, failed=2)),
+            WatchSettings(100.0, max_failed_tasks=2),
+            Outcome.FAILED,
+            "--max-failed-tasks 2",
+        ),
+        (
+            svc(dep("new", "PRIMARY", NEW, desired=0)),
+            SETTINGS,
+            Outcome.SUCCEEDED,
+            "desired count is 0",
+        ),
+        (
+            svc(dep("new", "PRIMARY", NEW, running=1), dep("old", "ACTIVE", OLD, running=2)),
+            WatchSettings(100.0, skip_deployments_check=True),
+            Outcome.SUCCEEDED,
+            "running task",
+        ),
     ],
 )
 def test_assess(service, settings, outcome, reason):
@@ -122,12 +194,22 @@ class Seen:
 
 
 def test_steady_state_costs_one_call_per_poll_and_streams_new_events_once():
-    rolling = svc(dep("new", "PRIMARY", NEW, running=1), dep("old", "ACTIVE", OLD, running=1),
-                  events=("e2", "e1"))
+    rolling = svc(
+        dep("new", "PRIMARY", NEW, running=1),
+        dep("old", "ACTIVE", OLD, running=1),
+        events=("e2", "e1"),
+    )
     done = svc(dep("new", "PRIMARY", NEW, running=2, state="COMPLETED"), events=("e3", "e2", "e1"))
     gateway, seen, clock = Script([rolling, rolling, rolling, done]), Seen(), FakeClock()
-    result = watch(gateway, TARGET, WatchSettings(deadline=60, poll_interval=2), seen,
-                   clock=clock, sleep=clock.sleep, seen_events=frozenset({"e1"}))
+    result = watch(
+        gateway,
+        TARGET,
+        WatchSettings(deadline=60, poll_interval=2),
+        seen,
+        clock=clock,
+        sleep=clock.sleep,
+        seen_events=frozenset({"e1"}),
+    )
     assert result.outcome is Outcome.SUCCEEDED
     assert gateway.calls == ["DescribeServices"] * 4
     assert [e.id for e in seen.events] == ["e2", "e3"]
@@ -137,8 +219,14 @@ def test_steady_state_costs_one_call_per_poll_and_streams_new_events_once():
 def test_deadline_is_not_overrun_by_more_than_one_interval():
     rolling = svc(dep("new", "PRIMARY", NEW), dep("old", "ACTIVE", OLD, running=2))
     clock = FakeClock()
-    result = watch(Script([rolling]), TARGET, WatchSettings(deadline=10, poll_interval=3), Seen(),
-                   clock=clock, sleep=clock.sleep)
+    result = watch(
+        Script([rolling]),
+        TARGET,
+        WatchSettings(deadline=10, poll_interval=3),
+        Seen(),
+        clock=clock,
+        sleep=clock.sleep,
+    )
     assert result.outcome is Outcome.TIMED_OUT
     assert 10 <= clock.now <= 13
     assert "0/2 new tasks running" in result.reason
@@ -146,15 +234,31 @@ def test_deadline_is_not_overrun_by_more_than_one_interval():
 
 def test_stopped_tasks_of_our_deployment_are_explained():
     failing = svc(dep("new", "PRIMARY", NEW, failed=1), dep("old", "ACTIVE", OLD, running=2))
-    gateway = Script([failing], stopped=[
-        {"taskArn": "arn:task/c/t1", "startedBy": "new", "lastStatus": "STOPPED",
-         "stoppedReason": "CannotPullContainerError: nope", "stopCode": "TaskFailedToStart",
-         "containers": [{"name": "web", "exitCode": None, "reason": "CannotPullContainerError"}]},
-        {"taskArn": "arn:task/c/t0", "startedBy": "old", "lastStatus": "STOPPED"},
-    ])
+    gateway = Script(
+        [failing],
+        stopped=[
+            {
+                "taskArn": "arn:task/c/t1",
+                "startedBy": "new",
+                "lastStatus": "STOPPED",
+                "stoppedReason": "CannotPullContainerError: nope",
+                "stopCode": "TaskFailedToStart",
+                "containers": [
+                    {"name": "web", "exitCode": None, "reason": "CannotPullContainerError"}
+                ],
+            },
+            {"taskArn": "arn:task/c/t0", "startedBy": "old", "lastStatus": "STOPPED"},
+        ],
+    )
     seen, clock = Seen(), FakeClock()
-    result = watch(gateway, TARGET, WatchSettings(deadline=5, poll_interval=1, max_failed_tasks=1),
-                   seen, clock=clock, sleep=clock.sleep)
+    result = watch(
+        gateway,
+        TARGET,
+        WatchSettings(deadline=5, poll_interval=1, max_failed_tasks=1),
+        seen,
+        clock=clock,
+        sleep=clock.sleep,
+    )
     assert result.outcome is Outcome.FAILED
     assert [t.id for t in seen.tasks] == ["t1"]
     assert seen.tasks[0].stop_code == "TaskFailedToStart"
@@ -164,7 +268,14 @@ def test_interrupt_stops_waiting():
     rolling = svc(dep("new", "PRIMARY", NEW), dep("old", "ACTIVE", OLD, running=2))
     clock = FakeClock()
     flags = iter([False, False, True])
-    result = watch(Script([rolling]), TARGET, WatchSettings(deadline=60), Seen(), clock=clock,
-                   sleep=clock.sleep, interrupted=lambda: next(flags))
+    result = watch(
+        Script([rolling]),
+        TARGET,
+        WatchSettings(deadline=60),
+        Seen(),
+        clock=clock,
+        sleep=clock.sleep,
+        interrupted=lambda: next(flags),
+    )
     assert result.outcome is Outcome.INTERRUPTED
     assert result.polls == 2

@@ -29,69 +29,179 @@ def _fail(code: ExitCode, message: str) -> EcsDeployError:
 
 
 @click.command(context_settings=CONTEXT)
-@click.option("-k", "--aws-access-key", "access_key", metavar="KEY",
-              help="AWS access key id (default: the standard credential chain).")
-@click.option("-s", "--aws-secret-key", "secret_key", metavar="SECRET",
-              help="AWS secret access key.")
+@click.option(
+    "-k",
+    "--aws-access-key",
+    "access_key",
+    metavar="KEY",
+    help="AWS access key id (default: the standard credential chain).",
+)
+@click.option(
+    "-s", "--aws-secret-key", "secret_key", metavar="SECRET", help="AWS secret access key."
+)
 @click.option("-r", "--region", metavar="REGION", help="AWS region (default: AWS_DEFAULT_REGION).")
 @click.option("-p", "--profile", metavar="NAME", help="AWS profile from ~/.aws/config.")
-@click.option("-a", "--aws-assume-role", "assume_role", metavar="ROLE_ARN",
-              help="Assume this IAM role (STS) before deploying.")
-@click.option("--aws-instance-profile", is_flag=True,
-              help="Use the instance profile (accepted for compatibility: the standard chain "
-                   "already uses it).")
+@click.option(
+    "-a",
+    "--aws-assume-role",
+    "assume_role",
+    metavar="ROLE_ARN",
+    help="Assume this IAM role (STS) before deploying.",
+)
+@click.option(
+    "--aws-instance-profile",
+    is_flag=True,
+    help="Use the instance profile (accepted for compatibility: the standard chain "
+    "already uses it).",
+)
 @click.option("-c", "--cluster", metavar="NAME", help="ECS cluster of the service.")
 @click.option("-n", "--service-name", "service", metavar="NAME", help="ECS service to deploy.")
-@click.option("-d", "--task-definition", "task_definition", metavar="TASKDEF",
-              help="Task definition family, family:revision or ARN to update (without -n).")
-@click.option("-i", "--image", metavar="IMAGE",
-              help="New image: [registry[:port]/][path/]name[:tag|@sha256:digest].")
-@click.option("-e", "--tag-env-var", metavar="VAR",
-              help="Take the image tag from this environment variable (unset/empty: latest).")
-@click.option("-to", "--tag-only", metavar="TAG",
-              help="Put TAG on every container's image, changing only the tag.")
-@click.option("--container", "containers", multiple=True, metavar="NAME",
-              help="Put the image on this container (repeatable), whatever its repository.")
-@click.option("-D", "--desired-count", type=click.IntRange(min=0), metavar="N",
-              help="Set the service's desired task count.")
-@click.option("-m", "--min", "min_percent", type=click.IntRange(min=0), metavar="PERCENT",
-              help="minimumHealthyPercent for the rollout.")
-@click.option("-M", "--max", "max_percent", type=click.IntRange(min=100), metavar="PERCENT",
-              help="maximumPercent for the rollout.")
-@click.option("-t", "--timeout", type=click.FloatRange(min=1), default=90, show_default=True,
-              metavar="SECONDS", help="Deadline for the whole wait.")
-@click.option("--max-definitions", metavar="N",
-              help="After success, keep only the N newest ACTIVE revisions of the family.")
-@click.option("--task-definition-file", type=click.Path(dir_okay=False), metavar="FILE",
-              help="Base the new revision on this JSON file instead of the current one.")
-@click.option("--enable-rollback", is_flag=True,
-              help="On failure or timeout, put the previous revision back and wait for it.")
-@click.option("--force-new-deployment", is_flag=True,
-              help="Start a new deployment (restart tasks); with no -i, no new revision.")
-@click.option("--skip-deployments-check", is_flag=True,
-              help="Succeed once the new deployment has a running task.")
-@click.option("--use-latest-task-def", is_flag=True,
-              help="Base the new revision on the family's newest revision, not the service's.")
+@click.option(
+    "-d",
+    "--task-definition",
+    "task_definition",
+    metavar="TASKDEF",
+    help="Task definition family, family:revision or ARN to update (without -n).",
+)
+@click.option(
+    "-i",
+    "--image",
+    metavar="IMAGE",
+    help="New image: [registry[:port]/][path/]name[:tag|@sha256:digest].",
+)
+@click.option(
+    "-e",
+    "--tag-env-var",
+    metavar="VAR",
+    help="Take the image tag from this environment variable (unset/empty: latest).",
+)
+@click.option(
+    "-to",
+    "--tag-only",
+    metavar="TAG",
+    help="Put TAG on every container's image, changing only the tag.",
+)
+@click.option(
+    "--container",
+    "containers",
+    multiple=True,
+    metavar="NAME",
+    help="Put the image on this container (repeatable), whatever its repository.",
+)
+@click.option(
+    "-D",
+    "--desired-count",
+    type=click.IntRange(min=0),
+    metavar="N",
+    help="Set the service's desired task count.",
+)
+@click.option(
+    "-m",
+    "--min",
+    "min_percent",
+    type=click.IntRange(min=0),
+    metavar="PERCENT",
+    help="minimumHealthyPercent for the rollout.",
+)
+@click.option(
+    "-M",
+    "--max",
+    "max_percent",
+    type=click.IntRange(min=100),
+    metavar="PERCENT",
+    help="maximumPercent for the rollout.",
+)
+@click.option(
+    "-t",
+    "--timeout",
+    type=click.FloatRange(min=1),
+    default=90,
+    show_default=True,
+    metavar="SECONDS",
+    help="Deadline for the whole wait.",
+)
+@click.option(
+    "--max-definitions",
+    metavar="N",
+    help="After success, keep only the N newest ACTIVE revisions of the family.",
+)
+@click.option(
+    "--task-definition-file",
+    type=click.Path(dir_okay=False),
+    metavar="FILE",
+    help="Base the new revision on this JSON file instead of the current one.",
+)
+@click.option(
+    "--enable-rollback",
+    is_flag=True,
+    help="On failure or timeout, put the previous revision back and wait for it.",
+)
+@click.option(
+    "--force-new-deployment",
+    is_flag=True,
+    help="Start a new deployment (restart tasks); with no -i, no new revision.",
+)
+@click.option(
+    "--skip-deployments-check",
+    is_flag=True,
+    help="Succeed once the new deployment has a running task.",
+)
+@click.option(
+    "--use-latest-task-def",
+    is_flag=True,
+    help="Base the new revision on the family's newest revision, not the service's.",
+)
 @click.option("--run-task", is_flag=True, help="With -d: run the new revision as a one-off task.")
-@click.option("--launch-type", type=click.Choice(["EC2", "FARGATE", "EXTERNAL"]),
-              help="Launch type for --run-task.")
-@click.option("--platform-version", metavar="VERSION", help="Fargate platform version for --run-task.")
-@click.option("--network-configuration", metavar="CONFIG",
-              help="awsvpc network configuration for --run-task (JSON or AWS CLI shorthand).")
-@click.option("--wait-for-success", is_flag=True,
-              help="With --run-task: wait until the task stops; fail unless every essential "
-                   "container exits 0.")
-@click.option("--copy-task-definition-tags", is_flag=True,
-              help="Copy the current revision's tags to the new one.")
-@click.option("--poll-interval", type=click.FloatRange(min=0.1), default=1.0, show_default=True,
-              metavar="SECONDS", help="Seconds between DescribeServices polls (jittered 10%).")
-@click.option("--max-failed-tasks", type=click.IntRange(min=1), metavar="N",
-              help="Fail once N tasks of the new deployment have stopped.")
-@click.option("--output", "output_format", type=click.Choice(["text", "json"]), default="text",
-              show_default=True, help="json: one summary object on stdout at the end.")
+@click.option(
+    "--launch-type",
+    type=click.Choice(["EC2", "FARGATE", "EXTERNAL"]),
+    help="Launch type for --run-task.",
+)
+@click.option(
+    "--platform-version", metavar="VERSION", help="Fargate platform version for --run-task."
+)
+@click.option(
+    "--network-configuration",
+    metavar="CONFIG",
+    help="awsvpc network configuration for --run-task (JSON or AWS CLI shorthand).",
+)
+@click.option(
+    "--wait-for-success",
+    is_flag=True,
+    help="With --run-task: wait until the task stops; fail unless every essential "
+    "container exits 0.",
+)
+@click.option(
+    "--copy-task-definition-tags",
+    is_flag=True,
+    help="Copy the current revision's tags to the new one.",
+)
+@click.option(
+    "--poll-interval",
+    type=click.FloatRange(min=0.1),
+    default=1.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Seconds between DescribeServices polls (jittered 10%).",
+)
+@click.option(
+    "--max-failed-tasks",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Fail once N tasks of the new deployment have stopped.",
+)
+@click.option(
+    "--output",
+    "output_format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: one summary object on stdout at the end.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Print errors only.")
-@click.option("-v", "--verbose", is_flag=True,
-              help="Debug output (never shows credentials or secret values).")
+@click.option(
+    "-v", "--verbose", is_flag=True, help="Debug output (never shows credentials or secret values)."
+)
 @click.version_option(__version__, "--version", prog_name="ecs-deploy")
 def command(**opts: Any) -> None:
     """Deploy a new image to an ECS service and wait until its new tasks run.
@@ -121,26 +231,37 @@ def build_config(opts: dict[str, Any]) -> tuple[Any, Any]:
 
     service, taskdef_name, cluster = opts["service"], opts["task_definition"], opts["cluster"]
     if not service and not taskdef_name:
-        raise _fail(ExitCode.NO_SERVICE_OR_TASK_DEFINITION,
-                    "One of -n/--service-name or -d/--task-definition is required")
+        raise _fail(
+            ExitCode.NO_SERVICE_OR_TASK_DEFINITION,
+            "One of -n/--service-name or -d/--task-definition is required",
+        )
     if service and taskdef_name:
-        raise _fail(ExitCode.SERVICE_AND_TASK_DEFINITION,
-                    "Give -n/--service-name or -d/--task-definition, not both")
+        raise _fail(
+            ExitCode.SERVICE_AND_TASK_DEFINITION,
+            "Give -n/--service-name or -d/--task-definition, not both",
+        )
     if service and not cluster:
         raise _fail(ExitCode.SERVICE_WITHOUT_CLUSTER, "-n/--service-name needs -c/--cluster")
-    if not opts["image"] and not opts["tag_only"] and not opts["force_new_deployment"]:
-        raise _fail(ExitCode.NO_IMAGE,
-                    "-i/--image is required (or -to/--tag-only, or --force-new-deployment)")
+    if opts["image"] is None and not opts["tag_only"] and not opts["force_new_deployment"]:
+        raise _fail(
+            ExitCode.NO_IMAGE,
+            "-i/--image is required (or -to/--tag-only, or --force-new-deployment)",
+        )
     max_definitions = None
     if opts["max_definitions"] is not None:
         if not opts["max_definitions"].isdigit():
-            raise _fail(ExitCode.MAX_DEFINITIONS_NOT_NUMERIC,
-                        f"--max-definitions must be a whole number, not {opts['max_definitions']!r}")
+            raise _fail(
+                ExitCode.MAX_DEFINITIONS_NOT_NUMERIC,
+                f"--max-definitions must be a whole number, not {opts['max_definitions']!r}",
+            )
         max_definitions = int(opts["max_definitions"])
     if not opts["run_task"]:
         for key, flag, code in (
-            ("network_configuration", "--network-configuration",
-             ExitCode.NETWORK_CONFIGURATION_WITHOUT_RUN_TASK),
+            (
+                "network_configuration",
+                "--network-configuration",
+                ExitCode.NETWORK_CONFIGURATION_WITHOUT_RUN_TASK,
+            ),
             ("launch_type", "--launch-type", ExitCode.LAUNCH_TYPE_WITHOUT_RUN_TASK),
             ("platform_version", "--platform-version", ExitCode.PLATFORM_VERSION_WITHOUT_RUN_TASK),
         ):
@@ -152,13 +273,13 @@ def build_config(opts: dict[str, Any]) -> tuple[Any, Any]:
         raise UsageError("--run-task runs a task definition: use it with -d, not -n")
 
     image = tag_only = None
-    if opts["image"]:
+    if opts["image"] is not None:
         image = parse_image(opts["image"])
         if opts["tag_env_var"]:
             tag = os.environ.get(opts["tag_env_var"]) or "latest"
             image = image.with_tag(parse_tag(tag))
     if opts["tag_only"]:
-        if opts["image"]:
+        if opts["image"] is not None:
             raise UsageError("Give -i/--image or -to/--tag-only, not both")
         tag_only = parse_tag(opts["tag_only"])
     if opts["containers"] and not image:
@@ -227,8 +348,10 @@ def run(config: Any, settings: Any, reporter: Reporter) -> ExitCode:
     from ecsdeploy.ecs import EcsGateway
 
     reporter.debug(f"settings: {settings!r}")
-    reporter.debug(f"config: cluster={config.cluster} service={config.service} "
-                   f"task_definition={config.task_definition} image={config.image}")
+    reporter.debug(
+        f"config: cluster={config.cluster} service={config.service} "
+        f"task_definition={config.task_definition} image={config.image}"
+    )
     stop = threading.Event()
     received: list[int] = []
     restore = _install_signal_handlers(stop, received)

@@ -102,7 +102,8 @@ class Deployer:
 
     def deploy_service(self, cfg: DeployConfig) -> DeployResult:
         """Roll a service onto a new revision (or force a new deployment) and wait."""
-        assert cfg.cluster and cfg.service
+        assert cfg.cluster
+        assert cfg.service
         started = self.clock()
         deadline = started + cfg.timeout
         self.ecs.deadline = deadline
@@ -165,7 +166,9 @@ class Deployer:
             new_containers = taskdef.swap_image(containers, cfg.image, cfg.containers)
         for old, new in zip(containers, new_containers, strict=True):
             if old.get("image") != new.get("image"):
-                self.reporter.info(f"Container {new.get('name')}: {old.get('image')} -> {new['image']}")
+                self.reporter.info(
+                    f"Container {new.get('name')}: {old.get('image')} -> {new['image']}"
+                )
         request = taskdef.registration_request(
             {**base, "containerDefinitions": new_containers},
             self.ecs.registration_fields(),
@@ -204,7 +207,8 @@ class Deployer:
         deadline: float,
         before: Service,
     ) -> WatchResult:
-        assert cfg.cluster and cfg.service
+        assert cfg.cluster
+        assert cfg.service
         return watch(
             self.ecs,
             Target(cfg.cluster, cfg.service, deployment_id, previous_arn),
@@ -223,7 +227,8 @@ class Deployer:
 
     def _roll_back(self, cfg: DeployConfig, old_arn: str, new_arn: str) -> dict[str, Any]:
         """Point the service back at the previous revision and wait for it to settle."""
-        assert cfg.cluster and cfg.service
+        assert cfg.cluster
+        assert cfg.service
         self.reporter.warn(f"Rolling back to {_short(old_arn)}")
         self.ecs.deadline = self.clock() + cfg.timeout
         before = self.ecs.describe_service(cfg.cluster, cfg.service)
@@ -331,7 +336,8 @@ class Deployer:
             for container in task.containers:
                 self.reporter.info(
                     f"Task {task.id} container {container.name}: exit code "
-                    f"{container.exit_code}{' (' + container.reason + ')' if container.reason else ''}"
+                    f"{container.exit_code}"
+                    + (f" ({container.reason})" if container.reason else "")
                 )
                 if container.exit_code != 0:
                     failures.append(f"{container.name} exited {container.exit_code}")

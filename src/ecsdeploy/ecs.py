@@ -133,7 +133,12 @@ class EcsGateway:
     # -- operations ----------------------------------------------------------------------
 
     def describe_service(self, cluster: str, service: str) -> Service:
-        response = self.call("DescribeServices", cluster=cluster, services=[service])
+        try:
+            response = self.call("DescribeServices", cluster=cluster, services=[service])
+        except NotFoundError as exc:
+            raise NotFoundError(
+                f"Cluster {cluster} not found; check -c/--cluster ({exc.message})"
+            ) from exc
         services = response.get("services", [])
         if not services:
             raise NotFoundError(
@@ -212,7 +217,7 @@ def translate(exc: Exception, operation: str) -> EcsDeployError:
         if code in _ACCESS:
             return AwsAccessError(f"{operation}: access denied ({code}: {message})")
         if code in _NOT_FOUND:
-            return NotFoundError(f"{operation}: {message}")
+            return NotFoundError(f"{operation}: {message} ({code})")
         if code == "ClientException" and "task definition" in message.lower():
             return NotFoundError(f"{operation}: {message}")
         return AwsError(f"{operation} failed: {code}: {message}")

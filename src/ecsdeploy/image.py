@@ -9,7 +9,9 @@ from ecsdeploy.errors import ImageError
 
 # A registry is the first path component when it looks like a host: it has a dot or a
 # port, or is `localhost`. Its port must be numeric (`domain.com:abc/...` is refused).
-_REGISTRY = re.compile(r"^(?P<host>[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?)(?::(?P<port>[0-9]+))?$")
+_REGISTRY = re.compile(
+    r"^(?P<host>[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?)(?::(?P<port>[0-9]+))?$"
+)
 # Path components: alphanumerics separated by `.`, `_`, `__` or dashes; never leading
 # with a separator (`_something` is refused). Upper case is accepted, as the original does.
 _COMPONENT = re.compile(r"^[A-Za-z0-9]+(?:(?:[._]|__|-+)[A-Za-z0-9]+)*$")

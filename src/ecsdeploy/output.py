@@ -66,7 +66,9 @@ class Reporter:
         if self.level < Level.NORMAL:
             return
         new = deployment
-        old_running = sum(d.running_count for d in service.deployments if new is None or d.id != new.id)
+        old_running = sum(
+            d.running_count for d in service.deployments if new is None or d.id != new.id
+        )
         text = (
             f"new {new.running_count if new else 0}/{new.desired_count if new else 0} running, "
             f"{new.pending_count if new else 0} pending, {new.failed_tasks if new else 0} failed; "
@@ -109,7 +111,9 @@ class Reporter:
             self.out.write(json.dumps(data, sort_keys=True) + "\n")
             self.out.flush()
         elif result.code == 0:
-            self.info(self._paint(f"Deploy succeeded: {result.reason} ({result.duration:.1f}s)", "32"))
+            self.info(
+                self._paint(f"Deploy succeeded: {result.reason} ({result.duration:.1f}s)", "32")
+            )
         else:
             self.error(f"Deploy {result.outcome.replace('_', ' ')}: {result.reason}")
         write_github_output(data)

@@ -89,14 +89,18 @@ def load_task_definition_file(text: str, source: str) -> tuple[TaskDef, list[dic
             "give describe-task-definition output or a bare task definition"
         ) from exc
     if not isinstance(data, dict):
-        raise TaskDefinitionFileError(f"{source} must hold a JSON object, not {type(data).__name__}")
+        raise TaskDefinitionFileError(
+            f"{source} must hold a JSON object, not {type(data).__name__}"
+        )
     tags = data.get("tags") or []
     taskdef = data.get("taskDefinition", data)
     if not isinstance(taskdef, dict) or not isinstance(taskdef.get("family"), str):
         raise TaskDefinitionFileError(f"{source} has no task definition: 'family' is missing")
     containers = taskdef.get("containerDefinitions")
     if not isinstance(containers, list) or not containers:
-        raise TaskDefinitionFileError(f"{source} has no task definition: 'containerDefinitions' is empty")
+        raise TaskDefinitionFileError(
+            f"{source} has no task definition: 'containerDefinitions' is empty"
+        )
     if not all(isinstance(c, dict) and isinstance(c.get("image"), str) for c in containers):
         raise TaskDefinitionFileError(f"{source}: every container definition needs an 'image'")
     return taskdef, list(tags)

@@ -12,25 +12,51 @@ from ecsdeploy.sandbox.server import Sandbox
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--port", type=int, default=4566, show_default=True, help="Port on 127.0.0.1 (0: any free).")
-@click.option("--step-delay", type=float, default=0.5, show_default=True,
-              help="Seconds between scheduler steps (each task moves one state a step).")
-@click.option("--seed-demo", is_flag=True,
-              help="Create cluster 'demo' with service 'web' (2 tasks of nginx:1.25, circuit "
-                   "breaker with rollback).")
-@click.option("--fail-image", "fail_images", multiple=True, metavar="GLOB",
-              help="Tasks whose image matches GLOB fail to start (CannotPullContainerError).")
-@click.option("--ready-file", type=click.Path(dir_okay=False),
-              help="Write the endpoint URL here once the sandbox serves.")
-def main(port: int, step_delay: float, seed_demo: bool, fail_images: tuple[str, ...],
-         ready_file: str | None) -> None:
+@click.option(
+    "--port", type=int, default=4566, show_default=True, help="Port on 127.0.0.1 (0: any free)."
+)
+@click.option(
+    "--step-delay",
+    type=float,
+    default=0.5,
+    show_default=True,
+    help="Seconds between scheduler steps (each task moves one state a step).",
+)
+@click.option(
+    "--seed-demo",
+    is_flag=True,
+    help="Create cluster 'demo' with service 'web' (2 tasks of nginx:1.25, circuit "
+    "breaker with rollback).",
+)
+@click.option(
+    "--fail-image",
+    "fail_images",
+    multiple=True,
+    metavar="GLOB",
+    help="Tasks whose image matches GLOB fail to start (CannotPullContainerError).",
+)
+@click.option(
+    "--ready-file",
+    type=click.Path(dir_okay=False),
+    help="Write the endpoint URL here once the sandbox serves.",
+)
+def main(
+    port: int,
+    step_delay: float,
+    seed_demo: bool,
+    fail_images: tuple[str, ...],
+    ready_file: str | None,
+) -> None:
     """A local ECS (moto + a service scheduler) for ecs-deploy, with no AWS account."""
     sandbox = Sandbox(port=port, step_delay=step_delay).start()
     if fail_images:
         sandbox.set_faults(fail_images=fail_images)
     if seed_demo:
         sandbox.seed_service(
-            "demo", "web", "nginx:1.25", 2,
+            "demo",
+            "web",
+            "nginx:1.25",
+            2,
             deployment_configuration={
                 "maximumPercent": 200,
                 "minimumHealthyPercent": 100,

@@ -72,7 +72,9 @@ def apply(scheduler: Any) -> Callable[[], None]:
     def create_service(self: Any) -> Any:
         result = originals["create_service"](self)
         service = result.result["service"]
-        scheduler.adopt_service(self.ecs_backend, service, self._get_param("deploymentConfiguration"))
+        scheduler.adopt_service(
+            self.ecs_backend, service, self._get_param("deploymentConfiguration")
+        )
         return result
 
     def update_service(self: Any) -> Any:
@@ -101,10 +103,14 @@ def apply(scheduler: Any) -> Callable[[], None]:
             for t in scheduler.tasks.values()
             if t["clusterArn"] == cluster.arn
             and t["desiredStatus"] == desired
-            and (not service_name or t["group"] == f"service:{str(service_name).rsplit('/', 1)[-1]}")
+            and (
+                not service_name or t["group"] == f"service:{str(service_name).rsplit('/', 1)[-1]}"
+            )
             and (not started_by or t["startedBy"] == started_by)
             and (not launch_type or t["launchType"] == launch_type)
-            and (not family or t["taskDefinitionArn"].rsplit("/", 1)[-1].rsplit(":", 1)[0] == family)
+            and (
+                not family or t["taskDefinitionArn"].rsplit("/", 1)[-1].rsplit(":", 1)[0] == family
+            )
         ]
         token = self._get_param("nextToken")
         start = _decode_token(token) if token else 0

@@ -142,7 +142,13 @@ class Scheduler:
             new_arn = backend.describe_task_definition(params["taskDefinition"]).arn
         for key in ("networkConfiguration", "platformVersion"):
             if params.get(key) is not None:
-                setattr(service, "network_configuration" if key == "networkConfiguration" else "platform_version", params[key])
+                setattr(
+                    service,
+                    "network_configuration"
+                    if key == "networkConfiguration"
+                    else "platform_version",
+                    params[key],
+                )
         changed = new_arn != service.task_definition
         if changed or params.get("forceNewDeployment"):
             if service.deployments and service.deployments[0].get("rolloutState") == "COMPLETED":
@@ -204,10 +210,18 @@ class Scheduler:
         if len(mine) > desired:  # scaled down
             stopped.extend(sorted(mine, key=_ready)[: len(mine) - desired])
         for t in stopped:
-            self._stop(t, f"Scaling activity initiated by (deployment {t['startedBy']})", "ServiceSchedulerInitiated")
+            self._stop(
+                t,
+                f"Scaling activity initiated by (deployment {t['startedBy']})",
+                "ServiceSchedulerInitiated",
+            )
         if stopped:
-            self._event(svc, f"(service {name}) has stopped {len(stopped)} running tasks: "
-                        + " ".join(f"(task {t['taskArn'].rsplit('/', 1)[-1]})" for t in stopped) + ".")
+            self._event(
+                svc,
+                f"(service {name}) has stopped {len(stopped)} running tasks: "
+                + " ".join(f"(task {t['taskArn'].rsplit('/', 1)[-1]})" for t in stopped)
+                + ".",
+            )
 
         # Start: new tasks up to the desired count, within the maximum percent.
         live_after = len(live) - len(stopped)
@@ -216,14 +230,19 @@ class Scheduler:
             count = min(desired - mine_after, max_total - live_after)
             started = [self._start_service_task(ref, primary) for _ in range(max(0, count))]
             if started:
-                self._event(svc, f"(service {name}) has started {len(started)} tasks: "
-                            + " ".join(f"(task {t['taskArn'].rsplit('/', 1)[-1]})" for t in started) + ".")
+                self._event(
+                    svc,
+                    f"(service {name}) has started {len(started)} tasks: "
+                    + " ".join(f"(task {t['taskArn'].rsplit('/', 1)[-1]})" for t in started)
+                    + ".",
+                )
 
         self._circuit_breaker(ref, primary)
         self._recount(svc)
         # Drained deployments leave the list, as ECS marks them INACTIVE.
         svc.deployments = [
-            d for d in svc.deployments
+            d
+            for d in svc.deployments
             if d["status"] == "PRIMARY" or d["runningCount"] + d["pendingCount"] > 0
         ]
         primary = svc.deployments[0]
@@ -252,8 +271,11 @@ class Scheduler:
             return
         primary["rolloutState"] = "FAILED"
         primary["rolloutStateReason"] = "ECS deployment circuit breaker: tasks failed to start."
-        self._event(svc, f"(service {svc.name}) (deployment {primary['id']}) deployment failed: "
-                    "tasks failed to start.")
+        self._event(
+            svc,
+            f"(service {svc.name}) (deployment {primary['id']}) deployment failed: "
+            "tasks failed to start.",
+        )
         previous = ref.last_good_task_definition
         if breaker.get("rollback") and previous and previous != primary["taskDefinition"]:
             primary["status"] = "ACTIVE"
@@ -278,7 +300,8 @@ class Scheduler:
     def _service_tasks(self, svc: Any) -> Iterator[Task]:
         group = f"service:{svc.name}"
         return (
-            t for t in self.tasks.values()
+            t
+            for t in self.tasks.values()
             if t["group"] == group and t["clusterArn"] == svc.cluster_arn
         )
 
@@ -317,7 +340,10 @@ class Scheduler:
         arn = f"arn:aws:ecs:{region}:{account}:task/{cluster_name}/{task_id}"
         containers = [
             {
-                "containerArn": f"arn:aws:ecs:{region}:{account}:container/{cluster_name}/{task_id}/{uuid.uuid4()}",
+                "containerArn": (
+                    f"arn:aws:ecs:{region}:{account}:container/{cluster_name}/{task_id}/"
+                    f"{uuid.uuid4()}"
+                ),
                 "taskArn": arn,
                 "name": c["name"],
                 "image": c["image"],
@@ -365,7 +391,9 @@ class Scheduler:
         if task["lastStatus"] == "STOPPED":
             self._finish(task, exit_code=None)
 
-    def _finish(self, task: Task, exit_code: int | None, reasons: dict[str, str] | None = None) -> None:
+    def _finish(
+        self, task: Task, exit_code: int | None, reasons: dict[str, str] | None = None
+    ) -> None:
         task["lastStatus"] = "STOPPED"
         task["desiredStatus"] = "STOPPED"
         task["stoppedAt"] = _now()
@@ -389,9 +417,15 @@ class Scheduler:
         self._count_failure(task)
 
     def _count_failure(self, task: Task) -> None:
-        ref = next((r for r in self.services.values()
-                    if task["_service"] == r.service.name
-                    and r.service.cluster_arn == task["clusterArn"]), None)
+        ref = next(
+            (
+                r
+                for r in self.services.values()
+                if task["_service"] == r.service.name
+                and r.service.cluster_arn == task["clusterArn"]
+            ),
+            None,
+        )
         if ref is None:
             return
         for dep in ref.service.deployments:
@@ -411,7 +445,8 @@ class Scheduler:
                 return
             if faults.fail_start or any(
                 fnmatch.fnmatchcase(c["image"], pattern)
-                for c in task["containers"] for pattern in faults.fail_images
+                for c in task["containers"]
+                for pattern in faults.fail_images
             ):
                 self._fail_to_start(task)
                 return
@@ -434,9 +469,11 @@ class Scheduler:
                 failed = [c for c in task["containers"] if c["essential"] and c["exitCode"] != 0]
                 task["stopCode"] = "EssentialContainerExited"
                 task["stoppedReason"] = "Essential container in task exited"
-                self._finish(task, exit_code=0, reasons={
-                    c["name"]: f"exited with code {c['exitCode']}" for c in failed
-                })
+                self._finish(
+                    task,
+                    exit_code=0,
+                    reasons={c["name"]: f"exited with code {c['exitCode']}" for c in failed},
+                )
             return
         if not task["_health_check"]:
             return

@@ -14,10 +14,22 @@ from urllib.parse import parse_qs
 from ecsdeploy.sandbox import patches
 from ecsdeploy.sandbox.scheduler import Faults, Scheduler
 
-MUTATING = frozenset({"RegisterTaskDefinition", "UpdateService", "DeregisterTaskDefinition",
-                      "RunTask", "CreateService", "StopTask", "DeleteService"})
-DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                     "AWS_DEFAULT_REGION": "us-east-1"}
+MUTATING = frozenset(
+    {
+        "RegisterTaskDefinition",
+        "UpdateService",
+        "DeregisterTaskDefinition",
+        "RunTask",
+        "CreateService",
+        "StopTask",
+        "DeleteService",
+    }
+)
+DUMMY_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
 
 StartResponse = Callable[..., Any]
 
@@ -36,13 +48,20 @@ class Middleware:
             self.scheduler.requests.append(operation)
             if self.scheduler.take_throttle(operation):
                 body = json.dumps({"__type": "ThrottlingException", "message": "Rate exceeded"})
-                start_response("400 Bad Request", [("Content-Type", "application/x-amz-json-1.1"),
-                                                   ("Content-Length", str(len(body)))])
+                start_response(
+                    "400 Bad Request",
+                    [
+                        ("Content-Type", "application/x-amz-json-1.1"),
+                        ("Content-Length", str(len(body))),
+                    ],
+                )
                 return [body.encode()]
             # Read the whole response under the lock: moto serialises lazily.
             return [b"".join(self.app(environ, start_response))]
 
-    def _control(self, environ: dict[str, Any], start_response: StartResponse, name: str) -> Iterable[bytes]:
+    def _control(
+        self, environ: dict[str, Any], start_response: StartResponse, name: str
+    ) -> Iterable[bytes]:
         length = int(environ.get("CONTENT_LENGTH") or 0)
         body = json.loads(environ["wsgi.input"].read(length) or b"{}") if length else {}
         s = self.scheduler
@@ -100,7 +119,7 @@ class Sandbox:
     def client(self, service: str = "ecs") -> Any:
         import boto3
 
-        return boto3.client(
+        return boto3.client(  # type: ignore[call-overload]
             service,
             endpoint_url=self.endpoint,
             region_name=DUMMY_CREDENTIALS["AWS_DEFAULT_REGION"],
@@ -127,17 +146,23 @@ class Sandbox:
 
         self._undo = patches.apply(self.scheduler)
         app = Middleware(DomainDispatcherApplication(create_backend_app), self.scheduler)
-        class QuietHandler(MotoRequestHandler):  # type: ignore[misc]
+
+        class QuietHandler(MotoRequestHandler):
             def log_request(self, *args: Any, **kwargs: Any) -> None:
                 pass
 
-        self._server = make_server(self.host, self.port, app, threaded=True,
-                                   request_handler=QuietHandler)
+        self._server = make_server(
+            self.host, self.port, app, threaded=True, request_handler=QuietHandler
+        )
         self.port = self._server.server_address[1]
         self._threads = [
             threading.Thread(target=self._server.serve_forever, name="sandbox-http", daemon=True),
-            threading.Thread(target=self.scheduler.run_forever, args=(self._stop,),
-                             name="sandbox-scheduler", daemon=True),
+            threading.Thread(
+                target=self.scheduler.run_forever,
+                args=(self._stop,),
+                name="sandbox-scheduler",
+                daemon=True,
+            ),
         ]
         for thread in self._threads:
             thread.start()
@@ -156,8 +181,12 @@ class Sandbox:
     def __enter__(self) -> Sandbox:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.stop()
 
     def seed_service(
@@ -181,8 +210,12 @@ class Sandbox:
 
         ecs = self.client()
         ecs.create_cluster(clusterName=cluster)
-        container: dict[str, Any] = {"name": container_name, "image": image, "memory": 128,
-                                     "essential": True}
+        container: dict[str, Any] = {
+            "name": container_name,
+            "image": image,
+            "memory": 128,
+            "essential": True,
+        }
         if health_check:
             container["healthCheck"] = {"command": ["CMD-SHELL", "true"], "interval": 5}
         td = ecs.register_task_definition(
@@ -217,5 +250,5 @@ def _operation(environ: dict[str, Any]) -> str:
         return str(target).rsplit(".", 1)[-1]
     query = parse_qs(environ.get("QUERY_STRING", ""))
     if "Action" in query:
-        return query["Action"][0]
+        return str(query["Action"][0])
     return f"{environ.get('REQUEST_METHOD', '')} {environ.get('PATH_INFO', '')}"

@@ -1,0 +1,228 @@
+"""The real `ecs-deploy` command in a subprocess against the sandbox: exit codes, messages,
+and from the sandbox's request log, that bad input made no mutating call."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import Run, run_cli
+
+FAST = ("--poll-interval", "0.1")
+
+
+def seed(sandbox: Any, cluster: str, **kwargs: Any) -> dict[str, Any]:
+    kwargs.setdefault("family", f"{cluster}-web")
+    return sandbox.seed_service(cluster, "web", **kwargs)
+
+
+def deploy(sandbox: Any, cluster: str, *args: str, **env: str) -> Run:
+    return run_cli(sandbox, "-c", cluster, "-n", "web", *FAST, *args, **env)
+
+
+def current(sandbox: Any, cluster: str) -> dict[str, Any]:
+    ecs = sandbox.client()
+    svc = ecs.describe_services(cluster=cluster, services=["web"])["services"][0]
+    td = ecs.describe_task_definition(taskDefinition=svc["taskDefinition"])["taskDefinition"]
+    return {"service": svc, "taskdef": td}
+
+
+def test_version_and_help(sandbox):
+    run = run_cli(sandbox, "--version")
+    assert run.code == 0
+    assert run.stdout.startswith("ecs-deploy, version ")
+    run = run_cli(sandbox, "--help")
+    assert run.code == 0
+    assert "--service-name" in run.stdout
+    assert run.calls == []
+
+
+def test_deploy_rolls_over_and_exits_0(sandbox, cluster):
+    seed(sandbox, cluster, desired_count=3)
+    run = deploy(sandbox, cluster, "-i", "nginx:1.27")
+    assert run.code == 0, run.stderr
+    assert "Deploy succeeded: 3/3 tasks running" in run.stdout
+    assert "has reached a steady state" in run.stdout
+    now = current(sandbox, cluster)
+    assert now["taskdef"]["containerDefinitions"][0]["image"] == "nginx:1.27"
+    assert now["taskdef"]["revision"] == 2
+    assert len(now["service"]["deployments"]) == 1
+    assert run.mutating_calls == ["RegisterTaskDefinition", "UpdateService"]
+
+
+def test_image_that_cannot_start_fails_with_the_stop_reason(sandbox, cluster):
+    seed(sandbox, cluster, desired_count=2)
+    sandbox.set_faults(fail_images=("*:broken",))
+    run = deploy(sandbox, cluster, "-i", "nginx:broken", "--timeout", "3")
+    assert run.code == 1
+    assert "CannotPullContainerError" in run.stdout
+    assert "stopCode TaskFailedToStart" in run.stdout
+    assert "ERROR: Deploy timed out: timed out: 0/2 new tasks running" in run.stderr
+
+
+def test_circuit_breaker_rollback_is_not_a_success(sandbox, cluster):
+    seed(
+        sandbox,
+        cluster,
+        desired_count=2,
+        deployment_configuration={"deploymentCircuitBreaker": {"enable": True, "rollback": True}},
+    )
+    sandbox.set_faults("web", fail_start=True)
+    run = deploy(sandbox, cluster, "-i", "nginx:9", "--timeout", "30")
+    assert run.code == 15, run.stdout + run.stderr
+    assert f"rolled back by ECS to {cluster}-web:1" in run.stderr
+
+
+def test_json_output_is_one_object_on_stdout(sandbox, cluster, tmp_path):
+    seed(sandbox, cluster, desired_count=1)
+    gh = tmp_path / "gh_output"
+    run = deploy(sandbox, cluster, "-i", "nginx:2", "--output", "json", GITHUB_OUTPUT=str(gh))
+    assert run.code == 0, run.stderr
+    data = json.loads(run.stdout)
+    assert data["outcome"] == "succeeded"
+    assert data["new_task_definition"].endswith(f"{cluster}-web:2")
+    assert data["old_task_definition"].endswith(f"{cluster}-web:1")
+    assert data["deployment_id"].startswith("ecs-svc/")
+    assert data["counts"]["running"] == 1
+    assert "outcome=succeeded" in gh.read_text()
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (
+            ["-c", "x", "-i", "nginx"],
+            5,
+            "One of -n/--service-name or -d/--task-definition is required",
+        ),
+        (["-c", "x", "-n", "web", "-d", "web", "-i", "nginx"], 6, "not both"),
+        (["-n", "web", "-i", "nginx"], 7, "-n/--service-name needs -c/--cluster"),
+        (["-c", "x", "-n", "web"], 8, "-i/--image is required"),
+        (
+            ["-c", "x", "-n", "web", "-i", "nginx", "--max-definitions", "abc"],
+            9,
+            "--max-definitions must be a whole number",
+        ),
+        (
+            ["-d", "web", "-i", "nginx", "--network-configuration", "{}"],
+            10,
+            "--network-configuration is only valid with --run-task",
+        ),
+        (
+            ["-d", "web", "-i", "nginx", "--launch-type", "FARGATE"],
+            11,
+            "--launch-type is only valid with --run-task",
+        ),
+        (
+            ["-d", "web", "-i", "nginx", "--platform-version", "1.4.0"],
+            12,
+            "--platform-version is only valid with --run-task",
+        ),
+        (["-c", "x", "-n", "web", "-i", "_something:tag123"], 13, "Unable to parse image name"),
+        (["-c", "x", "-n", "web", "-i", "domain.com:abc/repo/image"], 13, "not a registry host"),
+        (["-c", "x", "-n", "web", "-i", "/something"], 13, "Unable to parse image name"),
+        (["-c", "x", "-n", "web", "-i", ""], 13, "Unable to parse image name"),
+        (["--no-such-option"], 3, "No such option '--no-such-option'"),
+        (["-c", "x", "-n", "web", "-i", "nginx", "-t", "soon"], 3, "'soon' is not a valid float"),
+    ],
+)
+def test_bad_input_exits_with_code_and_changes_nothing(sandbox, args, code, message):
+    run = run_cli(sandbox, *args)
+    assert run.code == code, run.stderr
+    assert message in run.stderr
+    assert run.calls == []  # validated before any AWS call at all
+
+
+def test_no_matching_container_registers_nothing(sandbox, cluster):
+    seed(sandbox, cluster, desired_count=1)
+    run = deploy(sandbox, cluster, "-i", "other/repo:1")
+    assert run.code == 14
+    assert (
+        "No container's image repository matches other/repo (containers: web=nginx:1.25)"
+        in run.stderr
+    )
+    assert run.mutating_calls == []
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (
+            ["-c", "nowhere", "-n", "web", "-i", "nginx"],
+            17,
+            "Cluster nowhere not found; check -c/--cluster",
+        ),
+        (["-n", "missing", "-i", "nginx"], 17, "Service missing not found"),
+    ],
+)
+def test_missing_aws_resources_get_one_line_and_code(sandbox, cluster, args, code, message):
+    seed(sandbox, cluster, desired_count=1)
+    if "-c" not in args:
+        args = ["-c", cluster, *args]
+    run = run_cli(sandbox, *args)
+    assert run.code == code
+    assert message in run.stderr
+    assert "Traceback" not in run.stderr
+    assert run.mutating_calls == []
+
+
+@pytest.mark.parametrize("controller", ["CODE_DEPLOY", "EXTERNAL"])
+def test_non_ecs_deployment_controller_is_refused_before_any_change(sandbox, cluster, controller):
+    seed(sandbox, cluster, desired_count=0, deployment_controller=controller)
+    run = deploy(sandbox, cluster, "-i", "nginx:2")
+    assert run.code == 19
+    assert f"uses the {controller} deployment controller" in run.stderr
+    assert run.mutating_calls == []
+
+
+def test_throttling_burst_on_reads_does_not_fail_a_deploy(sandbox, cluster):
+    seed(sandbox, cluster, desired_count=1)
+    sandbox.scheduler.throttle("DescribeServices", 10)
+    run = deploy(sandbox, cluster, "-i", "nginx:2", "--timeout", "60")
+    assert run.code == 0, run.stderr
+    assert run.calls.count("DescribeServices") >= 11
+
+
+def test_endpoint_must_be_loopback_in_tests():
+    from tests.conftest import assert_loopback
+
+    with pytest.raises(RuntimeError, match="non-loopback"):
+        assert_loopback("https://ecs.us-east-1.amazonaws.com")
+
+
+def test_task_definition_file_is_the_base(sandbox, cluster, tmp_path: Path):
+    seed(sandbox, cluster, desired_count=1)
+    file = tmp_path / "td.json"
+    file.write_text(
+        json.dumps(
+            {
+                "taskDefinition": {
+                    "family": f"{cluster}-web",
+                    "cpu": "256",
+                    "memory": "512",
+                    "pidMode": "host",
+                    "containerDefinitions": [{"name": "web", "image": "nginx:1.0", "memory": 128}],
+                }
+            }
+        )
+    )
+    run = deploy(sandbox, cluster, "-i", "nginx:3", "--task-definition-file", str(file))
+    assert run.code == 0, run.stderr
+    td = current(sandbox, cluster)["taskdef"]
+    assert (td["pidMode"], td["cpu"], td["containerDefinitions"][0]["image"]) == (
+        "host",
+        "256",
+        "nginx:3",
+    )
+
+
+def test_unreadable_task_definition_file(sandbox, cluster, tmp_path: Path):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{nope")
+    run = deploy(sandbox, cluster, "-i", "nginx:3", "--task-definition-file", str(bad))
+    assert run.code == 20
+    assert "is not valid JSON" in run.stderr
+    assert run.calls == []
