@@ -18,6 +18,15 @@ if TYPE_CHECKING:
     from ecsdeploy.deploy import DeployResult
 
 
+OUTCOME_WORDS = {
+    "failed": "failed",
+    "timed_out": "timed out",
+    "rolled_back_by_ecs": "failed and was rolled back by ECS",
+    "service_inactive": "stopped: the service is no longer active",
+    "interrupted": "interrupted",
+}
+
+
 class Level(IntEnum):
     QUIET = 0  # errors only
     NORMAL = 1
@@ -115,7 +124,7 @@ class Reporter:
                 self._paint(f"Deploy succeeded: {result.reason} ({result.duration:.1f}s)", "32")
             )
         else:
-            self.error(f"Deploy {result.outcome.replace('_', ' ')}: {result.reason}")
+            self.error(f"Deploy {OUTCOME_WORDS.get(result.outcome, result.outcome)}: {result.reason}")
         write_github_output(data)
 
     # -- plumbing ------------------------------------------------------------------------
