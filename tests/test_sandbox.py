@@ -315,7 +315,7 @@ def test_control_endpoint_sets_faults_and_reads_log(sandbox, cluster):
     post("faults", {"service": "web", "fail_images": ["x:*"]})
     assert sandbox.scheduler.faults_for("web").fail_images == ("x:*",)
     post("throttle", {"operation": "ListClusters", "count": 1})
-    assert sandbox.scheduler.throttles["ListClusters"] == 1
+    assert sandbox.scheduler.injected["ListClusters"].count == 1
     log = post("requests", {})
     assert isinstance(log, list)
 
@@ -323,3 +323,26 @@ def test_control_endpoint_sets_faults_and_reads_log(sandbox, cluster):
 def test_sandbox_refuses_non_loopback_host():
     with pytest.raises(ValueError, match="loopback"):
         Sandbox(host="0.0.0.0")  # noqa: S104 - the point of the test
+
+
+def test_list_task_definitions_sorts_and_paginates_as_ecs(sandbox, cluster):
+    ecs = sandbox.client()
+    for _ in range(3):
+        new_revision(ecs, cluster, "nginx:1")
+    family = f"{cluster}-web"
+    asc = ecs.list_task_definitions(familyPrefix=family)["taskDefinitionArns"]
+    desc = ecs.list_task_definitions(familyPrefix=family, sort="DESC")["taskDefinitionArns"]
+    assert [a.rsplit(":", 1)[-1] for a in asc] == ["1", "2", "3"]
+    assert desc == asc[::-1]
+    first = ecs.list_task_definitions(familyPrefix=family, maxResults=2)
+    assert len(first["taskDefinitionArns"]) == 2
+    rest = ecs.list_task_definitions(
+        familyPrefix=family, maxResults=2, nextToken=first["nextToken"]
+    )
+    assert first["taskDefinitionArns"] + rest["taskDefinitionArns"] == asc
+
+
+def test_request_log_names_query_protocol_calls(sandbox):
+    before = len(sandbox.requests)
+    sandbox.client("sts").get_caller_identity()
+    assert sandbox.requests[before:] == ["GetCallerIdentity"]

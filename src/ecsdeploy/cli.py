@@ -356,8 +356,12 @@ def run(config: Any, settings: Any, reporter: Reporter) -> ExitCode:
     received: list[int] = []
     restore = _install_signal_handlers(stop, received)
     try:
+        gateway = EcsGateway(ecs_client(settings))
+        gateway.on_call = lambda op, secs, error: reporter.debug(
+            f"{op} {secs * 1000:.0f} ms" + (f" -> {error}" if error else "")
+        )
         deployer = Deployer(
-            EcsGateway(ecs_client(settings)),
+            gateway,
             reporter,
             sleep=stop.wait,
             interrupted=stop.is_set,

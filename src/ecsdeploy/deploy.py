@@ -113,15 +113,23 @@ class Deployer:
         self.reporter.info(f"Current task definition: {old_arn}")
 
         new_arn = old_arn
+        containers: list[dict[str, Any]] | None = None
         if cfg.image is not None or cfg.tag_only is not None:
-            new_arn = self._register_revision(cfg, old_arn)
+            new_arn, containers = self._register_revision(cfg, old_arn)
+        require_healthy = False
+        if cfg.skip_deployments_check:
+            if containers is None:
+                containers = self.ecs.describe_task_definition(old_arn)[0]["containerDefinitions"]
+            require_healthy = any(c.get("healthCheck") for c in containers)
         update = self._service_update(cfg, service, new_arn)
         updated = self.ecs.update_service(**update)
         primary = updated.primary
         deployment_id = primary.id if primary else ""
         self.reporter.info(f"Service updated: deployment {deployment_id} on {_short(new_arn)}")
 
-        result = self._watch(cfg, deployment_id, old_arn, deadline, service)
+        result = self._watch(
+            cfg, deployment_id, old_arn, deadline, service, require_healthy=require_healthy
+        )
         outcome = DeployResult(
             code=_OUTCOME_CODES[result.outcome],
             outcome=result.outcome.value,
@@ -144,7 +152,10 @@ class Deployer:
         outcome.duration = self.clock() - started
         return outcome
 
-    def _register_revision(self, cfg: DeployConfig, current_arn: str) -> str:
+    def _register_revision(
+        self, cfg: DeployConfig, current_arn: str
+    ) -> tuple[str, list[dict[str, Any]]]:
+        """Register the new revision; returns its ARN and container definitions."""
         if cfg.taskdef_file is not None:
             base, tags = cfg.taskdef_file
             self.reporter.info("Base task definition: from --task-definition-file")
@@ -177,7 +188,7 @@ class Deployer:
         registered = self.ecs.register_task_definition(request)
         arn = str(registered["taskDefinitionArn"])
         self.reporter.info(f"Registered new task definition: {arn}")
-        return arn
+        return arn, new_containers
 
     @staticmethod
     def _service_update(cfg: DeployConfig, service: Service, new_arn: str) -> dict[str, Any]:
@@ -206,6 +217,8 @@ class Deployer:
         previous_arn: str | None,
         deadline: float,
         before: Service,
+        *,
+        require_healthy: bool,
     ) -> WatchResult:
         assert cfg.cluster
         assert cfg.service
@@ -217,6 +230,7 @@ class Deployer:
                 poll_interval=cfg.poll_interval,
                 max_failed_tasks=cfg.max_failed_tasks,
                 skip_deployments_check=cfg.skip_deployments_check,
+                require_healthy=require_healthy,
             ),
             self.reporter,
             clock=self.clock,
@@ -280,9 +294,9 @@ class Deployer:
         self.ecs.deadline = started + cfg.timeout
         current, _ = self.ecs.describe_task_definition(cfg.task_definition)
         old_arn = str(current["taskDefinitionArn"])
-        new_arn = old_arn
+        new_arn, containers = old_arn, list(current.get("containerDefinitions", []))
         if cfg.image is not None or cfg.tag_only is not None:
-            new_arn = self._register_revision(cfg, old_arn)
+            new_arn, containers = self._register_revision(cfg, old_arn)
         result = DeployResult(
             code=ExitCode.OK,
             outcome=Outcome.SUCCEEDED.value,
@@ -293,13 +307,18 @@ class Deployer:
             new_task_definition=new_arn,
         )
         if cfg.run_task is not None:
-            self._run_task(cfg, new_arn, result)
+            essential = {c["name"] for c in containers if c.get("essential", True)}
+            self._run_task(cfg, new_arn, essential, result)
         elif cfg.max_definitions:
             result.deregistered = self._prune(new_arn, old_arn, cfg.max_definitions)
         result.duration = self.clock() - started
         return result
 
-    def _run_task(self, cfg: DeployConfig, arn: str, result: DeployResult) -> None:
+    def _run_task(
+        self, cfg: DeployConfig, arn: str, essential: set[str], result: DeployResult
+    ) -> None:
+        """RunTask; with --wait-for-success, succeed only if every essential container
+        exits 0 (a sidecar marked essential=false may exit as it likes)."""
         run = cfg.run_task
         assert run is not None
         params: dict[str, Any] = {"taskDefinition": arn}
@@ -339,7 +358,7 @@ class Deployer:
                     f"{container.exit_code}"
                     + (f" ({container.reason})" if container.reason else "")
                 )
-                if container.exit_code != 0:
+                if container.name in essential and container.exit_code != 0:
                     failures.append(f"{container.name} exited {container.exit_code}")
             if task.stopped_reason and failures:
                 self.reporter.info(f"Task {task.id} stopped: {task.stopped_reason}")

@@ -92,6 +92,9 @@ class EcsGateway:
         self.sleep = sleep
         self.max_backoff = max_backoff
         self.calls: list[str] = []  # operation names, in order (benchmarks count them)
+        #: Called with (operation, seconds, error code or None) after every attempt; -v
+        #: shows these. Parameters are never passed on: they can hold secrets.
+        self.on_call: Callable[[str, float, str | None], None] | None = None
 
     # -- plumbing ------------------------------------------------------------------------
 
@@ -115,11 +118,21 @@ class EcsGateway:
             for attempt in retrying:
                 with attempt:
                     self.calls.append(operation)
-                    result: dict[str, Any] = method(**params)
+                    started = time.monotonic()
+                    try:
+                        result: dict[str, Any] = method(**params)
+                    except Exception as exc:
+                        self._trace(operation, started, _error_code(exc) or type(exc).__name__)
+                        raise
+                    self._trace(operation, started, None)
                     return result
         except Exception as exc:
             raise translate(exc, operation) from exc
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _trace(self, operation: str, started: float, error: str | None) -> None:
+        if self.on_call is not None:
+            self.on_call(operation, time.monotonic() - started, error)
 
     def _pages(self, operation: str, key: str, **params: Any) -> Iterator[str]:
         token: str | None = None

@@ -124,7 +124,9 @@ class Reporter:
                 self._paint(f"Deploy succeeded: {result.reason} ({result.duration:.1f}s)", "32")
             )
         else:
-            self.error(f"Deploy {OUTCOME_WORDS.get(result.outcome, result.outcome)}: {result.reason}")
+            self.error(
+                f"Deploy {OUTCOME_WORDS.get(result.outcome, result.outcome)}: {result.reason}"
+            )
         write_github_output(data)
 
     # -- plumbing ------------------------------------------------------------------------

@@ -40,6 +40,9 @@ class WatchSettings:
     poll_interval: float = DEFAULT_POLL_INTERVAL
     max_failed_tasks: int | None = None
     skip_deployments_check: bool = False
+    #: With skip_deployments_check: the revision has health checks, so the running task
+    #: must also be HEALTHY (that needs a task-level look, so it is not decided in assess).
+    require_healthy: bool = False
 
 
 @dataclass(frozen=True)
@@ -114,7 +117,7 @@ def assess(service: Service, target: Target, settings: WatchSettings) -> Verdict
         )
     if ours.desired_count == 0:
         return Verdict(Outcome.SUCCEEDED, "desired count is 0: the new deployment is PRIMARY")
-    if settings.skip_deployments_check and ours.running_count >= 1:
+    if settings.skip_deployments_check and not settings.require_healthy and ours.running_count >= 1:
         return Verdict(Outcome.SUCCEEDED, "the new deployment has a running task")
     if ours.all_desired_running and len(service.deployments) == 1 and ours.rollout_completed:
         return Verdict(
@@ -156,6 +159,15 @@ def watch(
                 observer.service_event(event)
         observer.progress(service, ours, clock() - started)
         verdict = assess(service, target, settings)
+        if (
+            verdict is None
+            and settings.skip_deployments_check
+            and settings.require_healthy
+            and ours is not None
+            and ours.running_count >= 1
+            and _has_healthy_task(ecs, target)
+        ):
+            verdict = Verdict(Outcome.SUCCEEDED, "the new deployment has a healthy running task")
         failed_now = ours.failed_tasks if ours else 0
         if failed_now > failed_seen or (verdict and verdict.outcome != Outcome.SUCCEEDED):
             failed_seen = failed_now
@@ -190,6 +202,14 @@ def _new_stopped_tasks(ecs: Gateway, target: Target, seen: set[str]) -> list[Tas
         if task.started_by == target.deployment_id and task.is_stopped:
             fresh.append(task)
     return fresh
+
+
+def _has_healthy_task(ecs: Gateway, target: Target) -> bool:
+    arns = ecs.list_tasks(target.cluster, serviceName=target.service, desiredStatus="RUNNING")
+    return any(
+        t.started_by == target.deployment_id and t.is_running and t.is_healthy
+        for t in ecs.describe_tasks(target.cluster, arns)
+    )
 
 
 def _timeout_reason(service: Service, ours: Deployment | None) -> str:

@@ -2,9 +2,10 @@
 
 Measured on moto 5.2.5: it starts no tasks for services; UpdateService edits deployments[0]
 in place and stores the task definition as the raw string passed; ListTasks ignores
-serviceName and pagination; DescribeTasks has no 100-ARN limit and moves tasks toward STOPPED
-on every call; RunTask crashes when memory is set only at task level. Each patched handler
-below replaces one of those; `check_compatible` fails loudly when an upgrade moves them.
+serviceName and pagination; ListTaskDefinitions ignores sort and pagination; DescribeTasks
+has no 100-ARN limit and moves tasks toward STOPPED on every call; RunTask crashes when
+memory is set only at task level. Each patched handler below replaces one of those;
+`check_compatible` fails loudly when an upgrade moves them.
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ PATCHED = (
     "run_task",
     "stop_task",
     "register_task_definition",
+    "list_task_definitions",
 )
 DESCRIBE_TASKS_LIMIT = 100
-LIST_TASKS_PAGE = 100
+LIST_PAGE = 100
 
 
 class SandboxIncompatibleError(RuntimeError):
@@ -95,9 +97,6 @@ def apply(scheduler: Any) -> Callable[[], None]:
         started_by = self._get_param("startedBy")
         desired = self._get_param("desiredStatus") or "RUNNING"
         launch_type = self._get_param("launchType")
-        max_results = int(self._get_param("maxResults") or LIST_TASKS_PAGE)
-        if not 1 <= max_results <= LIST_TASKS_PAGE:
-            raise InvalidParameterException("maxResults must be between 1 and 100.")
         arns = [
             t["taskArn"]
             for t in scheduler.tasks.values()
@@ -112,13 +111,7 @@ def apply(scheduler: Any) -> Callable[[], None]:
                 not family or t["taskDefinitionArn"].rsplit("/", 1)[-1].rsplit(":", 1)[0] == family
             )
         ]
-        token = self._get_param("nextToken")
-        start = _decode_token(token) if token else 0
-        page = arns[start : start + max_results]
-        response: dict[str, Any] = {"taskArns": page}
-        if start + max_results < len(arns):
-            response["nextToken"] = _encode_token(start + max_results)
-        return ActionResult(response)
+        return _page(self, arns, "taskArns")
 
     def describe_tasks(self: Any) -> Any:
         backend = self.ecs_backend
@@ -192,6 +185,21 @@ def apply(scheduler: Any) -> Callable[[], None]:
                 setattr(taskdef, attr, value)
         return result
 
+    def list_task_definitions(self: Any) -> Any:
+        # ECS: lexicographic by family, numeric by revision; DESC reverses; 100 a page.
+        backend = self.ecs_backend
+        family = self._get_param("familyPrefix")
+        status = self._get_param("status") or "ACTIVE"
+        order = self._get_param("sort") or "ASC"
+        revisions = [
+            td
+            for by_rev in backend.task_definitions.values()
+            for td in by_rev.values()
+            if td.status == status and (family is None or td.family == family)
+        ]
+        revisions.sort(key=lambda td: (td.family, td.revision), reverse=order == "DESC")
+        return _page(self, [td.arn for td in revisions], "taskDefinitionArns")
+
     replacements = {
         "create_service": create_service,
         "update_service": update_service,
@@ -200,6 +208,7 @@ def apply(scheduler: Any) -> Callable[[], None]:
         "run_task": run_task,
         "stop_task": stop_task,
         "register_task_definition": register_task_definition,
+        "list_task_definitions": list_task_definitions,
     }
     for name, fn in replacements.items():
         setattr(R, name, fn)
@@ -210,6 +219,22 @@ def apply(scheduler: Any) -> Callable[[], None]:
             setattr(R, name, fn)
 
     return undo
+
+
+def _page(response: Any, items: list[str], key: str) -> Any:
+    """One page of `items` by the request's maxResults (1-100) and opaque nextToken."""
+    from moto.core.responses import ActionResult
+    from moto.ecs.exceptions import InvalidParameterException
+
+    max_results = int(response._get_param("maxResults") or LIST_PAGE)
+    if not 1 <= max_results <= LIST_PAGE:
+        raise InvalidParameterException("maxResults must be between 1 and 100.")
+    token = response._get_param("nextToken")
+    start = _decode_token(token) if token else 0
+    result: dict[str, Any] = {key: items[start : start + max_results]}
+    if start + max_results < len(items):
+        result["nextToken"] = _encode_token(start + max_results)
+    return ActionResult(result)
 
 
 def _encode_token(offset: int) -> str:

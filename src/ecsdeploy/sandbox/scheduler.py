@@ -45,6 +45,14 @@ class Faults:
     circuit_breaker_threshold: int | None = None
 
 
+@dataclass(frozen=True)
+class InjectedError:
+    code: str
+    message: str
+    status: int
+    count: int
+
+
 @dataclass
 class ServiceRef:
     backend: Any
@@ -58,7 +66,7 @@ class Scheduler:
     lock: threading.RLock = field(default_factory=threading.RLock)
     faults: Faults = field(default_factory=Faults)
     service_faults: dict[str, Faults] = field(default_factory=dict)
-    throttles: dict[str, int] = field(default_factory=dict)
+    injected: dict[str, InjectedError] = field(default_factory=dict)  # by operation
     requests: list[str] = field(default_factory=list)
     tasks: dict[str, Task] = field(default_factory=dict)  # by task ARN, in creation order
     services: dict[str, ServiceRef] = field(default_factory=dict)  # by service ARN
@@ -78,16 +86,22 @@ class Scheduler:
 
     def throttle(self, operation: str, count: int) -> None:
         """Answer the next `count` calls of `operation` with ThrottlingException."""
-        with self.lock:
-            self.throttles[operation] = count
+        self.inject_error(operation, count, "ThrottlingException", "Rate exceeded")
 
-    def take_throttle(self, operation: str) -> bool:
+    def inject_error(
+        self, operation: str, count: int, code: str, message: str, status: int = 400
+    ) -> None:
+        """Answer the next `count` calls of `operation` with this AWS error."""
         with self.lock:
-            left = self.throttles.get(operation, 0)
-            if left <= 0:
-                return False
-            self.throttles[operation] = left - 1
-            return True
+            self.injected[operation] = InjectedError(code, message, status, count)
+
+    def take_injected(self, operation: str) -> InjectedError | None:
+        with self.lock:
+            error = self.injected.get(operation)
+            if error is None or error.count <= 0:
+                return None
+            self.injected[operation] = replace(error, count=error.count - 1)
+            return error
 
     def faults_for(self, service_name: str | None) -> Faults:
         if service_name is not None and service_name in self.service_faults:

@@ -4,6 +4,7 @@ scheduler (one lock), logs operation names, injects throttling and serves `/_san
 
 from __future__ import annotations
 
+import io
 import json
 import threading
 from collections.abc import Callable, Iterable
@@ -46,10 +47,11 @@ class Middleware:
         operation = _operation(environ)
         with self.scheduler.lock:
             self.scheduler.requests.append(operation)
-            if self.scheduler.take_throttle(operation):
-                body = json.dumps({"__type": "ThrottlingException", "message": "Rate exceeded"})
+            error = self.scheduler.take_injected(operation)
+            if error is not None:
+                body = json.dumps({"__type": error.code, "message": error.message})
                 start_response(
-                    "400 Bad Request",
+                    f"{error.status} Injected",
                     [
                         ("Content-Type", "application/x-amz-json-1.1"),
                         ("Content-Length", str(len(body))),
@@ -81,6 +83,14 @@ class Middleware:
             s.set_faults(service, **body)
         elif name == "throttle":
             s.throttle(body["operation"], int(body["count"]))
+        elif name == "error":
+            s.inject_error(
+                body["operation"],
+                int(body["count"]),
+                body["code"],
+                body.get("message", body["code"]),
+                int(body.get("status", 400)),
+            )
         else:
             start_response("404 Not Found", [("Content-Type", "application/json")])
             return [b'{"error": "unknown sandbox endpoint"}']
@@ -134,7 +144,7 @@ class Sandbox:
         with self.scheduler.lock:
             self.scheduler.faults = Faults()
             self.scheduler.service_faults.clear()
-            self.scheduler.throttles.clear()
+            self.scheduler.injected.clear()
 
     def start(self) -> Sandbox:
         from moto.moto_server.werkzeug_app import (
@@ -245,10 +255,17 @@ class Sandbox:
 
 
 def _operation(environ: dict[str, Any]) -> str:
+    """The API operation of a request: JSON protocols name it in X-Amz-Target, query
+    protocols (STS) in an Action field of the query string or form body."""
     target = environ.get("HTTP_X_AMZ_TARGET")
     if target:
         return str(target).rsplit(".", 1)[-1]
     query = parse_qs(environ.get("QUERY_STRING", ""))
+    if "form-urlencoded" in environ.get("CONTENT_TYPE", ""):
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length)
+        environ["wsgi.input"] = io.BytesIO(body)  # put it back for moto
+        query.update(parse_qs(body.decode("utf-8", "replace")))
     if "Action" in query:
         return str(query["Action"][0])
     return f"{environ.get('REQUEST_METHOD', '')} {environ.get('PATH_INFO', '')}"
