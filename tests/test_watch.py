@@ -213,7 +213,24 @@ def test_steady_state_costs_one_call_per_poll_and_streams_new_events_once():
     assert result.outcome is Outcome.SUCCEEDED
     assert gateway.calls == ["DescribeServices"] * 4
     assert [e.id for e in seen.events] == ["e2", "e3"]
-    assert all(1.8 <= s <= 2.2 for s in clock.sleeps)
+    # the first waits ramp up from FIRST_POLL; never past the interval (+10% jitter)
+    assert clock.sleeps[0] == pytest.approx(0.25, rel=0.11)
+    assert all(s <= 2.2 for s in clock.sleeps)
+    assert all(b >= a * 1.2 for a, b in zip(clock.sleeps, clock.sleeps[1:], strict=False))
+
+
+def test_polls_settle_at_the_interval():
+    rolling = svc(dep("new", "PRIMARY", NEW), dep("old", "ACTIVE", OLD, running=2))
+    clock = FakeClock()
+    watch(
+        Script([rolling]),
+        TARGET,
+        WatchSettings(deadline=30, poll_interval=2),
+        Seen(),
+        clock=clock,
+        sleep=clock.sleep,
+    )
+    assert all(1.8 <= s <= 2.2 for s in clock.sleeps[6:-1])
 
 
 def test_deadline_is_not_overrun_by_more_than_one_interval():

@@ -381,6 +381,8 @@ def run(config: Any, settings: Any, reporter: Reporter) -> ExitCode:
 
 def _install_signal_handlers(stop: threading.Event, received: list[int]) -> Callable[[], None]:
     def handler(signum: int, _frame: object) -> None:
+        if stop.is_set():  # a second signal: stop now, even during a rollback
+            raise KeyboardInterrupt
         received.append(signum)
         stop.set()
 

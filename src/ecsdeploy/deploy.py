@@ -12,7 +12,7 @@ from typing import Any
 
 from ecsdeploy import taskdef
 from ecsdeploy.ecs import EcsGateway
-from ecsdeploy.errors import ExitCode, UnsupportedServiceError
+from ecsdeploy.errors import EcsDeployError, ExitCode, UnsupportedServiceError
 from ecsdeploy.image import ImageRef
 from ecsdeploy.models import Service, Task
 from ecsdeploy.output import Reporter
@@ -80,6 +80,10 @@ _OUTCOME_CODES = {
 }
 
 
+#: ECS already rolled back, or the service can no longer be updated.
+_NO_ROLLBACK = {Outcome.ROLLED_BACK_BY_ECS, Outcome.SERVICE_INACTIVE}
+
+
 class Deployer:
     """Runs one deploy against a gateway; clock and sleep are injected for the watcher."""
 
@@ -91,8 +95,10 @@ class Deployer:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], object] = time.sleep,
         interrupted: Callable[[], bool] = lambda: False,
+        rollback_sleep: Callable[[float], object] = time.sleep,
     ) -> None:
         self.ecs = ecs
+        self.rollback_sleep = rollback_sleep
         self.reporter = reporter
         self.clock = clock
         self.sleep = sleep
@@ -145,7 +151,7 @@ class Deployer:
         if result.outcome is Outcome.SUCCEEDED:
             if cfg.max_definitions is not None and cfg.max_definitions > 0:
                 outcome.deregistered = self._prune(new_arn, old_arn, cfg.max_definitions)
-        elif cfg.enable_rollback and result.outcome is not Outcome.ROLLED_BACK_BY_ECS:
+        elif cfg.enable_rollback and result.outcome not in _NO_ROLLBACK:
             outcome.rollback = self._roll_back(cfg, old_arn, new_arn)
             if outcome.code is ExitCode.DEPLOY_FAILED:
                 outcome.code = ExitCode.ROLLED_BACK
@@ -240,31 +246,32 @@ class Deployer:
         )
 
     def _roll_back(self, cfg: DeployConfig, old_arn: str, new_arn: str) -> dict[str, Any]:
-        """Point the service back at the previous revision and wait for it to settle."""
+        """Point the service back at the previous revision and wait for it to settle, with a
+        fresh deadline of --timeout. Its waits are real sleeps: an interrupt already stopped
+        the deploy's wait, and this one must still not poll in a tight loop."""
         assert cfg.cluster
         assert cfg.service
         self.reporter.warn(f"Rolling back to {_short(old_arn)}")
         self.ecs.deadline = self.clock() + cfg.timeout
-        before = self.ecs.describe_service(cfg.cluster, cfg.service)
-        updated = self.ecs.update_service(
-            cluster=cfg.cluster, service=cfg.service, taskDefinition=old_arn
-        )
-        primary = updated.primary
-        deployment_id = primary.id if primary else ""
-        rollback_cfg = DeployConfig(
-            cluster=cfg.cluster,
-            service=cfg.service,
-            poll_interval=cfg.poll_interval,
-        )
-        result = watch(
-            self.ecs,
-            Target(cfg.cluster, cfg.service, deployment_id, new_arn),
-            WatchSettings(deadline=self.ecs.deadline, poll_interval=rollback_cfg.poll_interval),
-            self.reporter,
-            clock=self.clock,
-            sleep=self.sleep,
-            seen_events=frozenset(e.id for e in before.events),
-        )
+        try:
+            before = self.ecs.describe_service(cfg.cluster, cfg.service)
+            updated = self.ecs.update_service(
+                cluster=cfg.cluster, service=cfg.service, taskDefinition=old_arn
+            )
+            primary = updated.primary
+            deployment_id = primary.id if primary else ""
+            result = watch(
+                self.ecs,
+                Target(cfg.cluster, cfg.service, deployment_id, new_arn),
+                WatchSettings(deadline=self.ecs.deadline, poll_interval=cfg.poll_interval),
+                self.reporter,
+                clock=self.clock,
+                sleep=self.rollback_sleep,
+                seen_events=frozenset(e.id for e in before.events),
+            )
+        except EcsDeployError as exc:  # report it beside the deploy's own failure
+            self.reporter.error(f"Rollback failed: {exc.message}")
+            return {"task_definition": old_arn, "outcome": "error", "reason": exc.message}
         self.reporter.info(f"Rollback {result.outcome.value}: {result.reason}")
         return {
             "task_definition": old_arn,

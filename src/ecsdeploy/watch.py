@@ -15,6 +15,11 @@ from typing import Protocol
 from ecsdeploy.models import Deployment, Service, ServiceEvent, Task
 
 DEFAULT_POLL_INTERVAL = 1.0
+#: The first poll after the update comes this soon, and the wait grows by RAMP each poll up
+#: to the interval: short rollouts and early failures (image pulls) show up in the first
+#: seconds, while a long rollout still costs one call per interval.
+FIRST_POLL = 0.25
+RAMP = 1.5
 MAX_STOPPED_TASKS_SHOWN = 10  # a crash-looping deployment stops tasks faster than anyone reads
 JITTER = 0.1  # +-10% of the interval, so many CI jobs do not poll in lock-step
 
@@ -145,6 +150,7 @@ def watch(
     tasks_seen: set[str] = set()
     result = WatchResult(Outcome.TIMED_OUT, "", None, None)
     failed_seen = 0
+    wait = min(FIRST_POLL, settings.poll_interval)
     while True:
         if interrupted():
             result.outcome, result.reason = Outcome.INTERRUPTED, "interrupted while waiting"
@@ -183,8 +189,9 @@ def watch(
             result.outcome = Outcome.TIMED_OUT
             result.reason = _timeout_reason(service, ours)
             return result
-        jittered = settings.poll_interval * (1 + rng.uniform(-JITTER, JITTER))
+        jittered = wait * (1 + rng.uniform(-JITTER, JITTER))
         sleep(max(0.0, min(jittered, settings.deadline - now)))
+        wait = min(wait * RAMP, settings.poll_interval)
 
 
 def _new_stopped_tasks(ecs: Gateway, target: Target, seen: set[str]) -> list[Task]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import fnmatch
 import math
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -71,6 +72,9 @@ class Scheduler:
     tasks: dict[str, Task] = field(default_factory=dict)  # by task ARN, in creation order
     services: dict[str, ServiceRef] = field(default_factory=dict)  # by service ARN
     steps: int = 0
+    #: deployment id -> {"created"|"completed"|"failed": time.monotonic()}, so benchmarks
+    #: can subtract the rollout's own time from a deploy's wall time.
+    timeline: dict[str, dict[str, float]] = field(default_factory=dict)
 
     # -- knobs ---------------------------------------------------------------------------
 
@@ -177,6 +181,7 @@ class Scheduler:
 
     def _new_deployment(self, service: Any, task_definition: str) -> dict[str, Any]:
         dep_id = f"ecs-svc/{uuid.uuid4().int % 10**19:019d}"
+        self.timeline[dep_id] = {"created": time.monotonic()}
         return {
             "id": dep_id,
             "status": "PRIMARY",
@@ -269,6 +274,7 @@ class Scheduler:
         ):
             primary["rolloutState"] = "COMPLETED"
             primary["rolloutStateReason"] = f"ECS deployment {primary['id']} completed."
+            self.timeline.setdefault(primary["id"], {})["completed"] = time.monotonic()
             ref.last_good_task_definition = primary["taskDefinition"]
             self._event(svc, f"(service {name}) (deployment {primary['id']}) deployment completed.")
             self._event(svc, f"(service {name}) has reached a steady state.")
@@ -285,6 +291,7 @@ class Scheduler:
             return
         primary["rolloutState"] = "FAILED"
         primary["rolloutStateReason"] = "ECS deployment circuit breaker: tasks failed to start."
+        self.timeline.setdefault(primary["id"], {})["failed"] = time.monotonic()
         self._event(
             svc,
             f"(service {svc.name}) (deployment {primary['id']}) deployment failed: "

@@ -1,0 +1,14 @@
+"""Run every benchmark and print its figures (`make bench`)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+for script in ("startup.py", "overhead.py", "failure_detection.py", "api_calls.py"):
+    print(f"$ python benchmarks/{script}", flush=True)
+    subprocess.run([sys.executable, str(HERE / script)], check=True)
+    print(flush=True)

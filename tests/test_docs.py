@@ -1,0 +1,31 @@
+"""The README documents every option and every exit code (sqlite-utils' test_docs idea)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from ecsdeploy.cli import command
+from ecsdeploy.errors import ExitCode
+
+README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+OPTIONS = [opt for param in command.params for opt in param.opts if opt.startswith("--")]
+
+
+@pytest.mark.parametrize("option", OPTIONS)
+def test_every_option_is_in_the_option_reference(option):
+    reference = README.split("## Option reference", 1)[1].split("\n## ", 1)[0]
+    assert re.search(rf"`[^`]*{re.escape(option)}\b", reference), option
+
+
+@pytest.mark.parametrize("code", list(ExitCode))
+def test_every_exit_code_is_in_the_table(code):
+    table = README.split("## Exit codes", 1)[1].split("\n## ", 1)[0]
+    assert re.search(rf"^\| {int(code)} \|", table, re.M), code
+
+
+def test_the_two_commands_are_documented():
+    assert "make demo" in README
+    assert "make test" in README
