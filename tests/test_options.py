@@ -436,6 +436,29 @@ def test_more_than_100_tasks(sandbox, cluster):
     assert "ListTasks" not in run.calls  # steady state never lists tasks
 
 
+def test_5000_tasks_roll_over_in_batches_and_are_watched_with_one_call_per_poll(sandbox, cluster):
+    seed(
+        sandbox,
+        cluster,
+        desired_count=5000,
+        timeout=120,
+        deployment_configuration={"minimumHealthyPercent": 100, "maximumPercent": 110},
+    )
+    run = deploy(sandbox, cluster, "-i", "nginx:2", "-t", "300", timeout=320)
+    assert run.code == 0, run.stderr
+    assert "5000/5000 tasks running" in run.stdout
+    after = run.calls[run.calls.index("UpdateService") + 1 :]
+    assert after == ["DescribeServices"] * len(after)
+    assert len(after) > 3  # it watched a rollout in progress, not just a finished one
+
+
+def test_missing_family_is_not_found(sandbox):
+    run = run_cli(sandbox, "-d", "no-such-family", "-i", "nginx:2")
+    assert run.code == 17, run.stderr
+    assert "DescribeTaskDefinition" in run.stderr
+    assert run.mutating_calls == []
+
+
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_signal_while_waiting_reports_and_rolls_back(sandbox, cluster, sig, code):
     seed(sandbox, cluster)

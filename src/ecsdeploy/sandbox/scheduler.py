@@ -70,6 +70,9 @@ class Scheduler:
     injected: dict[str, InjectedError] = field(default_factory=dict)  # by operation
     requests: list[str] = field(default_factory=list)
     tasks: dict[str, Task] = field(default_factory=dict)  # by task ARN, in creation order
+    #: Tasks not yet STOPPED, by (cluster ARN, group): a step touches only these, so stopped
+    #: tasks (ECS keeps them visible) cost nothing at 5,000-task scale.
+    live: dict[tuple[str, str], dict[str, Task]] = field(default_factory=dict)
     services: dict[str, ServiceRef] = field(default_factory=dict)  # by service ARN
     steps: int = 0
     #: deployment id -> {"created"|"completed"|"failed": time.monotonic()}, so benchmarks
@@ -122,8 +125,9 @@ class Scheduler:
         """One scheduler tick: advance every task one state and every rollout one move."""
         with self.lock:
             self.steps += 1
-            for task in list(self.tasks.values()):
-                self._advance_task(task)
+            for group in list(self.live.values()):
+                for task in list(group.values()):
+                    self._advance_task(task)
             for ref in self.services.values():
                 self._advance_service(ref)
 
@@ -319,12 +323,8 @@ class Scheduler:
         svc.pending_count = sum(1 for t in tasks if t["lastStatus"] in ACTIVE_STATES)
 
     def _service_tasks(self, svc: Any) -> Iterator[Task]:
-        group = f"service:{svc.name}"
-        return (
-            t
-            for t in self.tasks.values()
-            if t["group"] == group and t["clusterArn"] == svc.cluster_arn
-        )
+        """The service's tasks that are not STOPPED yet."""
+        return iter(list(self.live.get((svc.cluster_arn, f"service:{svc.name}"), {}).values()))
 
     def _event(self, svc: Any, message: str) -> None:
         svc.events.insert(0, {"id": str(uuid.uuid4()), "createdAt": _now(), "message": message})
@@ -396,6 +396,7 @@ class Scheduler:
             "_health_check": any(c["_health_check"] for c in containers),
         }
         self.tasks[arn] = task
+        self.live.setdefault((cluster_arn, group), {})[arn] = task
         return task
 
     def stop_task(self, task: Task, reason: str, stop_code: str = "UserInitiated") -> None:
@@ -418,6 +419,7 @@ class Scheduler:
         task["lastStatus"] = "STOPPED"
         task["desiredStatus"] = "STOPPED"
         task["stoppedAt"] = _now()
+        self.live.get((task["clusterArn"], task["group"]), {}).pop(task["taskArn"], None)
         for c in task["containers"]:
             c["lastStatus"] = "STOPPED"
             if exit_code is not None and "exitCode" not in c:
