@@ -419,6 +419,18 @@ def test_max_failed_tasks_fails_fast_without_circuit_breaker(sandbox, cluster):
     assert time.monotonic() - started < 30
 
 
+def test_json_failure_keeps_stdout_pure_and_explains_on_stderr(sandbox, cluster):
+    seed(sandbox, cluster)
+    sandbox.set_faults("web", fail_start=True)
+    run = deploy(sandbox, cluster, "-i", "nginx:2", "--output", "json", "-t", "2")
+    assert run.code == 1
+    data = json.loads(run.stdout)
+    assert data["outcome"] == "timed_out"
+    assert data["stopped_tasks"][0]["stop_code"] == "TaskFailedToStart"
+    assert "ERROR: Deploy timed out" in run.stderr
+    assert "CannotPullContainerError" in run.stderr  # progress goes to stderr in JSON mode
+
+
 def test_quiet_prints_nothing_on_success_and_json_is_clean(sandbox, cluster):
     seed(sandbox, cluster, desired_count=1)
     run = deploy(sandbox, cluster, "-i", "nginx:2", "-q")
@@ -482,7 +494,8 @@ def test_signal_while_waiting_reports_and_rolls_back(sandbox, cluster, sig, code
     assert proc.returncode == code, out + err
     # the rollback's waits are real sleeps, not a tight loop on the already-set stop event
     assert sandbox.requests[signalled_at:].count("DescribeServices") < 40
-    assert "Interrupted" in out
+    assert "Interrupted while waiting: new 0/2 running" in out
+    assert out.index("Interrupted while waiting") < out.index("Rolling back")
     assert "Rollback succeeded" in out
     assert service(sandbox, cluster)["taskDefinition"].endswith(f"{cluster}-web:1")
 

@@ -346,3 +346,12 @@ def test_request_log_names_query_protocol_calls(sandbox):
     before = len(sandbox.requests)
     sandbox.client("sts").get_caller_identity()
     assert sandbox.requests[before:] == ["GetCallerIdentity"]
+
+
+def test_started_by_must_be_the_only_filter(sandbox, cluster):
+    sandbox.seed_service(cluster, "web", family=f"{cluster}-web", desired_count=1)
+    ecs = sandbox.client()
+    with pytest.raises(ClientError, match="startedBy must be the only filter"):
+        ecs.list_tasks(cluster=cluster, serviceName="web", startedBy="ecs-svc/1")
+    dep_id = describe(ecs, cluster)["deployments"][0]["id"]
+    assert len(ecs.list_tasks(cluster=cluster, startedBy=dep_id)["taskArns"]) == 1

@@ -372,9 +372,8 @@ def run(config: Any, settings: Any, reporter: Reporter) -> ExitCode:
             result = deployer.register_only(config)
     finally:
         restore()
-    if received and result.code == ExitCode.INTERRUPTED:
-        result.code = ExitCode.TERMINATED if received[0] == signal.SIGTERM else ExitCode.INTERRUPTED
-        reporter.warn(f"Interrupted: {result.reason}; deploy state: {result.counts}")
+    if received and result.code == ExitCode.INTERRUPTED and received[0] == signal.SIGTERM:
+        result.code = ExitCode.TERMINATED
     reporter.summary(result)
     return ExitCode(result.code)
 

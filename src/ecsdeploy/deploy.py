@@ -148,6 +148,8 @@ class Deployer:
             counts=_counts(result),
             stopped_tasks=result.stopped_tasks,
         )
+        if result.outcome is Outcome.INTERRUPTED:
+            self.reporter.warn(f"Interrupted while waiting: {_describe_counts(outcome.counts)}")
         if result.outcome is Outcome.SUCCEEDED:
             if cfg.max_definitions is not None and cfg.max_definitions > 0:
                 outcome.deregistered = self._prune(new_arn, old_arn, cfg.max_definitions)
@@ -406,6 +408,14 @@ def _counts(result: WatchResult) -> dict[str, int]:
         "failed": d.failed_tasks if d else 0,
         "old_running": old,
     }
+
+
+def _describe_counts(counts: dict[str, int]) -> str:
+    return (
+        f"new {counts.get('running', 0)}/{counts.get('desired', 0)} running, "
+        f"{counts.get('pending', 0)} pending, {counts.get('failed', 0)} failed; "
+        f"old {counts.get('old_running', 0)} running"
+    )
 
 
 def _family(arn: str) -> str:

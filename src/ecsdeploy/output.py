@@ -119,6 +119,10 @@ class Reporter:
             self._clear_status()
             self.out.write(json.dumps(data, sort_keys=True) + "\n")
             self.out.flush()
+            if result.code != 0:
+                self.error(
+                    f"Deploy {OUTCOME_WORDS.get(result.outcome, result.outcome)}: {result.reason}"
+                )
         elif result.code == 0:
             self.info(
                 self._paint(f"Deploy succeeded: {result.reason} ({result.duration:.1f}s)", "32")
@@ -189,6 +193,5 @@ def write_github_output(data: Mapping[str, Any]) -> None:
     with open(path, "a", encoding="utf-8") as fh:
         for key, value in data.items():
             text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
-            if text is None:
-                text = ""
-            fh.write(f"{key}={text}\n")
+            # one line per output: a newline would start a new key (or a heredoc)
+            fh.write(f"{key}={' '.join(text.splitlines())}\n")

@@ -188,6 +188,10 @@ def watch(
         if now >= settings.deadline:
             result.outcome = Outcome.TIMED_OUT
             result.reason = _timeout_reason(service, ours)
+            for task in _new_stopped_tasks(ecs, target, tasks_seen):  # explain, if anything
+                result.stopped_tasks.append(task)
+                if len(result.stopped_tasks) <= MAX_STOPPED_TASKS_SHOWN:
+                    observer.task_stopped(task)
             return result
         jittered = wait * (1 + rng.uniform(-JITTER, JITTER))
         sleep(max(0.0, min(jittered, settings.deadline - now)))

@@ -97,6 +97,9 @@ def apply(scheduler: Any) -> Callable[[], None]:
         started_by = self._get_param("startedBy")
         desired = self._get_param("desiredStatus") or "RUNNING"
         launch_type = self._get_param("launchType")
+        if started_by and (service_name or family or self._get_param("containerInstance")):
+            # ECS: "When you specify startedBy as the filter, it must be the only filter"
+            raise InvalidParameterException("startedBy must be the only filter when specified.")
         arns = [
             t["taskArn"]
             for t in scheduler.tasks.values()
