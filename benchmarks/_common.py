@@ -27,13 +27,7 @@ class Timed:
 
 
 def child_env(sandbox: Sandbox) -> dict[str, str]:
-    keep = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env = {
-        **keep,
-        **sandbox.env(),
-        "AWS_CONFIG_FILE": "/dev/null",
-        "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
-    }
+    env = sandbox.child_environ(os.environ)
     assert env["AWS_ENDPOINT_URL"].startswith("http://127.0.0.1:"), "loopback only"
     return env
 

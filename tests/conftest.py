@@ -10,12 +10,14 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import pytest
 
 from ecsdeploy.sandbox import Sandbox
 
+FAST = ("--poll-interval", "0.1")  # tests poll faster than the default
 MUTATING = {"RegisterTaskDefinition", "UpdateService", "DeregisterTaskDefinition", "RunTask"}
 _names = itertools.count(1)
 
@@ -64,17 +66,7 @@ class Run:
 
 
 def child_env(sandbox: Sandbox, **extra: str) -> dict[str, str]:
-    """A clean environment: no real credentials, profile or endpoint can leak in."""
-    keep = {
-        k: v for k, v in os.environ.items() if not k.startswith("AWS_") and k != "GITHUB_OUTPUT"
-    }
-    env = {
-        **keep,
-        **sandbox.env(),
-        "AWS_CONFIG_FILE": "/dev/null",
-        "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
-        **extra,
-    }
+    env = sandbox.child_environ(os.environ, **extra)
     assert_loopback(env["AWS_ENDPOINT_URL"])
     return env
 
@@ -92,3 +84,14 @@ def run_cli(sandbox: Sandbox, *args: str, timeout: float = 60, **env: str) -> Ru
         check=False,
     )
     return Run(proc.returncode, proc.stdout, proc.stderr, sandbox.requests[before:])
+
+
+def seed(sandbox: Sandbox, cluster: str, **kwargs: Any) -> dict[str, Any]:
+    """A steady service `web` in `cluster`, in the cluster's own task-definition family."""
+    kwargs.setdefault("family", f"{cluster}-web")
+    return sandbox.seed_service(cluster, "web", **kwargs)
+
+
+def deploy(sandbox: Sandbox, cluster: str, *args: str, **env: str) -> Run:
+    """`ecs-deploy -c CLUSTER -n web ARGS` with fast polling."""
+    return run_cli(sandbox, "-c", cluster, "-n", "web", *FAST, *args, **env)

@@ -9,18 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Run, run_cli
-
-FAST = ("--poll-interval", "0.1")
-
-
-def seed(sandbox: Any, cluster: str, **kwargs: Any) -> dict[str, Any]:
-    kwargs.setdefault("family", f"{cluster}-web")
-    return sandbox.seed_service(cluster, "web", **kwargs)
-
-
-def deploy(sandbox: Any, cluster: str, *args: str, **env: str) -> Run:
-    return run_cli(sandbox, "-c", cluster, "-n", "web", *FAST, *args, **env)
+from tests.conftest import deploy, run_cli, seed
 
 
 def current(sandbox: Any, cluster: str) -> dict[str, Any]:

@@ -13,20 +13,9 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import child_env, run_cli
+from tests.conftest import FAST, child_env, deploy, run_cli, seed
 
-FAST = ("--poll-interval", "0.1")
 SHA = "sha256:" + "c" * 64
-
-
-def seed(sandbox: Any, cluster: str, **kwargs: Any) -> dict[str, Any]:
-    kwargs.setdefault("family", f"{cluster}-web")
-    kwargs.setdefault("desired_count", 2)
-    return sandbox.seed_service(cluster, "web", **kwargs)
-
-
-def deploy(sandbox: Any, cluster: str, *args: str, **env: str) -> Any:
-    return run_cli(sandbox, "-c", cluster, "-n", "web", *FAST, *args, **env)
 
 
 def service(sandbox: Any, cluster: str) -> dict[str, Any]:
@@ -258,6 +247,13 @@ def register_job(sandbox: Any, cluster: str, **extra: Any) -> None:
     )
 
 
+def run_job(sandbox: Any, cluster: str, *extra: str) -> Any:
+    """`ecs-deploy -c CLUSTER -d FAMILY-job -i job:2 --run-task EXTRA`."""
+    return run_cli(
+        sandbox, "-c", cluster, "-d", f"{cluster}-job", "-i", "job:2", "--run-task", *extra, *FAST
+    )
+
+
 @pytest.mark.parametrize(
     ("exit_codes", "code", "message"),
     [
@@ -269,18 +265,7 @@ def register_job(sandbox: Any, cluster: str, **extra: Any) -> None:
 def test_run_task_wait_for_success(sandbox, cluster, exit_codes, code, message):
     register_job(sandbox, cluster)
     sandbox.set_faults(exit_codes=exit_codes)
-    run = run_cli(
-        sandbox,
-        "-c",
-        cluster,
-        "-d",
-        f"{cluster}-job",
-        "-i",
-        "job:2",
-        "--run-task",
-        "--wait-for-success",
-        *FAST,
-    )
+    run = run_job(sandbox, cluster, "--wait-for-success")
     assert run.code == code, run.stderr
     assert message in run.stdout + run.stderr
     assert "container main: exit code" in run.stdout
@@ -288,15 +273,9 @@ def test_run_task_wait_for_success(sandbox, cluster, exit_codes, code, message):
 
 def test_run_task_with_fargate_network_shorthand(sandbox, cluster):
     register_job(sandbox, cluster, networkMode="awsvpc", requiresCompatibilities=["FARGATE"])
-    run = run_cli(
+    run = run_job(
         sandbox,
-        "-c",
         cluster,
-        "-d",
-        f"{cluster}-job",
-        "-i",
-        "job:2",
-        "--run-task",
         "--launch-type",
         "FARGATE",
         "--platform-version",
@@ -304,7 +283,6 @@ def test_run_task_with_fargate_network_shorthand(sandbox, cluster):
         "--network-configuration",
         "awsvpcConfiguration={subnets=[subnet-1,subnet-2],securityGroups=[sg-1],"
         "assignPublicIp=DISABLED}",
-        *FAST,
     )
     assert run.code == 0, run.stderr
     assert "Started task(s): arn:aws:ecs:" in run.stdout
@@ -313,7 +291,7 @@ def test_run_task_with_fargate_network_shorthand(sandbox, cluster):
 
 def test_run_task_awsvpc_without_network_is_an_aws_error(sandbox, cluster):
     register_job(sandbox, cluster, networkMode="awsvpc")
-    run = run_cli(sandbox, "-c", cluster, "-d", f"{cluster}-job", "-i", "job:2", "--run-task")
+    run = run_job(sandbox, cluster)
     assert run.code == 18
     assert "Network Configuration must be provided" in run.stderr
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs
@@ -123,8 +124,21 @@ class Sandbox:
             return list(self.scheduler.requests)
 
     def env(self) -> dict[str, str]:
-        """Environment for a child `ecs-deploy`: the endpoint and dummy credentials only."""
+        """The sandbox's endpoint and dummy credentials."""
         return {**DUMMY_CREDENTIALS, "AWS_ENDPOINT_URL": self.endpoint}
+
+    def child_environ(self, base: Mapping[str, str], **extra: str) -> dict[str, str]:
+        """A whole environment for a child `ecs-deploy`: `base` without any AWS_* variable
+        (no real credentials, profile or endpoint can leak in), no shared AWS config files,
+        and the sandbox's endpoint and dummy keys."""
+        keep = {k: v for k, v in base.items() if not k.startswith("AWS_") and k != "GITHUB_OUTPUT"}
+        return {
+            **keep,
+            **self.env(),
+            "AWS_CONFIG_FILE": os.devnull,
+            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+            **extra,
+        }
 
     def client(self, service: str = "ecs") -> Any:
         import boto3
