@@ -212,6 +212,7 @@ def test_use_latest_task_def_bases_on_newest_revision(sandbox, cluster):
     new = taskdef(sandbox, service(sandbox, cluster)["taskDefinition"])
     assert new["revision"] == 3
     assert new["containerDefinitions"][0]["environment"] == [{"name": "NEW", "value": "yes"}]
+    assert run.calls.count("ListTaskDefinitions") == 1
 
 
 def test_copy_task_definition_tags(sandbox, cluster):

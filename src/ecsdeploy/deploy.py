@@ -155,7 +155,8 @@ class Deployer:
                 outcome.deregistered = self._prune(new_arn, old_arn, cfg.max_definitions)
         elif cfg.enable_rollback and result.outcome not in _NO_ROLLBACK:
             outcome.rollback = self._roll_back(cfg, old_arn, new_arn)
-            if outcome.code is ExitCode.DEPLOY_FAILED:
+            rolled_back = outcome.rollback["outcome"] == Outcome.SUCCEEDED.value
+            if outcome.code is ExitCode.DEPLOY_FAILED and rolled_back:
                 outcome.code = ExitCode.ROLLED_BACK
         outcome.duration = self.clock() - started
         return outcome
@@ -171,8 +172,7 @@ class Deployer:
             source = current_arn
             if cfg.use_latest_task_def:
                 family = _family(current_arn)
-                latest = self.ecs.list_task_definitions(family, sort="DESC")
-                source = latest[0] if latest else current_arn
+                source = self.ecs.latest_task_definition(family) or current_arn
                 self.reporter.info(f"Base task definition: the family's newest, {_short(source)}")
             base, tags = self.ecs.describe_task_definition(
                 source, with_tags=cfg.copy_task_definition_tags

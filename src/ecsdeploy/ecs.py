@@ -193,6 +193,14 @@ class EcsGateway:
             )
         )
 
+    def latest_task_definition(self, family: str) -> str | None:
+        """The family's newest ACTIVE revision, in one call."""
+        response = self.call(
+            "ListTaskDefinitions", familyPrefix=family, status="ACTIVE", sort="DESC", maxResults=1
+        )
+        arns = response.get("taskDefinitionArns", [])
+        return str(arns[0]) if arns else None
+
     def deregister_task_definition(self, arn: str) -> None:
         self.call("DeregisterTaskDefinition", taskDefinition=arn)
 
