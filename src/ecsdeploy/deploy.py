@@ -14,8 +14,8 @@ from ecsdeploy import taskdef
 from ecsdeploy.ecs import EcsGateway
 from ecsdeploy.errors import EcsDeployError, ExitCode, UnsupportedServiceError
 from ecsdeploy.image import ImageRef
-from ecsdeploy.models import Service, Task
-from ecsdeploy.output import Reporter
+from ecsdeploy.models import Service, Task, rollout_counts
+from ecsdeploy.output import Reporter, describe_counts
 from ecsdeploy.watch import Outcome, Target, WatchResult, WatchSettings, watch
 
 
@@ -145,11 +145,11 @@ class Deployer:
             old_task_definition=old_arn,
             new_task_definition=new_arn,
             deployment_id=deployment_id,
-            counts=_counts(result),
+            counts=rollout_counts(result.service, result.deployment),
             stopped_tasks=result.stopped_tasks,
         )
         if result.outcome is Outcome.INTERRUPTED:
-            self.reporter.warn(f"Interrupted while waiting: {_describe_counts(outcome.counts)}")
+            self.reporter.warn(f"Interrupted while waiting: {describe_counts(outcome.counts)}")
         if result.outcome is Outcome.SUCCEEDED:
             if cfg.max_definitions is not None and cfg.max_definitions > 0:
                 outcome.deregistered = self._prune(new_arn, old_arn, cfg.max_definitions)
@@ -395,27 +395,6 @@ def _check_deployable(service: Service) -> None:
             f"Service {service.name} is {service.status}: only an ACTIVE service can be "
             "deployed; nothing was changed"
         )
-
-
-def _counts(result: WatchResult) -> dict[str, int]:
-    d = result.deployment
-    svc = result.service
-    old = sum(x.running_count for x in svc.deployments if d is None or x.id != d.id) if svc else 0
-    return {
-        "desired": d.desired_count if d else 0,
-        "running": d.running_count if d else 0,
-        "pending": d.pending_count if d else 0,
-        "failed": d.failed_tasks if d else 0,
-        "old_running": old,
-    }
-
-
-def _describe_counts(counts: dict[str, int]) -> str:
-    return (
-        f"new {counts.get('running', 0)}/{counts.get('desired', 0)} running, "
-        f"{counts.get('pending', 0)} pending, {counts.get('failed', 0)} failed; "
-        f"old {counts.get('old_running', 0)} running"
-    )
 
 
 def _family(arn: str) -> str:

@@ -171,3 +171,23 @@ class Task:
     @property
     def is_healthy(self) -> bool:
         return self.health_status == "HEALTHY"
+
+
+def rollout_counts(service: Service | None, deployment: Deployment | None) -> dict[str, int]:
+    """Where a rollout stands: our deployment's counts, and old tasks still running."""
+    old = (
+        sum(
+            d.running_count
+            for d in service.deployments
+            if deployment is None or d.id != deployment.id
+        )
+        if service
+        else 0
+    )
+    return {
+        "desired": deployment.desired_count if deployment else 0,
+        "running": deployment.running_count if deployment else 0,
+        "pending": deployment.pending_count if deployment else 0,
+        "failed": deployment.failed_tasks if deployment else 0,
+        "old_running": old,
+    }

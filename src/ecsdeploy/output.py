@@ -7,12 +7,12 @@ import json
 import os
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import IntEnum
 from typing import IO, TYPE_CHECKING, Any
 
-from ecsdeploy.models import Deployment, Service, ServiceEvent, Task
+from ecsdeploy.models import Deployment, Service, ServiceEvent, Task, rollout_counts
 
 if TYPE_CHECKING:
     from ecsdeploy.deploy import DeployResult
@@ -39,8 +39,8 @@ class Reporter:
 
     level: Level = Level.NORMAL
     json_output: bool = False
-    out: IO[str] = sys.stdout
-    err: IO[str] = sys.stderr
+    out: IO[str] = field(default_factory=lambda: sys.stdout)  # late-bound: tests swap streams
+    err: IO[str] = field(default_factory=lambda: sys.stderr)
     tty: bool | None = None
 
     def __post_init__(self) -> None:
@@ -74,16 +74,8 @@ class Reporter:
     def progress(self, service: Service, deployment: Deployment | None, elapsed: float) -> None:
         if self.level < Level.NORMAL:
             return
-        new = deployment
-        old_running = sum(
-            d.running_count for d in service.deployments if new is None or d.id != new.id
-        )
-        text = (
-            f"new {new.running_count if new else 0}/{new.desired_count if new else 0} running, "
-            f"{new.pending_count if new else 0} pending, {new.failed_tasks if new else 0} failed; "
-            f"old {old_running} running; "
-            f"{(new.rollout_state if new else None) or 'unknown'}"
-        )
+        state = (deployment.rollout_state if deployment else None) or "unknown"
+        text = f"{describe_counts(rollout_counts(service, deployment))}; {state}"
         if self.tty:
             self._clear_status()
             self._human.write(f"\r[{elapsed:5.1f}s] {text}")
@@ -153,6 +145,15 @@ class Reporter:
         if self.tty and not os.environ.get("NO_COLOR"):
             return f"\x1b[{colour}m{text}\x1b[0m"
         return text
+
+
+def describe_counts(counts: Mapping[str, int]) -> str:
+    """`new 1/2 running, 1 pending, 0 failed; old 1 running` from rollout_counts()."""
+    return (
+        f"new {counts.get('running', 0)}/{counts.get('desired', 0)} running, "
+        f"{counts.get('pending', 0)} pending, {counts.get('failed', 0)} failed; "
+        f"old {counts.get('old_running', 0)} running"
+    )
 
 
 def summary_dict(result: DeployResult) -> dict[str, Any]:
