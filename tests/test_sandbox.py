@@ -355,3 +355,12 @@ def test_started_by_must_be_the_only_filter(sandbox, cluster):
         ecs.list_tasks(cluster=cluster, serviceName="web", startedBy="ecs-svc/1")
     dep_id = describe(ecs, cluster)["deployments"][0]["id"]
     assert len(ecs.list_tasks(cluster=cluster, startedBy=dep_id)["taskArns"]) == 1
+
+
+def test_update_with_unknown_task_definition_changes_nothing(sandbox, cluster):
+    sandbox.seed_service(cluster, "web", family=f"{cluster}-web", desired_count=2)
+    ecs = sandbox.client()
+    with pytest.raises(ClientError):
+        ecs.update_service(cluster=cluster, service="web", taskDefinition="nope:9", desiredCount=5)
+    svc = describe(ecs, cluster)
+    assert (svc["desiredCount"], len(svc["deployments"])) == (2, 1)

@@ -148,6 +148,9 @@ class Scheduler:
     def update_service(self, backend: Any, service: Any, params: dict[str, Any]) -> None:
         """UpdateService: a new PRIMARY deployment, synchronously, when the revision changes
         or a new deployment is forced; a desired-count change alone rescales the PRIMARY."""
+        new_arn = service.task_definition
+        if params.get("taskDefinition"):  # validate before changing anything, as ECS does
+            new_arn = backend.describe_task_definition(params["taskDefinition"]).arn
         ref = self.services.get(service.arn)
         if ref is None:
             self.adopt_service(backend, service, None)
@@ -159,18 +162,10 @@ class Scheduler:
             }
         if params.get("desiredCount") is not None:
             service.desired_count = int(params["desiredCount"])
-        new_arn = service.task_definition
-        if params.get("taskDefinition"):
-            new_arn = backend.describe_task_definition(params["taskDefinition"]).arn
-        for key in ("networkConfiguration", "platformVersion"):
-            if params.get(key) is not None:
-                setattr(
-                    service,
-                    "network_configuration"
-                    if key == "networkConfiguration"
-                    else "platform_version",
-                    params[key],
-                )
+        if params.get("networkConfiguration") is not None:
+            service.network_configuration = params["networkConfiguration"]
+        if params.get("platformVersion") is not None:
+            service.platform_version = params["platformVersion"]
         changed = new_arn != service.task_definition
         if changed or params.get("forceNewDeployment"):
             if service.deployments and service.deployments[0].get("rolloutState") == "COMPLETED":
