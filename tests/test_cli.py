@@ -96,6 +96,11 @@ def test_json_output_is_one_object_on_stdout(sandbox, cluster, tmp_path):
             "--max-definitions must be a whole number",
         ),
         (
+            ["-c", "x", "-n", "web", "-i", "nginx", "--max-definitions", "\u00b2"],
+            9,
+            "--max-definitions must be a whole number",
+        ),
+        (
             ["-d", "web", "-i", "nginx", "--network-configuration", "{}"],
             10,
             "--network-configuration is only valid with --run-task",

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sys
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -20,6 +21,10 @@ from ecsdeploy import __version__
 from ecsdeploy.errors import EcsDeployError, ExitCode, UsageError
 from ecsdeploy.image import parse_image, parse_tag
 from ecsdeploy.output import Level, Reporter
+
+if TYPE_CHECKING:
+    from ecsdeploy.aws import AwsSettings
+    from ecsdeploy.deploy import DeployConfig
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -223,7 +228,7 @@ def command(**opts: Any) -> None:
     sys.exit(int(code))
 
 
-def build_config(opts: dict[str, Any]) -> tuple[Any, Any]:
+def build_config(opts: dict[str, Any]) -> tuple[DeployConfig, AwsSettings]:
     """Validate every option, in the original's order, before any AWS call."""
     from ecsdeploy.aws import AwsSettings
     from ecsdeploy.deploy import DeployConfig, RunTaskConfig
@@ -249,7 +254,7 @@ def build_config(opts: dict[str, Any]) -> tuple[Any, Any]:
         )
     max_definitions = None
     if opts["max_definitions"] is not None:
-        if not opts["max_definitions"].isdigit():
+        if not re.fullmatch(r"[0-9]+", opts["max_definitions"]):  # str.isdigit() takes "²"
             raise _fail(
                 ExitCode.MAX_DEFINITIONS_NOT_NUMERIC,
                 f"--max-definitions must be a whole number, not {opts['max_definitions']!r}",
@@ -341,7 +346,7 @@ def build_config(opts: dict[str, Any]) -> tuple[Any, Any]:
     return config, settings
 
 
-def run(config: Any, settings: Any, reporter: Reporter) -> ExitCode:
+def run(config: DeployConfig, settings: AwsSettings, reporter: Reporter) -> ExitCode:
     """Build the client, run the deploy with signal handling, print the summary."""
     from ecsdeploy.aws import ecs_client
     from ecsdeploy.deploy import Deployer
