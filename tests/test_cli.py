@@ -120,6 +120,38 @@ def test_json_output_is_one_object_on_stdout(sandbox, cluster, tmp_path):
         (["-c", "x", "-n", "web", "-i", "/something"], 13, "Unable to parse image name"),
         (["-c", "x", "-n", "web", "-i", ""], 13, "Unable to parse image name"),
         (["--no-such-option"], 3, "No such option '--no-such-option'"),
+        (
+            ["-c", "x", "-n", "web", "-to", "v1", "--container", "web"],
+            3,
+            "--container needs -i/--image",
+        ),
+        (
+            ["-c", "x", "-n", "web", "-i", "nginx", "-to", "v1"],
+            3,
+            "Give -i/--image or -to/--tag-only, not both",
+        ),
+        (
+            ["-c", "x", "-n", "web", "-i", "nginx", "--wait-for-success"],
+            3,
+            "--wait-for-success is only valid with --run-task",
+        ),
+        (
+            ["-c", "x", "-n", "web", "-i", "nginx", "--run-task"],
+            3,
+            "--run-task runs a task definition: use it with -d, not -n",
+        ),
+        (["-c", "x", "-n", "web", "-to", "bad/tag"], 13, "Unable to parse tag 'bad/tag'"),
+        (
+            ["-d", "job", "-i", "job", "--run-task", "--network-configuration", "subnets=["],
+            3,
+            "--network-configuration is neither JSON nor AWS CLI shorthand",
+        ),
+        (
+            ["-d", "job", "-i", "job", "--run-task", "--network-configuration", '{"subnets": []}'],
+            3,
+            "--network-configuration needs an awsvpcConfiguration",
+        ),
+        (["-c", "x", "-n", "web", "-i", "nginx", "-D", "-1"], 3, "-1 is not in the range x>=0"),
         (["-c", "x", "-n", "web", "-i", "nginx", "-t", "soon"], 3, "'soon' is not a valid float"),
     ],
 )
