@@ -410,6 +410,17 @@ def test_json_failure_keeps_stdout_pure_and_explains_on_stderr(sandbox, cluster)
     assert "CannotPullContainerError" in run.stderr  # progress goes to stderr in JSON mode
 
 
+def test_crash_loop_shows_each_containers_exit_code(sandbox, cluster):
+    seed(sandbox, cluster)
+    sandbox.set_faults("web", crash_exit_code=1)
+    run = deploy(sandbox, cluster, "-i", "nginx:2", "--max-failed-tasks", "2", "-t", "60")
+    assert run.code == 1
+    assert (
+        "stopped: Essential container in task exited; stopCode EssentialContainerExited; "
+        "container web exit code 1" in run.stdout
+    )
+
+
 def test_quiet_prints_nothing_on_success_and_json_is_clean(sandbox, cluster):
     seed(sandbox, cluster, desired_count=1)
     run = deploy(sandbox, cluster, "-i", "nginx:2", "-q")

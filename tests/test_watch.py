@@ -296,3 +296,28 @@ def test_interrupt_stops_waiting():
     )
     assert result.outcome is Outcome.INTERRUPTED
     assert result.polls == 2
+
+
+def test_tasks_that_vanish_without_counting_as_failed_are_explained():
+    up = svc(dep("new", "PRIMARY", NEW, running=2), dep("old", "ACTIVE", OLD, running=1))
+    down = svc(dep("new", "PRIMARY", NEW, running=1), dep("old", "ACTIVE", OLD, running=1))
+    crashed = {
+        "taskArn": "arn:task/c/t9",
+        "startedBy": "new",
+        "lastStatus": "STOPPED",
+        "stoppedReason": "Essential container in task exited",
+        "containers": [{"name": "web", "exitCode": 1}],
+    }
+    gateway = Script([up, down, down], stopped=[crashed])
+    seen, clock = Seen(), FakeClock()
+    watch(
+        gateway,
+        TARGET,
+        WatchSettings(deadline=3, poll_interval=1),
+        seen,
+        clock=clock,
+        sleep=clock.sleep,
+    )
+    assert [t.id for t in seen.tasks] == ["t9"]
+    assert seen.tasks[0].containers[0].exit_code == 1
+    assert gateway.calls[:3] == ["DescribeServices", "DescribeServices", "ListTasks"]

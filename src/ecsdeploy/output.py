@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -78,7 +79,10 @@ class Reporter:
         text = f"{describe_counts(rollout_counts(service, deployment))}; {state}"
         if self.tty:
             self._clear_status()
-            self._human.write(f"\r[{elapsed:5.1f}s] {text}")
+            line = f"[{elapsed:5.1f}s] {text}"
+            # a line wider than the terminal wraps, and \r cannot take it back
+            width = shutil.get_terminal_size().columns - 1
+            self._human.write("\r" + (line if len(line) <= width else line[: width - 1] + "…"))
             self._human.flush()
             self._status_shown = True
         elif text != self._last_progress:

@@ -149,7 +149,7 @@ def watch(
     events_seen = set(seen_events)
     tasks_seen: set[str] = set()
     result = WatchResult(Outcome.TIMED_OUT, "", None, None)
-    failed_seen = 0
+    failed_seen = running_seen = 0
     wait = min(FIRST_POLL, settings.poll_interval)
     while True:
         if interrupted():
@@ -175,12 +175,19 @@ def watch(
         ):
             verdict = Verdict(Outcome.SUCCEEDED, "the new deployment has a healthy running task")
         failed_now = ours.failed_tasks if ours else 0
-        if failed_now > failed_seen or (verdict and verdict.outcome != Outcome.SUCCEEDED):
-            failed_seen = failed_now
+        running_now = ours.running_count if ours else 0
+        # Look at stopped tasks when ECS counts a failure, when running tasks vanish (an app
+        # that crashes after RUNNING need not count as failed), or when the deploy failed.
+        if (
+            failed_now > failed_seen
+            or running_now < running_seen
+            or (verdict and verdict.outcome != Outcome.SUCCEEDED)
+        ):
             for task in _new_stopped_tasks(ecs, target, tasks_seen):
                 result.stopped_tasks.append(task)
                 if len(result.stopped_tasks) <= MAX_STOPPED_TASKS_SHOWN:
                     observer.task_stopped(task)
+        failed_seen, running_seen = failed_now, running_now
         if verdict is not None:
             result.outcome, result.reason = verdict.outcome, verdict.reason
             return result

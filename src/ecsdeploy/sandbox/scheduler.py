@@ -39,6 +39,9 @@ class Faults:
     unhealthy: bool = False
     #: New tasks stay PENDING forever: the rollout stalls.
     stall: bool = False
+    #: Service tasks run, then their essential containers exit with this code two steps
+    #: later (a crash loop); counted as failed tasks, as the circuit breaker counts them.
+    crash_exit_code: int | None = None
     #: Exit code per container name for one-off tasks (run_task); others exit 0.
     exit_codes: tuple[tuple[str, int], ...] = ()
     #: Failed tasks before the circuit breaker trips; None: ECS's rule (half the desired
@@ -492,6 +495,15 @@ class Scheduler:
                     exit_code=0,
                     reasons={c["name"]: f"exited with code {c['exitCode']}" for c in failed},
                 )
+            return
+        if faults.crash_exit_code is not None and task["_age"] >= 2:
+            for c in task["containers"]:
+                if c["essential"]:
+                    c["exitCode"] = faults.crash_exit_code
+            task["stopCode"] = "EssentialContainerExited"
+            task["stoppedReason"] = "Essential container in task exited"
+            self._finish(task, exit_code=0)
+            self._count_failure(task)
             return
         if not task["_health_check"]:
             return

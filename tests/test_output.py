@@ -1,0 +1,84 @@
+"""What the user sees: terminal vs CI lines, JSON, GitHub outputs."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+
+from ecsdeploy.deploy import DeployResult
+from ecsdeploy.errors import ExitCode
+from ecsdeploy.models import Service
+from ecsdeploy.output import Level, Reporter
+
+SERVICE = Service.from_api(
+    {
+        "serviceName": "web",
+        "status": "ACTIVE",
+        "deployments": [
+            {
+                "id": "new",
+                "status": "PRIMARY",
+                "taskDefinition": "td:2",
+                "desiredCount": 5000,
+                "runningCount": 1234,
+                "pendingCount": 500,
+                "failedTasks": 0,
+                "rolloutState": "IN_PROGRESS",
+            },
+            {"id": "old", "status": "ACTIVE", "taskDefinition": "td:1", "runningCount": 3766},
+        ],
+    }
+)
+
+
+def test_terminal_status_line_fits_the_terminal(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "40")
+    out = io.StringIO()
+    reporter = Reporter(out=out, tty=True)
+    reporter.progress(SERVICE, SERVICE.deployments[0], 12.5)
+    line = out.getvalue().split("\r")[-1]
+    assert len(line) < 40
+    assert line.endswith("…")
+
+
+def test_ci_lines_are_timestamped_plain_text_printed_on_change():
+    out = io.StringIO()
+    reporter = Reporter(out=out, tty=False)
+    for elapsed in (1.0, 2.0):
+        reporter.progress(SERVICE, SERVICE.deployments[0], elapsed)
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 1  # unchanged progress is not repeated
+    assert re.match(
+        r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ \[1\.0s\] new 1234/5000 running, 500 "
+        r"pending, 0 failed; old 3766 running; IN_PROGRESS$",
+        lines[0],
+    )
+    assert "\x1b" not in out.getvalue()
+
+
+def test_quiet_prints_no_progress():
+    out = io.StringIO()
+    Reporter(level=Level.QUIET, out=out, tty=False).progress(SERVICE, SERVICE.deployments[0], 1)
+    assert out.getvalue() == ""
+
+
+def test_github_outputs_are_one_line_each(tmp_path, monkeypatch):
+    path = tmp_path / "out"
+    monkeypatch.setenv("GITHUB_OUTPUT", str(path))
+    result = DeployResult(
+        code=ExitCode.DEPLOY_FAILED,
+        outcome="failed",
+        reason="two\nlines",
+        cluster="c",
+        service="web",
+        old_task_definition="td:1",
+        new_task_definition="td:2",
+    )
+    out = io.StringIO()
+    Reporter(json_output=True, out=out, err=io.StringIO(), tty=False).summary(result)
+    assert json.loads(out.getvalue())["reason"] == "two\nlines"
+    written = dict(line.split("=", 1) for line in path.read_text().splitlines())
+    assert written["reason"] == "two lines"
+    assert written["exit_code"] == "1"
+    assert json.loads(written["counts"]) == {}
