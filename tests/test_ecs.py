@@ -14,16 +14,7 @@ from tests.conftest import seed
 
 def gateway(sandbox) -> EcsGateway:
     """A gateway as the command builds it: botocore's own retries off, tenacity's on."""
-    import boto3
-
-    client = boto3.client(
-        "ecs",
-        endpoint_url=sandbox.endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        config=client_config(),
-    )
+    client = sandbox.client(config=client_config())
     return EcsGateway(client, deadline=time.monotonic() + 30, max_backoff=0.05)
 
 

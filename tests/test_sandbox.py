@@ -281,16 +281,7 @@ def test_throttling_answers_the_next_n_calls_and_logs_them(sandbox, cluster):
     from botocore.config import Config
 
     sandbox.seed_service(cluster, "web", family=f"{cluster}-web", desired_count=1)
-    import boto3
-
-    raw = boto3.client(
-        "ecs",
-        endpoint_url=sandbox.endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        config=Config(retries={"total_max_attempts": 1}),
-    )
+    raw = sandbox.client(config=Config(retries={"total_max_attempts": 1}))
     sandbox.scheduler.throttle("DescribeServices", 2)
     before = len(sandbox.requests)
     codes = []

@@ -140,11 +140,13 @@ class Sandbox:
             **extra,
         }
 
-    def client(self, service: str = "ecs") -> Any:
+    def client(self, service: str = "ecs", config: Any = None) -> Any:
+        """A boto3 client for this sandbox (`config`: a botocore Config, e.g. no retries)."""
         import boto3
 
         return boto3.client(  # type: ignore[call-overload]
             service,
+            config=config,
             endpoint_url=self.endpoint,
             region_name=DUMMY_CREDENTIALS["AWS_DEFAULT_REGION"],
             aws_access_key_id="testing",
