@@ -14,6 +14,18 @@ from ecsdeploy.output import Reporter
 from tests.conftest import seed
 
 
+def broken_deploy(cluster: str) -> DeployConfig:
+    """A deploy of an image that cannot start, with --enable-rollback."""
+    return DeployConfig(
+        cluster=cluster,
+        service="web",
+        image=parse_image("nginx:broken"),
+        timeout=2,
+        poll_interval=0.1,
+        enable_rollback=True,
+    )
+
+
 class RefusesSecondUpdate(EcsGateway):
     """The deploy's UpdateService goes through; the rollback's is refused."""
 
@@ -33,16 +45,7 @@ def test_failed_rollback_keeps_the_failure_code_and_says_why(sandbox, cluster):
     deployer = Deployer(
         RefusesSecondUpdate(sandbox.client()), Reporter(out=out, err=err, tty=False)
     )
-    result = deployer.deploy_service(
-        DeployConfig(
-            cluster=cluster,
-            service="web",
-            image=parse_image("nginx:broken"),
-            timeout=2,
-            poll_interval=0.1,
-            enable_rollback=True,
-        )
-    )
+    result = deployer.deploy_service(broken_deploy(cluster))
     assert result.code is ExitCode.DEPLOY_FAILED  # not 21: nothing was rolled back
     assert result.rollback == {
         "task_definition": result.old_task_definition,
@@ -56,16 +59,7 @@ def test_successful_rollback_exits_21(sandbox, cluster):
     seed(sandbox, cluster)
     sandbox.set_faults(fail_images=("*:broken",))
     deployer = Deployer(EcsGateway(sandbox.client()), Reporter(out=io.StringIO(), tty=False))
-    result = deployer.deploy_service(
-        DeployConfig(
-            cluster=cluster,
-            service="web",
-            image=parse_image("nginx:broken"),
-            timeout=2,
-            poll_interval=0.1,
-            enable_rollback=True,
-        )
-    )
+    result = deployer.deploy_service(broken_deploy(cluster))
     assert result.code is ExitCode.ROLLED_BACK
     assert result.rollback is not None
     assert result.rollback["outcome"] == "succeeded"
