@@ -77,6 +77,16 @@ SETTINGS = WatchSettings(deadline=100.0)
             None,
             None,
         ),
+        # an INACTIVE deployment ("completely replaced") left in the list does not hold us up
+        (
+            svc(
+                dep("new", "PRIMARY", NEW, running=2, state="COMPLETED"),
+                dep("old", "INACTIVE", OLD, state="COMPLETED"),
+            ),
+            SETTINGS,
+            Outcome.SUCCEEDED,
+            None,
+        ),
         # ECS reports no rolloutState: counts alone decide
         (svc(dep("new", "PRIMARY", NEW, running=2, state=None)), SETTINGS, Outcome.SUCCEEDED, None),
         (

@@ -124,7 +124,8 @@ def assess(service: Service, target: Target, settings: WatchSettings) -> Verdict
         return Verdict(Outcome.SUCCEEDED, "desired count is 0: the new deployment is PRIMARY")
     if settings.skip_deployments_check and not settings.require_healthy and ours.running_count >= 1:
         return Verdict(Outcome.SUCCEEDED, "the new deployment has a running task")
-    if ours.all_desired_running and len(service.deployments) == 1 and ours.rollout_completed:
+    replaced = [d for d in service.others(ours.id) if d.status != "INACTIVE"]
+    if ours.all_desired_running and not replaced and ours.rollout_completed:
         return Verdict(
             Outcome.SUCCEEDED, f"{ours.running_count}/{ours.desired_count} tasks running"
         )
