@@ -12,7 +12,7 @@ from typing import Any
 
 from ecsdeploy import taskdef
 from ecsdeploy.ecs import EcsGateway
-from ecsdeploy.errors import EcsDeployError, ExitCode, UnsupportedServiceError
+from ecsdeploy.errors import AwsError, EcsDeployError, ExitCode, UnsupportedServiceError
 from ecsdeploy.image import ImageRef
 from ecsdeploy.models import Service, Task, rollout_counts
 from ecsdeploy.output import Reporter, describe_counts
@@ -129,8 +129,7 @@ class Deployer:
             require_healthy = any(c.get("healthCheck") for c in containers)
         update = self._service_update(cfg, service, new_arn)
         updated = self.ecs.update_service(**update)
-        primary = updated.primary
-        deployment_id = primary.id if primary else ""
+        deployment_id = self._deployment_to_follow(cfg, updated)
         self.reporter.info(f"Service updated: deployment {deployment_id} on {_short(new_arn)}")
 
         result = self._watch(
@@ -160,6 +159,17 @@ class Deployer:
                 outcome.code = ExitCode.ROLLED_BACK
         outcome.duration = self.clock() - started
         return outcome
+
+    def _deployment_to_follow(self, cfg: DeployConfig, updated: Service) -> str:
+        """The PRIMARY deployment UpdateService created (ECS lists it in its response)."""
+        assert cfg.cluster
+        assert cfg.service
+        primary = updated.primary or self.ecs.describe_service(cfg.cluster, cfg.service).primary
+        if primary is None:
+            raise AwsError(
+                f"UpdateService left service {cfg.service} with no PRIMARY deployment to follow"
+            )
+        return primary.id
 
     def _register_revision(
         self, cfg: DeployConfig, current_arn: str
@@ -260,8 +270,7 @@ class Deployer:
             updated = self.ecs.update_service(
                 cluster=cfg.cluster, service=cfg.service, taskDefinition=old_arn
             )
-            primary = updated.primary
-            deployment_id = primary.id if primary else ""
+            deployment_id = self._deployment_to_follow(cfg, updated)
             result = watch(
                 self.ecs,
                 Target(cfg.cluster, cfg.service, deployment_id, new_arn),

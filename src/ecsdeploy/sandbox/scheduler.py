@@ -39,8 +39,8 @@ class Faults:
     unhealthy: bool = False
     #: New tasks stay PENDING forever: the rollout stalls.
     stall: bool = False
-    #: Service tasks run, then their essential containers exit with this code two steps
-    #: later (a crash loop); counted as failed tasks, as the circuit breaker counts them.
+    #: Service tasks run, then their essential containers exit with this code a step later,
+    #: before the deployment can be steady (a crash loop); counted as failed tasks.
     crash_exit_code: int | None = None
     #: Exit code per container name for one-off tasks (run_task); others exit 0.
     exit_codes: tuple[tuple[str, int], ...] = ()
@@ -272,7 +272,11 @@ class Scheduler:
             and primary["rolloutState"] == "IN_PROGRESS"
             and primary["runningCount"] == desired
             and primary["pendingCount"] == 0
-            and all(_ready(t) for t in self._service_tasks(svc) if t["desiredStatus"] == "RUNNING")
+            and all(
+                _ready(t) and t["_age"] >= 1  # steady: up for a whole step, as ECS waits
+                for t in self._service_tasks(svc)
+                if t["desiredStatus"] == "RUNNING"
+            )
         ):
             primary["rolloutState"] = "COMPLETED"
             primary["rolloutStateReason"] = f"ECS deployment {primary['id']} completed."
@@ -496,7 +500,7 @@ class Scheduler:
                     reasons={c["name"]: f"exited with code {c['exitCode']}" for c in failed},
                 )
             return
-        if faults.crash_exit_code is not None and task["_age"] >= 2:
+        if faults.crash_exit_code is not None and task["_age"] >= 1:
             for c in task["containers"]:
                 if c["essential"]:
                     c["exitCode"] = faults.crash_exit_code
