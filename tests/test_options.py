@@ -466,6 +466,7 @@ def test_signal_while_waiting_reports_and_rolls_back(sandbox, cluster, sig, code
     seed(sandbox, cluster)
     sandbox.set_faults("web", stall=True)
     exe = str(Path(sys.executable).with_name("ecs-deploy"))
+    before = len(sandbox.requests)
     proc = subprocess.Popen(
         [exe, "-c", cluster, "-n", "web", "-i", "nginx:2", "--enable-rollback", "-t", "60", *FAST],
         env=child_env(sandbox),
@@ -473,13 +474,19 @@ def test_signal_while_waiting_reports_and_rolls_back(sandbox, cluster, sig, code
         stderr=subprocess.PIPE,
         text=True,
     )
+
+    def updates() -> int:
+        return sandbox.requests[before:].count("UpdateService")
+
     deadline = time.monotonic() + 20
-    while "UpdateService" not in sandbox.requests[-50:] and time.monotonic() < deadline:
+    while updates() < 1 and time.monotonic() < deadline:
         time.sleep(0.05)
-    time.sleep(0.5)
-    sandbox.reset_faults()  # let the rollback itself settle
+    time.sleep(0.5)  # it is waiting on a stalled rollout now
     signalled_at = len(sandbox.requests)
     proc.send_signal(sig)
+    while updates() < 2 and time.monotonic() < deadline:  # the rollback's UpdateService
+        time.sleep(0.02)
+    sandbox.reset_faults()  # now let the rollback itself settle
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == code, out + err
     # the rollback's waits are real sleeps, not a tight loop on the already-set stop event
