@@ -184,10 +184,7 @@ def watch(
             or running_now < running_seen
             or (verdict and verdict.outcome != Outcome.SUCCEEDED)
         ):
-            for task in _new_stopped_tasks(ecs, target, tasks_seen):
-                result.stopped_tasks.append(task)
-                if len(result.stopped_tasks) <= MAX_STOPPED_TASKS_SHOWN:
-                    observer.task_stopped(task)
+            _explain_stopped(ecs, target, tasks_seen, result, observer)
         failed_seen, running_seen = failed_now, running_now
         if verdict is not None:
             result.outcome, result.reason = verdict.outcome, verdict.reason
@@ -196,14 +193,21 @@ def watch(
         if now >= settings.deadline:
             result.outcome = Outcome.TIMED_OUT
             result.reason = _timeout_reason(service, ours)
-            for task in _new_stopped_tasks(ecs, target, tasks_seen):  # explain, if anything
-                result.stopped_tasks.append(task)
-                if len(result.stopped_tasks) <= MAX_STOPPED_TASKS_SHOWN:
-                    observer.task_stopped(task)
+            _explain_stopped(ecs, target, tasks_seen, result, observer)
             return result
         jittered = wait * (1 + rng.uniform(-JITTER, JITTER))
         sleep(max(0.0, min(jittered, settings.deadline - now)))
         wait = min(wait * RAMP, settings.poll_interval)
+
+
+def _explain_stopped(
+    ecs: Gateway, target: Target, seen: set[str], result: WatchResult, observer: Observer
+) -> None:
+    """Record our deployment's newly stopped tasks and show the first few."""
+    for task in _new_stopped_tasks(ecs, target, seen):
+        result.stopped_tasks.append(task)
+        if len(result.stopped_tasks) <= MAX_STOPPED_TASKS_SHOWN:
+            observer.task_stopped(task)
 
 
 def _new_stopped_tasks(ecs: Gateway, target: Target, seen: set[str]) -> list[Task]:
