@@ -150,7 +150,7 @@ class Deployer:
         if result.outcome is Outcome.INTERRUPTED:
             self.reporter.warn(f"Interrupted while waiting: {describe_counts(outcome.counts)}")
         if result.outcome is Outcome.SUCCEEDED:
-            if cfg.max_definitions is not None and cfg.max_definitions > 0:
+            if cfg.max_definitions:  # None or 0: off, as the original's default
                 outcome.deregistered = self._prune(new_arn, old_arn, cfg.max_definitions)
         elif cfg.enable_rollback and result.outcome not in _NO_ROLLBACK:
             outcome.rollback = self._roll_back(cfg, old_arn, new_arn)

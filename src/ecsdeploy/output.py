@@ -115,17 +115,13 @@ class Reporter:
             self._clear_status()
             self.out.write(json.dumps(data, sort_keys=True) + "\n")
             self.out.flush()
-            if result.code != 0:
-                self.error(
-                    f"Deploy {OUTCOME_WORDS.get(result.outcome, result.outcome)}: {result.reason}"
-                )
-        elif result.code == 0:
-            self.info(
-                self._paint(f"Deploy succeeded: {result.reason} ({result.duration:.1f}s)", "32")
-            )
-        else:
+        if result.code != 0:  # one ERROR line on stderr, in either output mode
             self.error(
                 f"Deploy {OUTCOME_WORDS.get(result.outcome, result.outcome)}: {result.reason}"
+            )
+        elif not self.json_output:
+            self.info(
+                self._paint(f"Deploy succeeded: {result.reason} ({result.duration:.1f}s)", "32")
             )
         write_github_output(data)
 
