@@ -100,14 +100,13 @@ def apply(scheduler: Any) -> Callable[[], None]:
         if started_by and (service_name or family or self._get_param("containerInstance")):
             # ECS: "When you specify startedBy as the filter, it must be the only filter"
             raise InvalidParameterException("startedBy must be the only filter when specified.")
+        group = f"service:{str(service_name).rsplit('/', 1)[-1]}" if service_name else None
         arns = [
             t["taskArn"]
             for t in scheduler.tasks.values()
             if t["clusterArn"] == cluster.arn
             and t["desiredStatus"] == desired
-            and (
-                not service_name or t["group"] == f"service:{str(service_name).rsplit('/', 1)[-1]}"
-            )
+            and (not group or t["group"] == group)
             and (not started_by or t["startedBy"] == started_by)
             and (not launch_type or t["launchType"] == launch_type)
             and (

@@ -13,7 +13,6 @@ import math
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -205,7 +204,7 @@ class Scheduler:
             return
         primary = svc.deployments[0]
         name = svc.name
-        live = [t for t in self._service_tasks(svc) if t["desiredStatus"] == "RUNNING"]
+        live = self._wanted_tasks(svc)
         by_dep: dict[str, list[Task]] = {}
         for t in live:
             by_dep.setdefault(t["startedBy"], []).append(t)
@@ -240,7 +239,7 @@ class Scheduler:
             self._event(
                 svc,
                 f"(service {name}) has stopped {len(stopped)} running tasks: "
-                + " ".join(f"(task {t['taskArn'].rsplit('/', 1)[-1]})" for t in stopped)
+                + _task_ids(stopped)
                 + ".",
             )
 
@@ -254,7 +253,7 @@ class Scheduler:
                 self._event(
                     svc,
                     f"(service {name}) has started {len(started)} tasks: "
-                    + " ".join(f"(task {t['taskArn'].rsplit('/', 1)[-1]})" for t in started)
+                    + _task_ids(started)
                     + ".",
                 )
 
@@ -274,8 +273,7 @@ class Scheduler:
             and primary["pendingCount"] == 0
             and all(
                 _ready(t) and t["_age"] >= 1  # steady: up for a whole step, as ECS waits
-                for t in self._service_tasks(svc)
-                if t["desiredStatus"] == "RUNNING"
+                for t in self._wanted_tasks(svc)
             )
         ):
             primary["rolloutState"] = "COMPLETED"
@@ -312,7 +310,7 @@ class Scheduler:
             self._event(svc, f"(service {svc.name}) rolling back to deployment {rollback['id']}.")
 
     def _recount(self, svc: Any) -> None:
-        tasks = [t for t in self._service_tasks(svc) if t["desiredStatus"] == "RUNNING"]
+        tasks = self._wanted_tasks(svc)
         for dep in svc.deployments:
             dep_tasks = [t for t in tasks if t["startedBy"] == dep["id"]]
             dep["runningCount"] = sum(1 for t in dep_tasks if t["lastStatus"] == "RUNNING")
@@ -324,9 +322,10 @@ class Scheduler:
         svc.running_count = sum(1 for t in tasks if t["lastStatus"] == "RUNNING")
         svc.pending_count = sum(1 for t in tasks if t["lastStatus"] in ACTIVE_STATES)
 
-    def _service_tasks(self, svc: Any) -> Iterator[Task]:
-        """The service's tasks that are not STOPPED yet."""
-        return iter(list(self.live.get((svc.cluster_arn, f"service:{svc.name}"), {}).values()))
+    def _wanted_tasks(self, svc: Any) -> list[Task]:
+        """The service's tasks it still wants: not STOPPED, and not being stopped."""
+        live = self.live.get((svc.cluster_arn, f"service:{svc.name}"), {})
+        return [t for t in live.values() if t["desiredStatus"] == "RUNNING"]
 
     def _event(self, svc: Any, message: str) -> None:
         svc.events.insert(0, {"id": str(uuid.uuid4()), "createdAt": _now(), "message": message})
@@ -530,6 +529,11 @@ class Scheduler:
             if c["_health_check"]:
                 c["healthStatus"] = "HEALTHY"
         task["healthStatus"] = "HEALTHY"
+
+
+def _task_ids(tasks: list[Task]) -> str:
+    """`(task abc) (task def)`, as ECS lists tasks in its service events."""
+    return " ".join(f"(task {t['taskArn'].rsplit('/', 1)[-1]})" for t in tasks)
 
 
 def _ready(task: Task) -> bool:
