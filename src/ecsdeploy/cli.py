@@ -123,7 +123,7 @@ def _fail(code: ExitCode, message: str) -> EcsDeployError:
     default=90,
     show_default=True,
     metavar="SECONDS",
-    help="Deadline for the whole wait.",
+    help="One deadline for the whole run, retries included.",
 )
 @click.option(
     "--max-definitions",
@@ -139,7 +139,7 @@ def _fail(code: ExitCode, message: str) -> EcsDeployError:
 @click.option(
     "--enable-rollback",
     is_flag=True,
-    help="On failure or timeout, put the previous revision back and wait for it.",
+    help="On failure, timeout or interrupt, put the previous revision back and wait for it.",
 )
 @click.option(
     "--force-new-deployment",
@@ -187,7 +187,7 @@ def _fail(code: ExitCode, message: str) -> EcsDeployError:
     default=1.0,
     show_default=True,
     metavar="SECONDS",
-    help="Seconds between DescribeServices polls (jittered 10%).",
+    help="Steady-state seconds between polls (first polls ramp up from 0.25; jittered 10%).",
 )
 @click.option(
     "--max-failed-tasks",
