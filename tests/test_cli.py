@@ -151,7 +151,7 @@ def test_json_output_is_one_object_on_stdout(sandbox, cluster, tmp_path):
             3,
             "--network-configuration needs an awsvpcConfiguration",
         ),
-        (["-c", "x", "-n", "web", "-i", "nginx", "-D", "-1"], 3, "-1 is not in the range x>=0"),
+        (["-c", "x", "-n", "web", "-i", "nginx", "-D", "-1"], 3, "-1 is not in the range 0<=x<="),
         (["-c", "x", "-n", "web", "-i", "nginx", "-t", "soon"], 3, "'soon' is not a valid float"),
     ],
 )

@@ -113,8 +113,8 @@ SETTINGS = WatchSettings(deadline=100.0)
         (
             svc(dep("other", "PRIMARY", "arn:td/web:3"), dep("new", "ACTIVE", NEW)),
             SETTINGS,
-            Outcome.FAILED,
-            "another deploy started",
+            Outcome.SUPERSEDED,
+            "superseded by deployment other (revision web:3)",
         ),
         (
             svc(dep("new", "PRIMARY", NEW), status="DRAINING"),
@@ -191,6 +191,7 @@ class Script:
 class Seen:
     events: list[ServiceEvent] = field(default_factory=list)
     tasks: list[Task] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
     progress_calls: int = 0
 
     def progress(self, service: Service, deployment: Deployment | None, elapsed: float) -> None:
@@ -201,6 +202,9 @@ class Seen:
 
     def task_stopped(self, task: Task) -> None:
         self.tasks.append(task)
+
+    def warn(self, message: str) -> None:
+        self.warnings.append(message)
 
 
 def test_steady_state_costs_one_call_per_poll_and_streams_new_events_once():

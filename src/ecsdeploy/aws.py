@@ -8,10 +8,12 @@ everything here reaches the local sandbox.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
-from ecsdeploy.errors import AwsAccessError, AwsError
+from ecsdeploy.errors import AwsAccessError, AwsError, UsageError
 
 if TYPE_CHECKING:
     import boto3
@@ -86,6 +88,36 @@ def build_session(settings: AwsSettings) -> boto3.Session:
     )
 
 
+def check_endpoint_environment(environ: dict[str, str] | None = None) -> None:
+    """Refuse a malformed AWS_ENDPOINT_URL(_ECS) in one line, before boto3 trips on it."""
+    env = os.environ if environ is None else environ
+    for name in ("AWS_ENDPOINT_URL_ECS", "AWS_ENDPOINT_URL"):
+        value = env.get(name)
+        if not value:
+            continue
+        try:
+            parts = urlsplit(value)
+            _ = parts.port  # raises ValueError for a port that is not a number in range
+        except ValueError:
+            parts = None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+            raise UsageError(
+                f"{name} is not an http(s) URL with a host; e.g. http://127.0.0.1:4566"
+            )
+
+
 def ecs_client(settings: AwsSettings) -> Any:
     """An ECS client for these settings."""
-    return build_session(settings).client("ecs", config=client_config())
+    from botocore.exceptions import InvalidRegionError
+
+    check_endpoint_environment()
+    session = build_session(settings)
+    try:
+        return session.client("ecs", config=client_config())
+    except InvalidRegionError as exc:
+        raise UsageError(
+            f"{session.region_name!r} is not a region name (from -r, AWS_REGION, "
+            "AWS_DEFAULT_REGION or the profile); use one like us-east-1"
+        ) from exc
+    except ValueError as exc:  # botocore's "Invalid endpoint"
+        raise UsageError(f"The ECS endpoint is not valid ({exc}); check AWS_ENDPOINT_URL") from exc

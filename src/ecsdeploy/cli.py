@@ -1,32 +1,60 @@
 """`ecs-deploy`: click options -> a validated DeployConfig -> one call into deploy.
 
-Only this module turns an error into an exit code. boto3 is imported only once a deploy
-runs, so `--help` and `--version` stay fast.
+Only this module turns an error into an exit code, and every way a run can end (bad input,
+an AWS error, a signal, an abort) goes through one summary: the ERROR line, the JSON object
+and the GitHub step outputs. boto3 is imported only once a deploy runs, so `--help` and
+`--version` stay fast.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
 import os
 import re
-import signal
 import sys
-import threading
-from collections.abc import Callable
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from ecsdeploy import __version__
-from ecsdeploy.errors import EcsDeployError, ExitCode, UsageError
+from ecsdeploy.errors import EcsDeployError, ExitCode, TaskDefinitionFileError, UsageError
 from ecsdeploy.image import parse_image, parse_tag
 from ecsdeploy.output import Level, Reporter
+from ecsdeploy.policy import Aborted, RunPolicy, install_signal_handlers
+from ecsdeploy.result import DeployResult, Outcome
 
 if TYPE_CHECKING:
     from ecsdeploy.aws import AwsSettings
     from ecsdeploy.deploy import DeployConfig
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+INT32_MAX = 2**31 - 1  # ECS's integer fields are 32-bit
+MAX_TIMEOUT = 7 * 24 * 3600.0  # a week: longer is a typo, and sleeps cannot take any float
+MAX_POLL_INTERVAL = 300.0
+
+
+class FiniteFloat(click.FloatRange):
+    """A float in range that is a real number: `nan` passes every comparison, and `inf`
+    would wait forever."""
+
+    name = "float"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx) if not _is_non_finite(value) else value
+        if _is_non_finite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
+
+
+def _is_non_finite(value: Any) -> bool:
+    try:
+        return not math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False
 
 
 def _fail(code: ExitCode, message: str) -> EcsDeployError:
@@ -96,7 +124,7 @@ def _fail(code: ExitCode, message: str) -> EcsDeployError:
 @click.option(
     "-D",
     "--desired-count",
-    type=click.IntRange(min=0),
+    type=click.IntRange(min=0, max=INT32_MAX),
     metavar="N",
     help="Set the service's desired task count.",
 )
@@ -104,7 +132,7 @@ def _fail(code: ExitCode, message: str) -> EcsDeployError:
     "-m",
     "--min",
     "min_percent",
-    type=click.IntRange(min=0),
+    type=click.IntRange(min=0, max=INT32_MAX),
     metavar="PERCENT",
     help="minimumHealthyPercent for the rollout.",
 )
@@ -112,14 +140,14 @@ def _fail(code: ExitCode, message: str) -> EcsDeployError:
     "-M",
     "--max",
     "max_percent",
-    type=click.IntRange(min=100),
+    type=click.IntRange(min=100, max=INT32_MAX),
     metavar="PERCENT",
     help="maximumPercent for the rollout.",
 )
 @click.option(
     "-t",
     "--timeout",
-    type=click.FloatRange(min=1),
+    type=FiniteFloat(min=1, max=MAX_TIMEOUT),
     default=90,
     show_default=True,
     metavar="SECONDS",
@@ -132,9 +160,13 @@ def _fail(code: ExitCode, message: str) -> EcsDeployError:
 )
 @click.option(
     "--task-definition-file",
-    type=click.Path(dir_okay=False),
     metavar="FILE",
     help="Base the new revision on this JSON file instead of the current one.",
+)
+@click.option(
+    "--allow-family-change",
+    is_flag=True,
+    help="Let --task-definition-file register into another family than the service's.",
 )
 @click.option(
     "--enable-rollback",
@@ -183,7 +215,7 @@ def _fail(code: ExitCode, message: str) -> EcsDeployError:
 )
 @click.option(
     "--poll-interval",
-    type=click.FloatRange(min=0.1),
+    type=FiniteFloat(min=0.1, max=MAX_POLL_INTERVAL),
     default=1.0,
     show_default=True,
     metavar="SECONDS",
@@ -191,7 +223,7 @@ def _fail(code: ExitCode, message: str) -> EcsDeployError:
 )
 @click.option(
     "--max-failed-tasks",
-    type=click.IntRange(min=1),
+    type=click.IntRange(min=1, max=INT32_MAX),
     metavar="N",
     help="Fail once N tasks of the new deployment have stopped.",
 )
@@ -208,31 +240,21 @@ def _fail(code: ExitCode, message: str) -> EcsDeployError:
     "-v", "--verbose", is_flag=True, help="Debug output (never shows credentials or secret values)."
 )
 @click.version_option(__version__, "--version", prog_name="ecs-deploy")
-def command(**opts: Any) -> None:
+def command(**opts: Any) -> dict[str, Any]:
     """Deploy a new image to an ECS service and wait until its new tasks run.
 
     \b
     ecs-deploy -c CLUSTER -n SERVICE -i IMAGE [-t TIMEOUT]
     ecs-deploy -d TASKDEF -i IMAGE [--run-task --wait-for-success]
     """
-    reporter = Reporter(
-        level=Level.QUIET if opts["quiet"] else Level.VERBOSE if opts["verbose"] else Level.NORMAL,
-        json_output=opts["output_format"] == "json",
-    )
-    try:
-        config, settings = build_config(opts)
-        code = run(config, settings, reporter)
-    except EcsDeployError as exc:
-        reporter.error(exc.message)
-        code = exc.code
-    sys.exit(int(code))
+    return opts  # main() runs it: a parse error must reach the same summary as any failure
 
 
 def build_config(opts: dict[str, Any]) -> tuple[DeployConfig, AwsSettings]:
     """Validate every option, in the original's order, before any AWS call."""
     from ecsdeploy.aws import AwsSettings
     from ecsdeploy.deploy import DeployConfig, RunTaskConfig
-    from ecsdeploy.taskdef import load_task_definition_file
+    from ecsdeploy.ecs import check_request
 
     service, taskdef_name, cluster = opts["service"], opts["task_definition"], opts["cluster"]
     if not service and not taskdef_name:
@@ -289,24 +311,34 @@ def build_config(opts: dict[str, Any]) -> tuple[DeployConfig, AwsSettings]:
         tag_only = parse_tag(opts["tag_only"])
     if opts["containers"] and not image:
         raise UsageError("--container needs -i/--image")
+    if bool(opts["access_key"]) != bool(opts["secret_key"]):
+        given, missing = (
+            ("-k/--aws-access-key", "-s/--aws-secret-key")
+            if opts["access_key"]
+            else ("-s/--aws-secret-key", "-k/--aws-access-key")
+        )
+        raise UsageError(f"{given} needs {missing} as well (or neither, for the credential chain)")
+    if opts["region"] is not None and not _REGION.fullmatch(opts["region"]):
+        raise UsageError(
+            f"-r/--region {opts['region']!r} is not a region name; use one like us-east-1"
+        )
+    if opts["allow_family_change"] and not opts["task_definition_file"]:
+        raise UsageError("--allow-family-change is only valid with --task-definition-file")
 
     taskdef_file = None
     if opts["task_definition_file"]:
-        path = opts["task_definition_file"]
-        try:
-            with open(path, encoding="utf-8") as fh:
-                text = fh.read()
-        except OSError as exc:
-            from ecsdeploy.errors import TaskDefinitionFileError
-
-            raise TaskDefinitionFileError(f"Cannot read {path}: {exc.strerror}") from exc
-        taskdef_file = load_task_definition_file(text, path)
+        taskdef_file = read_task_definition_file(opts["task_definition_file"])
 
     run_task = None
     if opts["run_task"]:
         network = None
         if opts["network_configuration"]:
             network = parse_network_configuration(opts["network_configuration"])
+            check_request(
+                "RunTask",
+                {"taskDefinition": "placeholder", "networkConfiguration": network},
+                UsageError,
+            )
         run_task = RunTaskConfig(
             launch_type=opts["launch_type"],
             platform_version=opts["platform_version"],
@@ -327,6 +359,7 @@ def build_config(opts: dict[str, Any]) -> tuple[DeployConfig, AwsSettings]:
         max_percent=opts["max_percent"],
         max_definitions=max_definitions,
         taskdef_file=taskdef_file,
+        allow_family_change=opts["allow_family_change"],
         enable_rollback=opts["enable_rollback"],
         force_new_deployment=opts["force_new_deployment"],
         skip_deployments_check=opts["skip_deployments_check"],
@@ -346,8 +379,45 @@ def build_config(opts: dict[str, Any]) -> tuple[DeployConfig, AwsSettings]:
     return config, settings
 
 
-def run(config: DeployConfig, settings: AwsSettings, reporter: Reporter) -> ExitCode:
-    """Build the client, run the deploy with signal handling, print the summary."""
+#: botocore's own rule for region names (it raises InvalidRegionError past it).
+_REGION = re.compile(r"[a-zA-Z0-9](?:[a-zA-Z0-9\-]{0,61}[a-zA-Z0-9])?")
+
+
+def read_task_definition_file(path: str) -> tuple[dict[str, Any], list[dict[str, str]]]:
+    """Read, parse and check --task-definition-file against botocore's model: every way it
+    can be wrong (unreadable, a directory, not UTF-8, not JSON, unknown fields, wrong types)
+    is one line and exit 20, before any AWS call."""
+    from ecsdeploy.ecs import check_request, ecs_model, request_fields
+    from ecsdeploy.taskdef import load_task_definition_file, registration_request
+
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read()
+    except OSError as exc:
+        raise TaskDefinitionFileError(
+            f"Cannot read --task-definition-file {path}: {exc.strerror or exc}"
+        ) from exc
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise TaskDefinitionFileError(
+            f"--task-definition-file {path} is not UTF-8 text (byte {exc.start}); save it as UTF-8"
+        ) from exc
+    accepted = request_fields("RegisterTaskDefinition")
+    known = {*accepted, *ecs_model().shape_for("TaskDefinition").members}
+    taskdef, tags = load_task_definition_file(text, path, known_fields=known)
+    check_request(
+        "RegisterTaskDefinition",
+        registration_request(taskdef, accepted, tags),
+        TaskDefinitionFileError,
+    )
+    return taskdef, tags
+
+
+def run(
+    config: DeployConfig, settings: AwsSettings, reporter: Reporter, policy: RunPolicy
+) -> DeployResult:
+    """Build the client and run the deploy under the run's policy."""
     from ecsdeploy.aws import ecs_client
     from ecsdeploy.deploy import Deployer
     from ecsdeploy.ecs import EcsGateway
@@ -357,56 +427,24 @@ def run(config: DeployConfig, settings: AwsSettings, reporter: Reporter) -> Exit
         f"config: cluster={config.cluster} service={config.service} "
         f"task_definition={config.task_definition} image={config.image}"
     )
-    stop = threading.Event()
-    received: list[int] = []
-    restore = _install_signal_handlers(stop, received)
-    try:
-        gateway = EcsGateway(ecs_client(settings))
-        gateway.on_call = lambda op, secs, error: reporter.debug(
-            f"{op} {secs * 1000:.0f} ms" + (f" -> {error}" if error else "")
-        )
-        deployer = Deployer(
-            gateway,
-            reporter,
-            sleep=stop.wait,
-            interrupted=stop.is_set,
-        )
-        if config.service:
-            result = deployer.deploy_service(config)
-        else:
-            result = deployer.register_only(config)
-    finally:
-        restore()
-    if received and result.code == ExitCode.INTERRUPTED and received[0] == signal.SIGTERM:
-        result.code = ExitCode.TERMINATED
-    reporter.summary(result)
-    return ExitCode(result.code)
-
-
-def _install_signal_handlers(stop: threading.Event, received: list[int]) -> Callable[[], None]:
-    def handler(signum: int, _frame: object) -> None:
-        if stop.is_set():  # a second signal: stop now, even during a rollback
-            raise KeyboardInterrupt
-        received.append(signum)
-        stop.set()
-
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-
-    def restore() -> None:
-        for s, h in previous.items():
-            signal.signal(s, h)
-
-    return restore
+    gateway = EcsGateway(ecs_client(settings), policy=policy)
+    gateway.on_call = lambda op, secs, error: reporter.debug(
+        f"{op} {secs * 1000:.0f} ms" + (f" -> {error}" if error else "")
+    )
+    deployer = Deployer(gateway, reporter)
+    if config.service:
+        return deployer.deploy_service(config)
+    return deployer.register_only(config)
 
 
 def parse_network_configuration(text: str) -> dict[str, Any]:
     """JSON, or the AWS CLI shorthand the original passes through, e.g.
     `awsvpcConfiguration={subnets=[subnet-1,subnet-2],securityGroups=[sg-1],assignPublicIp=ENABLED}`.
-    """
+    Raises UsageError for anything else, in time linear in the input."""
     text = text.strip()
     try:
-        value = json.loads(text) if text.startswith("{") else _parse_shorthand(text)
-    except (ValueError, IndexError) as exc:
+        value = json.loads(text) if text.startswith("{") else _Shorthand(text).document()
+    except (ValueError, RecursionError) as exc:
         raise UsageError(
             f"--network-configuration is neither JSON nor AWS CLI shorthand ({exc}); e.g. "
             "awsvpcConfiguration={subnets=[subnet-1],securityGroups=[sg-1]}"
@@ -416,53 +454,175 @@ def parse_network_configuration(text: str) -> dict[str, Any]:
     return value
 
 
-def _parse_shorthand(text: str) -> dict[str, Any]:
-    value, rest = _shorthand_map(text, 0, top=True)
-    if rest != len(text):
-        raise ValueError(f"unexpected {text[rest:]!r}")
-    return value
+class _Shorthand:
+    """A recursive-descent parser of the AWS CLI shorthand subset ECS users write:
+    `key=value,...` where a value is `{...}`, `[...]` or a bare word. Every step consumes
+    input or fails, so it always ends."""
+
+    MAX_DEPTH = 32
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.i = 0
+
+    def document(self) -> dict[str, Any]:
+        value = self._pairs(depth=0, closing=None)
+        if self.i != len(self.text):
+            raise ValueError(f"unexpected {self.text[self.i]!r} at character {self.i + 1}")
+        return value
+
+    def _peek(self) -> str | None:
+        return self.text[self.i] if self.i < len(self.text) else None
+
+    def _expect(self, char: str) -> None:
+        if self._peek() != char:
+            found = repr(self._peek()) if self._peek() is not None else "the end"
+            raise ValueError(f"expected {char!r} at character {self.i + 1}, found {found}")
+        self.i += 1
+
+    def _pairs(self, depth: int, closing: str | None) -> dict[str, Any]:
+        if depth > self.MAX_DEPTH:
+            raise ValueError("nested too deeply")
+        out: dict[str, Any] = {}
+        while True:
+            start = self.i
+            while self._peek() not in (None, "=", ",", "{", "}", "[", "]"):
+                self.i += 1
+            key = self.text[start : self.i].strip()
+            if not key:
+                raise ValueError(f"a key is missing at character {start + 1}")
+            self._expect("=")
+            out[key] = self._value(depth)
+            if self._peek() != ",":
+                break
+            self.i += 1
+        if closing is not None:
+            self._expect(closing)
+        return out
+
+    def _value(self, depth: int) -> Any:
+        char = self._peek()
+        if char == "{":
+            self.i += 1
+            return self._pairs(depth + 1, "}")
+        if char == "[":
+            self.i += 1
+            items: list[Any] = []
+            if self._peek() == "]":
+                self.i += 1
+                return items
+            while True:
+                items.append(self._value(depth + 1))
+                if self._peek() != ",":
+                    break
+                self.i += 1
+            self._expect("]")
+            return items
+        start = self.i
+        while self._peek() not in (None, ",", "]", "}", "{", "[", "="):
+            self.i += 1
+        word = self.text[start : self.i].strip()
+        if not word:
+            raise ValueError(f"a value is missing at character {start + 1}")
+        return word
 
 
-def _shorthand_map(text: str, i: int, top: bool = False) -> tuple[dict[str, Any], int]:
-    out: dict[str, Any] = {}
-    while i < len(text) and text[i] != "}":
-        eq = text.index("=", i)
-        key = text[i:eq].strip()
-        value, i = _shorthand_value(text, eq + 1)
-        out[key] = value
-        if i < len(text) and text[i] == ",":
-            i += 1
-    if not top:
-        i += 1  # the closing brace
-    return out, i
+@dataclass
+class ArgScan:
+    """What can be read off the raw arguments before click parses them: how to report a
+    parse error, and which single-value options were given more than once."""
+
+    json_output: bool = False
+    level: Level = Level.NORMAL
+    repeated: list[str] = field(default_factory=list)
 
 
-def _shorthand_value(text: str, i: int) -> tuple[Any, int]:
-    if text[i] == "{":
-        return _shorthand_map(text, i + 1)
-    if text[i] == "[":
-        items: list[Any] = []
+def scan_args(args: Sequence[str]) -> ArgScan:
+    """Walk the arguments as click will: `--opt value`, `--opt=value`, flags, `--` ends."""
+    by_name = {name: p for p in command.params if isinstance(p, click.Option) for name in p.opts}
+    scan, seen = ArgScan(), dict[str, int]()
+    i = 0
+    while i < len(args):
+        arg = args[i]
         i += 1
-        while text[i] != "]":
-            item, i = _shorthand_value(text, i)
-            items.append(item)
-            if text[i] == ",":
-                i += 1
-        return items, i + 1
-    end = i
-    while end < len(text) and text[end] not in ",]}":
-        end += 1
-    return text[i:end].strip(), end
+        if arg == "--":
+            break
+        name, inline = arg.split("=", 1) if arg.startswith("--") and "=" in arg else (arg, None)
+        option = by_name.get(name)
+        if option is None:
+            continue
+        value = inline
+        if not option.is_flag and inline is None and i < len(args):
+            value, i = args[i], i + 1
+        if option.name == "output_format":
+            scan.json_output = value == "json"
+        elif option.name == "quiet":
+            scan.level = Level.QUIET
+        elif option.name == "verbose" and scan.level is not Level.QUIET:
+            scan.level = Level.VERBOSE
+        if not option.multiple and option.name:
+            seen[option.name] = seen.get(option.name, 0) + 1
+            if seen[option.name] == 2:
+                scan.repeated.append("/".join(option.opts))
+    return scan
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Entry point; click's own usage errors exit 3 as the original's usage does."""
+def execute(opts: dict[str, Any], reporter: Reporter, policy: RunPolicy) -> DeployResult:
+    """Validate and deploy; every failure becomes a result (its exit code is the result's)."""
     try:
-        command.main(args=argv, prog_name="ecs-deploy", standalone_mode=False)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(int(ExitCode.USAGE))
-    except click.Abort:
-        sys.exit(int(ExitCode.INTERRUPTED))
+        config, settings = build_config(opts)
+        return run(config, settings, reporter, policy)
+    except EcsDeployError as exc:
+        result = DeployResult.failure(exc.code, exc.message)
+    except Aborted:
+        result = DeployResult(
+            policy.exit_code, Outcome.ABORTED.value, "aborted during start-up: nothing was changed"
+        )
+    result.cluster, result.service = opts.get("cluster"), opts.get("service")
+    return result
+
+
+def main(argv: Sequence[str] | None = None, policy: RunPolicy | None = None) -> None:
+    """Entry point (`__main__.main` installs the signal handlers first and passes its policy).
+
+    click's own usage errors exit 3, as the original's usage does."""
+    if policy is None:
+        policy = RunPolicy()
+        install_signal_handlers(policy)
+    args = list(sys.argv[1:] if argv is None else argv)
+    scan = scan_args(args)
+    reporter = Reporter(level=scan.level, json_output=scan.json_output)
+    try:
+        for name in scan.repeated:
+            reporter.warn(f"{name} was given more than once: the last value is used")
+        try:
+            opts = command.main(args=args, prog_name="ecs-deploy", standalone_mode=False)
+        except click.ClickException as exc:
+            result = DeployResult.failure(
+                ExitCode.USAGE, f"{exc.format_message().rstrip('.')}; see ecs-deploy --help"
+            )
+        else:
+            if not isinstance(opts, dict):  # --help or --version: click printed it
+                _exit(int(opts or 0))
+            result = execute(opts, reporter, policy)
+    except Aborted:
+        result = DeployResult(
+            policy.exit_code, Outcome.ABORTED.value, "aborted during start-up: nothing was changed"
+        )
+    policy.finishing = True
+    reporter.summary(result)
+    _exit(int(result.code))
+
+
+def _exit(code: int) -> None:
+    """Exit with `code` even when stdout or stderr is gone (`| head`, `>&-`): point a broken
+    stream at /dev/null first, so Python's last flush cannot turn the exit into 120."""
+    for stream in (sys.stdout, sys.stderr):
+        if stream is None:
+            continue
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            with contextlib.suppress(OSError, ValueError):
+                os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
+    sys.exit(code)

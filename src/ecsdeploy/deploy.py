@@ -1,22 +1,38 @@
-"""The story of one deploy, in order: describe -> rewrite -> register -> update -> watch ->
-rollback/prune. Validation happened before this (cli.py): nothing here is called with bad
-input, and nothing mutating runs before every read that could refuse the deploy.
+"""The story of one deploy, in order: describe -> plan and check every request -> register ->
+update -> watch -> rollback/prune.
+
+Validation of the options happened before this (cli.py). Here nothing mutating runs before
+every read that could refuse the deploy has run and every mutating request has passed
+botocore's own validator. The run's policy stops the story between any two AWS calls when a
+signal arrives, and whatever ends it, the result says where the run stood.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from ecsdeploy import taskdef
-from ecsdeploy.ecs import EcsGateway
-from ecsdeploy.errors import AwsError, EcsDeployError, ExitCode, UnsupportedServiceError
+from ecsdeploy.ecs import EcsGateway, InvalidRequestError, check_request
+from ecsdeploy.errors import (
+    AwsError,
+    EcsDeployError,
+    ExitCode,
+    TaskDefinitionFileError,
+    UnsupportedServiceError,
+    UsageError,
+)
 from ecsdeploy.image import ImageRef
-from ecsdeploy.models import Service, Task, rollout_counts
+from ecsdeploy.models import Deployment, Service, ServiceEvent, Task, rollout_counts
 from ecsdeploy.output import Reporter, describe_counts
-from ecsdeploy.watch import Outcome, Target, WatchResult, WatchSettings, watch
+from ecsdeploy.policy import Aborted, Interrupted
+from ecsdeploy.result import DeployResult, Outcome
+from ecsdeploy.watch import Target, WatchResult, WatchSettings, watch
+
+#: Stands in for the new revision's ARN while requests are checked before registering it.
+PLACEHOLDER_ARN = "arn:aws:ecs:us-east-1:000000000000:task-definition/placeholder:1"
 
 
 @dataclass(frozen=True)
@@ -43,6 +59,7 @@ class DeployConfig:
     max_percent: int | None = None
     max_definitions: int | None = None
     taskdef_file: tuple[dict[str, Any], list[dict[str, str]]] | None = None
+    allow_family_change: bool = False
     enable_rollback: bool = False
     force_new_deployment: bool = False
     skip_deployments_check: bool = False
@@ -53,112 +70,181 @@ class DeployConfig:
     run_task: RunTaskConfig | None = None
 
 
-@dataclass
-class DeployResult:
-    code: ExitCode
-    outcome: str
-    reason: str
-    cluster: str | None
-    service: str | None
-    old_task_definition: str | None
-    new_task_definition: str | None
-    deployment_id: str | None = None
-    duration: float = 0.0
-    counts: dict[str, int] = field(default_factory=dict)
-    rollback: dict[str, Any] | None = None
-    deregistered: list[str] = field(default_factory=list)
-    stopped_tasks: list[Task] = field(default_factory=list)
-
-
 _OUTCOME_CODES = {
     Outcome.SUCCEEDED: ExitCode.OK,
     Outcome.FAILED: ExitCode.DEPLOY_FAILED,
     Outcome.TIMED_OUT: ExitCode.DEPLOY_FAILED,
+    Outcome.SUPERSEDED: ExitCode.DEPLOY_FAILED,
     Outcome.ROLLED_BACK_BY_ECS: ExitCode.ROLLED_BACK_BY_ECS,
     Outcome.SERVICE_INACTIVE: ExitCode.UNSUPPORTED_SERVICE,
     Outcome.INTERRUPTED: ExitCode.INTERRUPTED,
 }
 
+#: ECS already rolled back, the service can no longer be updated, or the service now runs
+#: someone else's deployment: rolling back would undo what is not ours.
+_NO_ROLLBACK = {Outcome.ROLLED_BACK_BY_ECS, Outcome.SERVICE_INACTIVE, Outcome.SUPERSEDED}
+_SIGNALLED = {ExitCode.INTERRUPTED, ExitCode.TERMINATED}
 
-#: ECS already rolled back, or the service can no longer be updated.
-_NO_ROLLBACK = {Outcome.ROLLED_BACK_BY_ECS, Outcome.SERVICE_INACTIVE}
+
+@dataclass
+class _Recorder:
+    """The watcher's observer: shows what it sees, and keeps the latest counts (in the
+    result, or the rollback's record) so that an abort still reports where a rollout stood."""
+
+    reporter: Reporter
+    result: DeployResult
+    counts: dict[str, Any]
+
+    def progress(self, service: Service, deployment: Deployment | None, elapsed: float) -> None:
+        self.counts.clear()
+        self.counts.update(rollout_counts(service, deployment))
+        self.reporter.progress(service, deployment, elapsed)
+
+    def service_event(self, event: ServiceEvent) -> None:
+        self.reporter.service_event(event)
+
+    def task_stopped(self, task: Task) -> None:
+        self.reporter.task_stopped(task)
+
+    def warn(self, message: str) -> None:
+        self.result.warnings.append(message)
+        self.reporter.warn(message)
 
 
 class Deployer:
-    """Runs one deploy against a gateway; clock and sleep are injected for the watcher."""
+    """Runs one deploy against a gateway; the gateway's policy holds the clock, the deadline
+    and the signals."""
 
-    def __init__(
-        self,
-        ecs: EcsGateway,
-        reporter: Reporter,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], object] = time.sleep,
-        interrupted: Callable[[], bool] = lambda: False,
-        rollback_sleep: Callable[[float], object] = time.sleep,
-    ) -> None:
+    def __init__(self, ecs: EcsGateway, reporter: Reporter) -> None:
         self.ecs = ecs
-        self.rollback_sleep = rollback_sleep
         self.reporter = reporter
-        self.clock = clock
-        self.sleep = sleep
-        self.interrupted = interrupted
+        self.policy = ecs.policy
+        self.clock = self.policy.clock
+        self.stage = "starting"
+        self.service_updated = False
 
-    # -- services ------------------------------------------------------------------------
+    # -- the frame every run shares --------------------------------------------------------
 
     def deploy_service(self, cfg: DeployConfig) -> DeployResult:
         """Roll a service onto a new revision (or force a new deployment) and wait."""
+        result = DeployResult(
+            ExitCode.OK, Outcome.SUCCEEDED.value, "", cluster=cfg.cluster, service=cfg.service
+        )
+        return self._run(result, cfg.timeout, lambda: self._deploy_service(cfg, result))
+
+    def register_only(self, cfg: DeployConfig) -> DeployResult:
+        """`-d` without `-n`: register a new revision (and run it with --run-task)."""
+        result = DeployResult(ExitCode.OK, Outcome.SUCCEEDED.value, "", cluster=cfg.cluster)
+        return self._run(result, cfg.timeout, lambda: self._register_only(cfg, result))
+
+    def _run(self, result: DeployResult, timeout: float, story: Callable[[], None]) -> DeployResult:
+        """Run `story` within one deadline; whatever ends it, `result` says where it stood."""
+        started = self.clock()
+        self.policy.deadline = started + timeout
+        try:
+            story()
+        except Interrupted:
+            self._stopped_by_signal(result, Outcome.INTERRUPTED, "interrupted")
+        except Aborted:
+            self._stopped_by_signal(result, Outcome.ABORTED, "aborted by a second signal")
+        except EcsDeployError as exc:
+            result.code, result.outcome, result.reason = exc.code, Outcome.ERROR.value, exc.message
+        result.duration = self.clock() - started
+        return result
+
+    def _stopped_by_signal(self, result: DeployResult, outcome: Outcome, how: str) -> None:
+        result.code, result.outcome = self.policy.exit_code, outcome.value
+        if result.deployment_id or self.service_updated:
+            state = f"deployment {result.deployment_id or '(not known)'} goes on without us"
+            if result.counts:
+                state += f" ({describe_counts(result.counts)})"
+        elif result.new_task_definition and result.new_task_definition != (
+            result.old_task_definition
+        ):
+            state = (
+                f"registered {result.new_task_definition}, but the service was not updated"
+                if result.service
+                else f"registered {result.new_task_definition}"
+            )
+        else:
+            state = "nothing was changed"
+        result.reason = f"{how} while {self.stage}: {state}"
+        self.reporter.warn(result.reason[0].upper() + result.reason[1:])
+
+    # -- services ------------------------------------------------------------------------
+
+    def _deploy_service(self, cfg: DeployConfig, r: DeployResult) -> None:
         assert cfg.cluster
         assert cfg.service
-        started = self.clock()
-        deadline = started + cfg.timeout
-        self.ecs.deadline = deadline
+        self.stage = "describing the service"
         service = self.ecs.describe_service(cfg.cluster, cfg.service)
         _check_deployable(service)
-        old_arn = service.task_definition
+        old_arn = r.old_task_definition = r.new_task_definition = service.task_definition
         self.reporter.info(f"Current task definition: {old_arn}")
+        self._note_deployments_in_progress(service)
 
-        new_arn = old_arn
-        containers: list[dict[str, Any]] | None = None
+        # Plan and check every mutating request before making the first one.
+        self.stage = "preparing the new revision"
+        request = containers = None
         if cfg.image is not None or cfg.tag_only is not None:
-            new_arn, containers = self._register_revision(cfg, old_arn)
+            request, containers = self._plan_revision(cfg, old_arn)
+        update = self._service_update(cfg, service, PLACEHOLDER_ARN if request else old_arn)
+        check_request("UpdateService", update, UsageError)
         require_healthy = False
         if cfg.skip_deployments_check:
             if containers is None:
                 containers = self.ecs.describe_task_definition(old_arn)[0]["containerDefinitions"]
             require_healthy = any(c.get("healthCheck") for c in containers)
-        update = self._service_update(cfg, service, new_arn)
-        updated = self.ecs.update_service(**update)
-        deployment_id = self._deployment_to_follow(cfg, updated)
-        self.reporter.info(f"Service updated: deployment {deployment_id} on {_short(new_arn)}")
 
+        if request is not None:
+            self.stage = "registering the new revision"
+            r.new_task_definition = self._register(request)
+        update["taskDefinition"] = r.new_task_definition
+        self.stage = "updating the service"
+        updated = self._update_service(cfg, service, update, orphan=request is not None)
+        self.service_updated = True
+        r.deployment_id = deployment_id = self._deployment_to_follow(cfg, updated)
+        self.reporter.info(
+            f"Service updated: deployment {deployment_id} on {_short(r.new_task_definition)}"
+        )
+
+        self.stage = "waiting for the deployment"
         result = self._watch(
-            cfg, deployment_id, old_arn, deadline, service, require_healthy=require_healthy
+            cfg, r, deployment_id, old_arn, service, require_healthy=require_healthy
         )
-        outcome = DeployResult(
-            code=_OUTCOME_CODES[result.outcome],
-            outcome=result.outcome.value,
-            reason=result.reason,
-            cluster=cfg.cluster,
-            service=cfg.service,
-            old_task_definition=old_arn,
-            new_task_definition=new_arn,
-            deployment_id=deployment_id,
-            counts=rollout_counts(result.service, result.deployment),
-            stopped_tasks=result.stopped_tasks,
-        )
-        if result.outcome is Outcome.INTERRUPTED:
-            self.reporter.warn(f"Interrupted while waiting: {describe_counts(outcome.counts)}")
+        self._record_verdict(r, result)
         if result.outcome is Outcome.SUCCEEDED:
             if cfg.max_definitions:  # None or 0: off, as the original's default
-                outcome.deregistered = self._prune(new_arn, old_arn, cfg.max_definitions)
+                self._prune(r, cfg.max_definitions)
         elif cfg.enable_rollback and result.outcome not in _NO_ROLLBACK:
-            outcome.rollback = self._roll_back(cfg, old_arn, new_arn)
-            rolled_back = outcome.rollback["outcome"] == Outcome.SUCCEEDED.value
-            if outcome.code is ExitCode.DEPLOY_FAILED and rolled_back:
-                outcome.code = ExitCode.ROLLED_BACK
-        outcome.duration = self.clock() - started
-        return outcome
+            self._roll_back(cfg, r, old_arn)
+
+    def _record_verdict(self, r: DeployResult, result: WatchResult) -> None:
+        r.outcome, r.reason = result.outcome.value, result.reason
+        if result.service is not None:
+            r.counts = rollout_counts(result.service, result.deployment)
+        r.stopped_tasks = result.stopped_tasks
+        if result.outcome is Outcome.ERROR and result.error is not None:
+            r.code = result.error.code
+        elif result.outcome is Outcome.INTERRUPTED:
+            r.code = self.policy.exit_code
+            self.reporter.warn(f"Interrupted while waiting: {describe_counts(r.counts)}")
+        else:
+            r.code = _OUTCOME_CODES[result.outcome]
+
+    def _note_deployments_in_progress(self, service: Service) -> None:
+        """Say so when our deploy is about to replace one that has not finished."""
+        now = datetime.now(UTC)
+        for d in service.deployments:
+            if d.status == "INACTIVE" or (d.is_primary and d.rollout_completed):
+                continue
+            age = ""
+            if d.created_at is not None:
+                age = f", started {(now - d.created_at).total_seconds():.0f}s ago"
+            self.reporter.warn(
+                f"Deployment {d.id} ({_short(d.task_definition)}, {d.status}{age}) is still in "
+                "progress on the service; this deploy replaces it"
+            )
 
     def _deployment_to_follow(self, cfg: DeployConfig, updated: Service) -> str:
         """The PRIMARY deployment UpdateService created (ECS lists it in its response)."""
@@ -171,18 +257,29 @@ class Deployer:
             )
         return primary.id
 
-    def _register_revision(
-        self, cfg: DeployConfig, current_arn: str
-    ) -> tuple[str, list[dict[str, Any]]]:
-        """Register the new revision; returns its ARN and container definitions."""
+    def _plan_revision(
+        self, cfg: DeployConfig, current_arn: str, current: Mapping[str, Any] | None = None
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """The RegisterTaskDefinition request for the new revision, checked against the API
+        model, and its container definitions. Reads only."""
         if cfg.taskdef_file is not None:
             base, tags = cfg.taskdef_file
+            family = _family(current_arn)
+            if base.get("family") != family and not cfg.allow_family_change:
+                raise TaskDefinitionFileError(
+                    f"--task-definition-file is of family {base.get('family')!r}, but "
+                    f"{cfg.service or cfg.task_definition} uses {family!r}; pass "
+                    "--allow-family-change if that is intended"
+                )
             self.reporter.info("Base task definition: from --task-definition-file")
+        elif current is not None and not cfg.use_latest_task_def:
+            base, tags = dict(current), []
+            if cfg.copy_task_definition_tags:
+                base, tags = self.ecs.describe_task_definition(current_arn, with_tags=True)
         else:
             source = current_arn
             if cfg.use_latest_task_def:
-                family = _family(current_arn)
-                source = self.ecs.latest_task_definition(family) or current_arn
+                source = self.ecs.latest_task_definition(_family(current_arn)) or current_arn
                 self.reporter.info(f"Base task definition: the family's newest, {_short(source)}")
             base, tags = self.ecs.describe_task_definition(
                 source, with_tags=cfg.copy_task_definition_tags
@@ -203,10 +300,57 @@ class Deployer:
             self.ecs.registration_fields(),
             tags if cfg.copy_task_definition_tags or cfg.taskdef_file is not None else (),
         )
-        registered = self.ecs.register_task_definition(request)
-        arn = str(registered["taskDefinitionArn"])
+        invalid = TaskDefinitionFileError if cfg.taskdef_file is not None else InvalidRequestError
+        check_request("RegisterTaskDefinition", request, invalid)
+        return request, new_containers
+
+    def _register(self, request: Mapping[str, Any]) -> str:
+        arn = str(self.ecs.register_task_definition(request)["taskDefinitionArn"])
         self.reporter.info(f"Registered new task definition: {arn}")
-        return arn, new_containers
+        return arn
+
+    def _update_service(
+        self, cfg: DeployConfig, before: Service, update: dict[str, Any], *, orphan: bool
+    ) -> Service:
+        """UpdateService. When it fails, look whether it was applied all the same (a lost
+        answer): follow it if so; otherwise deregister the revision registered for it
+        (`orphan`), since nothing will ever run it."""
+        try:
+            return self.ecs.update_service(**update)
+        except Interrupted:
+            raise
+        except EcsDeployError as exc:
+            applied = self._applied_update(cfg, before, update["taskDefinition"])
+            if applied is not None:
+                self.reporter.warn(
+                    f"UpdateService reported an error ({exc.message}), but the service shows "
+                    "the update applied: following it"
+                )
+                return applied
+            if orphan:
+                self._deregister_orphan(update["taskDefinition"])
+            raise
+
+    def _applied_update(self, cfg: DeployConfig, before: Service, arn: str) -> Service | None:
+        assert cfg.cluster
+        assert cfg.service
+        try:
+            now = self.ecs.describe_service(cfg.cluster, cfg.service)
+        except EcsDeployError:
+            return None
+        primary = now.primary
+        known = {d.id for d in before.deployments}
+        if primary is not None and primary.id not in known and primary.task_definition == arn:
+            return now
+        return None
+
+    def _deregister_orphan(self, arn: str) -> None:
+        try:
+            self.ecs.deregister_task_definition(arn)
+        except EcsDeployError as exc:
+            self.reporter.warn(f"Could not deregister the unused revision {arn}: {exc.message}")
+            return
+        self.reporter.warn(f"Deregistered {_short(arn)}: the service was not updated to it")
 
     @staticmethod
     def _service_update(cfg: DeployConfig, service: Service, new_arn: str) -> dict[str, Any]:
@@ -231,115 +375,177 @@ class Deployer:
     def _watch(
         self,
         cfg: DeployConfig,
+        r: DeployResult,
         deployment_id: str,
         previous_arn: str | None,
-        deadline: float,
         before: Service,
         *,
-        require_healthy: bool,
+        require_healthy: bool = False,
+        settings: WatchSettings | None = None,
+        counts: dict[str, Any] | None = None,
     ) -> WatchResult:
+        """Follow `deployment_id` until its verdict, through the policy's clock and sleep."""
         assert cfg.cluster
         assert cfg.service
+        assert self.policy.deadline is not None
         return watch(
             self.ecs,
             Target(cfg.cluster, cfg.service, deployment_id, previous_arn),
-            WatchSettings(
-                deadline=deadline,
+            settings
+            or WatchSettings(
+                deadline=self.policy.deadline,
                 poll_interval=cfg.poll_interval,
                 max_failed_tasks=cfg.max_failed_tasks,
                 skip_deployments_check=cfg.skip_deployments_check,
                 require_healthy=require_healthy,
             ),
-            self.reporter,
+            _Recorder(self.reporter, r, r.counts if counts is None else counts),
             clock=self.clock,
-            sleep=self.sleep,
-            interrupted=self.interrupted,
+            sleep=self.policy.sleep,
+            interrupted=self.policy.interrupted,
             seen_events=frozenset(e.id for e in before.events),
         )
 
-    def _roll_back(self, cfg: DeployConfig, old_arn: str, new_arn: str) -> dict[str, Any]:
-        """Point the service back at the previous revision and wait for it to settle, with a
-        fresh deadline of --timeout. Its waits are real sleeps: an interrupt already stopped
-        the deploy's wait, and this one must still not poll in a tight loop."""
+    def _roll_back(self, cfg: DeployConfig, r: DeployResult, old_arn: str) -> None:
+        """Point the service back at the previous revision and wait for it, with a fresh
+        deadline of --timeout, only while the service still runs our deployment. A signal
+        that led here does not stop the rollback; a new one does (report, stop waiting)."""
         assert cfg.cluster
         assert cfg.service
+        self.policy.new_phase()
+        self.policy.deadline = self.clock() + cfg.timeout
+        self.stage = "rolling back"
         self.reporter.warn(f"Rolling back to {_short(old_arn)}")
-        self.ecs.deadline = self.clock() + cfg.timeout
+        rollback: dict[str, Any] = {"task_definition": old_arn}
+        r.rollback = rollback
         try:
             before = self.ecs.describe_service(cfg.cluster, cfg.service)
-            updated = self.ecs.update_service(
-                cluster=cfg.cluster, service=cfg.service, taskDefinition=old_arn
+            primary = before.primary
+            if primary is None or primary.id != r.deployment_id:
+                rollback["outcome"] = "skipped"
+                rollback["reason"] = (
+                    f"superseded by deployment {primary.id if primary else 'unknown'} "
+                    f"(revision {_short(primary.task_definition) if primary else 'unknown'}): "
+                    "the service no longer runs ours, so it was left alone"
+                )
+                self.reporter.warn(f"Rollback skipped: {rollback['reason']}")
+                return
+            update = {"cluster": cfg.cluster, "service": cfg.service, "taskDefinition": old_arn}
+            updated = self._update_service(cfg, before, update, orphan=False)
+            rollback["deployment_id"] = self._deployment_to_follow(cfg, updated)
+            rollback["counts"] = {}
+            settings = WatchSettings(self.policy.deadline, poll_interval=cfg.poll_interval)
+            result = self._watch(
+                cfg,
+                r,
+                rollback["deployment_id"],
+                r.new_task_definition,
+                before,
+                settings=settings,
+                counts=rollback["counts"],
             )
-            deployment_id = self._deployment_to_follow(cfg, updated)
-            result = watch(
-                self.ecs,
-                Target(cfg.cluster, cfg.service, deployment_id, new_arn),
-                WatchSettings(deadline=self.ecs.deadline, poll_interval=cfg.poll_interval),
-                self.reporter,
-                clock=self.clock,
-                sleep=self.rollback_sleep,
-                seen_events=frozenset(e.id for e in before.events),
-            )
+        except Interrupted as exc:
+            rollback.update(outcome=Outcome.INTERRUPTED.value, reason=exc.message)
+            r.code = self.policy.exit_code
+            self.reporter.warn(f"Rollback {exc.message}")
+            return
         except EcsDeployError as exc:  # report it beside the deploy's own failure
+            rollback.update(outcome="error", reason=exc.message)
             self.reporter.error(f"Rollback failed: {exc.message}")
-            return {"task_definition": old_arn, "outcome": "error", "reason": exc.message}
+            return
+        rollback.update(outcome=result.outcome.value, reason=result.reason)
+        if result.outcome is Outcome.INTERRUPTED:
+            r.code = self.policy.exit_code
+            self.reporter.warn(
+                f"Rollback interrupted: deployment {rollback['deployment_id']} goes on without "
+                f"us ({describe_counts(rollback['counts'])})"
+            )
+            return
         self.reporter.info(f"Rollback {result.outcome.value}: {result.reason}")
-        return {
-            "task_definition": old_arn,
-            "deployment_id": deployment_id,
-            "outcome": result.outcome.value,
-            "reason": result.reason,
-        }
+        if result.outcome is Outcome.SUCCEEDED and r.code not in _SIGNALLED:
+            r.code = ExitCode.ROLLED_BACK
 
-    def _prune(self, new_arn: str, old_arn: str, keep: int) -> list[str]:
-        """Deregister the family's oldest ACTIVE revisions beyond `keep`; never the one the
-        service runs nor the previous one (a rollback needs it)."""
-        arns = self.ecs.list_task_definitions(_family(new_arn), sort="ASC")
-        protected = {new_arn, old_arn}
-        excess = len(arns) - keep
-        doomed = [a for a in arns if a not in protected][: max(0, excess)]
-        for arn in doomed:
-            self.ecs.deregister_task_definition(arn)
-            self.reporter.info(f"Deregistered {_short(arn)} (--max-definitions {keep})")
-        return doomed
+    def _prune(self, r: DeployResult, keep: int) -> None:
+        """Deregister the family's oldest ACTIVE revisions beyond `keep`; never the one just
+        deployed, nor the previous one (a rollback needs it), nor one that any service's
+        PRIMARY or ACTIVE deployment in the region still runs. Pruning is housekeeping: an
+        error leaves a warning, not a failed deploy."""
+        assert r.new_task_definition
+        self.stage = "pruning old revisions"
+        try:
+            arns = self.ecs.list_task_definitions(_family(r.new_task_definition), sort="ASC")
+            if len(arns) <= keep:
+                return
+            protected = {r.new_task_definition, r.old_task_definition}
+            in_use = self._revisions_in_use()
+            for arn in arns:
+                if arn in in_use and arn not in protected:
+                    self.reporter.info(f"Kept {_short(arn)}: {in_use[arn]} still runs it")
+            candidates = [a for a in arns if a not in protected and a not in in_use]
+            for arn in candidates[: len(arns) - keep]:
+                self.ecs.deregister_task_definition(arn)
+                r.deregistered.append(arn)
+                self.reporter.info(f"Deregistered {_short(arn)} (--max-definitions {keep})")
+        except Interrupted:
+            r.code, r.outcome = self.policy.exit_code, Outcome.INTERRUPTED.value
+            r.reason = (
+                f"{r.reason}; then interrupted while pruning old revisions "
+                f"({len(r.deregistered)} deregistered)"
+            )
+            self.reporter.warn(f"Interrupted while pruning: {len(r.deregistered)} deregistered")
+        except EcsDeployError as exc:
+            message = f"Pruning stopped: {exc.message}"
+            r.warnings.append(message)
+            self.reporter.warn(message)
+
+    def _revisions_in_use(self) -> dict[str, str]:
+        """Task-definition ARN -> the service deployment that runs it, over every service of
+        every cluster in the region (a family is often shared by staging and production)."""
+        in_use: dict[str, str] = {}
+        for cluster in self.ecs.list_clusters():
+            cluster_name = _short(cluster)
+            for service in self.ecs.describe_services(cluster, self.ecs.list_services(cluster)):
+                for d in service.deployments:
+                    if d.status in ("PRIMARY", "ACTIVE"):
+                        in_use.setdefault(
+                            d.task_definition,
+                            f"deployment {d.id} of service {service.name} ({cluster_name})",
+                        )
+        return in_use
 
     # -- task definitions only -------------------------------------------------------------
 
-    def register_only(self, cfg: DeployConfig) -> DeployResult:
-        """`-d` without `-n`: register a new revision (and run it with --run-task)."""
+    def _register_only(self, cfg: DeployConfig, r: DeployResult) -> None:
         assert cfg.task_definition
-        started = self.clock()
-        self.ecs.deadline = started + cfg.timeout
+        self.stage = "describing the task definition"
         current, _ = self.ecs.describe_task_definition(cfg.task_definition)
-        old_arn = str(current["taskDefinitionArn"])
-        new_arn, containers = old_arn, list(current.get("containerDefinitions", []))
+        old_arn = r.old_task_definition = r.new_task_definition = str(current["taskDefinitionArn"])
+        containers = list(current.get("containerDefinitions", []))
+        request = None
         if cfg.image is not None or cfg.tag_only is not None:
-            new_arn, containers = self._register_revision(cfg, old_arn)
-        result = DeployResult(
-            code=ExitCode.OK,
-            outcome=Outcome.SUCCEEDED.value,
-            reason="registered",
-            cluster=cfg.cluster,
-            service=None,
-            old_task_definition=old_arn,
-            new_task_definition=new_arn,
-        )
+            self.stage = "preparing the new revision"
+            request, containers = self._plan_revision(cfg, old_arn, current)
+        run_params = None
         if cfg.run_task is not None:
+            run_params = self._run_task_params(cfg)
+            check_request("RunTask", {**run_params, "taskDefinition": PLACEHOLDER_ARN}, UsageError)
+        if request is not None:
+            self.stage = "registering the new revision"
+            r.new_task_definition = self._register(request)
+        r.reason = "registered"
+        if run_params is not None:
             essential = {c["name"] for c in containers if c.get("essential", True)}
-            self._run_task(cfg, new_arn, essential, result)
+            self.stage = "running the task"
+            run_params["taskDefinition"] = r.new_task_definition
+            self._run_task(cfg, run_params, essential, r)
         elif cfg.max_definitions:
-            result.deregistered = self._prune(new_arn, old_arn, cfg.max_definitions)
-        result.duration = self.clock() - started
-        return result
+            self._prune(r, cfg.max_definitions)
 
-    def _run_task(
-        self, cfg: DeployConfig, arn: str, essential: set[str], result: DeployResult
-    ) -> None:
-        """RunTask; with --wait-for-success, succeed only if every essential container
-        exits 0 (a sidecar marked essential=false may exit as it likes)."""
+    @staticmethod
+    def _run_task_params(cfg: DeployConfig) -> dict[str, Any]:
         run = cfg.run_task
         assert run is not None
-        params: dict[str, Any] = {"taskDefinition": arn}
+        params: dict[str, Any] = {}
         if cfg.cluster:
             params["cluster"] = cfg.cluster
         if run.launch_type:
@@ -348,26 +554,35 @@ class Deployer:
             params["platformVersion"] = run.platform_version
         if run.network_configuration:
             params["networkConfiguration"] = dict(run.network_configuration)
+        return params
+
+    def _run_task(
+        self, cfg: DeployConfig, params: dict[str, Any], essential: set[str], r: DeployResult
+    ) -> None:
+        """RunTask; with --wait-for-success, succeed only if every essential container
+        exits 0 (a sidecar marked essential=false may exit as it likes)."""
+        assert cfg.run_task is not None
         tasks = self.ecs.run_task(**params)
         arns = [t.arn for t in tasks]
         self.reporter.info(f"Started task(s): {', '.join(arns)}")
-        result.reason = "task started"
-        if not run.wait_for_success:
+        r.reason = "task started"
+        if not cfg.run_task.wait_for_success:
             return
         cluster = cfg.cluster or "default"
+        self.stage = "waiting for the task"
         while True:
             described = self.ecs.describe_tasks(cluster, arns)
             if all(t.is_stopped for t in described):
                 break
-            if self.interrupted():
-                result.code, result.outcome = ExitCode.INTERRUPTED, Outcome.INTERRUPTED.value
-                result.reason = "interrupted while waiting for the task"
+            if self.policy.interrupted():
+                r.code, r.outcome = self.policy.exit_code, Outcome.INTERRUPTED.value
+                r.reason = "interrupted while waiting for the task"
                 return
-            if self.clock() >= (self.ecs.deadline or 0):
-                result.code, result.outcome = ExitCode.DEPLOY_FAILED, Outcome.TIMED_OUT.value
-                result.reason = f"timed out waiting for the task(s) to stop ({cfg.timeout:g}s)"
+            if self.clock() >= (self.policy.deadline or 0):
+                r.code, r.outcome = ExitCode.DEPLOY_FAILED, Outcome.TIMED_OUT.value
+                r.reason = f"timed out waiting for the task(s) to stop ({cfg.timeout:g}s)"
                 return
-            self.sleep(cfg.poll_interval)
+            self.policy.sleep(cfg.poll_interval)
         failures = []
         for task in described:
             for container in task.containers:
@@ -380,12 +595,12 @@ class Deployer:
                     failures.append(f"{container.name} exited {container.exit_code}")
             if task.stopped_reason and failures:
                 self.reporter.info(f"Task {task.id} stopped: {task.stopped_reason}")
-        result.stopped_tasks = described
+        r.stopped_tasks = described
         if failures:
-            result.code, result.outcome = ExitCode.DEPLOY_FAILED, Outcome.FAILED.value
-            result.reason = "task failed: " + "; ".join(failures)
+            r.code, r.outcome = ExitCode.DEPLOY_FAILED, Outcome.FAILED.value
+            r.reason = "task failed: " + "; ".join(failures)
         else:
-            result.reason = "task succeeded: every container exited 0"
+            r.reason = "task succeeded: every container exited 0"
 
 
 def _check_deployable(service: Service) -> None:

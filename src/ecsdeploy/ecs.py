@@ -7,6 +7,7 @@ exponential backoff and full jitter and never past the deadline.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
@@ -15,9 +16,14 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, wait_random_e
 
 from ecsdeploy.errors import AwsAccessError, AwsError, EcsDeployError, NotFoundError
 from ecsdeploy.models import Service, Task
+from ecsdeploy.policy import RunPolicy
 
 DESCRIBE_TASKS_LIMIT = 100  # DescribeTasks refuses more ARNs than this
+DESCRIBE_SERVICES_LIMIT = 10  # DescribeServices refuses more services than this
 MAX_ATTEMPTS_WITHOUT_DEADLINE = 12
+#: Attempts of the run's first call when the endpoint cannot be reached at all: a wrong
+#: AWS_ENDPOINT_URL or region must fail in seconds, not after the whole --timeout.
+FIRST_CONNECT_ATTEMPTS = 2
 
 _THROTTLING = {
     "Throttling",
@@ -64,66 +70,156 @@ def is_throttling(exc: BaseException) -> bool:
     return _error_code(exc) in _THROTTLING
 
 
-def is_transient(exc: BaseException) -> bool:
-    """Throttling, a 5xx, or a connection that failed or timed out."""
+def is_connection_error(exc: BaseException) -> bool:
+    """The request may not have reached AWS, or its answer was lost."""
     from botocore.exceptions import ConnectionError as BotoConnectionError
     from botocore.exceptions import HTTPClientError, ReadTimeoutError
 
-    if is_throttling(exc) or _status(exc) >= 500:
-        return True
     return isinstance(exc, BotoConnectionError | HTTPClientError | ReadTimeoutError)
 
 
+def is_transient(exc: BaseException) -> bool:
+    """Throttling, a 5xx, or a connection that failed or timed out."""
+    return is_throttling(exc) or _status(exc) >= 500 or is_connection_error(exc)
+
+
+class InvalidRequestError(EcsDeployError):
+    """A request does not match botocore's ECS model; found locally, before any call."""
+
+
+@functools.cache
+def ecs_model() -> Any:
+    """botocore's ECS service model (no client or credentials needed)."""
+    import botocore.session
+
+    return botocore.session.get_session().get_service_model("ecs")
+
+
+def request_fields(operation: str) -> list[str]:
+    """Every top-level member the operation's request accepts."""
+    return list(ecs_model().operation_model(operation).input_shape.members)
+
+
+def request_problems(operation: str, params: Mapping[str, Any], *, shape: str = "") -> list[str]:
+    """What is wrong with `params` for `operation` (or for the named shape), by botocore's own
+    parameter validator. Each problem names the field and the rule, never the value: values
+    can be secrets (botocore's own report prints them)."""
+    from botocore.validate import ParamValidator
+
+    model = ecs_model()
+    target = model.shape_for(shape) if shape else model.operation_model(operation).input_shape
+    report = ParamValidator().validate(params, target)
+    problems = []
+    for reason, name, details in getattr(report, "_errors", []):
+        where = (name or "").lstrip(".") or "the request"
+        if reason == "missing required field":
+            problems.append(f"{where}: {details.get('required_name')} is required")
+        elif reason == "unknown field":
+            problems.append(f"{where}: unknown field {details.get('unknown_param')!r}")
+        elif reason in ("invalid type", "invalid type for document"):
+            valid = ", ".join(details.get("valid_types", []))
+            got = type(details.get("param")).__name__
+            problems.append(f"{where}: expected {valid}, not {got}")
+        elif reason in ("invalid range", "invalid length"):
+            what = "value" if reason == "invalid range" else "length"
+            problems.append(f"{where}: {what} below the minimum {details.get('min_allowed')}")
+        else:
+            problems.append(f"{where}: {reason}")
+    if report.has_errors() and not problems:  # botocore changed its report: still no values
+        problems.append("does not match the ECS API")
+    return problems
+
+
+def check_request(
+    operation: str, params: Mapping[str, Any], error: type[EcsDeployError] | None = None
+) -> None:
+    """Raise `error` (InvalidRequestError by default) if `params` is not a valid request."""
+    problems = request_problems(operation, params)
+    if problems:
+        shown = "; ".join(problems[:5])
+        if len(problems) > 5:
+            shown += f" (+{len(problems) - 5} more)"
+        raise (error or InvalidRequestError)(f"{operation} request is invalid: {shown}")
+
+
 class EcsGateway:
-    """All ECS calls the tool makes. `deadline` (a `clock()` value) bounds every retry."""
+    """All ECS calls the tool makes. The run's policy bounds every retry by its deadline and
+    stops every call once a signal has arrived."""
 
     def __init__(
         self,
         client: Any,
         *,
+        policy: RunPolicy | None = None,
         deadline: float | None = None,
         clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], object] | None = None,
         max_backoff: float = 4.0,
     ) -> None:
         self.client = client
-        self.deadline = deadline
-        self.clock = clock
-        self.sleep = sleep
+        self.policy = policy or RunPolicy(deadline=deadline, clock=clock, sleep=sleep)
         self.max_backoff = max_backoff
         self.calls: list[str] = []  # operation names, in order (benchmarks count them)
+        self.connected = False  # some call got an answer (an error answer counts)
         #: Called with (operation, seconds, error code or None) after every attempt; -v
         #: shows these. Parameters are never passed on: they can hold secrets.
         self.on_call: Callable[[str, float, str | None], None] | None = None
 
+    @property
+    def deadline(self) -> float | None:
+        return self.policy.deadline
+
+    @deadline.setter
+    def deadline(self, value: float | None) -> None:
+        self.policy.deadline = value
+
+    @property
+    def clock(self) -> Callable[[], float]:
+        return self.policy.clock
+
     # -- plumbing ------------------------------------------------------------------------
 
     def _stop(self, state: RetryCallState) -> bool:
+        if self.policy.interrupted():
+            return True
+        failure = state.outcome.exception() if state.outcome else None
+        if (
+            not self.connected
+            and failure is not None
+            and is_connection_error(failure)
+            and state.attempt_number >= FIRST_CONNECT_ATTEMPTS
+        ):
+            return True
         if self.deadline is None:
             return state.attempt_number >= MAX_ATTEMPTS_WITHOUT_DEADLINE
         return self.clock() + state.upcoming_sleep > self.deadline
 
     def call(self, operation: str, **params: Any) -> dict[str, Any]:
-        """Call one ECS operation (by its API name), retrying what is safe to repeat."""
+        """Call one ECS operation (by its API name), retrying what is safe to repeat.
+
+        No attempt starts once a signal has arrived (Interrupted is raised instead)."""
         method = getattr(self.client, _snake(operation))
         retry_on = is_throttling if operation in _MUTATING else is_transient
         retrying = Retrying(
             retry=retry_if_exception(retry_on),
             wait=wait_random_exponential(multiplier=0.2, max=self.max_backoff),
             stop=self._stop,
-            sleep=self.sleep,
+            sleep=self.policy.sleep,
             reraise=True,
         )
         try:
             for attempt in retrying:
                 with attempt:
+                    self.policy.check(operation)
                     self.calls.append(operation)
                     started = time.monotonic()
                     try:
                         result: dict[str, Any] = method(**params)
                     except Exception as exc:
+                        self.connected = self.connected or not is_connection_error(exc)
                         self._trace(operation, started, _error_code(exc) or type(exc).__name__)
                         raise
+                    self.connected = True
                     self._trace(operation, started, None)
                     return result
         except Exception as exc:
@@ -171,8 +267,7 @@ class EcsGateway:
 
     def registration_fields(self) -> list[str]:
         """Every member RegisterTaskDefinition accepts, from botocore's service model."""
-        shape = self.client.meta.service_model.operation_model("RegisterTaskDefinition").input_shape
-        return list(shape.members)
+        return request_fields("RegisterTaskDefinition")
 
     def register_task_definition(self, request: Mapping[str, Any]) -> dict[str, Any]:
         taskdef: dict[str, Any] = self.call("RegisterTaskDefinition", **request)["taskDefinition"]
@@ -217,6 +312,24 @@ class EcsGateway:
             tasks.extend(Task.from_api(t) for t in response.get("tasks", []))
         return tasks
 
+    def list_clusters(self) -> list[str]:
+        """Every cluster ARN in the region, every page."""
+        return list(self._pages("ListClusters", "clusterArns"))
+
+    def list_services(self, cluster: str) -> list[str]:
+        """Every service ARN in the cluster, every page."""
+        return list(self._pages("ListServices", "serviceArns", cluster=cluster))
+
+    def describe_services(self, cluster: str, services: Sequence[str]) -> list[Service]:
+        """Services by name or ARN, ten a call (DescribeServices' limit); missing ones are
+        left out."""
+        found: list[Service] = []
+        for start in range(0, len(services), DESCRIBE_SERVICES_LIMIT):
+            batch = list(services[start : start + DESCRIBE_SERVICES_LIMIT])
+            response = self.call("DescribeServices", cluster=cluster, services=batch)
+            found.extend(Service.from_api(s) for s in response.get("services", []))
+        return found
+
     def run_task(self, **params: Any) -> list[Task]:
         response = self.call("RunTask", **params)
         failures = response.get("failures") or []
@@ -228,10 +341,20 @@ class EcsGateway:
 
 def translate(exc: Exception, operation: str) -> EcsDeployError:
     """One-line errors with their exit codes instead of tracebacks."""
-    from botocore.exceptions import BotoCoreError, NoCredentialsError, NoRegionError
+    from botocore.exceptions import (
+        BotoCoreError,
+        NoCredentialsError,
+        NoRegionError,
+        ParamValidationError,
+    )
 
     if isinstance(exc, EcsDeployError):
         return exc
+    if isinstance(exc, ParamValidationError):  # its text echoes parameter values: not shown
+        return AwsError(
+            f"{operation}: botocore refused the request as not matching the ECS API; "
+            "run with the same input and -v, or report this as a bug"
+        )
     code = _error_code(exc)
     if code is not None:
         message = getattr(exc, "response", {}).get("Error", {}).get("Message", "") or code
@@ -249,6 +372,10 @@ def translate(exc: Exception, operation: str) -> EcsDeployError:
         )
     if isinstance(exc, NoRegionError):
         return AwsError("No AWS region: pass -r/--region or set AWS_DEFAULT_REGION")
+    if is_connection_error(exc):
+        return AwsError(
+            f"{operation} failed: {exc}; check AWS_ENDPOINT_URL, -r/--region and the network"
+        )
     if isinstance(exc, BotoCoreError):
         return AwsError(f"{operation} failed: {exc}")
     return AwsError(f"{operation} failed: {type(exc).__name__}: {exc}")

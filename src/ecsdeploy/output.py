@@ -1,5 +1,9 @@
 """Everything the user sees. Verbosity is a level; errors go to stderr; JSON goes to stdout
-alone; colour and the live status line only on a terminal (CI gets timestamped lines)."""
+alone; colour and the live status line only on a terminal (CI gets timestamped lines).
+
+Output never decides a deploy: a closed stdout, a reader that quits early (`| head`) or an
+unwritable GITHUB_OUTPUT is noted once (where stderr still works) and the run goes on.
+"""
 
 from __future__ import annotations
 
@@ -11,21 +15,45 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import IntEnum
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
 
 from ecsdeploy.models import Deployment, Service, ServiceEvent, Task, rollout_counts
-
-if TYPE_CHECKING:
-    from ecsdeploy.deploy import DeployResult
-
+from ecsdeploy.result import DeployResult
 
 OUTCOME_WORDS = {
     "failed": "failed",
     "timed_out": "timed out",
     "rolled_back_by_ecs": "failed and was rolled back by ECS",
+    "superseded": "superseded",
     "service_inactive": "stopped: the service is no longer active",
     "interrupted": "interrupted",
+    "aborted": "aborted",
 }
+
+
+class _Stream:
+    """A text stream that stops writing, quietly, once it breaks (EPIPE, closed, missing)."""
+
+    def __init__(self, stream: IO[str] | None) -> None:
+        self.stream = stream
+        self.broken = stream is None
+
+    def write(self, text: str) -> bool:
+        if self.broken or self.stream is None:
+            return False
+        try:
+            self.stream.write(text)
+            self.stream.flush()
+        except (OSError, ValueError):  # BrokenPipeError, EBADF, "I/O on closed file"
+            self.broken = True
+            return False
+        return True
+
+    def isatty(self) -> bool:
+        try:
+            return not self.broken and self.stream is not None and self.stream.isatty()
+        except (OSError, ValueError):
+            return False
 
 
 class Level(IntEnum):
@@ -40,12 +68,13 @@ class Reporter:
 
     level: Level = Level.NORMAL
     json_output: bool = False
-    out: IO[str] = field(default_factory=lambda: sys.stdout)  # late-bound: tests swap streams
-    err: IO[str] = field(default_factory=lambda: sys.stderr)
+    out: IO[str] | None = field(default_factory=lambda: sys.stdout)  # None: fd 1 is closed
+    err: IO[str] | None = field(default_factory=lambda: sys.stderr)
     tty: bool | None = None
 
     def __post_init__(self) -> None:
-        self._human = self.err if self.json_output else self.out
+        self._out, self._err = _Stream(self.out), _Stream(self.err)
+        self._human = self._err if self.json_output else self._out
         if self.tty is None:
             self.tty = self._human.isatty() and os.environ.get("TERM") != "dumb"
         self._status_shown = False
@@ -67,8 +96,7 @@ class Reporter:
 
     def error(self, message: str) -> None:
         self._clear_status()
-        self.err.write(f"ERROR: {message}\n")
-        self.err.flush()
+        self._err.write(f"ERROR: {message}\n")
 
     # -- the watcher's observer ------------------------------------------------------------
 
@@ -83,7 +111,6 @@ class Reporter:
             # a line wider than the terminal wraps, and \r cannot take it back
             width = shutil.get_terminal_size().columns - 1
             self._human.write("\r" + (line if len(line) <= width else line[: width - 1] + "…"))
-            self._human.flush()
             self._status_shown = True
         elif text != self._last_progress:
             self._line(f"[{elapsed:.1f}s] {text}")
@@ -110,12 +137,15 @@ class Reporter:
     # -- the end -------------------------------------------------------------------------
 
     def summary(self, result: DeployResult) -> None:
+        """The end of every run, whatever ended it: the JSON object (with --output json),
+        one ERROR line on stderr for a failure, and the GitHub step outputs."""
         data = summary_dict(result)
         if self.json_output:
             self._clear_status()
-            self.out.write(json.dumps(data, sort_keys=True) + "\n")
-            self.out.flush()
-        if result.code != 0:  # one ERROR line on stderr, in either output mode
+            self._out.write(json.dumps(data, sort_keys=True) + "\n")
+        if result.code != 0 and result.outcome == "error":  # bad input or an AWS error
+            self.error(result.reason)
+        elif result.code != 0:
             self.error(
                 f"Deploy {OUTCOME_WORDS.get(result.outcome, result.outcome)}: {result.reason}"
             )
@@ -123,7 +153,13 @@ class Reporter:
             self.info(
                 self._paint(f"Deploy succeeded: {result.reason} ({result.duration:.1f}s)", "32")
             )
-        write_github_output(data)
+        try:
+            write_github_output(data)
+        except OSError as exc:
+            self._err.write(
+                f"WARNING: could not write GITHUB_OUTPUT ({exc.strerror or exc}); "
+                "the deploy's outcome is unchanged\n"
+            )
 
     # -- plumbing ------------------------------------------------------------------------
 
@@ -134,7 +170,6 @@ class Reporter:
         else:
             stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
             self._human.write(f"{stamp} {message}\n")
-        self._human.flush()
 
     def _clear_status(self) -> None:
         if self._status_shown:
@@ -171,6 +206,7 @@ def summary_dict(result: DeployResult) -> dict[str, Any]:
         "counts": result.counts,
         "rollback": result.rollback,
         "deregistered": result.deregistered,
+        "warnings": result.warnings,
         "stopped_tasks": [
             {
                 "task_arn": t.arn,

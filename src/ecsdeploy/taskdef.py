@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from ecsdeploy.errors import ImageError, NoMatchingContainerError, TaskDefinitionFileError
@@ -76,9 +76,17 @@ def describe_containers(containers: Sequence[Mapping[str, Any]]) -> str:
     return ", ".join(f"{c.get('name')}={c.get('image')}" for c in containers)
 
 
-def load_task_definition_file(text: str, source: str) -> tuple[TaskDef, list[dict[str, str]]]:
+#: Around the definition in `aws ecs describe-task-definition` output.
+_WRAPPER_FIELDS = {"taskDefinition", "tags", "ResponseMetadata"}
+
+
+def load_task_definition_file(
+    text: str, source: str, known_fields: Collection[str] | None = None
+) -> tuple[TaskDef, list[dict[str, str]]]:
     """Parse a task-definition file: `describe-task-definition` output or a bare definition.
 
+    `known_fields`: the task definition's field names (request and read-only ones); any other
+    top-level field is refused, since RegisterTaskDefinition would drop it silently.
     Returns the definition and its tags (empty when the file has none).
     """
     try:
@@ -93,9 +101,22 @@ def load_task_definition_file(text: str, source: str) -> tuple[TaskDef, list[dic
             f"{source} must hold a JSON object, not {type(data).__name__}"
         )
     tags = data.get("tags") or []
+    wrapped = "taskDefinition" in data
     taskdef = data.get("taskDefinition", data)
     if not isinstance(taskdef, dict) or not isinstance(taskdef.get("family"), str):
         raise TaskDefinitionFileError(f"{source} has no task definition: 'family' is missing")
+    if not isinstance(tags, list) or not all(isinstance(t, dict) for t in tags):
+        raise TaskDefinitionFileError(f"{source}: 'tags' must be a list of key/value objects")
+    if known_fields is not None:
+        allowed = set(known_fields) | (set() if wrapped else _WRAPPER_FIELDS - {"taskDefinition"})
+        unknown = sorted(set(taskdef) - allowed)
+        if wrapped:
+            unknown += sorted(set(data) - _WRAPPER_FIELDS)
+        if unknown:
+            raise TaskDefinitionFileError(
+                f"{source}: unknown field(s) {', '.join(map(repr, unknown[:5]))}; "
+                "check the spelling against RegisterTaskDefinition's parameters"
+            )
     containers = taskdef.get("containerDefinitions")
     if not isinstance(containers, list) or not containers:
         raise TaskDefinitionFileError(

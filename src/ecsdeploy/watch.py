@@ -9,10 +9,12 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from enum import Enum
 from typing import Protocol
 
+from ecsdeploy.errors import EcsDeployError
 from ecsdeploy.models import Deployment, Service, ServiceEvent, Task
+from ecsdeploy.policy import Interrupted
+from ecsdeploy.result import Outcome
 
 DEFAULT_POLL_INTERVAL = 1.0
 #: The first poll after the update comes this soon, and the wait grows by RAMP each poll up
@@ -22,15 +24,6 @@ FIRST_POLL = 0.25
 RAMP = 1.5
 MAX_STOPPED_TASKS_SHOWN = 10  # a crash-looping deployment stops tasks faster than anyone reads
 JITTER = 0.1  # +-10% of the interval, so many CI jobs do not poll in lock-step
-
-
-class Outcome(Enum):
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"  # rolloutState FAILED, --max-failed-tasks reached, or superseded
-    ROLLED_BACK_BY_ECS = "rolled_back_by_ecs"  # the circuit breaker put the old revision back
-    SERVICE_INACTIVE = "service_inactive"  # DRAINING or INACTIVE while we waited
-    TIMED_OUT = "timed_out"
-    INTERRUPTED = "interrupted"
 
 
 @dataclass(frozen=True)
@@ -68,6 +61,9 @@ class WatchResult:
     deployment: Deployment | None
     stopped_tasks: list[Task] = field(default_factory=list)
     polls: int = 0
+    #: The AWS error that ended the wait (Outcome.ERROR); service/deployment are then the
+    #: last state seen before it.
+    error: EcsDeployError | None = None
 
 
 class Gateway(Protocol):
@@ -82,6 +78,7 @@ class Observer(Protocol):
     def progress(self, service: Service, deployment: Deployment | None, elapsed: float) -> None: ...
     def service_event(self, event: ServiceEvent) -> None: ...
     def task_stopped(self, task: Task) -> None: ...
+    def warn(self, message: str) -> None: ...
 
 
 def assess(service: Service, target: Target, settings: WatchSettings) -> Verdict | None:
@@ -105,10 +102,9 @@ def assess(service: Service, target: Target, settings: WatchSettings) -> Verdict
                 + (f": {why}" if why else ": the deployment was replaced"),
             )
         return Verdict(
-            Outcome.FAILED,
-            f"deployment {target.deployment_id} was replaced by "
-            f"{primary.id if primary else 'another deployment'} ({_revision(primary)}): "
-            "another deploy started",
+            Outcome.SUPERSEDED,
+            f"superseded by deployment {primary.id if primary else 'unknown'} "
+            f"(revision {_revision(primary)}): another deploy started; it was left alone",
         )
     if ours.rollout_failed:
         return Verdict(
@@ -144,7 +140,11 @@ def watch(
     seen_events: frozenset[str] = frozenset(),
     rng: random.Random | None = None,
 ) -> WatchResult:
-    """Poll until the deployment succeeds, fails, the deadline passes or we are interrupted."""
+    """Poll until the deployment succeeds, fails, the deadline passes or we are interrupted.
+
+    An AWS error that outlasts the gateway's retries ends the wait as Outcome.ERROR (the
+    result keeps the last state seen); it is returned, not raised, so what follows (the
+    rollback, the summary) still happens."""
     rng = rng or random.Random()
     started = clock()
     events_seen = set(seen_events)
@@ -156,7 +156,15 @@ def watch(
         if interrupted():
             result.outcome, result.reason = Outcome.INTERRUPTED, "interrupted while waiting"
             return result
-        service = ecs.describe_service(target.cluster, target.service)
+        try:
+            service = ecs.describe_service(target.cluster, target.service)
+        except Interrupted:
+            result.outcome, result.reason = Outcome.INTERRUPTED, "interrupted while waiting"
+            return result
+        except EcsDeployError as exc:
+            result.outcome, result.error = Outcome.ERROR, exc
+            result.reason = f"stopped waiting on an AWS error: {exc.message}"
+            return result
         result.polls += 1
         ours = service.deployment(target.deployment_id)
         result.service, result.deployment = service, ours
@@ -203,8 +211,14 @@ def watch(
 def _explain_stopped(
     ecs: Gateway, target: Target, seen: set[str], result: WatchResult, observer: Observer
 ) -> None:
-    """Record our deployment's newly stopped tasks and show the first few."""
-    for task in _new_stopped_tasks(ecs, target, seen):
+    """Record our deployment's newly stopped tasks and show the first few. An error here
+    (or a signal) only leaves the explanation short: it never changes the verdict."""
+    try:
+        fresh = _new_stopped_tasks(ecs, target, seen)
+    except EcsDeployError as exc:
+        observer.warn(f"Could not explain stopped tasks: {exc.message}")
+        return
+    for task in fresh:
         result.stopped_tasks.append(task)
         if len(result.stopped_tasks) <= MAX_STOPPED_TASKS_SHOWN:
             observer.task_stopped(task)
@@ -228,10 +242,14 @@ def _new_stopped_tasks(ecs: Gateway, target: Target, seen: set[str]) -> list[Tas
 
 
 def _has_healthy_task(ecs: Gateway, target: Target) -> bool:
-    arns = ecs.list_tasks(target.cluster, serviceName=target.service, desiredStatus="RUNNING")
+    """A running task of our deployment is HEALTHY (an error: not known yet, keep waiting)."""
+    try:
+        arns = ecs.list_tasks(target.cluster, serviceName=target.service, desiredStatus="RUNNING")
+        tasks = ecs.describe_tasks(target.cluster, arns) if arns else []
+    except EcsDeployError:
+        return False
     return any(
-        t.started_by == target.deployment_id and t.is_running and t.is_healthy
-        for t in ecs.describe_tasks(target.cluster, arns)
+        t.started_by == target.deployment_id and t.is_running and t.is_healthy for t in tasks
     )
 
 

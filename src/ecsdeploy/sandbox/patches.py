@@ -16,6 +16,9 @@ from typing import Any
 
 EXPECTED_MOTO = "5.2."
 PATCHED = (
+    "list_clusters",
+    "list_services",
+    "describe_services",
     "create_service",
     "update_service",
     "list_tasks",
@@ -26,7 +29,9 @@ PATCHED = (
     "list_task_definitions",
 )
 DESCRIBE_TASKS_LIMIT = 100
+DESCRIBE_SERVICES_LIMIT = 10
 LIST_PAGE = 100
+LIST_SERVICES_PAGE = 10  # ListServices' default maxResults is 10, not 100
 
 
 class SandboxIncompatibleError(RuntimeError):
@@ -70,6 +75,20 @@ def apply(scheduler: Any) -> Callable[[], None]:
     from moto.ecs.responses import EC2ContainerServiceResponse as R
 
     originals = {name: getattr(R, name) for name in PATCHED}
+
+    def list_clusters(self: Any) -> Any:
+        return _page(self, list(self.ecs_backend.list_clusters()), "clusterArns")
+
+    def list_services(self: Any) -> Any:
+        arns = originals["list_services"](self).result["serviceArns"]
+        return _page(self, list(arns), "serviceArns", default=LIST_SERVICES_PAGE)
+
+    def describe_services(self: Any) -> Any:
+        if len(self._get_param("services") or []) > DESCRIBE_SERVICES_LIMIT:
+            raise InvalidParameterException(
+                f"services can have at most {DESCRIBE_SERVICES_LIMIT} items."
+            )
+        return originals["describe_services"](self)
 
     def create_service(self: Any) -> Any:
         result = originals["create_service"](self)
@@ -203,6 +222,9 @@ def apply(scheduler: Any) -> Callable[[], None]:
         return _page(self, [td.arn for td in revisions], "taskDefinitionArns")
 
     replacements = {
+        "list_clusters": list_clusters,
+        "list_services": list_services,
+        "describe_services": describe_services,
         "create_service": create_service,
         "update_service": update_service,
         "list_tasks": list_tasks,
@@ -223,12 +245,12 @@ def apply(scheduler: Any) -> Callable[[], None]:
     return undo
 
 
-def _page(response: Any, items: list[str], key: str) -> Any:
+def _page(response: Any, items: list[str], key: str, default: int = LIST_PAGE) -> Any:
     """One page of `items` by the request's maxResults (1-100) and opaque nextToken."""
     from moto.core.responses import ActionResult
     from moto.ecs.exceptions import InvalidParameterException
 
-    max_results = int(response._get_param("maxResults") or LIST_PAGE)
+    max_results = int(response._get_param("maxResults") or default)
     if not 1 <= max_results <= LIST_PAGE:
         raise InvalidParameterException("maxResults must be between 1 and 100.")
     token = response._get_param("nextToken")

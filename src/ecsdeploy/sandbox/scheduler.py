@@ -49,11 +49,22 @@ class Faults:
 
 
 @dataclass(frozen=True)
-class InjectedError:
-    code: str
-    message: str
-    status: int
-    count: int
+class Injection:
+    """A fault on the next calls of one operation (see `Scheduler.inject`)."""
+
+    kind: str  # "error": answer with an AWS error; "drop": close the connection; "delay"
+    code: str = ""
+    message: str = ""
+    status: int = 400
+    count: int | None = 1  # calls it applies to; None: every call until `until`
+    skip: int = 0  # calls let through untouched first
+    until: float | None = None  # time.monotonic() after which it is gone
+    delay: float = 0.0  # "delay": seconds to hold the call before handling it
+    after: bool = False  # "drop": carry the call out, then drop the answer
+
+
+#: The kinds of fault `Scheduler.inject` takes.
+INJECTION_KINDS = ("error", "drop", "delay")
 
 
 @dataclass
@@ -69,7 +80,7 @@ class Scheduler:
     lock: threading.RLock = field(default_factory=threading.RLock)
     faults: Faults = field(default_factory=Faults)
     service_faults: dict[str, Faults] = field(default_factory=dict)
-    injected: dict[str, InjectedError] = field(default_factory=dict)  # by operation
+    injected: dict[str, Injection] = field(default_factory=dict)  # by operation
     requests: list[str] = field(default_factory=list)
     tasks: dict[str, Task] = field(default_factory=dict)  # by task ARN, in creation order
     #: Tasks not yet STOPPED, by (cluster ARN, group): a step touches only these, so stopped
@@ -101,16 +112,46 @@ class Scheduler:
         self, operation: str, count: int, code: str, message: str, status: int = 400
     ) -> None:
         """Answer the next `count` calls of `operation` with this AWS error."""
-        with self.lock:
-            self.injected[operation] = InjectedError(code, message, status, count)
+        self.inject(operation, "error", code=code, message=message, status=status, count=count)
 
-    def take_injected(self, operation: str) -> InjectedError | None:
+    def inject(
+        self,
+        operation: str,
+        kind: str,
+        *,
+        count: int | None = 1,
+        skip: int = 0,
+        seconds: float | None = None,
+        **details: Any,
+    ) -> None:
+        """A fault on `operation`: after `skip` calls, the next `count` calls (or, with
+        count None, every call for `seconds`) get an AWS error (code, message, status), a
+        dropped connection (after=True: once the call was carried out) or a delay."""
+        if kind not in INJECTION_KINDS:
+            raise ValueError(f"unknown fault kind {kind!r}; one of {INJECTION_KINDS}")
+        until = None if seconds is None else time.monotonic() + seconds
         with self.lock:
-            error = self.injected.get(operation)
-            if error is None or error.count <= 0:
+            self.injected[operation] = Injection(
+                kind, count=count, skip=skip, until=until, **details
+            )
+
+    def take_injected(self, operation: str) -> Injection | None:
+        """The fault this call of `operation` gets, if any (and count it)."""
+        with self.lock:
+            fault = self.injected.get(operation)
+            if fault is None:
                 return None
-            self.injected[operation] = replace(error, count=error.count - 1)
-            return error
+            if fault.until is not None and time.monotonic() >= fault.until:
+                del self.injected[operation]
+                return None
+            if fault.skip > 0:
+                self.injected[operation] = replace(fault, skip=fault.skip - 1)
+                return None
+            if fault.count is not None:
+                if fault.count <= 0:
+                    return None
+                self.injected[operation] = replace(fault, count=fault.count - 1)
+            return fault
 
     def faults_for(self, service_name: str | None) -> Faults:
         if service_name is not None and service_name in self.service_faults:

@@ -7,7 +7,10 @@ from __future__ import annotations
 import io
 import json
 import os
+import socket
+import struct
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Any
@@ -48,19 +51,29 @@ class Middleware:
         operation = _operation(environ)
         with self.scheduler.lock:
             self.scheduler.requests.append(operation)
-            error = self.scheduler.take_injected(operation)
-            if error is not None:
-                body = json.dumps({"__type": error.code, "message": error.message})
-                start_response(
-                    f"{error.status} Injected",
-                    [
-                        ("Content-Type", "application/x-amz-json-1.1"),
-                        ("Content-Length", str(len(body))),
-                    ],
-                )
-                return [body.encode()]
+            fault = self.scheduler.take_injected(operation)
+        if fault is not None and fault.kind == "delay":
+            time.sleep(fault.delay)  # outside the lock: the scheduler and others go on
+        elif fault is not None and fault.kind == "error":
+            body = json.dumps({"__type": fault.code, "message": fault.message})
+            start_response(
+                f"{fault.status} Injected",
+                [
+                    ("Content-Type", "application/x-amz-json-1.1"),
+                    ("Content-Length", str(len(body))),
+                ],
+            )
+            return [body.encode()]
+        elif fault is not None and fault.kind == "drop" and not fault.after:
+            _drop_connection(environ)
+            return []
+        with self.scheduler.lock:
             # Read the whole response under the lock: moto serialises lazily.
-            return [b"".join(self.app(environ, start_response))]
+            body_bytes = b"".join(self.app(environ, start_response))
+        if fault is not None and fault.kind == "drop":  # carried out; the answer is lost
+            _drop_connection(environ)
+            return []
+        return [body_bytes]
 
     def _control(
         self, environ: dict[str, Any], start_response: StartResponse, name: str
@@ -92,6 +105,8 @@ class Middleware:
                 body.get("message", body["code"]),
                 int(body.get("status", 400)),
             )
+        elif name == "inject":
+            s.inject(body.pop("operation"), body.pop("kind"), **body)
         else:
             start_response("404 Not Found", [("Content-Type", "application/json")])
             return [b'{"error": "unknown sandbox endpoint"}']
@@ -268,6 +283,18 @@ class Sandbox:
                 time.sleep(self.scheduler.step_delay)
             raise TimeoutError(f"seeded service {service} did not become steady")
         return dict(svc)
+
+
+def _drop_connection(environ: dict[str, Any]) -> None:
+    """Close the client's connection with no answer, as a reset or a dying proxy does."""
+    sock = environ.get("werkzeug.socket")
+    if sock is None:
+        return
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
 
 
 def _operation(environ: dict[str, Any]) -> str:

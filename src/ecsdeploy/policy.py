@@ -1,0 +1,109 @@
+"""One policy for a whole run: its deadline, cancellation by signal, and sleeps that a signal
+cuts short. The gateway consults it before every AWS call and between retries, and the
+watcher and the rollback wait through it, so no phase decides alone whether to go on.
+
+The contract with CI (which sends SIGTERM when a job is cancelled):
+
+- The first signal stops what is still to come: no AWS call starts after it, in any phase.
+- A phase that must run despite it (the rollback a signal asked for) opens a new phase with
+  `new_phase()`; only signals after that interrupt it.
+- A further signal while one is still pending raises `Aborted` at once, wherever the run is;
+  the deployer catches it, reports the state it knew and writes the summary.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections.abc import Callable
+
+from ecsdeploy.errors import EcsDeployError, ExitCode
+
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class Interrupted(EcsDeployError):
+    """Raised instead of making an AWS call once a signal has arrived."""
+
+    code = ExitCode.INTERRUPTED
+
+
+class Aborted(BaseException):  # like KeyboardInterrupt: a BaseException, not an error
+    """A second signal while the first was still pending: stop at once."""
+
+
+class RunPolicy:
+    """The deadline (a `clock()` value, or None) and the signals received."""
+
+    def __init__(
+        self,
+        *,
+        deadline: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], object] | None = None,
+    ) -> None:
+        self.deadline = deadline
+        self.clock = clock
+        self.signals: list[int] = []
+        #: While set, a further signal is recorded but does not abort: the summary is being
+        #: written and must not be cut in half.
+        self.finishing = False
+        self._baseline = 0
+        self._wake = threading.Event()
+        self._sleep = sleep
+
+    # -- signals -------------------------------------------------------------------------
+
+    def on_signal(self, signum: int, _frame: object = None) -> None:
+        """The signal handler (see `install_signal_handlers`)."""
+        pending = self.interrupted()
+        self.signals.append(signum)
+        self._wake.set()
+        if pending and not self.finishing:
+            self.finishing = True  # one abort; later signals are only recorded
+            raise Aborted(signum)
+
+    def interrupted(self) -> bool:
+        """A signal arrived in the current phase."""
+        return len(self.signals) > self._baseline
+
+    def new_phase(self) -> None:
+        """Start a phase that earlier signals do not stop (the rollback they asked for)."""
+        self._baseline = len(self.signals)
+        self._wake.clear()
+
+    def check(self, what: str) -> None:
+        """Raise Interrupted if a signal arrived in this phase; `what` is about to happen."""
+        if self.interrupted():
+            raise Interrupted(f"interrupted before {what}")
+
+    @property
+    def exit_code(self) -> ExitCode:
+        """130 for SIGINT, 143 for SIGTERM (by the first signal), as shells report them."""
+        if self.signals and self.signals[0] == signal.SIGTERM:
+            return ExitCode.TERMINATED
+        return ExitCode.INTERRUPTED
+
+    # -- time ----------------------------------------------------------------------------
+
+    def sleep(self, seconds: float) -> None:
+        """Sleep, returning early when a signal arrives (a fake sleep in tests)."""
+        if self._sleep is not None:
+            self._sleep(seconds)
+        else:
+            self._wake.wait(max(0.0, seconds))
+
+    def remaining(self) -> float | None:
+        return None if self.deadline is None else self.deadline - self.clock()
+
+
+def install_signal_handlers(policy: RunPolicy) -> Callable[[], None]:
+    """Route SIGINT and SIGTERM to `policy`; returns a function that restores the old ones."""
+    previous = {s: signal.signal(s, policy.on_signal) for s in SIGNALS}
+
+    def restore() -> None:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+    return restore

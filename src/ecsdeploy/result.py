@@ -1,0 +1,49 @@
+"""What a run ends with: the outcome vocabulary and the result value that the deployer fills
+in as it goes and the output module reports. It sits below both, so neither imports the other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from ecsdeploy.errors import ExitCode
+from ecsdeploy.models import Task
+
+
+class Outcome(Enum):
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"  # rolloutState FAILED or --max-failed-tasks reached
+    ROLLED_BACK_BY_ECS = "rolled_back_by_ecs"  # the circuit breaker put the old revision back
+    SUPERSEDED = "superseded"  # another run's deployment replaced ours: never roll it back
+    SERVICE_INACTIVE = "service_inactive"  # DRAINING or INACTIVE while we waited
+    TIMED_OUT = "timed_out"
+    INTERRUPTED = "interrupted"  # SIGINT/SIGTERM: what was still to come did not happen
+    ABORTED = "aborted"  # a second signal before the first was honoured
+    ERROR = "error"  # bad input or an AWS error; the exit code says which
+
+
+@dataclass
+class DeployResult:
+    """Everything known about a run so far; on any exit path it is what the summary reports."""
+
+    code: ExitCode
+    outcome: str
+    reason: str
+    cluster: str | None = None
+    service: str | None = None
+    old_task_definition: str | None = None
+    new_task_definition: str | None = None
+    deployment_id: str | None = None
+    duration: float = 0.0
+    counts: dict[str, int] = field(default_factory=dict)
+    rollback: dict[str, Any] | None = None
+    deregistered: list[str] = field(default_factory=list)
+    stopped_tasks: list[Task] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @classmethod
+    def failure(cls, code: ExitCode, reason: str) -> DeployResult:
+        """A run that ended before a deploy could start (bad input, no credentials, ...)."""
+        return cls(code=code, outcome=Outcome.ERROR.value, reason=reason)
