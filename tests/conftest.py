@@ -1,14 +1,21 @@
-"""Shared fixtures: one sandbox ECS for the whole session, on loopback only."""
+"""Shared fixtures: one sandbox ECS for the whole session, on loopback only.
+
+Every run of the real command goes through `run_cli` or `start_cli`/`finish`, which hand it
+sentinel credentials and scan everything it printed or wrote for them (and for the sentinel
+environment value every seeded task definition carries): the whole CLI suite is the
+secrets scan."""
 
 from __future__ import annotations
 
 import ipaddress
 import itertools
 import os
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -20,6 +27,15 @@ from ecsdeploy.sandbox import Sandbox
 FAST = ("--poll-interval", "0.1")  # tests poll faster than the default
 MUTATING = {"RegisterTaskDefinition", "UpdateService", "DeregisterTaskDefinition", "RunTask"}
 _names = itertools.count(1)
+
+#: Credentials every command run gets, and a secret every seeded task definition holds:
+#: none may appear in anything the command prints or writes.
+SENTINEL_KEY_ID = "AKIASENTINELKEYID0001"
+SENTINEL_SECRET = "sentinel-secret-access-key-7f3a9c"
+SENTINEL_TOKEN = "sentinel-session-token-51be02"
+SENTINEL_ENV_VALUE = "sentinel-db-password-c0ffee"
+SENTINELS = (SENTINEL_KEY_ID, SENTINEL_SECRET, SENTINEL_TOKEN, SENTINEL_ENV_VALUE)
+_SECRET_OPTIONS = {"-k", "--aws-access-key", "-s", "--aws-secret-key"}
 
 
 def assert_loopback(endpoint: str) -> None:
@@ -59,6 +75,7 @@ class Run:
     stdout: str
     stderr: str
     calls: list[str]
+    applied: list[str] = field(default_factory=list)  # mutating calls that took effect
 
     @property
     def mutating_calls(self) -> list[str]:
@@ -66,29 +83,105 @@ class Run:
 
 
 def child_env(sandbox: Sandbox, **extra: str) -> dict[str, str]:
-    env = sandbox.child_environ(os.environ, **extra)
+    env = sandbox.child_environ(
+        os.environ,
+        AWS_ACCESS_KEY_ID=SENTINEL_KEY_ID,
+        AWS_SECRET_ACCESS_KEY=SENTINEL_SECRET,
+        AWS_SESSION_TOKEN=SENTINEL_TOKEN,
+        **extra,
+    )
     assert_loopback(env["AWS_ENDPOINT_URL"])
     return env
+
+
+def leaked_secrets(texts: list[str], args: tuple[str, ...] = ()) -> list[str]:
+    """Which sentinels (and values given to -k/-s) appear in `texts`."""
+    secrets = set(SENTINELS)
+    secrets.update(v for flag, v in itertools.pairwise(args) if flag in _SECRET_OPTIONS)
+    return sorted(s for s in secrets if len(s) >= 4 and any(s in t for t in texts))
+
+
+def _scan(args: tuple[str, ...], env: dict[str, str], stdout: str, stderr: str) -> None:
+    texts = [stdout, stderr]
+    path = env.get("GITHUB_OUTPUT")
+    if path and Path(path).is_file():
+        texts.append(Path(path).read_text(errors="replace"))
+    leaked = leaked_secrets(texts, args)
+    assert not leaked, f"secrets in the command's output: {leaked}"
+
+
+def cli_path() -> str:
+    return str(Path(sys.executable).with_name("ecs-deploy"))
 
 
 def run_cli(sandbox: Sandbox, *args: str, timeout: float = 60, **env: str) -> Run:
     """Run the real `ecs-deploy` command in a subprocess against the sandbox."""
     before = len(sandbox.requests)
-    exe = Path(sys.executable).with_name("ecs-deploy")
+    environ = child_env(sandbox, **env)
     proc = subprocess.run(
-        [str(exe), *args],
-        env=child_env(sandbox, **env),
+        [cli_path(), *args],
+        env=environ,
         capture_output=True,
         text=True,
         timeout=timeout,
         check=False,
     )
+    _scan(args, environ, proc.stdout, proc.stderr)
     return Run(proc.returncode, proc.stdout, proc.stderr, sandbox.requests[before:])
 
 
+@dataclass
+class Started:
+    """A command started with `start_cli`, for tests that signal it mid-run."""
+
+    proc: subprocess.Popen[str]
+    args: tuple[str, ...]
+    env: dict[str, str]
+    log_start: int
+    applied_start: int
+
+    def wait_for_call(self, sandbox: Sandbox, operation: str, nth: int = 1, within: float = 30):
+        """Block until the command has made its `nth` call of `operation`."""
+        deadline = time.monotonic() + within
+        while sandbox.requests[self.log_start :].count(operation) < nth:
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                raise AssertionError(f"the command never called {operation} #{nth}")
+            time.sleep(0.01)
+
+    def signal(self, sig: int = signal.SIGINT) -> None:
+        self.proc.send_signal(sig)
+
+    def finish(self, sandbox: Sandbox, timeout: float = 60) -> Run:
+        out, err = self.proc.communicate(timeout=timeout)
+        _scan(self.args, self.env, out, err)
+        return Run(
+            self.proc.returncode,
+            out,
+            err,
+            sandbox.requests[self.log_start :],
+            sandbox.applied[self.applied_start :],
+        )
+
+
+def start_cli(sandbox: Sandbox, *args: str, **env: str) -> Started:
+    """Start the real command in the background (stdout and stderr captured)."""
+    environ = child_env(sandbox, **env)
+    start, applied = len(sandbox.requests), len(sandbox.applied)
+    proc = subprocess.Popen(
+        [cli_path(), *args],
+        env=environ,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    return Started(proc, args, environ, start, applied)
+
+
 def seed(sandbox: Sandbox, cluster: str, **kwargs: Any) -> dict[str, Any]:
-    """A steady service `web` in `cluster`, in the cluster's own task-definition family."""
+    """A steady service `web` in `cluster`, in the cluster's own task-definition family;
+    its container holds a secret in its environment (the secrets scan looks for it)."""
     kwargs.setdefault("family", f"{cluster}-web")
+    kwargs.setdefault("environment", {"DB_PASSWORD": SENTINEL_ENV_VALUE})
     return sandbox.seed_service(cluster, "web", **kwargs)
 
 

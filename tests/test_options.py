@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import FAST, child_env, deploy, run_cli, seed
+from tests.conftest import FAST, child_env, deploy, run_cli, seed, start_cli
 
 SHA = "sha256:" + "c" * 64
 
@@ -465,30 +465,18 @@ def test_missing_family_is_not_found(sandbox):
 def test_signal_while_waiting_reports_and_rolls_back(sandbox, cluster, sig, code):
     seed(sandbox, cluster)
     sandbox.set_faults("web", stall=True)
-    exe = str(Path(sys.executable).with_name("ecs-deploy"))
-    before = len(sandbox.requests)
-    proc = subprocess.Popen(
-        [exe, "-c", cluster, "-n", "web", "-i", "nginx:2", "--enable-rollback", "-t", "60", *FAST],
-        env=child_env(sandbox),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    started = start_cli(
+        sandbox, "-c", cluster, "-n", "web", "-i", "nginx:2", "--enable-rollback", "-t", "60", *FAST
     )
-
-    def updates() -> int:
-        return sandbox.requests[before:].count("UpdateService")
-
-    deadline = time.monotonic() + 20
-    while updates() < 1 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    started.wait_for_call(sandbox, "UpdateService")
     time.sleep(0.5)  # it is waiting on a stalled rollout now
     signalled_at = len(sandbox.requests)
-    proc.send_signal(sig)
-    while updates() < 2 and time.monotonic() < deadline:  # the rollback's UpdateService
-        time.sleep(0.02)
+    started.signal(sig)
+    started.wait_for_call(sandbox, "UpdateService", 2)  # the rollback's UpdateService
     sandbox.reset_faults()  # now let the rollback itself settle
-    out, err = proc.communicate(timeout=60)
-    assert proc.returncode == code, out + err
+    run = started.finish(sandbox)
+    out = run.stdout
+    assert run.code == code, out + run.stderr
     # the rollback's waits are real sleeps, not a tight loop on the already-set stop event
     assert sandbox.requests[signalled_at:].count("DescribeServices") < 40
     assert "Interrupted while waiting: new 0/2 running" in out

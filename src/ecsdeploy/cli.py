@@ -254,7 +254,6 @@ def build_config(opts: dict[str, Any]) -> tuple[DeployConfig, AwsSettings]:
     """Validate every option, in the original's order, before any AWS call."""
     from ecsdeploy.aws import AwsSettings
     from ecsdeploy.deploy import DeployConfig, RunTaskConfig
-    from ecsdeploy.ecs import check_request
 
     service, taskdef_name, cluster = opts["service"], opts["task_definition"], opts["cluster"]
     if not service and not taskdef_name:
@@ -334,11 +333,6 @@ def build_config(opts: dict[str, Any]) -> tuple[DeployConfig, AwsSettings]:
         network = None
         if opts["network_configuration"]:
             network = parse_network_configuration(opts["network_configuration"])
-            check_request(
-                "RunTask",
-                {"taskDefinition": "placeholder", "networkConfiguration": network},
-                UsageError,
-            )
         run_task = RunTaskConfig(
             launch_type=opts["launch_type"],
             platform_version=opts["platform_version"],
@@ -451,6 +445,11 @@ def parse_network_configuration(text: str) -> dict[str, Any]:
         ) from exc
     if not isinstance(value, dict) or "awsvpcConfiguration" not in value:
         raise UsageError("--network-configuration needs an awsvpcConfiguration")
+    from ecsdeploy.ecs import request_problems
+
+    problems = request_problems("RunTask", value, shape="NetworkConfiguration")
+    if problems:
+        raise UsageError(f"--network-configuration is invalid: {'; '.join(problems[:3])}")
     return value
 
 

@@ -33,6 +33,9 @@ from ecsdeploy.watch import Target, WatchResult, WatchSettings, watch
 
 #: Stands in for the new revision's ARN while requests are checked before registering it.
 PLACEHOLDER_ARN = "arn:aws:ecs:us-east-1:000000000000:task-definition/placeholder:1"
+#: Seconds the task reads that explain a failure (or check health) may retry: they are best
+#: effort, and must not hold up a verdict until the deadline.
+TASK_READ_BUDGET = 3.0
 
 
 @dataclass(frozen=True)
@@ -111,6 +114,24 @@ class _Recorder:
         self.reporter.warn(message)
 
 
+@dataclass
+class _WatchedGateway:
+    """What the watcher calls: DescribeServices as it is, task reads on a short budget."""
+
+    ecs: EcsGateway
+
+    def describe_service(self, cluster: str, service: str) -> Service:
+        return self.ecs.describe_service(cluster, service)
+
+    def list_tasks(self, cluster: str, **filters: str) -> list[str]:
+        with self.ecs.within(TASK_READ_BUDGET):
+            return self.ecs.list_tasks(cluster, **filters)
+
+    def describe_tasks(self, cluster: str, arns: list[str]) -> list[Task]:
+        with self.ecs.within(TASK_READ_BUDGET):
+            return self.ecs.describe_tasks(cluster, arns)
+
+
 class Deployer:
     """Runs one deploy against a gateway; the gateway's policy holds the clock, the deadline
     and the signals."""
@@ -169,7 +190,6 @@ class Deployer:
         else:
             state = "nothing was changed"
         result.reason = f"{how} while {self.stage}: {state}"
-        self.reporter.warn(result.reason[0].upper() + result.reason[1:])
 
     # -- services ------------------------------------------------------------------------
 
@@ -234,17 +254,16 @@ class Deployer:
 
     def _note_deployments_in_progress(self, service: Service) -> None:
         """Say so when our deploy is about to replace one that has not finished."""
-        now = datetime.now(UTC)
-        for d in service.deployments:
-            if d.status == "INACTIVE" or (d.is_primary and d.rollout_completed):
-                continue
-            age = ""
-            if d.created_at is not None:
-                age = f", started {(now - d.created_at).total_seconds():.0f}s ago"
-            self.reporter.warn(
-                f"Deployment {d.id} ({_short(d.task_definition)}, {d.status}{age}) is still in "
-                "progress on the service; this deploy replaces it"
-            )
+        d = service.primary
+        if d is None or d.rollout_completed:
+            return
+        age = ""
+        if d.created_at is not None:
+            age = f", started {(datetime.now(UTC) - d.created_at).total_seconds():.0f}s ago"
+        self.reporter.warn(
+            f"Deployment {d.id} ({_short(d.task_definition)}{age}) is still in progress on "
+            "the service; this deploy replaces it"
+        )
 
     def _deployment_to_follow(self, cfg: DeployConfig, updated: Service) -> str:
         """The PRIMARY deployment UpdateService created (ECS lists it in its response)."""
@@ -389,7 +408,7 @@ class Deployer:
         assert cfg.service
         assert self.policy.deadline is not None
         return watch(
-            self.ecs,
+            _WatchedGateway(self.ecs),
             Target(cfg.cluster, cfg.service, deployment_id, previous_arn),
             settings
             or WatchSettings(
@@ -446,7 +465,8 @@ class Deployer:
             )
         except Interrupted as exc:
             rollback.update(outcome=Outcome.INTERRUPTED.value, reason=exc.message)
-            r.code = self.policy.exit_code
+            r.code, r.outcome = self.policy.exit_code, Outcome.INTERRUPTED.value
+            r.reason += f"; the rollback was {exc.message}"
             self.reporter.warn(f"Rollback {exc.message}")
             return
         except EcsDeployError as exc:  # report it beside the deploy's own failure
@@ -455,7 +475,11 @@ class Deployer:
             return
         rollback.update(outcome=result.outcome.value, reason=result.reason)
         if result.outcome is Outcome.INTERRUPTED:
-            r.code = self.policy.exit_code
+            r.code, r.outcome = self.policy.exit_code, Outcome.INTERRUPTED.value
+            r.reason += (
+                f"; the rollback to {_short(old_arn)} was interrupted: deployment "
+                f"{rollback['deployment_id']} goes on without us"
+            )
             self.reporter.warn(
                 f"Rollback interrupted: deployment {rollback['deployment_id']} goes on without "
                 f"us ({describe_counts(rollback['counts'])})"

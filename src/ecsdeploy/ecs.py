@@ -7,6 +7,7 @@ exponential backoff and full jitter and never past the deadline.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -117,7 +118,7 @@ def request_problems(operation: str, params: Mapping[str, Any], *, shape: str = 
         elif reason == "unknown field":
             problems.append(f"{where}: unknown field {details.get('unknown_param')!r}")
         elif reason in ("invalid type", "invalid type for document"):
-            valid = ", ".join(details.get("valid_types", []))
+            valid = " or ".join(_type_name(t) for t in details.get("valid_types", []))
             got = type(details.get("param")).__name__
             problems.append(f"{where}: expected {valid}, not {got}")
         elif reason in ("invalid range", "invalid length"):
@@ -128,6 +129,11 @@ def request_problems(operation: str, params: Mapping[str, Any], *, shape: str = 
     if report.has_errors() and not problems:  # botocore changed its report: still no values
         problems.append("does not match the ECS API")
     return problems
+
+
+def _type_name(text: str) -> str:
+    """`<class 'dict'>` (botocore's spelling) -> `dict`."""
+    return text.removeprefix("<class '").removesuffix("'>")
 
 
 def check_request(
@@ -158,7 +164,7 @@ class EcsGateway:
     ) -> None:
         self.client = client
         self.policy = policy or RunPolicy(deadline=deadline, clock=clock, sleep=sleep)
-        self.max_backoff = max_backoff
+        self._backoff = wait_random_exponential(multiplier=0.2, max=max_backoff)
         self.calls: list[str] = []  # operation names, in order (benchmarks count them)
         self.connected = False  # some call got an answer (an error answer counts)
         #: Called with (operation, seconds, error code or None) after every attempt; -v
@@ -177,6 +183,18 @@ class EcsGateway:
     def clock(self) -> Callable[[], float]:
         return self.policy.clock
 
+    @contextlib.contextmanager
+    def within(self, seconds: float) -> Iterator[None]:
+        """Calls in this block retry for at most `seconds` (and never past the deadline):
+        for best-effort reads whose failure must not hold up what comes next."""
+        saved = self.policy.deadline
+        limit = self.clock() + seconds
+        self.policy.deadline = limit if saved is None else min(saved, limit)
+        try:
+            yield
+        finally:
+            self.policy.deadline = saved
+
     # -- plumbing ------------------------------------------------------------------------
 
     def _stop(self, state: RetryCallState) -> bool:
@@ -192,7 +210,14 @@ class EcsGateway:
             return True
         if self.deadline is None:
             return state.attempt_number >= MAX_ATTEMPTS_WITHOUT_DEADLINE
-        return self.clock() + state.upcoming_sleep > self.deadline
+        return self.clock() >= self.deadline
+
+    def _wait(self, state: RetryCallState) -> float:
+        """Exponential backoff with full jitter, cut short at the deadline: the last
+        attempt comes at the deadline rather than a whole backoff before it."""
+        backoff = float(self._backoff(state))
+        remaining = self.policy.remaining()
+        return backoff if remaining is None else max(0.0, min(backoff, remaining))
 
     def call(self, operation: str, **params: Any) -> dict[str, Any]:
         """Call one ECS operation (by its API name), retrying what is safe to repeat.
@@ -202,7 +227,7 @@ class EcsGateway:
         retry_on = is_throttling if operation in _MUTATING else is_transient
         retrying = Retrying(
             retry=retry_if_exception(retry_on),
-            wait=wait_random_exponential(multiplier=0.2, max=self.max_backoff),
+            wait=self._wait,
             stop=self._stop,
             sleep=self.policy.sleep,
             reraise=True,

@@ -56,6 +56,11 @@ class _Stream:
             return False
 
 
+#: A crash loop stops tasks by the hundred; the summary (and each GitHub step output, one
+#: line) keeps the first ones and the total.
+MAX_STOPPED_TASKS_IN_SUMMARY = 10
+
+
 class Level(IntEnum):
     QUIET = 0  # errors only
     NORMAL = 1
@@ -207,6 +212,7 @@ def summary_dict(result: DeployResult) -> dict[str, Any]:
         "rollback": result.rollback,
         "deregistered": result.deregistered,
         "warnings": result.warnings,
+        "stopped_tasks_total": len(result.stopped_tasks),
         "stopped_tasks": [
             {
                 "task_arn": t.arn,
@@ -217,7 +223,7 @@ def summary_dict(result: DeployResult) -> dict[str, Any]:
                     for c in t.containers
                 ],
             }
-            for t in result.stopped_tasks
+            for t in result.stopped_tasks[:MAX_STOPPED_TASKS_IN_SUMMARY]
         ],
     }
 

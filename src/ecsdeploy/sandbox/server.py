@@ -4,6 +4,7 @@ scheduler (one lock), logs operation names, injects throttling and serves `/_san
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -65,14 +66,20 @@ class Middleware:
             )
             return [body.encode()]
         elif fault is not None and fault.kind == "drop" and not fault.after:
-            _drop_connection(environ)
-            return []
+            return _drop_connection(environ, start_response)
+        status: list[str] = []
+
+        def recording_start_response(code: str, headers: Any, *rest: Any) -> Any:
+            status.append(code)
+            return start_response(code, headers, *rest)
+
         with self.scheduler.lock:
             # Read the whole response under the lock: moto serialises lazily.
-            body_bytes = b"".join(self.app(environ, start_response))
+            body_bytes = b"".join(self.app(environ, recording_start_response))
+            if operation in MUTATING and status and status[0].startswith("2"):
+                self.scheduler.applied.append(operation)
         if fault is not None and fault.kind == "drop":  # carried out; the answer is lost
-            _drop_connection(environ)
-            return []
+            return _drop_connection(environ, None)
         return [body_bytes]
 
     def _control(
@@ -137,6 +144,13 @@ class Sandbox:
     def requests(self) -> list[str]:
         with self.scheduler.lock:
             return list(self.scheduler.requests)
+
+    @property
+    def applied(self) -> list[str]:
+        """Mutating calls that took effect (answered 2xx by the emulated ECS, whether or not
+        the answer reached the client), in order."""
+        with self.scheduler.lock:
+            return list(self.scheduler.applied)
 
     def env(self) -> dict[str, str]:
         """The sandbox's endpoint and dummy credentials."""
@@ -239,6 +253,7 @@ class Sandbox:
         *,
         family: str | None = None,
         container_name: str = "web",
+        environment: dict[str, str] | None = None,
         extra_containers: Iterable[dict[str, Any]] = (),
         deployment_configuration: dict[str, Any] | None = None,
         health_check: bool = False,
@@ -257,6 +272,8 @@ class Sandbox:
             "memory": 128,
             "essential": True,
         }
+        if environment:
+            container["environment"] = [{"name": k, "value": v} for k, v in environment.items()]
         if health_check:
             container["healthCheck"] = {"command": ["CMD-SHELL", "true"], "interval": 5}
         td = ecs.register_task_definition(
@@ -285,16 +302,18 @@ class Sandbox:
         return dict(svc)
 
 
-def _drop_connection(environ: dict[str, Any]) -> None:
+def _drop_connection(
+    environ: dict[str, Any], start_response: StartResponse | None
+) -> Iterable[bytes]:
     """Close the client's connection with no answer, as a reset or a dying proxy does."""
     sock = environ.get("werkzeug.socket")
-    if sock is None:
-        return
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            sock.shutdown(socket.SHUT_RDWR)
+    if start_response is not None:  # werkzeug wants a status; writing it fails quietly now
+        start_response("500 Dropped", [("Content-Length", "0")])
+    return []
 
 
 def _operation(environ: dict[str, Any]) -> str:
