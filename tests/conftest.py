@@ -116,7 +116,7 @@ def cli_path() -> str:
 
 def run_cli(sandbox: Sandbox, *args: str, timeout: float = 60, **env: str) -> Run:
     """Run the real `ecs-deploy` command in a subprocess against the sandbox."""
-    before = len(sandbox.requests)
+    before, applied = len(sandbox.requests), len(sandbox.applied)
     environ = child_env(sandbox, **env)
     proc = subprocess.run(
         [cli_path(), *args],
@@ -127,7 +127,13 @@ def run_cli(sandbox: Sandbox, *args: str, timeout: float = 60, **env: str) -> Ru
         check=False,
     )
     _scan(args, environ, proc.stdout, proc.stderr)
-    return Run(proc.returncode, proc.stdout, proc.stderr, sandbox.requests[before:])
+    return Run(
+        proc.returncode,
+        proc.stdout,
+        proc.stderr,
+        sandbox.requests[before:],
+        sandbox.applied[applied:],
+    )
 
 
 @dataclass

@@ -1,0 +1,248 @@
+"""Bad input, through the real command: one ERROR line that says what is wrong, the
+documented exit code, the summary still written (JSON on stdout, GitHub step outputs), and
+not one mutating call. Rows marked `needs_service` are refused after reads (a family
+mismatch, a missing container, a missing resource); all others before any AWS call."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_cli, seed
+
+ENV_VALUE_OF_WRONG_TYPE = 987654321  # must never be echoed back
+
+
+def _td(**extra: object) -> dict[str, object]:
+    return {
+        "family": "{family}",
+        "containerDefinitions": [{"name": "web", "image": "nginx:1", "memory": 128}],
+        **extra,
+    }
+
+
+FILES: dict[str, bytes] = {
+    "not-json": b"{nope",
+    "array": b"[1, 2]",
+    "not-utf8": b'{"family": "\xff\xfe"}',
+    "no-family": json.dumps({"containerDefinitions": [{"image": "x"}]}).encode(),
+    "no-containers": json.dumps({"family": "x", "containerDefinitions": []}).encode(),
+    "container-no-image": json.dumps(
+        {"family": "x", "containerDefinitions": [{"name": "web"}]}
+    ).encode(),
+    "unknown-field": json.dumps(_td(cpuu="256")).encode(),
+    "wrapper-unknown-field": json.dumps({"taskDefinition": _td(), "extra": 1}).encode(),
+    "cpu-not-a-string": json.dumps(_td(cpu=256)).encode(),
+    "env-value-not-a-string": json.dumps(
+        _td(
+            containerDefinitions=[
+                {
+                    "name": "web",
+                    "image": "nginx:1",
+                    "environment": [{"name": "DB_PASSWORD", "value": ENV_VALUE_OF_WRONG_TYPE}],
+                }
+            ]
+        )
+    ).encode(),
+    "unknown-container-field": json.dumps(
+        _td(containerDefinitions=[{"name": "web", "image": "nginx:1", "portMapings": []}])
+    ).encode(),
+    "tags-not-a-list": json.dumps({"taskDefinition": _td(), "tags": "team=web"}).encode(),
+    "other-family": json.dumps(_td(family="someone-else")).encode(),
+}
+
+
+@dataclass(frozen=True)
+class Bad:
+    args: tuple[str, ...]
+    code: int
+    message: str
+    env: dict[str, str] = field(default_factory=dict)
+    needs_service: bool = False
+
+
+S = ("-c", "{cluster}", "-n", "web")  # a real service
+X = ("-c", "x", "-n", "web")  # refused before any call, so the names do not matter
+RUN = ("-d", "job", "-i", "job", "--run-task", "--network-configuration")
+
+CASES = [
+    # The original's own checks, with its codes.
+    Bad(("-c", "x", "-i", "nginx"), 5, "One of -n/--service-name or -d/--task-definition"),
+    Bad((*X, "-d", "web", "-i", "nginx"), 6, "not both"),
+    Bad(("-n", "web", "-i", "nginx"), 7, "-n/--service-name needs -c/--cluster"),
+    Bad(X, 8, "-i/--image is required"),
+    Bad((*X, "-i", "nginx", "--max-definitions", "abc"), 9, "must be a whole number"),
+    Bad((*X, "-i", "nginx", "--max-definitions", "\u00b2"), 9, "must be a whole number"),
+    Bad((*X, "-i", "nginx", "--max-definitions", "-1"), 9, "must be a whole number"),
+    Bad((*X, "-i", "nginx", "--max-definitions", "1.5"), 9, "must be a whole number"),
+    Bad(("-d", "web", "-i", "nginx", "--network-configuration", "{}"), 10, "only valid with"),
+    Bad(("-d", "web", "-i", "nginx", "--launch-type", "FARGATE"), 11, "only valid with"),
+    Bad(("-d", "web", "-i", "nginx", "--platform-version", "1.4.0"), 12, "only valid with"),
+    # Images and tags.
+    Bad((*X, "-i", "_something:tag123"), 13, "Unable to parse image name"),
+    Bad((*X, "-i", "domain.com:abc/repo/image"), 13, "not a registry host"),
+    Bad((*X, "-i", "/something"), 13, "Unable to parse image name"),
+    Bad((*X, "-i", ""), 13, "Unable to parse image name"),
+    Bad((*X, "-i", "nginx:"), 13, "is not a valid tag"),
+    Bad((*X, "-i", "nginx@sha256:xyz"), 13, "is not a digest"),
+    Bad((*X, "-i", "nginx:1 2"), 13, "'1 2' is not a valid tag"),
+    Bad((*X, "-i", " nginx"), 13, "it is empty or has spaces"),
+    Bad((*X, "-i", "repo//name"), 13, "not a valid repository name component"),
+    Bad((*X, "-to", "bad/tag"), 13, "Unable to parse tag 'bad/tag'"),
+    Bad((*X, "-to", ""), 8, "-i/--image is required"),  # an empty -to is no -to, as in bash
+    Bad((*X, "-i", "nginx", "-e", "TAG"), 13, "Unable to parse tag", {"TAG": "a b"}),
+    # Usage: click's parser and our option rules.
+    Bad(("--no-such-option",), 3, "No such option '--no-such-option'"),
+    Bad(("-c",), 3, "requires an argument"),
+    Bad((*X, "-to", "v1", "--container", "web"), 3, "--container needs -i/--image"),
+    Bad((*X, "-i", "nginx", "-to", "v1"), 3, "Give -i/--image or -to/--tag-only, not both"),
+    Bad((*X, "-i", "nginx", "--wait-for-success"), 3, "only valid with --run-task"),
+    Bad((*X, "-i", "nginx", "--run-task"), 3, "use it with -d, not -n"),
+    Bad((*X, "-i", "nginx", "--allow-family-change"), 3, "only valid with --task-definition-f"),
+    Bad((*X, "-i", "nginx", "-k", "AKIA0000BADPAIR"), 3, "-k/--aws-access-key needs -s"),
+    Bad((*X, "-i", "nginx", "-s", "only-a-secret-0000"), 3, "-s/--aws-secret-key needs -k"),
+    Bad((*X, "-i", "nginx", "-r", "us east"), 3, "is not a region name"),
+    Bad((*X, "-i", "nginx", "-r", ""), 3, "is not a region name"),
+    Bad((*X, "-i", "nginx", "--launch-type", "WINDOWS"), 3, "'WINDOWS' is not one of"),
+    Bad((*X, "-i", "nginx", "--output", "yaml"), 3, "'yaml' is not one of"),
+    # Numbers: finite, in range, of the right kind.
+    Bad((*X, "-i", "nginx", "-D", "-1"), 3, "-1 is not in the range 0<=x<="),
+    Bad((*X, "-i", "nginx", "-D", "99999999999"), 3, "is not in the range"),
+    Bad((*X, "-i", "nginx", "-D", "two"), 3, "'two' is not a valid integer"),
+    Bad((*X, "-i", "nginx", "-m", "-5"), 3, "is not in the range"),
+    Bad((*X, "-i", "nginx", "-M", "50"), 3, "is not in the range"),
+    Bad((*X, "-i", "nginx", "-t", "soon"), 3, "'soon' is not a valid float"),
+    Bad((*X, "-i", "nginx", "-t", "nan"), 3, "'nan' is not a finite number"),
+    Bad((*X, "-i", "nginx", "-t", "inf"), 3, "'inf' is not a finite number"),
+    Bad((*X, "-i", "nginx", "-t", "-inf"), 3, "'-inf' is not a finite number"),
+    Bad((*X, "-i", "nginx", "-t", "0"), 3, "is not in the range"),
+    Bad((*X, "-i", "nginx", "-t", "1e12"), 3, "is not in the range"),
+    Bad((*X, "-i", "nginx", "--poll-interval", "nan"), 3, "is not a finite number"),
+    Bad((*X, "-i", "nginx", "--poll-interval", "0"), 3, "is not in the range"),
+    Bad((*X, "-i", "nginx", "--max-failed-tasks", "0"), 3, "is not in the range"),
+    # --network-configuration: parsed in linear time, checked against botocore's model.
+    Bad((*RUN, "subnets=["), 3, "neither JSON nor AWS CLI shorthand"),
+    Bad((*RUN, "awsvpcConfiguration={subnets=[subnet-1}"), 3, "expected ']' at character"),
+    Bad((*RUN, "awsvpcConfiguration="), 3, "a value is missing"),
+    Bad((*RUN, "awsvpcConfiguration={subnets=[a],"), 3, "a key is missing"),
+    Bad((*RUN, '{"awsvpcConfiguration":'), 3, "neither JSON nor AWS CLI shorthand"),
+    Bad((*RUN, '{"subnets": []}'), 3, "needs an awsvpcConfiguration"),
+    Bad((*RUN, '{"awsvpcConfiguration":"x"}'), 3, "awsvpcConfiguration: expected dict"),
+    Bad((*RUN, '{"awsvpcConfiguration":{"subnets":["s"],"bogus":1}}'), 3, "unknown field 'bogus'"),
+    Bad((*RUN, "awsvpcConfiguration={subnets=subnet-1}"), 3, "subnets: expected list"),
+    # The environment.
+    Bad((*X, "-i", "nginx"), 3, "is not a region name", {"AWS_DEFAULT_REGION": "bad region!"}),
+    Bad((*X, "-i", "nginx"), 3, "is not an http(s) URL", {"AWS_ENDPOINT_URL_ECS": "nonsense"}),
+    Bad(
+        (*X, "-i", "nginx"),
+        3,
+        "is not an http(s) URL",
+        {"AWS_ENDPOINT_URL_ECS": "http://127.0.0.1:abc"},
+    ),
+    Bad((*X, "-i", "nginx"), 3, "is not an http(s) URL", {"AWS_ENDPOINT_URL_ECS": "ftp://h"}),
+    # --task-definition-file: every way it can be wrong is exit 20.
+    Bad((*X, "-i", "nginx", "--task-definition-file", "{missing}"), 20, "Cannot read"),
+    Bad((*X, "-i", "nginx", "--task-definition-file", "{dir}"), 20, "Is a directory"),
+    Bad((*X, "-i", "nginx", "--task-definition-file", "{file:not-utf8}"), 20, "is not UTF-8"),
+    Bad((*X, "-i", "nginx", "--task-definition-file", "{file:not-json}"), 20, "not valid JSON"),
+    Bad((*X, "-i", "nginx", "--task-definition-file", "{file:array}"), 20, "a JSON object"),
+    Bad((*X, "-i", "nginx", "--task-definition-file", "{file:no-family}"), 20, "'family'"),
+    Bad(
+        (*X, "-i", "nginx", "--task-definition-file", "{file:no-containers}"),
+        20,
+        "'containerDefinitions' is empty",
+    ),
+    Bad(
+        (*X, "-i", "nginx", "--task-definition-file", "{file:container-no-image}"),
+        20,
+        "needs an 'image'",
+    ),
+    Bad(
+        (*X, "-i", "nginx", "--task-definition-file", "{file:unknown-field}"),
+        20,
+        "unknown field(s) 'cpuu'",
+    ),
+    Bad(
+        (*X, "-i", "nginx", "--task-definition-file", "{file:wrapper-unknown-field}"),
+        20,
+        "unknown field(s) 'extra'",
+    ),
+    Bad(
+        (*X, "-i", "nginx", "--task-definition-file", "{file:cpu-not-a-string}"),
+        20,
+        "cpu: expected str, not int",
+    ),
+    Bad(
+        (*X, "-i", "nginx", "--task-definition-file", "{file:env-value-not-a-string}"),
+        20,
+        "containerDefinitions[0].environment[0].value: expected str, not int",
+    ),
+    Bad(
+        (*X, "-i", "nginx", "--task-definition-file", "{file:unknown-container-field}"),
+        20,
+        "unknown field 'portMapings'",
+    ),
+    Bad(
+        (*X, "-i", "nginx", "--task-definition-file", "{file:tags-not-a-list}"),
+        20,
+        "'tags' must be a list",
+    ),
+    # Refused after reads, before any write.
+    Bad(
+        (*S, "-i", "nginx", "--task-definition-file", "{file:other-family}"),
+        20,
+        "pass --allow-family-change if that is intended",
+        needs_service=True,
+    ),
+    Bad((*S, "-i", "nginx", "--container", "nosuch"), 14, "No container named nosuch", {}, True),
+    Bad((*S, "-i", "other/repo:1"), 14, "No container's image repository matches", {}, True),
+    Bad(("-c", "nowhere", "-n", "web", "-i", "nginx"), 17, "Cluster nowhere not found"),
+    Bad(("-c", "{cluster}", "-n", "missing", "-i", "nginx"), 17, "Service missing not found"),
+    Bad(("-d", "no-such-family", "-i", "nginx"), 17, "DescribeTaskDefinition"),
+]
+
+
+def _id(case: Bad) -> str:
+    return " ".join(case.args)[:60] + (f" {case.env}" if case.env else "")
+
+
+@pytest.mark.parametrize("case", CASES, ids=[_id(c) for c in CASES])
+def test_bad_input_is_one_line_with_its_code_and_changes_nothing(sandbox, cluster, tmp_path, case):
+    if case.needs_service or "{cluster}" in " ".join(case.args):
+        seed(sandbox, cluster, desired_count=1)
+    args = [_fill(a, cluster, tmp_path) for a in case.args]
+    gh = tmp_path / "gh"
+    run = run_cli(sandbox, "--output", "json", *args, GITHUB_OUTPUT=str(gh), **case.env)
+    assert run.code == case.code, run.stderr
+    errors = [line for line in run.stderr.splitlines() if line.startswith("ERROR:")]
+    assert len(errors) == 1, run.stderr
+    assert case.message in errors[0]
+    assert "Traceback" not in run.stderr
+    assert str(ENV_VALUE_OF_WRONG_TYPE) not in run.stderr + run.stdout
+    if "--output" not in case.args:  # (a row that overrides it prints text)
+        summary = json.loads(run.stdout)
+        assert (summary["exit_code"], summary["outcome"]) == (case.code, "error")
+    assert f"exit_code={case.code}" in gh.read_text().splitlines()
+    assert run.applied == []
+    assert run.mutating_calls == []
+    if not case.needs_service and "{cluster}" not in " ".join(case.args) and case.code != 17:
+        assert run.calls == []  # refused before any AWS call at all
+
+
+def test_the_table_is_at_least_sixty_rows():
+    assert len(CASES) >= 60
+
+
+def _fill(arg: str, cluster: str, tmp_path: Path) -> str:
+    if arg == "{missing}":
+        return str(tmp_path / "missing.json")
+    if arg == "{dir}":
+        return str(tmp_path)
+    if arg.startswith("{file:"):
+        path = tmp_path / "td.json"
+        path.write_bytes(FILES[arg[6:-1]].replace(b"{family}", f"{cluster}-web".encode()))
+        return str(path)
+    return arg.replace("{cluster}", cluster)
