@@ -1,16 +1,34 @@
 """`python -m ecsdeploy` and the `ecs-deploy` console script.
 
-The signal handlers go in before anything heavy is imported (click, boto3): a CI job
-cancelled during start-up ends with its exit code and one line, never a traceback.
+A CI job cancelled during start-up must end with its exit code and one line, never a
+traceback. So the very first thing this module does is record SIGINT/SIGTERM, through
+`_signal` (the C half of `signal`, which costs no `enum` import): the handlers are in place
+a few milliseconds after the interpreter starts, before click or boto3 load. `main()` then
+hands what they recorded to the run's policy. The only window left is the interpreter's own
+start-up (site.py), before any code of ours can run.
 """
 
-from ecsdeploy.policy import Aborted, RunPolicy, install_signal_handlers
+import _signal  # type: ignore[import-not-found]  # typeshed has no stub for the C half
+
+_EARLY: list[int] = []
+
+
+def _record(signum: int, _frame: object) -> None:
+    _EARLY.append(signum)
+
+
+for _sig in (_signal.SIGINT, _signal.SIGTERM):
+    _signal.signal(_sig, _record)
 
 
 def main() -> None:
+    from ecsdeploy.policy import Aborted, RunPolicy, install_signal_handlers
+
     policy = RunPolicy()
     install_signal_handlers(policy)
     try:
+        for signum in list(_EARLY):  # what came before the policy existed
+            policy.on_signal(signum)
         from ecsdeploy.cli import main as cli_main
     except Aborted:  # two signals before the command could even load
         raise SystemExit(int(policy.exit_code)) from None
