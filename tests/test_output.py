@@ -6,10 +6,10 @@ import io
 import json
 import re
 
-from ecsdeploy.deploy import DeployResult
 from ecsdeploy.errors import ExitCode
-from ecsdeploy.models import Service
-from ecsdeploy.output import Level, Reporter
+from ecsdeploy.models import Service, Task
+from ecsdeploy.output import Level, Reporter, summary_dict
+from ecsdeploy.result import DeployResult
 
 SERVICE = Service.from_api(
     {
@@ -82,3 +82,43 @@ def test_github_outputs_are_one_line_each(tmp_path, monkeypatch):
     assert written["reason"] == "two lines"
     assert written["exit_code"] == "1"
     assert json.loads(written["counts"]) == {}
+
+
+class BrokenPipe(io.StringIO):
+    def write(self, text: str) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+def test_a_broken_stream_is_dropped_quietly_and_the_rest_still_reports(tmp_path, monkeypatch):
+    monkeypatch.setenv("GITHUB_OUTPUT", str(tmp_path / "gh"))
+    err = io.StringIO()
+    reporter = Reporter(out=BrokenPipe(), err=err, tty=False)
+    reporter.info("progress nobody reads")
+    reporter.summary(
+        DeployResult(ExitCode.ROLLED_BACK, "failed", "boom", cluster="c", service="web")
+    )
+    assert err.getvalue() == "ERROR: Deploy failed: boom\n"
+    assert "exit_code=21" in (tmp_path / "gh").read_text()
+
+
+def test_no_stdout_at_all_is_not_an_error():
+    err = io.StringIO()
+    Reporter(out=None, err=err, tty=None).info("nowhere to go")
+    assert err.getvalue() == ""
+
+
+def test_unwritable_github_output_is_a_warning(tmp_path, monkeypatch):
+    monkeypatch.setenv("GITHUB_OUTPUT", str(tmp_path))  # a directory
+    err = io.StringIO()
+    Reporter(out=io.StringIO(), err=err, tty=False).summary(
+        DeployResult(ExitCode.OK, "succeeded", "done")
+    )
+    assert "WARNING: could not write GITHUB_OUTPUT (Is a directory)" in err.getvalue()
+
+
+def test_the_summary_keeps_ten_stopped_tasks_and_the_total():
+    task = Task.from_api({"taskArn": "arn:task/c/1", "lastStatus": "STOPPED"})
+    result = DeployResult(ExitCode.DEPLOY_FAILED, "failed", "crash loop", stopped_tasks=[task] * 88)
+    data = summary_dict(result)
+    assert len(data["stopped_tasks"]) == 10
+    assert data["stopped_tasks_total"] == 88

@@ -17,7 +17,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, wait_random_e
 
 from ecsdeploy.errors import AwsAccessError, AwsError, EcsDeployError, NotFoundError
 from ecsdeploy.models import Service, Task
-from ecsdeploy.policy import RunPolicy
+from ecsdeploy.policy import Interrupted, RunPolicy
 
 DESCRIBE_TASKS_LIMIT = 100  # DescribeTasks refuses more ARNs than this
 DESCRIBE_SERVICES_LIMIT = 10  # DescribeServices refuses more services than this
@@ -248,7 +248,12 @@ class EcsGateway:
                     self._trace(operation, started, None)
                     return result
         except Exception as exc:
-            raise translate(exc, operation) from exc
+            error = translate(exc, operation)
+            if retry_on(exc) and self.policy.interrupted():  # the signal ended the retries
+                raise Interrupted(
+                    f"interrupted while retrying {operation} (last error: {error.message})"
+                ) from exc
+            raise error from exc
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _trace(self, operation: str, started: float, error: str | None) -> None:

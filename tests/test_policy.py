@@ -1,0 +1,60 @@
+"""The run's policy: what a signal stops, when a second one aborts, what a new phase resets."""
+
+from __future__ import annotations
+
+import signal
+import time
+
+import pytest
+
+from ecsdeploy.policy import Aborted, Interrupted, RunPolicy
+
+
+def test_first_signal_interrupts_and_a_second_pending_one_aborts():
+    policy = RunPolicy()
+    policy.on_signal(signal.SIGTERM)
+    assert policy.interrupted()
+    with pytest.raises(Interrupted, match="interrupted before RegisterTaskDefinition"):
+        policy.check("RegisterTaskDefinition")
+    with pytest.raises(Aborted):
+        policy.on_signal(signal.SIGTERM)
+    policy.on_signal(signal.SIGINT)  # after the abort, later signals are only recorded
+    assert policy.exit_code == 143  # by the first signal
+    assert policy.signals == [signal.SIGTERM, signal.SIGTERM, signal.SIGINT]
+
+
+def test_a_new_phase_runs_despite_earlier_signals_and_stops_on_a_new_one():
+    policy = RunPolicy()
+    policy.on_signal(signal.SIGINT)
+    policy.new_phase()  # the rollback the signal asked for
+    assert not policy.interrupted()
+    policy.check("UpdateService")  # allowed
+    policy.on_signal(signal.SIGINT)  # one signal in the new phase: honoured, no abort
+    assert policy.interrupted()
+    assert policy.exit_code == 130
+
+
+def test_no_abort_while_the_summary_is_written():
+    policy = RunPolicy()
+    policy.on_signal(signal.SIGINT)
+    policy.finishing = True
+    policy.on_signal(signal.SIGINT)  # no Aborted
+    assert len(policy.signals) == 2
+
+
+def test_sleep_returns_at_once_on_a_signal():
+    policy = RunPolicy()
+    policy.on_signal(signal.SIGINT)
+    started = time.monotonic()
+    policy.sleep(30)
+    assert time.monotonic() - started < 5  # (a wakeable sleep; 30 s if it were not)
+
+
+def test_sleep_can_be_faked_and_remaining_follows_the_clock():
+    now = [100.0]
+    slept: list[float] = []
+    policy = RunPolicy(deadline=110.0, clock=lambda: now[0], sleep=slept.append)
+    policy.sleep(2)
+    assert slept == [2]
+    assert policy.remaining() == 10.0
+    assert RunPolicy().remaining() is None
