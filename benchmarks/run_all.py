@@ -8,7 +8,13 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 
-for script in ("startup.py", "overhead.py", "failure_detection.py", "api_calls.py"):
+for script in (
+    "startup.py",
+    "overhead.py",
+    "failure_detection.py",
+    "api_calls.py",
+    "reliability.py",
+):
     print(f"$ python benchmarks/{script}", flush=True)
     subprocess.run([sys.executable, str(HERE / script)], check=True)
     print(flush=True)

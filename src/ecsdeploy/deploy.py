@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ecsdeploy import taskdef
-from ecsdeploy.ecs import EcsGateway, InvalidRequestError, check_request
+from ecsdeploy.ecs import EcsGateway, InvalidRequestError
 from ecsdeploy.errors import (
     AwsError,
     EcsDeployError,
@@ -209,7 +209,7 @@ class Deployer:
         if cfg.image is not None or cfg.tag_only is not None:
             request, containers = self._plan_revision(cfg, old_arn)
         update = self._service_update(cfg, service, PLACEHOLDER_ARN if request else old_arn)
-        check_request("UpdateService", update, UsageError)
+        self.ecs.check_request("UpdateService", update, UsageError)
         require_healthy = False
         if cfg.skip_deployments_check:
             if containers is None:
@@ -320,7 +320,7 @@ class Deployer:
             tags if cfg.copy_task_definition_tags or cfg.taskdef_file is not None else (),
         )
         invalid = TaskDefinitionFileError if cfg.taskdef_file is not None else InvalidRequestError
-        check_request("RegisterTaskDefinition", request, invalid)
+        self.ecs.check_request("RegisterTaskDefinition", request, invalid)
         return request, new_containers
 
     def _register(self, request: Mapping[str, Any]) -> str:
@@ -552,7 +552,9 @@ class Deployer:
         run_params = None
         if cfg.run_task is not None:
             run_params = self._run_task_params(cfg)
-            check_request("RunTask", {**run_params, "taskDefinition": PLACEHOLDER_ARN}, UsageError)
+            self.ecs.check_request(
+                "RunTask", {**run_params, "taskDefinition": PLACEHOLDER_ARN}, UsageError
+            )
         if request is not None:
             self.stage = "registering the new revision"
             r.new_task_definition = self._register(request)

@@ -96,18 +96,21 @@ def ecs_model() -> Any:
     return botocore.session.get_session().get_service_model("ecs")
 
 
-def request_fields(operation: str) -> list[str]:
+def request_fields(operation: str, model: Any = None) -> list[str]:
     """Every top-level member the operation's request accepts."""
-    return list(ecs_model().operation_model(operation).input_shape.members)
+    return list((model or ecs_model()).operation_model(operation).input_shape.members)
 
 
-def request_problems(operation: str, params: Mapping[str, Any], *, shape: str = "") -> list[str]:
+def request_problems(
+    operation: str, params: Mapping[str, Any], *, shape: str = "", model: Any = None
+) -> list[str]:
     """What is wrong with `params` for `operation` (or for the named shape), by botocore's own
     parameter validator. Each problem names the field and the rule, never the value: values
-    can be secrets (botocore's own report prints them)."""
+    can be secrets (botocore's own report prints them). `model`: a client's service model
+    (loading one costs tens of milliseconds), else botocore's own."""
     from botocore.validate import ParamValidator
 
-    model = ecs_model()
+    model = model or ecs_model()
     target = model.shape_for(shape) if shape else model.operation_model(operation).input_shape
     report = ParamValidator().validate(params, target)
     problems = []
@@ -137,10 +140,13 @@ def _type_name(text: str) -> str:
 
 
 def check_request(
-    operation: str, params: Mapping[str, Any], error: type[EcsDeployError] | None = None
+    operation: str,
+    params: Mapping[str, Any],
+    error: type[EcsDeployError] | None = None,
+    model: Any = None,
 ) -> None:
     """Raise `error` (InvalidRequestError by default) if `params` is not a valid request."""
-    problems = request_problems(operation, params)
+    problems = request_problems(operation, params, model=model)
     if problems:
         shown = "; ".join(problems[:5])
         if len(problems) > 5:
@@ -297,7 +303,16 @@ class EcsGateway:
 
     def registration_fields(self) -> list[str]:
         """Every member RegisterTaskDefinition accepts, from botocore's service model."""
-        return request_fields("RegisterTaskDefinition")
+        return request_fields("RegisterTaskDefinition", self.client.meta.service_model)
+
+    def check_request(
+        self,
+        operation: str,
+        params: Mapping[str, Any],
+        error: type[EcsDeployError] | None = None,
+    ) -> None:
+        """Validate a request locally, against this client's own model, before sending it."""
+        check_request(operation, params, error, self.client.meta.service_model)
 
     def register_task_definition(self, request: Mapping[str, Any]) -> dict[str, Any]:
         taskdef: dict[str, Any] = self.call("RegisterTaskDefinition", **request)["taskDefinition"]
