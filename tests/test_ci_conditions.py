@@ -256,3 +256,29 @@ def test_a_repeated_option_warns_and_the_last_value_wins(sandbox, cluster):
     assert run.code == 0, run.stderr
     assert "-i/--image was given more than once: the last value is used" in run.stdout
     assert "nginx:1.25 -> nginx:second" in run.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "faults", "code"),
+    [
+        (("-i", "nginx:2"), {}, 0),
+        (
+            ("-i", "nginx:broken", "--enable-rollback", "-t", "2"),
+            {"fail_images": ("*:broken",)},
+            21,
+        ),
+        (("-i", "nginx:2", "--max-definitions", "1", "--copy-task-definition-tags"), {}, 0),
+    ],
+)
+def test_verbose_runs_print_no_secret(sandbox, cluster, tmp_path, args, faults, code):
+    """-v is where the bash tool leaked (set -x); the scan in run_cli checks every line."""
+    seed(sandbox, cluster, desired_count=1)
+    if faults:
+        sandbox.set_faults("web", **faults)
+    run = deploy(
+        sandbox, cluster, "-v", *args, "-k", "AKIAVERBOSEKEY00001", "-s", "verbose-secret-9a8b7c",
+        GITHUB_OUTPUT=str(tmp_path / "gh"),
+    )  # fmt: skip
+    assert run.code == code, run.stderr
+    assert "debug: settings: AwsSettings(" in run.stdout
+    assert "access_key_id=***" in run.stdout
