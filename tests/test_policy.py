@@ -58,3 +58,32 @@ def test_sleep_can_be_faked_and_remaining_follows_the_clock():
     assert slept == [2]
     assert policy.remaining() == 10.0
     assert RunPolicy().remaining() is None
+
+
+def test_two_signals_before_the_command_loads_still_write_the_summary(tmp_path):
+    """Drives the entry module as the console script does, with two signals recorded by
+    its early handlers before main() runs."""
+    import os
+    import subprocess
+    import sys
+
+    gh = tmp_path / "gh"
+    code = (
+        "import signal, sys, ecsdeploy.__main__ as m\n"
+        "m._EARLY.extend([signal.SIGTERM, signal.SIGTERM])\n"
+        "sys.argv = ['ecs-deploy', '-c', 'x', '-n', 'web', '-i', 'nginx', '--output', 'json']\n"
+        "m.main()\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**env, "GITHUB_OUTPUT": str(gh)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 143, proc.stderr
+    assert '"outcome": "aborted"' in proc.stdout
+    assert "outcome=aborted" in gh.read_text()
+    assert "Traceback" not in proc.stderr

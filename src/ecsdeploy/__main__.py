@@ -30,8 +30,10 @@ def main() -> None:
         for signum in list(_EARLY):  # what came before the policy existed
             policy.on_signal(signum)
         from ecsdeploy.cli import main as cli_main
-    except Aborted:  # two signals before the command could even load
-        raise SystemExit(int(policy.exit_code)) from None
+    except Aborted:  # two signals before the command could even load; later ones are
+        from ecsdeploy.cli import report_abort  # only recorded, so this import completes
+
+        report_abort(policy)
     cli_main(policy=policy)
 
 

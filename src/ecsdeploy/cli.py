@@ -574,11 +574,23 @@ def execute(opts: dict[str, Any], reporter: Reporter, policy: RunPolicy) -> Depl
     except EcsDeployError as exc:
         result = DeployResult.failure(exc.code, exc.message)
     except Aborted:
-        result = DeployResult(
-            policy.exit_code, Outcome.ABORTED.value, "aborted during start-up: nothing was changed"
-        )
+        result = _aborted_at_start_up(policy)
     result.cluster, result.service = opts.get("cluster"), opts.get("service")
     return result
+
+
+def _aborted_at_start_up(policy: RunPolicy) -> DeployResult:
+    return DeployResult(
+        policy.exit_code, Outcome.ABORTED.value, "aborted during start-up: nothing was changed"
+    )
+
+
+def report_abort(policy: RunPolicy, argv: Sequence[str] | None = None) -> None:
+    """Two signals before the command loaded: write the summary and exit."""
+    scan = scan_args(list(sys.argv[1:] if argv is None else argv))
+    policy.finishing = True
+    Reporter(level=scan.level, json_output=scan.json_output).summary(_aborted_at_start_up(policy))
+    _exit(int(policy.exit_code))
 
 
 def main(argv: Sequence[str] | None = None, policy: RunPolicy | None = None) -> None:
@@ -605,9 +617,7 @@ def main(argv: Sequence[str] | None = None, policy: RunPolicy | None = None) -> 
                 _exit(int(opts or 0))
             result = execute(opts, reporter, policy)
     except Aborted:
-        result = DeployResult(
-            policy.exit_code, Outcome.ABORTED.value, "aborted during start-up: nothing was changed"
-        )
+        result = _aborted_at_start_up(policy)
     policy.finishing = True
     reporter.summary(result)
     _exit(int(result.code))
