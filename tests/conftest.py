@@ -22,6 +22,8 @@ from urllib.parse import urlparse
 
 import pytest
 
+from ecsdeploy.deploy import DeployConfig
+from ecsdeploy.image import parse_image
 from ecsdeploy.sandbox import Sandbox
 
 FAST = ("--poll-interval", "0.1")  # tests poll faster than the default
@@ -200,6 +202,18 @@ def seed(sandbox: Sandbox, cluster: str, **kwargs: Any) -> dict[str, Any]:
     kwargs.setdefault("family", f"{cluster}-web")
     kwargs.setdefault("environment", {"DB_PASSWORD": SENTINEL_ENV_VALUE})
     return sandbox.seed_service(cluster, "web", **kwargs)
+
+
+def broken_deploy(cluster: str, timeout: float = 2) -> DeployConfig:
+    """An in-process deploy of an image that cannot start, with --enable-rollback."""
+    return DeployConfig(
+        cluster=cluster,
+        service="web",
+        image=parse_image("nginx:broken"),
+        timeout=timeout,
+        poll_interval=0.1,
+        enable_rollback=True,
+    )
 
 
 def deploy(sandbox: Sandbox, cluster: str, *args: str, **env: str) -> Run:

@@ -15,11 +15,19 @@ from typing import Any
 
 import pytest
 
-from ecsdeploy.deploy import DeployConfig, Deployer
+from ecsdeploy.deploy import Deployer
 from ecsdeploy.ecs import EcsGateway
-from ecsdeploy.image import parse_image
 from ecsdeploy.output import Reporter
-from tests.conftest import FAST, child_env, cli_path, deploy, run_cli, seed, start_cli
+from tests.conftest import (
+    FAST,
+    broken_deploy,
+    child_env,
+    cli_path,
+    deploy,
+    run_cli,
+    seed,
+    start_cli,
+)
 
 
 def service(sandbox: Any, cluster: str) -> dict[str, Any]:
@@ -78,14 +86,7 @@ class AnotherRunDeploysFirst(Reporter):
 def test_rollback_never_reverts_a_deployment_that_is_not_ours(sandbox, cluster):
     seed(sandbox, cluster)
     sandbox.set_faults("web", fail_images=("*:broken",))
-    config = DeployConfig(
-        cluster=cluster,
-        service="web",
-        image=parse_image("nginx:broken"),
-        timeout=1,
-        poll_interval=0.1,
-        enable_rollback=True,
-    )
+    config = broken_deploy(cluster, timeout=1)
     before = len(sandbox.applied)
     result = Deployer(
         EcsGateway(sandbox.client()), AnotherRunDeploysFirst(sandbox, cluster)

@@ -5,25 +5,12 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from ecsdeploy.deploy import DeployConfig, Deployer
+from ecsdeploy.deploy import Deployer
 from ecsdeploy.ecs import EcsGateway
 from ecsdeploy.errors import AwsAccessError, ExitCode
-from ecsdeploy.image import parse_image
 from ecsdeploy.models import Service
 from ecsdeploy.output import Reporter
-from tests.conftest import seed
-
-
-def broken_deploy(cluster: str) -> DeployConfig:
-    """A deploy of an image that cannot start, with --enable-rollback."""
-    return DeployConfig(
-        cluster=cluster,
-        service="web",
-        image=parse_image("nginx:broken"),
-        timeout=2,
-        poll_interval=0.1,
-        enable_rollback=True,
-    )
+from tests.conftest import broken_deploy, seed
 
 
 class RefusesSecondUpdate(EcsGateway):

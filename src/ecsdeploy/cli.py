@@ -459,6 +459,7 @@ class _Shorthand:
     input or fails, so it always ends."""
 
     MAX_DEPTH = 32
+    DELIMITERS = "=,{}[]"
 
     def __init__(self, text: str) -> None:
         self.text = text
@@ -484,12 +485,7 @@ class _Shorthand:
             raise ValueError("nested too deeply")
         out: dict[str, Any] = {}
         while True:
-            start = self.i
-            while self._peek() not in (None, "=", ",", "{", "}", "[", "]"):
-                self.i += 1
-            key = self.text[start : self.i].strip()
-            if not key:
-                raise ValueError(f"a key is missing at character {start + 1}")
+            key = self._word("a key")
             self._expect("=")
             out[key] = self._value(depth)
             if self._peek() != ",":
@@ -517,12 +513,16 @@ class _Shorthand:
                 self.i += 1
             self._expect("]")
             return items
+        return self._word("a value")
+
+    def _word(self, what: str) -> str:
+        """A bare key or value: everything up to the next delimiter, trimmed, not empty."""
         start = self.i
-        while self._peek() not in (None, ",", "]", "}", "{", "[", "="):
+        while self._peek() not in (None, *self.DELIMITERS):
             self.i += 1
         word = self.text[start : self.i].strip()
         if not word:
-            raise ValueError(f"a value is missing at character {start + 1}")
+            raise ValueError(f"{what} is missing at character {start + 1}")
         return word
 
 

@@ -275,6 +275,15 @@ class EcsGateway:
             if not token:
                 return
 
+    def _batches(
+        self, operation: str, key: str, items: Sequence[str], limit: int, **params: Any
+    ) -> Iterator[dict[str, Any]]:
+        """`operation` over `items` (passed as its `key` parameter), `limit` a call; the
+        answers' `key` lists, chained."""
+        for start in range(0, len(items), limit):
+            batch = list(items[start : start + limit])
+            yield from self.call(operation, **params, **{key: batch}).get(key, [])
+
     # -- operations ----------------------------------------------------------------------
 
     def describe_service(self, cluster: str, service: str) -> Service:
@@ -350,12 +359,8 @@ class EcsGateway:
 
     def describe_tasks(self, cluster: str, arns: Sequence[str]) -> list[Task]:
         """Tasks by ARN, in batches of at most 100 (DescribeTasks' limit)."""
-        tasks: list[Task] = []
-        for start in range(0, len(arns), DESCRIBE_TASKS_LIMIT):
-            batch = list(arns[start : start + DESCRIBE_TASKS_LIMIT])
-            response = self.call("DescribeTasks", cluster=cluster, tasks=batch)
-            tasks.extend(Task.from_api(t) for t in response.get("tasks", []))
-        return tasks
+        found = self._batches("DescribeTasks", "tasks", arns, DESCRIBE_TASKS_LIMIT, cluster=cluster)
+        return [Task.from_api(t) for t in found]
 
     def list_clusters(self) -> list[str]:
         """Every cluster ARN in the region, every page."""
@@ -368,12 +373,10 @@ class EcsGateway:
     def describe_services(self, cluster: str, services: Sequence[str]) -> list[Service]:
         """Services by name or ARN, ten a call (DescribeServices' limit); missing ones are
         left out."""
-        found: list[Service] = []
-        for start in range(0, len(services), DESCRIBE_SERVICES_LIMIT):
-            batch = list(services[start : start + DESCRIBE_SERVICES_LIMIT])
-            response = self.call("DescribeServices", cluster=cluster, services=batch)
-            found.extend(Service.from_api(s) for s in response.get("services", []))
-        return found
+        found = self._batches(
+            "DescribeServices", "services", services, DESCRIBE_SERVICES_LIMIT, cluster=cluster
+        )
+        return [Service.from_api(s) for s in found]
 
     def run_task(self, **params: Any) -> list[Task]:
         response = self.call("RunTask", **params)
