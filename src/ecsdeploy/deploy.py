@@ -175,7 +175,9 @@ class Deployer:
 
     def _stopped_by_signal(self, result: DeployResult, outcome: Outcome, how: str) -> None:
         result.code, result.outcome = self.policy.exit_code, outcome.value
-        if result.deployment_id or self.service_updated:
+        if self.stage == "pruning old revisions":
+            state = f"the deploy had succeeded; {len(result.deregistered)} revision(s) pruned"
+        elif result.deployment_id or self.service_updated:
             state = f"deployment {result.deployment_id or '(not known)'} goes on without us"
             if result.counts:
                 state += f" ({describe_counts(result.counts)})"

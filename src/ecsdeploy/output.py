@@ -1,8 +1,9 @@
 """Everything the user sees. Verbosity is a level; errors go to stderr; JSON goes to stdout
 alone; colour and the live status line only on a terminal (CI gets timestamped lines).
 
-Output never decides a deploy: a closed stdout, a reader that quits early (`| head`) or an
-unwritable GITHUB_OUTPUT is noted once (where stderr still works) and the run goes on.
+Output never decides a deploy: writing to a closed stdout or to a reader that quit early
+(`| head`) stops quietly, an unwritable GITHUB_OUTPUT is one warning on stderr, and the run
+goes on as it would have.
 """
 
 from __future__ import annotations
