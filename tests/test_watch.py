@@ -8,7 +8,15 @@ from typing import Any
 import pytest
 
 from ecsdeploy.models import Deployment, Service, ServiceEvent, Task
-from ecsdeploy.watch import Outcome, Target, WatchSettings, assess, watch
+from ecsdeploy.watch import (
+    FINISHING_POLL,
+    RAMP,
+    Outcome,
+    Target,
+    WatchSettings,
+    assess,
+    watch,
+)
 
 OLD, NEW = "arn:td/web:1", "arn:td/web:2"
 TARGET = Target("c", "web", "new", OLD)
@@ -231,6 +239,34 @@ def test_steady_state_costs_one_call_per_poll_and_streams_new_events_once():
     assert clock.sleeps[0] == pytest.approx(0.25, rel=0.11)
     assert all(s <= 2.2 for s in clock.sleeps)
     assert all(b >= a * 1.2 for a, b in zip(clock.sleeps, clock.sleeps[1:], strict=False))
+
+
+def test_polls_come_sooner_once_the_rollout_is_about_to_finish():
+    """All new tasks running, then no old task running: each sign restarts the ramp from
+    FINISHING_POLL once, so the end is seen at once; a long wait on either costs no more."""
+    halfway = svc(dep("new", "PRIMARY", NEW, running=1), dep("old", "ACTIVE", OLD, running=2))
+    new_up = svc(dep("new", "PRIMARY", NEW, running=2), dep("old", "ACTIVE", OLD, running=2))
+    old_gone = svc(dep("new", "PRIMARY", NEW, running=2), dep("old", "ACTIVE", OLD, running=0))
+    done = svc(dep("new", "PRIMARY", NEW, running=2, state="COMPLETED"))
+    script = [halfway] * 6 + [new_up] * 6 + [old_gone] * 6 + [done]
+    polls = len(script)
+    clock = FakeClock()
+    result = watch(
+        Script(script),
+        TARGET,
+        WatchSettings(deadline=120, poll_interval=2),
+        Seen(),
+        clock=clock,
+        sleep=clock.sleep,
+    )
+    assert result.outcome is Outcome.SUCCEEDED
+    # polls 1-6 ramp toward the interval; poll 7 sees every new task running, poll 13 sees
+    # the old ones gone: the wait after each restarts at FINISHING_POLL
+    assert clock.sleeps[5] > 1.0
+    assert clock.sleeps[6] == pytest.approx(FINISHING_POLL, rel=0.11)
+    assert clock.sleeps[7] == pytest.approx(FINISHING_POLL * RAMP, rel=0.11)
+    assert clock.sleeps[12] == pytest.approx(FINISHING_POLL, rel=0.11)
+    assert len(clock.sleeps) == polls - 1  # still one DescribeServices a poll
 
 
 def test_polls_settle_at_the_interval():

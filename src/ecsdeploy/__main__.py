@@ -34,7 +34,7 @@ def main() -> None:
         from ecsdeploy.cli import report_abort  # only recorded, so this import completes
 
         report_abort(policy)
-    cli_main(policy=policy)
+    cli_main(policy=policy, fast_exit=True)
 
 
 if __name__ == "__main__":
