@@ -18,9 +18,10 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ecsdeploy.cli import parse_network_configuration, read_task_definition_file
+from ecsdeploy.cli import read_task_definition_file
 from ecsdeploy.errors import ImageError, TaskDefinitionFileError, UsageError
 from ecsdeploy.image import ImageRef, parse_image
+from ecsdeploy.netconfig import parse_network_configuration
 
 EXAMPLE_SECONDS = 2.0
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
