@@ -84,8 +84,9 @@ def is_transient(exc: BaseException) -> bool:
     return is_throttling(exc) or _status(exc) >= 500 or is_connection_error(exc)
 
 
-class InvalidRequestError(EcsDeployError):
-    """A request does not match botocore's ECS model; found locally, before any call."""
+class InvalidRequestError(AwsError):
+    """A request built from what AWS returned (the current revision) does not match botocore's
+    ECS model; found locally, before any mutating call. Input errors raise their own kinds."""
 
 
 @functools.cache
