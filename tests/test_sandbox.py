@@ -355,3 +355,92 @@ def test_update_with_unknown_task_definition_changes_nothing(sandbox, cluster):
         ecs.update_service(cluster=cluster, service="web", taskDefinition="nope:9", desiredCount=5)
     svc = describe(ecs, cluster)
     assert (svc["desiredCount"], len(svc["deployments"])) == (2, 1)
+
+
+# -- service deployments (ECS's records of each deployment) ----------------------------------
+
+
+def records(ecs: Any, cluster: str, **filters: Any) -> list[dict[str, Any]]:
+    return ecs.list_service_deployments(cluster=cluster, service="web", **filters)[
+        "serviceDeployments"
+    ]
+
+
+def test_rolling_deployments_get_service_deployment_records(sandbox, cluster):
+    sandbox.seed_service(cluster, "web", family=f"{cluster}-web", desired_count=1)
+    ecs = sandbox.client()
+    first = records(ecs, cluster)
+    assert [r["status"] for r in first] == ["SUCCESSFUL"]  # CreateService's deployment
+    new_revision(ecs, cluster, "nginx:2")
+    update(ecs, cluster)
+    newest = records(ecs, cluster)[0]
+    assert newest["status"] in ("PENDING", "IN_PROGRESS")
+    assert describe(ecs, cluster)["currentServiceDeployment"] == newest["serviceDeploymentArn"]
+    wait_for(lambda: records(ecs, cluster)[0]["status"] == "SUCCESSFUL")
+    arn = newest["serviceDeploymentArn"]
+    assert f":service-deployment/{cluster}/web/" in arn
+    detail = ecs.describe_service_deployments(serviceDeploymentArns=[arn])["serviceDeployments"][0]
+    assert detail["sourceServiceRevisions"][0]["arn"] == first[0]["targetServiceRevisionArn"]
+    assert detail["targetServiceRevision"]["runningTaskCount"] == 1
+    assert detail["startedAt"] <= detail["finishedAt"]
+    revision = ecs.describe_service_revisions(
+        serviceRevisionArns=[detail["targetServiceRevision"]["arn"]]
+    )["serviceRevisions"][0]
+    assert revision["taskDefinition"].endswith(f"{cluster}-web:2")
+
+
+def test_a_new_deployment_stops_the_one_in_progress(sandbox, cluster):
+    sandbox.seed_service(cluster, "web", family=f"{cluster}-web", desired_count=1)
+    sandbox.set_faults("web", stall=True)
+    ecs = sandbox.client()
+    new_revision(ecs, cluster, "nginx:2")
+    update(ecs, cluster)
+    new_revision(ecs, cluster, "nginx:3")
+    update(ecs, cluster)
+    statuses = [r["status"] for r in records(ecs, cluster)]
+    assert statuses[1:] == ["STOPPED", "SUCCESSFUL"]
+    assert records(ecs, cluster, status=["STOPPED"])[0]["statusReason"].startswith(
+        "Service deployment stopped"
+    )
+
+
+def test_a_circuit_breaker_rollback_is_recorded_in_the_same_service_deployment(sandbox, cluster):
+    sandbox.seed_service(
+        cluster,
+        "web",
+        family=f"{cluster}-web",
+        desired_count=2,
+        deployment_configuration={"deploymentCircuitBreaker": {"enable": True, "rollback": True}},
+    )
+    ecs = sandbox.client()
+    sandbox.set_faults("web", fail_start=True)
+    new_revision(ecs, cluster, "nginx:2")
+    update(ecs, cluster)
+    wait_for(lambda: records(ecs, cluster)[0]["status"] == "ROLLBACK_IN_PROGRESS")
+    sandbox.set_faults("web", fail_start=False)  # the rollback itself can start its tasks
+    wait_for(lambda: records(ecs, cluster)[0]["status"] == "ROLLBACK_SUCCESSFUL")
+    arn = records(ecs, cluster)[0]["serviceDeploymentArn"]
+    detail = ecs.describe_service_deployments(serviceDeploymentArns=[arn])["serviceDeployments"][0]
+    assert "circuit breaker" in detail["rollback"]["reason"]
+    assert detail["rollback"]["serviceRevisionArn"] == detail["sourceServiceRevisions"][0]["arn"]
+    assert detail["deploymentCircuitBreaker"]["status"] == "TRIGGERED"
+    assert detail["deploymentCircuitBreaker"]["failureCount"] >= 3
+    assert len(records(ecs, cluster)) == 2  # the rollback made no record of its own
+
+
+def test_service_deployment_listing_pages_and_describe_limits(sandbox, cluster):
+    sandbox.seed_service(cluster, "web", family=f"{cluster}-web", desired_count=0)
+    ecs = sandbox.client()
+    for _ in range(3):
+        ecs.update_service(cluster=cluster, service="web", forceNewDeployment=True)
+    page = ecs.list_service_deployments(cluster=cluster, service="web", maxResults=2)
+    assert len(page["serviceDeployments"]) == 2
+    rest = ecs.list_service_deployments(
+        cluster=cluster, service="web", maxResults=2, nextToken=page["nextToken"]
+    )
+    assert len(rest["serviceDeployments"]) == 2
+    assert "nextToken" not in rest
+    found = ecs.describe_service_deployments(serviceDeploymentArns=["arn:missing"])
+    assert found["failures"] == [{"arn": "arn:missing", "reason": "MISSING"}]
+    with pytest.raises(ClientError, match="between 1 and 20"):
+        ecs.describe_service_deployments(serviceDeploymentArns=[f"arn:{i}" for i in range(21)])

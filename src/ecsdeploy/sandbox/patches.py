@@ -11,7 +11,8 @@ memory is set only at task level. Each patched handler below replaces one of tho
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 EXPECTED_MOTO = "5.2."
@@ -27,6 +28,20 @@ PATCHED = (
     "stop_task",
     "register_task_definition",
     "list_task_definitions",
+)
+#: Operations moto does not have at all; the sandbox adds them.
+ADDED = ("list_service_deployments", "describe_service_deployments", "describe_service_revisions")
+DESCRIBE_SERVICE_DEPLOYMENTS_LIMIT = 20  # also DescribeServiceRevisions'
+LIST_SERVICE_DEPLOYMENTS_PAGE = 20
+BRIEF_FIELDS = (
+    "serviceDeploymentArn",
+    "serviceArn",
+    "clusterArn",
+    "startedAt",
+    "createdAt",
+    "finishedAt",
+    "status",
+    "statusReason",
 )
 DESCRIBE_TASKS_LIMIT = 100
 DESCRIBE_SERVICES_LIMIT = 10
@@ -221,6 +236,41 @@ def apply(scheduler: Any) -> Callable[[], None]:
         revisions.sort(key=lambda td: (td.family, td.revision), reverse=order == "DESC")
         return _page(self, [td.arn for td in revisions], "taskDefinitionArns")
 
+    def list_service_deployments(self: Any) -> Any:
+        # ECS: a service's deployments, newest first, 20 a page; status and createdAt filter.
+        backend = self.ecs_backend
+        name = str(self._get_param("service")).rsplit("/", 1)[-1]
+        service = backend._get_service(self._get_param("cluster", "default"), name)
+        statuses = self._get_param("status") or []
+        created = self._get_param("createdAt") or {}
+        after, before = _instant(created.get("after")), _instant(created.get("before"))
+        briefs = [
+            {
+                **{k: r[k] for k in BRIEF_FIELDS if k in r},
+                "targetServiceRevisionArn": r["targetServiceRevision"]["arn"],
+            }
+            for r in reversed(scheduler.service_deployments.values())
+            if r["serviceArn"] == service.arn
+            and (not statuses or r["status"] in statuses)
+            and (after is None or r["createdAt"] >= after)
+            and (before is None or r["createdAt"] <= before)
+        ]
+        return _page(self, briefs, "serviceDeployments", default=LIST_SERVICE_DEPLOYMENTS_PAGE)
+
+    def describe_service_deployments(self: Any) -> Any:
+        return _describe(self, "serviceDeploymentArns", scheduler.service_deployments)
+
+    def describe_service_revisions(self: Any) -> Any:
+        return _describe(self, "serviceRevisionArns", scheduler.service_revisions)
+
+    added = {
+        "list_service_deployments": list_service_deployments,
+        "describe_service_deployments": describe_service_deployments,
+        "describe_service_revisions": describe_service_revisions,
+    }
+    for name, fn in added.items():
+        setattr(R, name, fn)
+
     replacements = {
         "list_clusters": list_clusters,
         "list_services": list_services,
@@ -241,11 +291,41 @@ def apply(scheduler: Any) -> Callable[[], None]:
     def undo() -> None:
         for name, fn in originals.items():
             setattr(R, name, fn)
+        for name in added:
+            delattr(R, name)
 
     return undo
 
 
-def _page(response: Any, items: list[str], key: str, default: int = LIST_PAGE) -> Any:
+def _describe(response: Any, param: str, found: dict[str, dict[str, Any]]) -> Any:
+    """Describe records by ARN (at most 20), with a MISSING failure for each unknown one."""
+    from moto.core.responses import ActionResult
+    from moto.ecs.exceptions import InvalidParameterException
+
+    arns = response._get_param(param) or []
+    if not 1 <= len(arns) <= DESCRIBE_SERVICE_DEPLOYMENTS_LIMIT:
+        raise InvalidParameterException(
+            f"{param} must have between 1 and {DESCRIBE_SERVICE_DEPLOYMENTS_LIMIT} items."
+        )
+    key = "serviceDeployments" if param == "serviceDeploymentArns" else "serviceRevisions"
+    return ActionResult(
+        {
+            key: [found[a] for a in arns if a in found],
+            "failures": [{"arn": a, "reason": "MISSING"} for a in arns if a not in found],
+        }
+    )
+
+
+def _instant(value: Any) -> datetime | None:
+    """A timestamp parameter (epoch seconds over JSON) as an aware datetime."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value
+    return datetime.fromtimestamp(float(value), UTC)
+
+
+def _page(response: Any, items: Sequence[Any], key: str, default: int = LIST_PAGE) -> Any:
     """One page of `items` by the request's maxResults (1-100) and opaque nextToken."""
     from moto.core.responses import ActionResult
     from moto.ecs.exceptions import InvalidParameterException

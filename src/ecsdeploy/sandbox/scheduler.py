@@ -92,6 +92,10 @@ class Scheduler:
     #: deployment id -> {"created"|"completed"|"failed": time.monotonic()}, so benchmarks
     #: can subtract the rollout's own time from a deploy's wall time.
     timeline: dict[str, dict[str, float]] = field(default_factory=dict)
+    #: ECS's service deployments (one per deployment a create or an update starts) and the
+    #: service revisions they go from and to, by ARN, oldest first.
+    service_deployments: dict[str, dict[str, Any]] = field(default_factory=dict)
+    service_revisions: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     # -- knobs ---------------------------------------------------------------------------
 
@@ -188,6 +192,7 @@ class Scheduler:
         if service.deployment_controller.get("type", "ECS") != "ECS":
             return
         service.deployments = [self._new_deployment(service, service.task_definition)]
+        self._open_service_deployment(service, service.deployments[0], None)
 
     def update_service(self, backend: Any, service: Any, params: dict[str, Any]) -> None:
         """UpdateService: a new PRIMARY deployment, synchronously, when the revision changes
@@ -214,10 +219,12 @@ class Scheduler:
         if changed or params.get("forceNewDeployment"):
             if service.deployments and service.deployments[0].get("rolloutState") == "COMPLETED":
                 ref.last_good_task_definition = service.deployments[0]["taskDefinition"]
+            source = service.deployments[0] if service.deployments else None
             for dep in service.deployments:
                 dep["status"] = "ACTIVE"
             service.task_definition = new_arn
             service.deployments.insert(0, self._new_deployment(service, new_arn))
+            self._open_service_deployment(service, service.deployments[0], source)
         elif service.deployments:
             service.deployments[0]["desiredCount"] = service.desired_count
             service.deployments[0]["updatedAt"] = _now()
@@ -301,6 +308,7 @@ class Scheduler:
 
         self._circuit_breaker(ref, primary)
         self._recount(svc)
+        self._update_service_deployments(svc)
         # Drained deployments leave the list, as ECS marks them INACTIVE.
         svc.deployments = [
             d
@@ -322,6 +330,7 @@ class Scheduler:
             primary["rolloutStateReason"] = f"ECS deployment {primary['id']} completed."
             self.timeline.setdefault(primary["id"], {})["completed"] = time.monotonic()
             ref.last_good_task_definition = primary["taskDefinition"]
+            self._finish_service_deployment(primary)
             self._event(svc, f"(service {name}) (deployment {primary['id']}) deployment completed.")
             self._event(svc, f"(service {name}) has reached a steady state.")
 
@@ -344,12 +353,104 @@ class Scheduler:
             "tasks failed to start.",
         )
         previous = ref.last_good_task_definition
+        record = self.service_deployments.get(primary.get("_record", ""))
+        if record is not None:
+            record["deploymentCircuitBreaker"]["status"] = "TRIGGERED"
         if breaker.get("rollback") and previous and previous != primary["taskDefinition"]:
             primary["status"] = "ACTIVE"
             rollback = self._new_deployment(svc, previous)
             svc.task_definition = previous
             svc.deployments.insert(0, rollback)
+            if record is not None:  # ECS rolls back within the same service deployment
+                rollback["_record"], rollback["_rolls_back"] = record["serviceDeploymentArn"], True
+                sources = record["sourceServiceRevisions"]
+                record.update(
+                    status="ROLLBACK_IN_PROGRESS",
+                    updatedAt=_now(),
+                    rollback={
+                        "reason": primary["rolloutStateReason"],
+                        "startedAt": _now(),
+                        "serviceRevisionArn": sources[0]["arn"] if sources else "",
+                    },
+                )
             self._event(svc, f"(service {svc.name}) rolling back to deployment {rollback['id']}.")
+        elif record is not None:
+            _close(record, "STOPPED", primary["rolloutStateReason"])
+
+    # -- service deployments (ECS's records of deployments) ------------------------------
+
+    def _open_service_deployment(
+        self, service: Any, dep: dict[str, Any], source: dict[str, Any] | None
+    ) -> None:
+        """The service deployment (and target service revision) for a new deployment; one
+        still open on the service is STOPPED, as a new deployment replaces it."""
+        now = _now()
+        suffix = dep["id"].rsplit("/", 1)[-1]
+        revision_arn = service.arn.replace(":service/", ":service-revision/", 1) + "/" + suffix
+        record_arn = service.arn.replace(":service/", ":service-deployment/", 1) + "/" + suffix
+        self.service_revisions[revision_arn] = {
+            "serviceRevisionArn": revision_arn,
+            "serviceArn": service.arn,
+            "clusterArn": service.cluster_arn,
+            "taskDefinition": dep["taskDefinition"],
+            "launchType": service.launch_type or "EC2",
+            "createdAt": now,
+        }
+        for record in self.service_deployments.values():
+            if record["serviceArn"] == service.arn and record["status"] in OPEN_RECORD_STATES:
+                _close(record, "STOPPED", "Service deployment stopped: a new one started.")
+        breaker = service.deployment_configuration.get("deploymentCircuitBreaker") or {}
+        previous = self.service_deployments.get((source or {}).get("_record", ""))
+        self.service_deployments[record_arn] = {
+            "serviceDeploymentArn": record_arn,
+            "serviceArn": service.arn,
+            "clusterArn": service.cluster_arn,
+            "createdAt": now,
+            "updatedAt": now,
+            "status": "PENDING",
+            "targetServiceRevision": _revision_summary(revision_arn, dep),
+            "sourceServiceRevisions": (
+                [_revision_summary(previous["targetServiceRevision"]["arn"], source or {})]
+                if previous
+                else []
+            ),
+            "deploymentConfiguration": dict(service.deployment_configuration),
+            "deploymentCircuitBreaker": {
+                "status": "MONITORING" if breaker.get("enable") else "DISABLED",
+                "failureCount": 0,
+                "threshold": min(200, max(3, math.ceil(service.desired_count / 2))),
+            },
+        }
+        dep["_record"] = record_arn
+        service.current_service_deployment = record_arn
+
+    def _update_service_deployments(self, svc: Any) -> None:
+        """Move each deployment's record on: PENDING -> IN_PROGRESS, and its counts."""
+        for dep in svc.deployments:
+            record = self.service_deployments.get(dep.get("_record", ""))
+            if record is None or dep.get("_rolls_back"):
+                continue
+            if record["status"] == "PENDING":
+                record.update(status="IN_PROGRESS", startedAt=_now(), updatedAt=_now())
+            target = record["targetServiceRevision"]
+            target.update(_revision_summary(target["arn"], dep))
+            record["deploymentCircuitBreaker"]["failureCount"] = dep["failedTasks"]
+        current = self.service_deployments.get(getattr(svc, "current_service_deployment", ""))
+        if current is not None and svc.deployments:
+            # what the service runs now: the target, or what a rollback went back to
+            arn = (current.get("rollback") or {}).get("serviceRevisionArn")
+            arn = arn or current["targetServiceRevision"]["arn"]
+            svc.current_service_revisions = [_revision_summary(arn, svc.deployments[0])]
+
+    def _finish_service_deployment(self, dep: dict[str, Any]) -> None:
+        record = self.service_deployments.get(dep.get("_record", ""))
+        if record is None:
+            return
+        if dep.get("_rolls_back") and record["status"] == "ROLLBACK_IN_PROGRESS":
+            _close(record, "ROLLBACK_SUCCESSFUL", "The service deployment rolled back.")
+        elif record["status"] in OPEN_RECORD_STATES:
+            record["targetServiceRevision"].update(_revision_summary("", dep, keep_arn=True))
+            _close(record, "SUCCESSFUL", "The service deployment completed.")
 
     def _recount(self, svc: Any) -> None:
         tasks = self._wanted_tasks(svc)
@@ -571,6 +672,27 @@ class Scheduler:
             if c["_health_check"]:
                 c["healthStatus"] = "HEALTHY"
         task["healthStatus"] = "HEALTHY"
+
+
+#: Service deployment states a new deployment closes (STOPPED), as ECS does.
+OPEN_RECORD_STATES = ("PENDING", "IN_PROGRESS")
+
+
+def _close(record: dict[str, Any], status: str, reason: str) -> None:
+    now = _now()
+    record.update(status=status, statusReason=reason, updatedAt=now, finishedAt=now)
+    if status == "STOPPED":
+        record["stoppedAt"] = now
+
+
+def _revision_summary(arn: str, dep: dict[str, Any], keep_arn: bool = False) -> dict[str, Any]:
+    """A ServiceRevisionSummary from an ECS deployment's counts."""
+    summary = {
+        "requestedTaskCount": dep.get("desiredCount", 0),
+        "runningTaskCount": dep.get("runningCount", 0),
+        "pendingTaskCount": dep.get("pendingCount", 0),
+    }
+    return summary if keep_arn else {"arn": arn, **summary}
 
 
 def _task_ids(tasks: list[Task]) -> str:
