@@ -230,22 +230,26 @@ def test_circuit_breaker(sandbox, cluster, rollback):
     ecs = sandbox.client()
     new_revision(ecs, cluster, "nginx:2")
     dep_id = update(ecs, cluster)["deployments"][0]["id"]
-
-    def failed() -> dict[str, Any] | None:
-        deps = {d["id"]: d for d in describe(ecs, cluster)["deployments"]}
-        ours = deps.get(dep_id)
-        return ours if ours and ours["rolloutState"] == "FAILED" else None
-
-    ours = wait_for(failed)
-    assert ours["failedTasks"] >= 3  # ECS's threshold: half the desired count, at least 3
-    assert "circuit breaker" in ours["rolloutStateReason"]
+    # A failed deployment with no task left is dropped from `deployments` within a step or
+    # two, so the outcome is read where it lasts: the timeline and the service deployment.
+    wait_for(lambda: "failed" in sandbox.scheduler.timeline.get(dep_id, {}))
+    arn = records(ecs, cluster)[0]["serviceDeploymentArn"]
+    record = ecs.describe_service_deployments(serviceDeploymentArns=[arn])["serviceDeployments"][0]
+    # ECS's threshold: half the desired count, at least 3
+    assert record["deploymentCircuitBreaker"]["failureCount"] >= 3
+    assert record["deploymentCircuitBreaker"]["status"] == "TRIGGERED"
     primary = describe(ecs, cluster)["deployments"][0]
     if rollback:
+        assert "circuit breaker" in record["rollback"]["reason"]
         assert primary["id"] != dep_id
         assert primary["taskDefinition"].endswith(f"{cluster}-web:1")
-        assert ours["status"] == "ACTIVE"
+        ours = [d for d in describe(ecs, cluster)["deployments"] if d["id"] == dep_id]
+        assert all(d["status"] == "ACTIVE" and d["rolloutState"] == "FAILED" for d in ours)
     else:
         assert primary["id"] == dep_id
+        assert primary["rolloutState"] == "FAILED"
+        assert "circuit breaker" in primary["rolloutStateReason"]
+        assert primary["failedTasks"] >= 3
 
 
 def test_run_task_carries_one_off_tasks_to_stopped_with_exit_codes(sandbox, cluster):
@@ -444,3 +448,116 @@ def test_service_deployment_listing_pages_and_describe_limits(sandbox, cluster):
     assert found["failures"] == [{"arn": "arn:missing", "reason": "MISSING"}]
     with pytest.raises(ClientError, match="between 1 and 20"):
         ecs.describe_service_deployments(serviceDeploymentArns=[f"arn:{i}" for i in range(21)])
+
+
+# -- native strategies: blue/green, canary, linear ------------------------------------------
+
+STAGES = [
+    "PRE_SCALE_UP",
+    "SCALE_UP",
+    "POST_SCALE_UP",
+    "TEST_TRAFFIC_SHIFT",
+    "POST_TEST_TRAFFIC_SHIFT",
+    "PRODUCTION_TRAFFIC_SHIFT",
+    "POST_PRODUCTION_TRAFFIC_SHIFT",
+    "BAKE_TIME",
+    "CLEAN_UP",
+]
+BREAKER = {"deploymentCircuitBreaker": {"enable": True, "rollback": True}}
+
+
+def follow(ecs: Any, cluster: str, until: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Poll our service deployment, keeping each distinct (status, stage, weight, blue)."""
+    arn = describe(ecs, cluster)["currentServiceDeployment"]
+    seen: list[dict[str, Any]] = []
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        record = ecs.describe_service_deployments(serviceDeploymentArns=[arn])[
+            "serviceDeployments"
+        ][0]
+        blue = sum(d["runningCount"] for d in describe(ecs, cluster)["deployments"][1:])
+        view = {
+            "status": record["status"],
+            "stage": record.get("lifecycleStage"),
+            "weight": record["targetServiceRevision"].get("requestedProductionTrafficWeight"),
+            "blue": blue,
+            "at": time.monotonic(),
+            "record": record,
+        }
+        if not seen or any(seen[-1][k] != view[k] for k in ("status", "stage", "weight")):
+            seen.append(view)
+        if record["status"] in until:
+            return seen
+        time.sleep(0.01)
+    raise AssertionError(f"never reached {until}: {[(v['status'], v['stage']) for v in seen]}")
+
+
+@pytest.mark.parametrize(
+    ("strategy", "extra", "weights"),
+    [
+        ("BLUE_GREEN", {}, [0.0, 100.0]),
+        (
+            "CANARY",
+            {"canaryConfiguration": {"canaryPercent": 10, "canaryBakeTimeInMinutes": 1}},
+            [0.0, 10.0, 100.0],
+        ),
+        (
+            "LINEAR",
+            {"linearConfiguration": {"stepPercent": 25, "stepBakeTimeInMinutes": 1}},
+            [0.0, 25.0, 50.0, 75.0, 100.0],
+        ),
+    ],
+)
+def test_native_strategies_walk_ecs_stages_and_keep_blue_through_the_bake(
+    sandbox, cluster, monkeypatch, strategy, extra, weights
+):
+    monkeypatch.setattr(sandbox.scheduler, "minute", 0.2)
+    conf = {"strategy": strategy, "bakeTimeInMinutes": 2, **BREAKER, **extra}
+    sandbox.seed_service(
+        cluster, "web", family=f"{cluster}-web", desired_count=2, deployment_configuration=conf
+    )
+    ecs = sandbox.client()
+    new_revision(ecs, cluster, "nginx:2")
+    update(ecs, cluster)
+    seen = follow(ecs, cluster, ("SUCCESSFUL",))
+    stages = [v["stage"] for v in seen if v["stage"]]
+    order = [STAGES.index(stage) for stage in stages]
+    assert order == sorted(order)  # in ECS's order, never back
+    # the stages that last (a BLUE_GREEN shift is one step: its weights show it)
+    assert {"SCALE_UP", "BAKE_TIME", "CLEAN_UP"} <= set(stages)
+    if strategy != "BLUE_GREEN":
+        assert "PRODUCTION_TRAFFIC_SHIFT" in stages
+    assert sorted({v["weight"] for v in seen}) == weights
+    bake = [v for v in seen if v["stage"] == "BAKE_TIME"]
+    assert bake[0]["blue"] == 2  # blue keeps running through the bake
+    after = next(v for v in seen if v["stage"] == "CLEAN_UP")
+    assert after["at"] - bake[0]["at"] >= 2 * 0.2 * 0.9  # bakeTimeInMinutes x the minute
+    source = seen[-1]["record"]["sourceServiceRevisions"][0]
+    assert source["requestedProductionTrafficWeight"] == 0.0
+    final = describe(ecs, cluster)
+    assert [d["taskDefinition"] for d in final["deployments"]] == [f"{final['taskDefinition']}"]
+    assert final["taskDefinition"].endswith(f"{cluster}-web:2")
+
+
+@pytest.mark.parametrize(
+    ("rollback_fails", "status"), [(False, "ROLLBACK_SUCCESSFUL"), (True, "ROLLBACK_FAILED")]
+)
+def test_native_rollback_on_failing_green_tasks(sandbox, cluster, rollback_fails, status):
+    sandbox.seed_service(
+        cluster,
+        "web",
+        family=f"{cluster}-web",
+        desired_count=2,
+        deployment_configuration={"strategy": "BLUE_GREEN", **BREAKER},
+    )
+    ecs = sandbox.client()
+    sandbox.set_faults("web", fail_images=("*:broken",), rollback_fails=rollback_fails)
+    new_revision(ecs, cluster, "nginx:broken")
+    update(ecs, cluster)
+    seen = follow(ecs, cluster, ("ROLLBACK_SUCCESSFUL", "ROLLBACK_FAILED"))
+    record = seen[-1]["record"]
+    assert record["status"] == status
+    assert "circuit breaker" in record["rollback"]["reason"]
+    final = describe(ecs, cluster)
+    assert final["taskDefinition"].endswith(f"{cluster}-web:1")  # blue serves again
+    assert final["deployments"][0]["runningCount"] == 2

@@ -23,6 +23,13 @@ from ecsdeploy.sandbox.server import Sandbox
     help="Seconds between scheduler steps (each task moves one state a step).",
 )
 @click.option(
+    "--minute",
+    type=click.FloatRange(min=0.001),
+    default=60.0,
+    show_default=True,
+    help="Seconds in a sandbox minute: native deployments' bake times are in minutes.",
+)
+@click.option(
     "--seed-demo",
     is_flag=True,
     help="Create cluster 'demo' with service 'web' (2 tasks of nginx:1.25, circuit "
@@ -41,14 +48,16 @@ from ecsdeploy.sandbox.server import Sandbox
     help="Write the endpoint URL here once the sandbox serves.",
 )
 def main(
+    *,
     port: int,
     step_delay: float,
+    minute: float,
     seed_demo: bool,
     fail_images: tuple[str, ...],
     ready_file: str | None,
 ) -> None:
     """A local ECS (moto + a service scheduler) for ecs-deploy, with no AWS account."""
-    sandbox = Sandbox(port=port, step_delay=step_delay).start()
+    sandbox = Sandbox(port=port, step_delay=step_delay, minute=minute).start()
     if fail_images:
         sandbox.set_faults(fail_images=fail_images)
     if seed_demo:

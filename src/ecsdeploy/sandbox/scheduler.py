@@ -17,6 +17,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from ecsdeploy.sandbox import strategies
+
 Task = dict[str, Any]
 ACTIVE_STATES = ("PROVISIONING", "PENDING", "ACTIVATING")
 DEFAULT_DEPLOYMENT_CONFIGURATION: dict[str, Any] = {
@@ -46,6 +48,8 @@ class Faults:
     #: Failed tasks before the circuit breaker trips; None: ECS's rule (half the desired
     #: count, at least 3, at most 200).
     circuit_breaker_threshold: int | None = None
+    #: A native (blue/green, canary, linear) rollback ends ROLLBACK_FAILED.
+    rollback_fails: bool = False
 
 
 @dataclass(frozen=True)
@@ -96,6 +100,9 @@ class Scheduler:
     #: service revisions they go from and to, by ARN, oldest first.
     service_deployments: dict[str, dict[str, Any]] = field(default_factory=dict)
     service_revisions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    rolling_back: set[str] = field(default_factory=set)  # native records rolling back
+    #: Seconds in a sandbox minute: bake times are given in minutes.
+    minute: float = 60.0
 
     # -- knobs ---------------------------------------------------------------------------
 
@@ -225,6 +232,9 @@ class Scheduler:
             service.task_definition = new_arn
             service.deployments.insert(0, self._new_deployment(service, new_arn))
             self._open_service_deployment(service, service.deployments[0], source)
+            if strategies.is_native(service.deployment_configuration):
+                new = service.deployments[0]
+                strategies.begin(new, self.service_deployments.get(new["_record"]))
         elif service.deployments:
             service.deployments[0]["desiredCount"] = service.desired_count
             service.deployments[0]["updatedAt"] = _now()
@@ -252,6 +262,12 @@ class Scheduler:
         if svc.status != "ACTIVE" or not svc.deployments:
             return
         primary = svc.deployments[0]
+        if "_native" in primary:  # blue/green, canary, linear: strategies.py
+            strategies.advance(self, ref, primary)
+            self._recount(svc)
+            self._update_service_deployments(svc)
+            self._drop_drained(svc)
+            return
         name = svc.name
         live = self._wanted_tasks(svc)
         by_dep: dict[str, list[Task]] = {}
@@ -309,12 +325,7 @@ class Scheduler:
         self._circuit_breaker(ref, primary)
         self._recount(svc)
         self._update_service_deployments(svc)
-        # Drained deployments leave the list, as ECS marks them INACTIVE.
-        svc.deployments = [
-            d
-            for d in svc.deployments
-            if d["status"] == "PRIMARY" or d["runningCount"] + d["pendingCount"] > 0
-        ]
+        self._drop_drained(svc)
         primary = svc.deployments[0]
         if (
             len(svc.deployments) == 1
@@ -333,6 +344,14 @@ class Scheduler:
             self._finish_service_deployment(primary)
             self._event(svc, f"(service {name}) (deployment {primary['id']}) deployment completed.")
             self._event(svc, f"(service {name}) has reached a steady state.")
+
+    def _drop_drained(self, svc: Any) -> None:
+        """Drained deployments leave the list, as ECS marks them INACTIVE."""
+        svc.deployments = [
+            d
+            for d in svc.deployments
+            if d["status"] == "PRIMARY" or d["runningCount"] + d["pendingCount"] > 0
+        ]
 
     def _circuit_breaker(self, ref: ServiceRef, primary: dict[str, Any]) -> None:
         svc = ref.service
@@ -435,6 +454,18 @@ class Scheduler:
             target = record["targetServiceRevision"]
             target.update(_revision_summary(target["arn"], dep))
             record["deploymentCircuitBreaker"]["failureCount"] = dep["failedTasks"]
+        prefix = svc.arn.replace(":service/", ":service-deployment/", 1) + "/"
+        for record_arn in [a for a in self.rolling_back if a.startswith(prefix)]:
+            record = self.service_deployments[record_arn]
+            if any(t["startedBy"] == record["_green"] for t in self._wanted_tasks(svc)):
+                continue  # green is still draining
+            self.rolling_back.discard(record_arn)
+            if self.faults_for(svc.name).rollback_fails:
+                _close(
+                    record, "ROLLBACK_FAILED", "The rollback failed: the service needs a person."
+                )
+            else:
+                _close(record, "ROLLBACK_SUCCESSFUL", "The service deployment rolled back.")
         current = self.service_deployments.get(getattr(svc, "current_service_deployment", ""))
         if current is not None and svc.deployments:
             # what the service runs now: the target, or what a rollback went back to

@@ -125,12 +125,18 @@ class Middleware:
 class Sandbox:
     """A local ECS on 127.0.0.1. `with Sandbox() as sb:` starts it on a free port."""
 
-    def __init__(self, port: int = 0, step_delay: float = 0.05, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        port: int = 0,
+        step_delay: float = 0.05,
+        host: str = "127.0.0.1",
+        minute: float = 60.0,
+    ) -> None:
         if host not in ("127.0.0.1", "localhost", "::1"):
             raise ValueError("the sandbox listens on loopback only")
         self.host = host
         self.port = port
-        self.scheduler = Scheduler(step_delay=step_delay)
+        self.scheduler = Scheduler(step_delay=step_delay, minute=minute)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._server: Any = None
