@@ -561,3 +561,119 @@ def test_native_rollback_on_failing_green_tasks(sandbox, cluster, rollback_fails
     final = describe(ecs, cluster)
     assert final["taskDefinition"].endswith(f"{cluster}-web:1")  # blue serves again
     assert final["deployments"][0]["runningCount"] == 2
+
+
+PAUSE = {
+    "targetType": "PAUSE",
+    "lifecycleStages": ["POST_TEST_TRAFFIC_SHIFT"],
+    "timeoutConfiguration": {"timeoutInMinutes": 5, "action": "ROLLBACK"},
+}
+LAMBDA = {
+    "targetType": "AWS_LAMBDA",
+    "hookTargetArn": "arn:aws:lambda:us-east-1:123456789012:function:check",
+    "roleArn": "arn:aws:iam::123456789012:role/hooks",
+    "lifecycleStages": ["PRE_SCALE_UP", "PRE_PRODUCTION_TRAFFIC_SHIFT"],
+}
+
+
+def answer_pause(action: str) -> Any:
+    def act(ecs: Any, arn: str, record: dict[str, Any]) -> bool:
+        for hook in record.get("lifecycleHookDetails", []):
+            if hook["status"] == "AWAITING_ACTION":
+                assert hook["expiresAt"] > record["createdAt"]
+                assert hook["timeoutAction"] == "ROLLBACK"
+                ecs.continue_service_deployment(
+                    serviceDeploymentArn=arn, hookId=hook["hookId"], action=action
+                )
+                return True
+        return False
+
+    return act
+
+
+def stop_while_baking(ecs: Any, arn: str, record: dict[str, Any]) -> bool:
+    if record.get("lifecycleStage") != "BAKE_TIME":
+        return False
+    ecs.stop_service_deployment(serviceDeploymentArn=arn, stopType="ROLLBACK")
+    return True
+
+
+@pytest.mark.parametrize(
+    ("hooks", "act", "verdicts", "status", "hook_status", "reason"),
+    [
+        ([PAUSE], answer_pause("CONTINUE"), (), "SUCCESSFUL", "SUCCEEDED", None),
+        ([PAUSE], answer_pause("ROLLBACK"), (), "ROLLBACK_SUCCESSFUL", "FAILED", ": rollback"),
+        ([PAUSE], None, (), "ROLLBACK_SUCCESSFUL", "TIMED_OUT", ": rollback"),
+        (
+            [{**PAUSE, "timeoutConfiguration": {"timeoutInMinutes": 2, "action": "CONTINUE"}}],
+            None,
+            (),
+            "SUCCESSFUL",
+            "TIMED_OUT",
+            None,
+        ),
+        ([LAMBDA], None, (), "SUCCESSFUL", "SUCCEEDED", None),
+        (
+            [LAMBDA],
+            None,
+            (("PRE_PRODUCTION_TRAFFIC_SHIFT", "FAILED"),),
+            "ROLLBACK_SUCCESSFUL",
+            "FAILED",
+            "failed at PRE_PRODUCTION_TRAFFIC_SHIFT",
+        ),
+        ([], stop_while_baking, (), "ROLLBACK_SUCCESSFUL", None, "StopServiceDeployment"),
+    ],
+    ids=[
+        "pause-continued",
+        "pause-rolled-back",
+        "pause-timeout-rollback",
+        "pause-timeout-continue",
+        "lambda-succeeds",
+        "lambda-fails",
+        "stopped-while-baking",
+    ],
+)
+def test_lifecycle_hooks_and_stop_continue(
+    sandbox, cluster, monkeypatch, hooks, act, verdicts, status, hook_status, reason
+):
+    monkeypatch.setattr(sandbox.scheduler, "minute", 0.2)
+    conf = {"strategy": "BLUE_GREEN", "bakeTimeInMinutes": 1, "lifecycleHooks": hooks}
+    sandbox.seed_service(
+        cluster, "web", family=f"{cluster}-web", desired_count=1, deployment_configuration=conf
+    )
+    sandbox.set_faults("web", hook_verdicts=verdicts)
+    ecs = sandbox.client()
+    new_revision(ecs, cluster, "nginx:2")
+    update(ecs, cluster)
+    arn = describe(ecs, cluster)["currentServiceDeployment"]
+    deadline, acted = time.monotonic() + 20, act is None
+    while time.monotonic() < deadline:
+        record = ecs.describe_service_deployments(serviceDeploymentArns=[arn])[
+            "serviceDeployments"
+        ][0]
+        if not acted:
+            acted = act(ecs, arn, record)
+        if record["status"] in ("SUCCESSFUL", "ROLLBACK_SUCCESSFUL", "ROLLBACK_FAILED"):
+            break
+        time.sleep(0.01)
+    assert record["status"] == status
+    if hook_status:
+        assert record["lifecycleHookDetails"][-1]["status"] == hook_status
+    if reason:
+        assert reason in record["rollback"]["reason"]
+    revision = 2 if status == "SUCCESSFUL" else 1
+    assert describe(ecs, cluster)["taskDefinition"].endswith(f"{cluster}-web:{revision}")
+
+
+def test_stop_and_continue_refuse_what_they_cannot_do(sandbox, cluster):
+    sandbox.seed_service(cluster, "web", family=f"{cluster}-web", desired_count=1)
+    ecs = sandbox.client()
+    done = records(ecs, cluster)[0]["serviceDeploymentArn"]  # a finished rolling deployment
+    with pytest.raises(ClientError, match="ServiceDeploymentNotFoundException"):
+        ecs.stop_service_deployment(serviceDeploymentArn=done + "x")
+    with pytest.raises(ClientError, match="ConflictException"):
+        ecs.stop_service_deployment(serviceDeploymentArn=done)
+    with pytest.raises(ClientError, match="UnsupportedFeatureException"):
+        ecs.stop_service_deployment(serviceDeploymentArn=done, stopType="ABORT")
+    with pytest.raises(ClientError, match="is not awaiting action"):
+        ecs.continue_service_deployment(serviceDeploymentArn=done, hookId="nope")

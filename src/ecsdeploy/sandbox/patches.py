@@ -30,7 +30,13 @@ PATCHED = (
     "list_task_definitions",
 )
 #: Operations moto does not have at all; the sandbox adds them.
-ADDED = ("list_service_deployments", "describe_service_deployments", "describe_service_revisions")
+ADDED = (
+    "list_service_deployments",
+    "describe_service_deployments",
+    "describe_service_revisions",
+    "stop_service_deployment",
+    "continue_service_deployment",
+)
 DESCRIBE_SERVICE_DEPLOYMENTS_LIMIT = 20  # also DescribeServiceRevisions'
 LIST_SERVICE_DEPLOYMENTS_PAGE = 20
 BRIEF_FIELDS = (
@@ -88,6 +94,8 @@ def apply(scheduler: Any) -> Callable[[], None]:
         ServiceNotFoundException,
     )
     from moto.ecs.responses import EC2ContainerServiceResponse as R
+
+    from ecsdeploy.sandbox import strategies
 
     originals = {name: getattr(R, name) for name in PATCHED}
 
@@ -263,7 +271,33 @@ def apply(scheduler: Any) -> Callable[[], None]:
     def describe_service_revisions(self: Any) -> Any:
         return _describe(self, "serviceRevisionArns", scheduler.service_revisions)
 
+    def _record(self: Any) -> dict[str, Any]:
+        arn = self._get_param("serviceDeploymentArn")
+        if arn not in scheduler.service_deployments:
+            raise ECSException(
+                "ServiceDeploymentNotFoundException", "The service deployment does not exist."
+            )
+        record: dict[str, Any] = scheduler.service_deployments[arn]
+        return record
+
+    def stop_service_deployment(self: Any) -> Any:
+        record = _record(self)
+        if (self._get_param("stopType") or "ROLLBACK") != "ROLLBACK":
+            raise ECSException(
+                "UnsupportedFeatureException", "The sandbox emulates stopType ROLLBACK only."
+            )
+        strategies.stop_deployment(scheduler, record)
+        return ActionResult({"serviceDeploymentArn": record["serviceDeploymentArn"]})
+
+    def continue_service_deployment(self: Any) -> Any:
+        record = _record(self)
+        action = self._get_param("action") or "CONTINUE"
+        strategies.continue_deployment(scheduler, record, self._get_param("hookId"), action)
+        return ActionResult({"serviceDeploymentArn": record["serviceDeploymentArn"]})
+
     added = {
+        "stop_service_deployment": stop_service_deployment,
+        "continue_service_deployment": continue_service_deployment,
         "list_service_deployments": list_service_deployments,
         "describe_service_deployments": describe_service_deployments,
         "describe_service_revisions": describe_service_revisions,

@@ -50,6 +50,8 @@ class Faults:
     circuit_breaker_threshold: int | None = None
     #: A native (blue/green, canary, linear) rollback ends ROLLBACK_FAILED.
     rollback_fails: bool = False
+    #: What Lambda lifecycle hooks answer, by hook stage (SUCCEEDED where not given).
+    hook_verdicts: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,8 @@ MUTATING = frozenset(
     {
         "RegisterTaskDefinition",
         "UpdateService",
+        "StopServiceDeployment",
+        "ContinueServiceDeployment",
         "DeregisterTaskDefinition",
         "RunTask",
         "CreateService",
@@ -101,6 +103,8 @@ class Middleware:
                 body["fail_images"] = tuple(body["fail_images"])
             if "exit_codes" in body:
                 body["exit_codes"] = tuple(body["exit_codes"].items())
+            if "hook_verdicts" in body:
+                body["hook_verdicts"] = tuple(body["hook_verdicts"].items())
             s.set_faults(service, **body)
         elif name == "throttle":
             s.throttle(body["operation"], int(body["count"]))

@@ -18,6 +18,7 @@ emulated yet.
 from __future__ import annotations
 
 import time
+import uuid
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -33,6 +34,12 @@ PASSING = {
 }
 
 
+#: Where each hook stage runs: PRE_PRODUCTION_TRAFFIC_SHIFT hooks run at the start of the
+#: production shift, before any traffic moves; the others in the stage of the same name.
+HOOK_STAGE = {"PRE_PRODUCTION_TRAFFIC_SHIFT": "PRODUCTION_TRAFFIC_SHIFT"}
+STOPPABLE = ("PENDING", "IN_PROGRESS")
+
+
 def is_native(deployment_configuration: dict[str, Any]) -> bool:
     return deployment_configuration.get("strategy", "ROLLING") in NATIVE
 
@@ -40,7 +47,16 @@ def is_native(deployment_configuration: dict[str, Any]) -> bool:
 def begin(deployment: dict[str, Any], record: dict[str, Any] | None) -> None:
     """Mark a new deployment as native: it starts before scaling up, with no traffic on it,
     and its record says so from the start."""
-    deployment["_native"] = {"stage": "PRE_SCALE_UP", "since": time.monotonic(), "prod": 0}
+    deployment["_native"] = {
+        "stage": "PRE_SCALE_UP",
+        "since": time.monotonic(),
+        "prod": 0,
+        "hooks_done": [],  # hook stages whose hooks all succeeded
+        "hooks": [],  # the details of the hooks running now
+        "actions": {},  # hookId -> CONTINUE or ROLLBACK, from ContinueServiceDeployment
+    }
+    if record is not None:
+        record["_green"] = deployment["id"]
     _show(record, deployment["_native"])
 
 
@@ -52,8 +68,20 @@ def advance(scheduler: Scheduler, ref: ServiceRef, green: dict[str, Any]) -> Non
     tasks = scheduler._wanted_tasks(svc)
     green_tasks = [t for t in tasks if t["startedBy"] == green["id"]]
     blue_tasks = [t for t in tasks if t["startedBy"] != green["id"]]
+    if record is not None and record["status"] == "ROLLBACK_REQUESTED":  # StopServiceDeployment
+        _start_rollback(scheduler, ref, green, record, "Stopped by StopServiceDeployment.")
+        return
     if _breaker_tripped(svc, green, record):
-        _start_rollback(scheduler, ref, green, record)
+        _start_rollback(
+            scheduler, ref, green, record, "ECS deployment circuit breaker: tasks failed to start."
+        )
+        return
+    failed_hook = _run_hooks(scheduler, svc, state, record)
+    if failed_hook is not None:
+        _start_rollback(scheduler, ref, green, record, failed_hook)
+        return
+    if state["hooks"]:  # hooks of this stage still running or awaiting action
+        _show(record, state)
         return
     stage = state["stage"]
     conf = svc.deployment_configuration
@@ -118,6 +146,132 @@ def _enter(state: dict[str, Any], stage: str) -> None:
     state["stage"], state["since"] = stage, time.monotonic()
 
 
+def _run_hooks(
+    scheduler: Scheduler, svc: Any, state: dict[str, Any], record: dict[str, Any] | None
+) -> str | None:
+    """Start the current stage's hooks, move them on one step, and return why the
+    deployment must roll back (a failed Lambda, a PAUSE answered or timed out with ROLLBACK),
+    if it must. A Lambda hook runs for one step and answers the `hook_verdicts` fault for its
+    stage (SUCCEEDED by default); a PAUSE hook awaits ContinueServiceDeployment until its
+    timeout, then takes its timeout action."""
+    if not state["hooks"]:
+        hook_stage = next(
+            (h for h in _hook_stages(svc, state) if h not in state["hooks_done"]),
+            None,
+        )
+        if hook_stage is None:
+            return None
+        state["hooks"] = [
+            _hook_detail(hook, hook_stage, scheduler.minute)
+            for hook in svc.deployment_configuration.get("lifecycleHooks") or []
+            if hook_stage in (hook.get("lifecycleStages") or [])
+        ]
+        state["hook_stage"] = hook_stage
+        if record is not None:
+            record["lifecycleHookDetails"] = state["hooks"]
+        return None
+    verdicts = dict(scheduler.faults_for(svc.name).hook_verdicts)
+    now = time.time()
+    for detail in state["hooks"]:
+        if detail["status"] == "IN_PROGRESS":  # a Lambda answers after one step
+            detail["status"] = verdicts.get(state["hook_stage"], "SUCCEEDED")
+        elif detail["status"] == "AWAITING_ACTION":
+            action = state["actions"].pop(detail["hookId"], None)
+            if action is None and now >= detail["_expires"]:
+                detail["status"] = "TIMED_OUT"
+                action = detail["timeoutAction"]
+            if action == "ROLLBACK":
+                detail["status"] = "FAILED" if detail["status"] != "TIMED_OUT" else "TIMED_OUT"
+                return f"lifecycle hook {detail['hookId']} at {state['hook_stage']}: rollback"
+            if action == "CONTINUE" and detail["status"] != "TIMED_OUT":
+                detail["status"] = "SUCCEEDED"
+        if detail["status"] == "FAILED":
+            return f"lifecycle hook {detail['hookId']} failed at {state['hook_stage']}"
+    if all(d["status"] in ("SUCCEEDED", "TIMED_OUT") for d in state["hooks"]):
+        state["hooks_done"].append(state["hook_stage"])
+        state["hooks"] = []
+    return None
+
+
+def _hook_stages(svc: Any, state: dict[str, Any]) -> list[str]:
+    """The hook stages that run in the current lifecycle stage, in order."""
+    stage = state["stage"]
+    wanted = {
+        s
+        for hook in svc.deployment_configuration.get("lifecycleHooks") or []
+        for s in hook.get("lifecycleStages") or []
+        if HOOK_STAGE.get(s, s) == stage
+    }
+    if stage == "PRODUCTION_TRAFFIC_SHIFT" and state["prod"]:
+        wanted.discard("PRE_PRODUCTION_TRAFFIC_SHIFT")  # only before traffic moves
+    order = ["PRE_PRODUCTION_TRAFFIC_SHIFT", stage]
+    return sorted(wanted, key=lambda s: order.index(s) if s in order else len(order))
+
+
+def _hook_detail(hook: dict[str, Any], stage: str, minute: float) -> dict[str, Any]:
+    timeout = hook.get("timeoutConfiguration") or {}
+    detail: dict[str, Any] = {
+        "hookId": uuid.uuid4().hex[:12],
+        "targetType": hook.get("targetType", "AWS_LAMBDA"),
+        "targetArn": hook.get("hookTargetArn", ""),
+        "status": "IN_PROGRESS",
+    }
+    if detail["targetType"] == "PAUSE":
+        seconds = float(timeout.get("timeoutInMinutes", 60)) * minute
+        detail.update(
+            status="AWAITING_ACTION",
+            timeoutAction=timeout.get("action", "ROLLBACK"),
+            expiresAt=_now() + _timedelta(seconds),
+            _expires=time.time() + seconds,
+        )
+    return detail
+
+
+def continue_deployment(
+    scheduler: Scheduler, record: dict[str, Any], hook_id: str, action: str
+) -> None:
+    """ContinueServiceDeployment: answer a PAUSE hook awaiting action (the next step acts)."""
+    from moto.ecs.exceptions import InvalidParameterException
+
+    state = _state(scheduler, record)
+    waiting = [d for d in (state or {}).get("hooks", []) if d["status"] == "AWAITING_ACTION"]
+    if state is None or hook_id not in {d["hookId"] for d in waiting}:
+        raise InvalidParameterException(f"Hook {hook_id} is not awaiting action.")
+    state["actions"][hook_id] = action
+
+
+def stop_deployment(scheduler: Scheduler, record: dict[str, Any]) -> None:
+    """StopServiceDeployment with stopType ROLLBACK: ROLLBACK_REQUESTED now, the rollback
+    at the next step."""
+    from moto.ecs.exceptions import ECSException
+
+    if record["status"] not in STOPPABLE:
+        raise ECSException(
+            "ConflictException", f"The service deployment is {record['status']}: nothing to stop."
+        )
+    if _state(scheduler, record) is None:
+        raise ECSException(
+            "UnsupportedFeatureException",
+            "The sandbox emulates StopServiceDeployment for native (blue/green, canary, "
+            "linear) deployments only.",
+        )
+    record.update(status="ROLLBACK_REQUESTED", updatedAt=_now())
+
+
+def _state(scheduler: Scheduler, record: dict[str, Any]) -> dict[str, Any] | None:
+    ref = scheduler.services.get(record["serviceArn"])
+    if ref is None or "_green" not in record:
+        return None
+    green = next((d for d in ref.service.deployments if d["id"] == record["_green"]), None)
+    return None if green is None else green.get("_native")
+
+
+def _timedelta(seconds: float) -> Any:
+    from datetime import timedelta
+
+    return timedelta(seconds=seconds)
+
+
 def _show(record: dict[str, Any] | None, state: dict[str, Any]) -> None:
     """The record's stage and the requested traffic weights of green (target) and blue."""
     if record is None:
@@ -143,10 +297,14 @@ def _breaker_tripped(svc: Any, green: dict[str, Any], record: dict[str, Any] | N
 
 
 def _start_rollback(
-    scheduler: Scheduler, ref: ServiceRef, green: dict[str, Any], record: dict[str, Any] | None
+    scheduler: Scheduler,
+    ref: ServiceRef,
+    green: dict[str, Any],
+    record: dict[str, Any] | None,
+    reason: str,
 ) -> None:
     svc = ref.service
-    reason = "ECS deployment circuit breaker: tasks failed to start."
+    by_breaker = "circuit breaker" in reason
     green.update(rolloutState="FAILED", rolloutStateReason=reason, status="ACTIVE")
     scheduler.timeline.setdefault(green["id"], {})["failed"] = time.monotonic()
     blue = next((d for d in svc.deployments if d is not green), None)
@@ -161,8 +319,9 @@ def _start_rollback(
     )
     if record is None:
         return
-    record["deploymentCircuitBreaker"]["status"] = "TRIGGERED"
-    if not breaker.get("rollback"):
+    if by_breaker:
+        record["deploymentCircuitBreaker"]["status"] = "TRIGGERED"
+    if by_breaker and not breaker.get("rollback"):
         from ecsdeploy.sandbox.scheduler import _close
 
         _close(record, "STOPPED", reason)
