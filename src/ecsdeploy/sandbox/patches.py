@@ -302,9 +302,6 @@ def apply(scheduler: Any) -> Callable[[], None]:
         "describe_service_deployments": describe_service_deployments,
         "describe_service_revisions": describe_service_revisions,
     }
-    for name, fn in added.items():
-        setattr(R, name, fn)
-
     replacements = {
         "list_clusters": list_clusters,
         "list_services": list_services,
@@ -318,7 +315,7 @@ def apply(scheduler: Any) -> Callable[[], None]:
         "register_task_definition": register_task_definition,
         "list_task_definitions": list_task_definitions,
     }
-    for name, fn in replacements.items():
+    for name, fn in {**added, **replacements}.items():
         setattr(R, name, fn)
     _ = ServiceNotFoundException  # imported so an upgrade that renames it fails here
 
