@@ -14,10 +14,10 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from ecsdeploy.sandbox import strategies
+from ecsdeploy.sandbox import records, strategies
 
 Task = dict[str, Any]
 ACTIVE_STATES = ("PROVISIONING", "PENDING", "ACTIVATING")
@@ -362,7 +362,7 @@ class Scheduler:
             return
         threshold = self.faults_for(svc.name).circuit_breaker_threshold
         if threshold is None:
-            threshold = min(200, max(3, math.ceil(svc.desired_count / 2)))
+            threshold = records.breaker_threshold(svc.desired_count)
         if primary["failedTasks"] < threshold:
             return
         primary["rolloutState"] = "FAILED"
@@ -384,19 +384,10 @@ class Scheduler:
             svc.deployments.insert(0, rollback)
             if record is not None:  # ECS rolls back within the same service deployment
                 rollback["_record"], rollback["_rolls_back"] = record["serviceDeploymentArn"], True
-                sources = record["sourceServiceRevisions"]
-                record.update(
-                    status="ROLLBACK_IN_PROGRESS",
-                    updatedAt=_now(),
-                    rollback={
-                        "reason": primary["rolloutStateReason"],
-                        "startedAt": _now(),
-                        "serviceRevisionArn": sources[0]["arn"] if sources else "",
-                    },
-                )
+                records.begin_rollback(record, primary["rolloutStateReason"])
             self._event(svc, f"(service {svc.name}) rolling back to deployment {rollback['id']}.")
         elif record is not None:
-            _close(record, "STOPPED", primary["rolloutStateReason"])
+            records.close(record, "STOPPED", primary["rolloutStateReason"])
 
     # -- service deployments (ECS's records of deployments) ------------------------------
 
@@ -405,10 +396,10 @@ class Scheduler:
     ) -> None:
         """The service deployment (and target service revision) for a new deployment; one
         still open on the service is STOPPED, as a new deployment replaces it."""
-        now = _now()
+        now = records.now()
         suffix = dep["id"].rsplit("/", 1)[-1]
-        revision_arn = service.arn.replace(":service/", ":service-revision/", 1) + "/" + suffix
-        record_arn = service.arn.replace(":service/", ":service-deployment/", 1) + "/" + suffix
+        revision_arn = records.child_arn(service.arn, "service-revision", suffix)
+        record_arn = records.child_arn(service.arn, "service-deployment", suffix)
         self.service_revisions[revision_arn] = {
             "serviceRevisionArn": revision_arn,
             "serviceArn": service.arn,
@@ -418,8 +409,8 @@ class Scheduler:
             "createdAt": now,
         }
         for record in self.service_deployments.values():
-            if record["serviceArn"] == service.arn and record["status"] in OPEN_RECORD_STATES:
-                _close(record, "STOPPED", "Service deployment stopped: a new one started.")
+            if record["serviceArn"] == service.arn and record["status"] in records.OPEN_STATES:
+                records.close(record, "STOPPED", "Service deployment stopped: a new one started.")
         breaker = service.deployment_configuration.get("deploymentCircuitBreaker") or {}
         previous = self.service_deployments.get((source or {}).get("_record", ""))
         self.service_deployments[record_arn] = {
@@ -429,9 +420,14 @@ class Scheduler:
             "createdAt": now,
             "updatedAt": now,
             "status": "PENDING",
-            "targetServiceRevision": _revision_summary(revision_arn, dep),
+            "targetServiceRevision": {"arn": revision_arn, **records.revision_counts(dep)},
             "sourceServiceRevisions": (
-                [_revision_summary(previous["targetServiceRevision"]["arn"], source or {})]
+                [
+                    {
+                        "arn": previous["targetServiceRevision"]["arn"],
+                        **records.revision_counts(source or {}),
+                    }
+                ]
                 if previous
                 else []
             ),
@@ -439,7 +435,7 @@ class Scheduler:
             "deploymentCircuitBreaker": {
                 "status": "MONITORING" if breaker.get("enable") else "DISABLED",
                 "failureCount": 0,
-                "threshold": min(200, max(3, math.ceil(service.desired_count / 2))),
+                "threshold": records.breaker_threshold(service.desired_count),
             },
         }
         dep["_record"] = record_arn
@@ -453,37 +449,33 @@ class Scheduler:
                 continue
             if record["status"] == "PENDING":
                 record.update(status="IN_PROGRESS", startedAt=_now(), updatedAt=_now())
-            target = record["targetServiceRevision"]
-            target.update(_revision_summary(target["arn"], dep))
+            record["targetServiceRevision"].update(records.revision_counts(dep))
             record["deploymentCircuitBreaker"]["failureCount"] = dep["failedTasks"]
-        prefix = svc.arn.replace(":service/", ":service-deployment/", 1) + "/"
+        prefix = records.child_arn(svc.arn, "service-deployment")
         for record_arn in [a for a in self.rolling_back if a.startswith(prefix)]:
             record = self.service_deployments[record_arn]
             if any(t["startedBy"] == record["_green"] for t in self._wanted_tasks(svc)):
                 continue  # green is still draining
             self.rolling_back.discard(record_arn)
-            if self.faults_for(svc.name).rollback_fails:
-                _close(
-                    record, "ROLLBACK_FAILED", "The rollback failed: the service needs a person."
-                )
-            else:
-                _close(record, "ROLLBACK_SUCCESSFUL", "The service deployment rolled back.")
+            records.end_rollback(record, failed=self.faults_for(svc.name).rollback_fails)
         current = self.service_deployments.get(getattr(svc, "current_service_deployment", ""))
         if current is not None and svc.deployments:
             # what the service runs now: the target, or what a rollback went back to
             arn = (current.get("rollback") or {}).get("serviceRevisionArn")
             arn = arn or current["targetServiceRevision"]["arn"]
-            svc.current_service_revisions = [_revision_summary(arn, svc.deployments[0])]
+            svc.current_service_revisions = [
+                {"arn": arn, **records.revision_counts(svc.deployments[0])}
+            ]
 
     def _finish_service_deployment(self, dep: dict[str, Any]) -> None:
         record = self.service_deployments.get(dep.get("_record", ""))
         if record is None:
             return
         if dep.get("_rolls_back") and record["status"] == "ROLLBACK_IN_PROGRESS":
-            _close(record, "ROLLBACK_SUCCESSFUL", "The service deployment rolled back.")
-        elif record["status"] in OPEN_RECORD_STATES:
-            record["targetServiceRevision"].update(_revision_summary("", dep, keep_arn=True))
-            _close(record, "SUCCESSFUL", "The service deployment completed.")
+            records.end_rollback(record)
+        elif record["status"] in records.OPEN_STATES:
+            record["targetServiceRevision"].update(records.revision_counts(dep))
+            records.close(record, "SUCCESSFUL", "The service deployment completed.")
 
     def _recount(self, svc: Any) -> None:
         tasks = self._wanted_tasks(svc)
@@ -707,27 +699,6 @@ class Scheduler:
         task["healthStatus"] = "HEALTHY"
 
 
-#: Service deployment states a new deployment closes (STOPPED), as ECS does.
-OPEN_RECORD_STATES = ("PENDING", "IN_PROGRESS")
-
-
-def _close(record: dict[str, Any], status: str, reason: str) -> None:
-    now = _now()
-    record.update(status=status, statusReason=reason, updatedAt=now, finishedAt=now)
-    if status == "STOPPED":
-        record["stoppedAt"] = now
-
-
-def _revision_summary(arn: str, dep: dict[str, Any], keep_arn: bool = False) -> dict[str, Any]:
-    """A ServiceRevisionSummary from an ECS deployment's counts."""
-    summary = {
-        "requestedTaskCount": dep.get("desiredCount", 0),
-        "runningTaskCount": dep.get("runningCount", 0),
-        "pendingTaskCount": dep.get("pendingCount", 0),
-    }
-    return summary if keep_arn else {"arn": arn, **summary}
-
-
 def _task_ids(tasks: list[Task]) -> str:
     """`(task abc) (task def)`, as ECS lists tasks in its service events."""
     return " ".join(f"(task {t['taskArn'].rsplit('/', 1)[-1]})" for t in tasks)
@@ -741,4 +712,4 @@ def _ready(task: Task) -> bool:
 
 
 def _now() -> datetime:
-    return datetime.now(UTC)
+    return records.now()

@@ -19,7 +19,10 @@ from __future__ import annotations
 
 import time
 import uuid
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
+
+from ecsdeploy.sandbox import records
 
 if TYPE_CHECKING:
     from ecsdeploy.sandbox.scheduler import Scheduler, ServiceRef
@@ -221,7 +224,7 @@ def _hook_detail(hook: dict[str, Any], stage: str, minute: float) -> dict[str, A
         detail.update(
             status="AWAITING_ACTION",
             timeoutAction=timeout.get("action", "ROLLBACK"),
-            expiresAt=_now() + _timedelta(seconds),
+            expiresAt=records.now() + timedelta(seconds=seconds),
             _expires=time.time() + seconds,
         )
     return detail
@@ -255,7 +258,7 @@ def stop_deployment(scheduler: Scheduler, record: dict[str, Any]) -> None:
             "The sandbox emulates StopServiceDeployment for native (blue/green, canary, "
             "linear) deployments only.",
         )
-    record.update(status="ROLLBACK_REQUESTED", updatedAt=_now())
+    record.update(status="ROLLBACK_REQUESTED", updatedAt=records.now())
 
 
 def _state(scheduler: Scheduler, record: dict[str, Any]) -> dict[str, Any] | None:
@@ -264,12 +267,6 @@ def _state(scheduler: Scheduler, record: dict[str, Any]) -> dict[str, Any] | Non
         return None
     green = next((d for d in ref.service.deployments if d["id"] == record["_green"]), None)
     return None if green is None else green.get("_native")
-
-
-def _timedelta(seconds: float) -> Any:
-    from datetime import timedelta
-
-    return timedelta(seconds=seconds)
 
 
 def _show(record: dict[str, Any] | None, state: dict[str, Any]) -> None:
@@ -286,7 +283,7 @@ def _show(record: dict[str, Any] | None, state: dict[str, Any]) -> None:
             requestedProductionTrafficWeight=float(100 - prod),
             requestedTestTrafficWeight=float(100 - test),
         )
-    record["updatedAt"] = _now()
+    record["updatedAt"] = records.now()
 
 
 def _breaker_tripped(svc: Any, green: dict[str, Any], record: dict[str, Any] | None) -> bool:
@@ -322,28 +319,11 @@ def _start_rollback(
     if by_breaker:
         record["deploymentCircuitBreaker"]["status"] = "TRIGGERED"
     if by_breaker and not breaker.get("rollback"):
-        from ecsdeploy.sandbox.scheduler import _close
-
-        _close(record, "STOPPED", reason)
+        records.close(record, "STOPPED", reason)
         return
     # Blue is PRIMARY again, so the scheduler's rolling logic drains green; the scheduler
     # closes the record once green has no task left (Scheduler._update_service_deployments).
-    sources = record["sourceServiceRevisions"]
-    record.update(
-        status="ROLLBACK_IN_PROGRESS",
-        _green=green["id"],
-        rollback={
-            "reason": reason,
-            "startedAt": _now(),
-            "serviceRevisionArn": sources[0]["arn"] if sources else "",
-        },
-    )
+    records.begin_rollback(record, reason)  # record["_green"] was set by begin()
     green["_native"]["prod"] = green["_native"]["test"] = 0
     _show(record, green["_native"])
     scheduler.rolling_back.add(record["serviceDeploymentArn"])
-
-
-def _now() -> Any:
-    from ecsdeploy.sandbox.scheduler import _now as now
-
-    return now()
