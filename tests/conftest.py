@@ -127,28 +127,6 @@ def cli_path() -> str:
     return str(Path(sys.executable).with_name("ecs-deploy"))
 
 
-def run_cli(sandbox: Sandbox, *args: str, timeout: float = 60, **env: str) -> Run:
-    """Run the real `ecs-deploy` command in a subprocess against the sandbox."""
-    before, applied = len(sandbox.requests), len(sandbox.applied)
-    environ = child_env(sandbox, **env)
-    proc = subprocess.run(
-        [cli_path(), *args],
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    _scan(args, environ, proc.stdout, proc.stderr)
-    return Run(
-        proc.returncode,
-        proc.stdout,
-        proc.stderr,
-        sandbox.requests[before:],
-        sandbox.applied[applied:],
-    )
-
-
 @dataclass
 class Started:
     """A command started with `start_cli`, for tests that signal it mid-run."""
@@ -171,7 +149,12 @@ class Started:
         self.proc.send_signal(sig)
 
     def finish(self, sandbox: Sandbox, timeout: float = 60) -> Run:
-        out, err = self.proc.communicate(timeout=timeout)
+        try:
+            out, err = self.proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()  # as subprocess.run does
+            self.proc.communicate()
+            raise
         _scan(self.args, self.env, out, err)
         return Run(
             self.proc.returncode,
@@ -194,6 +177,11 @@ def start_cli(sandbox: Sandbox, *args: str, **env: str) -> Started:
         text=True,
     )
     return Started(proc, args, environ, start, applied)
+
+
+def run_cli(sandbox: Sandbox, *args: str, timeout: float = 60, **env: str) -> Run:
+    """Run the real `ecs-deploy` command in a subprocess against the sandbox."""
+    return start_cli(sandbox, *args, **env).finish(sandbox, timeout=timeout)
 
 
 def seed(sandbox: Sandbox, cluster: str, **kwargs: Any) -> dict[str, Any]:
