@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from ecsdeploy.models import Deployment, Service, ServiceEvent, Task
+from ecsdeploy.models import Deployment, HookDetail, Service, ServiceDeployment, ServiceEvent, Task
 from ecsdeploy.watch import (
     FINISHING_POLL,
     RAMP,
@@ -15,6 +15,7 @@ from ecsdeploy.watch import (
     Target,
     WatchSettings,
     assess,
+    assess_service_deployment,
     watch,
 )
 
@@ -181,6 +182,11 @@ class Script:
     snapshots: list[Service]
     stopped: list[dict[str, Any]] = field(default_factory=list)
     calls: list[str] = field(default_factory=list)
+    records: list[ServiceDeployment] = field(default_factory=list)
+
+    def describe_service_deployment(self, arn: str) -> ServiceDeployment:
+        self.calls.append("DescribeServiceDeployments")
+        return self.records.pop(0) if len(self.records) > 1 else self.records[0]
 
     def describe_service(self, cluster: str, service: str) -> Service:
         self.calls.append("DescribeServices")
@@ -202,8 +208,23 @@ class Seen:
     warnings: list[str] = field(default_factory=list)
     progress_calls: int = 0
 
-    def progress(self, service: Service, deployment: Deployment | None, elapsed: float) -> None:
+    stages: list[tuple[str, str | None]] = field(default_factory=list)
+    pauses: list[str] = field(default_factory=list)
+
+    def progress(
+        self,
+        service: Service,
+        deployment: Deployment | None,
+        elapsed: float,
+        sd: ServiceDeployment | None = None,
+    ) -> None:
         self.progress_calls += 1
+
+    def stage_changed(self, sd: ServiceDeployment) -> None:
+        self.stages.append((sd.status, sd.lifecycle_stage))
+
+    def paused(self, sd: ServiceDeployment, hook: HookDetail) -> None:
+        self.pauses.append(hook.hook_id)
 
     def service_event(self, event: ServiceEvent) -> None:
         self.events.append(event)
@@ -371,3 +392,188 @@ def test_tasks_that_vanish_without_counting_as_failed_are_explained():
     assert [t.id for t in seen.tasks] == ["t9"]
     assert seen.tasks[0].containers[0].exit_code == 1
     assert gateway.calls[:3] == ["DescribeServices", "DescribeServices", "ListTasks"]
+
+
+# -- native strategies: the service deployment is the source of truth ------------------------
+
+SD_ARN = "arn:aws:ecs:us-east-1:1:service-deployment/c/web/sd1"
+NATIVE = Target("c", "web", "new", OLD, SD_ARN)
+BLUE_GREEN = svc(dep("new", "PRIMARY", NEW, running=2), dep("old", "ACTIVE", OLD, running=2))
+
+
+def record(
+    status: str = "IN_PROGRESS",
+    stage: str | None = "SCALE_UP",
+    production: float = 0.0,
+    hooks: tuple[dict[str, Any], ...] = (),
+    **extra: Any,
+) -> ServiceDeployment:
+    return ServiceDeployment.from_api(
+        {
+            "serviceDeploymentArn": SD_ARN,
+            "status": status,
+            "lifecycleStage": stage,
+            "targetServiceRevision": {
+                "arn": "rev2",
+                "requestedProductionTrafficWeight": production,
+                "requestedTestTrafficWeight": 100.0 if production else 0.0,
+            },
+            "lifecycleHookDetails": list(hooks),
+            "deploymentConfiguration": {"strategy": "BLUE_GREEN"},
+            **extra,
+        }
+    )
+
+
+PAUSE_HOOK = {"hookId": "h1", "targetType": "PAUSE", "status": "AWAITING_ACTION"}
+
+
+@pytest.mark.parametrize(
+    ("sd", "service", "settings", "outcome", "reason"),
+    [
+        (record(), BLUE_GREEN, SETTINGS, None, None),
+        (record("SUCCESSFUL", "CLEAN_UP", 100.0), BLUE_GREEN, SETTINGS, Outcome.SUCCEEDED, None),
+        # production traffic moved, bake time running: complete waits, traffic-shifted ends
+        (record(stage="BAKE_TIME", production=100.0), BLUE_GREEN, SETTINGS, None, None),
+        (
+            record(stage="BAKE_TIME", production=100.0),
+            BLUE_GREEN,
+            WatchSettings(100.0, wait_until="traffic-shifted"),
+            Outcome.SUCCEEDED,
+            "ECS may still roll back",
+        ),
+        (
+            record(stage="PRODUCTION_TRAFFIC_SHIFT", production=50.0),
+            BLUE_GREEN,
+            WatchSettings(100.0, wait_until="traffic-shifted"),
+            None,
+            None,
+        ),
+        (
+            record(
+                "ROLLBACK_SUCCESSFUL",
+                rollback={"reason": "tasks failed to start"},
+                deploymentCircuitBreaker={"status": "TRIGGERED"},
+            ),
+            BLUE_GREEN,
+            SETTINGS,
+            Outcome.ROLLED_BACK_BY_ECS,
+            "triggered by the deployment circuit breaker: tasks failed to start",
+        ),
+        (
+            record(
+                "ROLLBACK_SUCCESSFUL",
+                rollback={"reason": "alarm"},
+                alarms={"status": "TRIGGERED", "triggeredAlarmNames": ["5xx"]},
+            ),
+            BLUE_GREEN,
+            SETTINGS,
+            Outcome.ROLLED_BACK_BY_ECS,
+            "CloudWatch alarm 5xx",
+        ),
+        (
+            record(
+                "ROLLBACK_FAILED",
+                rollback={"reason": "hook"},
+                hooks=({"hookId": "h9", "targetType": "AWS_LAMBDA", "status": "FAILED"},),
+            ),
+            BLUE_GREEN,
+            SETTINGS,
+            Outcome.ROLLBACK_FAILED,
+            "needs a person",
+        ),
+        # ECS is rolling back: wait for its verdict, whatever the task counts say
+        (record("ROLLBACK_IN_PROGRESS"), BLUE_GREEN, SETTINGS, None, None),
+        (
+            record("STOPPED", statusReason="stopped by the circuit breaker"),
+            BLUE_GREEN,
+            SETTINGS,
+            Outcome.FAILED,
+            "STOPPED at SCALE_UP: stopped by the circuit breaker",
+        ),
+        (
+            record("STOPPED", statusReason="a new deployment started"),
+            Service.from_api(
+                {"status": "ACTIVE", "currentServiceDeployment": SD_ARN.replace("sd1", "sd2")}
+            ),
+            SETTINGS,
+            Outcome.SUPERSEDED,
+            "superseded by service deployment sd2",
+        ),
+        (record(hooks=(PAUSE_HOOK,)), BLUE_GREEN, SETTINGS, None, None),  # --on-pause wait
+        (
+            record(hooks=(PAUSE_HOOK,)),
+            BLUE_GREEN,
+            WatchSettings(100.0, on_pause="exit"),
+            Outcome.PAUSED,
+            "PAUSE hook h1 awaits approval",
+        ),
+        (
+            record(hooks=(PAUSE_HOOK,)),
+            BLUE_GREEN,
+            WatchSettings(100.0, on_pause="continue", answered_hooks=frozenset({"h1"})),
+            None,
+            None,
+        ),
+        (
+            record(),
+            svc(dep("new", "PRIMARY", NEW, failed=2)),
+            WatchSettings(100.0, max_failed_tasks=2),
+            Outcome.FAILED,
+            "--max-failed-tasks 2",
+        ),
+        (
+            record(),
+            svc(dep("new", "PRIMARY", NEW), status="DRAINING"),
+            SETTINGS,
+            Outcome.SERVICE_INACTIVE,
+            None,
+        ),
+    ],
+)
+def test_assess_service_deployment(sd, service, settings, outcome, reason):
+    verdict = assess_service_deployment(sd, service, NATIVE, settings)
+    if outcome is None:
+        assert verdict is None
+    else:
+        assert verdict is not None
+        assert verdict.outcome is outcome
+        if reason:
+            assert reason in verdict.reason
+
+
+def test_native_watch_follows_the_record_and_says_each_stage_and_pause_once():
+    records = [
+        record(stage="SCALE_UP"),
+        record(stage="SCALE_UP"),
+        record(stage="POST_TEST_TRAFFIC_SHIFT", hooks=(PAUSE_HOOK,)),
+        record(stage="POST_TEST_TRAFFIC_SHIFT", hooks=(PAUSE_HOOK,)),
+        record(stage="PRODUCTION_TRAFFIC_SHIFT", production=25.0),
+        record(stage="PRODUCTION_TRAFFIC_SHIFT", production=50.0),
+        record("SUCCESSFUL", "CLEAN_UP", 100.0),
+    ]
+    gateway, seen, clock = Script([BLUE_GREEN], records=records), Seen(), FakeClock()
+    result = watch(gateway, NATIVE, SETTINGS, seen, clock=clock, sleep=clock.sleep)
+    assert result.outcome is Outcome.SUCCEEDED
+    assert result.polls == 7
+    # two reads a poll: the record, and the service (events, task counts)
+    assert gateway.calls == ["DescribeServices", "DescribeServiceDeployments"] * 7
+    assert seen.stages == [
+        ("IN_PROGRESS", "SCALE_UP"),
+        ("IN_PROGRESS", "POST_TEST_TRAFFIC_SHIFT"),
+        ("IN_PROGRESS", "PRODUCTION_TRAFFIC_SHIFT"),
+        ("IN_PROGRESS", "PRODUCTION_TRAFFIC_SHIFT"),  # each linear/canary step is shown
+        ("SUCCESSFUL", "CLEAN_UP"),
+    ]
+    assert seen.pauses == ["h1"]
+
+
+def test_native_watch_times_out_naming_the_stage():
+    gateway = Script([BLUE_GREEN], records=[record(stage="BAKE_TIME", production=100.0)])
+    clock = FakeClock()
+    result = watch(
+        gateway, NATIVE, WatchSettings(deadline=5.0), Seen(), clock=clock, sleep=clock.sleep
+    )
+    assert result.outcome is Outcome.TIMED_OUT
+    assert "timed out in stage BAKE_TIME" in result.reason
+    assert "production 100%" in result.reason

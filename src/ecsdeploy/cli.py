@@ -22,6 +22,12 @@ import click
 from ecsdeploy import __version__
 from ecsdeploy.errors import EcsDeployError, ExitCode, TaskDefinitionFileError, UsageError
 from ecsdeploy.image import parse_image, parse_tag
+from ecsdeploy.models import (
+    CANARY_PERCENT_RANGE,
+    LINEAR_STEP_PERCENT_RANGE,
+    MAX_BAKE_MINUTES,
+    STRATEGIES,
+)
 from ecsdeploy.output import Level, Reporter
 from ecsdeploy.policy import Aborted, RunPolicy, install_signal_handlers
 from ecsdeploy.result import DeployResult, Outcome
@@ -46,6 +52,19 @@ class FiniteFloat(click.FloatRange):
         if _is_non_finite(value):
             self.fail(f"{value!r} is not a finite number", param, ctx)
         return super().convert(value, param, ctx)
+
+
+class TenthPercent(FiniteFloat):
+    """A percentage in ECS's range that is a multiple of 0.1 (canaryPercent, stepPercent)."""
+
+    def __init__(self, low: float, high: float) -> None:
+        super().__init__(min=low, max=high)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isclose(number * 10, round(number * 10), abs_tol=1e-6):
+            self.fail(f"{value!r} is not a multiple of 0.1", param, ctx)
+        return round(number, 1)
 
 
 def _is_non_finite(value: Any) -> bool:
@@ -226,6 +245,65 @@ def _fail(code: ExitCode, message: str) -> EcsDeployError:
     help="Fail once N tasks of the new deployment have stopped.",
 )
 @click.option(
+    "--strategy",
+    type=click.Choice(["rolling", "blue-green", "linear", "canary"]),
+    help="Deployment strategy for this deploy (merged into the service's "
+    "deploymentConfiguration; default: the service's own).",
+)
+@click.option(
+    "--bake-time",
+    type=click.IntRange(min=0, max=MAX_BAKE_MINUTES),
+    metavar="MINUTES",
+    help="bakeTimeInMinutes: blue and green both run this long after the traffic shift "
+    "(blue-green, linear, canary).",
+)
+@click.option(
+    "--canary-percent",
+    type=TenthPercent(*CANARY_PERCENT_RANGE),
+    metavar="P",
+    help="Share of production traffic the canary gets first (0.1-100, in steps of 0.1).",
+)
+@click.option(
+    "--canary-bake-time",
+    type=click.IntRange(min=0, max=MAX_BAKE_MINUTES),
+    metavar="MINUTES",
+    help="Minutes at the canary share before the rest of the traffic moves.",
+)
+@click.option(
+    "--linear-step-percent",
+    type=TenthPercent(*LINEAR_STEP_PERCENT_RANGE),
+    metavar="P",
+    help="Share of production traffic each linear step moves (3-100, in steps of 0.1).",
+)
+@click.option(
+    "--linear-step-bake-time",
+    type=click.IntRange(min=0, max=MAX_BAKE_MINUTES),
+    metavar="MINUTES",
+    help="Minutes between linear steps.",
+)
+@click.option(
+    "--wait-until",
+    type=click.Choice(["complete", "traffic-shifted"]),
+    default="complete",
+    show_default=True,
+    help="Native strategies: succeed once the deployment is SUCCESSFUL (complete), or once "
+    "production traffic is all on the new revision and the bake time has begun.",
+)
+@click.option(
+    "--on-pause",
+    type=click.Choice(["wait", "continue", "rollback", "exit"]),
+    default="wait",
+    show_default=True,
+    help="Native strategies, a PAUSE hook awaiting action: keep waiting, continue, roll "
+    "back, or exit 23 at once (awaiting approval).",
+)
+@click.option(
+    "--resume",
+    type=click.Choice(["continue", "rollback"]),
+    help="With -c and -n and no -i: continue or roll back the deployment paused at a "
+    "lifecycle hook, and follow it to its end.",
+)
+@click.option(
     "--output",
     "output_format",
     type=click.Choice(["text", "json"]),
@@ -252,6 +330,7 @@ def build_config(opts: dict[str, Any]) -> tuple[DeployConfig, AwsSettings]:
     """Validate every option, in the original's order, before any AWS call."""
     from ecsdeploy.aws import AwsSettings
     from ecsdeploy.deploy import DeployConfig, RunTaskConfig
+    from ecsdeploy.native import StrategyOverrides, merge_deployment_configuration
     from ecsdeploy.netconfig import parse_network_configuration
 
     service, taskdef_name, cluster = opts["service"], opts["task_definition"], opts["cluster"]
@@ -267,7 +346,13 @@ def build_config(opts: dict[str, Any]) -> tuple[DeployConfig, AwsSettings]:
         )
     if service and not cluster:
         raise _fail(ExitCode.SERVICE_WITHOUT_CLUSTER, "-n/--service-name needs -c/--cluster")
-    if opts["image"] is None and not opts["tag_only"] and not opts["force_new_deployment"]:
+    _check_native_options(opts)
+    if (
+        opts["image"] is None
+        and not opts["tag_only"]
+        and not opts["force_new_deployment"]
+        and not opts["resume"]
+    ):
         raise _fail(
             ExitCode.NO_IMAGE,
             "-i/--image is required (or -to/--tag-only, or --force-new-deployment)",
@@ -339,6 +424,16 @@ def build_config(opts: dict[str, Any]) -> tuple[DeployConfig, AwsSettings]:
             wait_for_success=opts["wait_for_success"],
         )
 
+    overrides = StrategyOverrides(
+        strategy=STRATEGIES[opts["strategy"]] if opts["strategy"] else None,
+        bake_time=opts["bake_time"],
+        canary_percent=opts["canary_percent"],
+        canary_bake_time=opts["canary_bake_time"],
+        linear_step_percent=opts["linear_step_percent"],
+        linear_step_bake_time=opts["linear_step_bake_time"],
+    )
+    if overrides.strategy:  # against the service's own strategy: checked once it is read
+        merge_deployment_configuration({}, overrides)
     config = DeployConfig(
         cluster=cluster,
         service=service,
@@ -361,6 +456,10 @@ def build_config(opts: dict[str, Any]) -> tuple[DeployConfig, AwsSettings]:
         poll_interval=opts["poll_interval"],
         max_failed_tasks=opts["max_failed_tasks"],
         run_task=run_task,
+        strategy=overrides,
+        wait_until=opts["wait_until"],
+        on_pause=opts["on_pause"],
+        resume=opts["resume"],
     )
     settings = AwsSettings(
         region=opts["region"],
@@ -370,6 +469,56 @@ def build_config(opts: dict[str, Any]) -> tuple[DeployConfig, AwsSettings]:
         assume_role_arn=opts["assume_role"],
     )
     return config, settings
+
+
+#: Options that shape a new deployment: --resume acts on one already paused, so none apply.
+_NOT_WITH_RESUME = {
+    "image": "-i/--image",
+    "tag_only": "-to/--tag-only",
+    "force_new_deployment": "--force-new-deployment",
+    "task_definition_file": "--task-definition-file",
+    "desired_count": "-D/--desired-count",
+    "min_percent": "-m/--min",
+    "max_percent": "-M/--max",
+    "use_latest_task_def": "--use-latest-task-def",
+    "strategy": "--strategy",
+    "bake_time": "--bake-time",
+    "canary_percent": "--canary-percent",
+    "canary_bake_time": "--canary-bake-time",
+    "linear_step_percent": "--linear-step-percent",
+    "linear_step_bake_time": "--linear-step-bake-time",
+}
+#: Options that only a service deploy (-n) can use.
+_SERVICE_ONLY = {
+    "strategy": "--strategy",
+    "bake_time": "--bake-time",
+    "canary_percent": "--canary-percent",
+    "canary_bake_time": "--canary-bake-time",
+    "linear_step_percent": "--linear-step-percent",
+    "linear_step_bake_time": "--linear-step-bake-time",
+    "resume": "--resume",
+}
+
+
+def _check_native_options(opts: dict[str, Any]) -> None:
+    """--resume stands alone; the strategy options need a service."""
+    if not opts["service"]:
+        for key, flag in _SERVICE_ONLY.items():
+            if opts[key] is not None:
+                raise UsageError(f"{flag} acts on a service: use it with -c and -n, not -d")
+        for key, flag, default in (
+            ("wait_until", "--wait-until", "complete"),
+            ("on_pause", "--on-pause", "wait"),
+        ):
+            if opts[key] != default:
+                raise UsageError(f"{flag} acts on a service: use it with -c and -n, not -d")
+    if opts["resume"]:
+        for key, flag in _NOT_WITH_RESUME.items():
+            if opts[key] not in (None, False):
+                raise UsageError(
+                    f"--resume acts on the deployment already paused on the service: drop "
+                    f"{flag} (start a new deploy without --resume instead)"
+                )
 
 
 #: botocore's own rule for region names (it raises InvalidRegionError past it).

@@ -10,7 +10,7 @@ signal arrives, and whatever ends it, the result says where the run stood.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,11 +25,27 @@ from ecsdeploy.errors import (
     UsageError,
 )
 from ecsdeploy.image import ImageRef
-from ecsdeploy.models import Deployment, Service, ServiceEvent, Task, rollout_counts
+from ecsdeploy.models import (
+    NATIVE_STRATEGIES,
+    Deployment,
+    HookDetail,
+    Service,
+    ServiceDeployment,
+    ServiceEvent,
+    Task,
+    rollout_counts,
+)
+from ecsdeploy.native import (
+    NativeRollout,
+    StrategyOverrides,
+    merge_deployment_configuration,
+    record_service_deployment,
+    resume_command,
+)
 from ecsdeploy.output import Reporter, describe_counts
 from ecsdeploy.policy import Aborted, Interrupted
 from ecsdeploy.result import DeployResult, Outcome
-from ecsdeploy.watch import Target, WatchResult, WatchSettings, watch
+from ecsdeploy.watch import Target, WatchResult, WatchSettings, paused_reason, watch
 
 #: Stands in for the new revision's ARN while requests are checked before registering it.
 PLACEHOLDER_ARN = "arn:aws:ecs:us-east-1:000000000000:task-definition/placeholder:1"
@@ -71,6 +87,10 @@ class DeployConfig:
     poll_interval: float = 1.0
     max_failed_tasks: int | None = None
     run_task: RunTaskConfig | None = None
+    strategy: StrategyOverrides = field(default_factory=StrategyOverrides)
+    wait_until: str = "complete"  # or traffic-shifted (native strategies)
+    on_pause: str = "wait"  # or continue, rollback, exit (native strategies)
+    resume: str | None = None  # continue or rollback: act on the paused deployment
 
 
 _OUTCOME_CODES = {
@@ -81,11 +101,22 @@ _OUTCOME_CODES = {
     Outcome.ROLLED_BACK_BY_ECS: ExitCode.ROLLED_BACK_BY_ECS,
     Outcome.SERVICE_INACTIVE: ExitCode.UNSUPPORTED_SERVICE,
     Outcome.INTERRUPTED: ExitCode.INTERRUPTED,
+    Outcome.ROLLBACK_FAILED: ExitCode.ROLLBACK_FAILED,
+    Outcome.PAUSED: ExitCode.PAUSED,
+    Outcome.ROLLED_BACK: ExitCode.ROLLED_BACK,
 }
 
-#: ECS already rolled back, the service can no longer be updated, or the service now runs
-#: someone else's deployment: rolling back would undo what is not ours.
-_NO_ROLLBACK = {Outcome.ROLLED_BACK_BY_ECS, Outcome.SERVICE_INACTIVE, Outcome.SUPERSEDED}
+#: ECS already rolled back (or failed to), the service can no longer be updated, the service
+#: now runs someone else's deployment, or the deployment waits for approval on purpose:
+#: rolling back would undo what is not ours to undo.
+_NO_ROLLBACK = {
+    Outcome.ROLLED_BACK_BY_ECS,
+    Outcome.ROLLBACK_FAILED,
+    Outcome.ROLLED_BACK,
+    Outcome.PAUSED,
+    Outcome.SERVICE_INACTIVE,
+    Outcome.SUPERSEDED,
+}
 _SIGNALLED = {ExitCode.INTERRUPTED, ExitCode.TERMINATED}
 
 
@@ -97,11 +128,26 @@ class _Recorder:
     reporter: Reporter
     result: DeployResult
     counts: dict[str, Any]
+    #: How to approve a paused deployment from another job (said when one pauses).
+    resume_hint: str = ""
 
-    def progress(self, service: Service, deployment: Deployment | None, elapsed: float) -> None:
+    def progress(
+        self,
+        service: Service,
+        deployment: Deployment | None,
+        elapsed: float,
+        sd: ServiceDeployment | None = None,
+    ) -> None:
         self.counts.clear()
         self.counts.update(rollout_counts(service, deployment))
-        self.reporter.progress(service, deployment, elapsed)
+        record_service_deployment(self.result, sd)
+        self.reporter.progress(service, deployment, elapsed, sd)
+
+    def stage_changed(self, sd: ServiceDeployment) -> None:
+        self.reporter.stage_changed(sd)
+
+    def paused(self, sd: ServiceDeployment, hook: HookDetail) -> None:
+        self.reporter.warn(f"Deployment {paused_reason(sd, hook)}{self.resume_hint}")
 
     def service_event(self, event: ServiceEvent) -> None:
         self.reporter.service_event(event)
@@ -122,6 +168,9 @@ class _WatchedGateway:
 
     def describe_service(self, cluster: str, service: str) -> Service:
         return self.ecs.describe_service(cluster, service)
+
+    def describe_service_deployment(self, arn: str) -> ServiceDeployment:
+        return self.ecs.describe_service_deployment(arn)
 
     def list_tasks(self, cluster: str, **filters: str) -> list[str]:
         with self.ecs.within(TASK_READ_BUDGET):
@@ -198,6 +247,9 @@ class Deployer:
     def _deploy_service(self, cfg: DeployConfig, r: DeployResult) -> None:
         assert cfg.cluster
         assert cfg.service
+        if cfg.resume is not None:
+            self._resume(cfg, r)
+            return
         self.stage = "describing the service"
         service = self.ecs.describe_service(cfg.cluster, cfg.service)
         _check_deployable(service)
@@ -207,10 +259,14 @@ class Deployer:
 
         # Plan and check every mutating request before making the first one.
         self.stage = "preparing the new revision"
+        conf = None
+        if cfg.strategy.given:
+            conf = merge_deployment_configuration(service.deployment_configuration, cfg.strategy)
+        r.strategy = str((conf or service.deployment_configuration).get("strategy") or "ROLLING")
         request = containers = None
         if cfg.image is not None or cfg.tag_only is not None:
             request, containers = self._plan_revision(cfg, old_arn)
-        update = self._service_update(cfg, service, PLACEHOLDER_ARN if request else old_arn)
+        update = self._service_update(cfg, service, PLACEHOLDER_ARN if request else old_arn, conf)
         self.ecs.check_request("UpdateService", update, UsageError)
         require_healthy = False
         if cfg.skip_deployments_check:
@@ -229,22 +285,93 @@ class Deployer:
         self.reporter.info(
             f"Service updated: deployment {deployment_id} on {_short(r.new_task_definition)}"
         )
+        target = Target(
+            cfg.cluster,
+            cfg.service,
+            deployment_id,
+            old_arn,
+            self._service_deployment_to_follow(cfg, r, updated),
+        )
 
         self.stage = "waiting for the deployment"
-        result = self._watch(
-            cfg, r, deployment_id, old_arn, service, require_healthy=require_healthy
-        )
-        self._record_verdict(r, result)
+        settings = self._settings(cfg, require_healthy)
+        if target.service_deployment_arn:
+            result = self._native(cfg, r, seen=service.events).run(target, settings, r)
+        else:
+            result = self._watch(cfg, r, target, settings, seen=service.events)
+        self._record_verdict(cfg, r, result)
         if result.outcome is Outcome.SUCCEEDED:
             if cfg.max_definitions:  # None or 0: off, as the original's default
                 self._prune(r, cfg.max_definitions)
         elif cfg.enable_rollback and result.outcome not in _NO_ROLLBACK:
-            self._roll_back(cfg, r, old_arn)
+            if target.service_deployment_arn:
+                self._roll_back_native(cfg, r, target, result)
+            else:
+                self._roll_back(cfg, r, old_arn)
 
-    def _record_verdict(self, r: DeployResult, result: WatchResult) -> None:
+    def _settings(self, cfg: DeployConfig, require_healthy: bool = False) -> WatchSettings:
+        assert self.policy.deadline is not None
+        return WatchSettings(
+            deadline=self.policy.deadline,
+            poll_interval=cfg.poll_interval,
+            max_failed_tasks=cfg.max_failed_tasks,
+            skip_deployments_check=cfg.skip_deployments_check,
+            require_healthy=require_healthy,
+            wait_until=cfg.wait_until,
+            on_pause=cfg.on_pause,
+        )
+
+    def _native(
+        self, cfg: DeployConfig, r: DeployResult, seen: tuple[ServiceEvent, ...] = ()
+    ) -> NativeRollout:
+        assert cfg.cluster
+        assert cfg.service
+        hint = ""
+        if cfg.on_pause == "wait":
+            hint = (
+                f"; waiting (--on-pause wait). Approve from elsewhere with: "
+                f"{resume_command(cfg.cluster, cfg.service)}"
+            )
+
+        def follow(
+            target: Target, settings: WatchSettings, previous: WatchResult | None
+        ) -> WatchResult:
+            return self._watch(
+                cfg, r, target, settings, seen=seen, previous=previous, resume_hint=hint
+            )
+
+        return NativeRollout(self.ecs, self.reporter, follow)
+
+    def _service_deployment_to_follow(
+        self, cfg: DeployConfig, r: DeployResult, updated: Service
+    ) -> str | None:
+        """For a native strategy, the service deployment our UpdateService started: the
+        service's currentServiceDeployment in UpdateService's answer (or, if an older API
+        left it out, read right after). Never one found by listing: it could be another's."""
+        assert cfg.cluster
+        assert cfg.service
+        if updated.deployment_configuration:
+            r.strategy = updated.strategy
+        if r.strategy not in NATIVE_STRATEGIES:
+            return None
+        arn = updated.current_service_deployment
+        if not arn:
+            arn = self.ecs.describe_service(cfg.cluster, cfg.service).current_service_deployment
+        if not arn:
+            self.reporter.warn(
+                f"ECS named no service deployment for this {r.strategy} deploy: following it "
+                "by its tasks, as a rolling one"
+            )
+            return None
+        r.service_deployment_arn = arn
+        self.reporter.info(f"{r.strategy} deploy: following service deployment {_short(arn)}")
+        return arn
+
+    def _record_verdict(self, cfg: DeployConfig, r: DeployResult, result: WatchResult) -> None:
         r.outcome, r.reason = result.outcome.value, result.reason
         if result.service is not None:
             r.counts = rollout_counts(result.service, result.deployment)
+        record_service_deployment(r, result.service_deployment)
         r.stopped_tasks = result.stopped_tasks
         if result.outcome is Outcome.ERROR and result.error is not None:
             r.code = result.error.code
@@ -253,6 +380,87 @@ class Deployer:
             self.reporter.warn(f"Interrupted while waiting: {describe_counts(r.counts)}")
         else:
             r.code = _OUTCOME_CODES[result.outcome]
+        sd = result.service_deployment
+        hook = sd.paused_hook if sd is not None else None
+        if result.outcome is Outcome.PAUSED and hook is not None:
+            assert cfg.cluster
+            assert cfg.service
+            r.paused_hook = {
+                "hook_id": hook.hook_id,
+                "target_type": hook.target_type,
+                "expires_at": hook.expires_at.isoformat() if hook.expires_at else None,
+                "timeout_action": hook.timeout_action,
+            }
+            r.resume_command = resume_command(cfg.cluster, cfg.service)
+            r.reason += (
+                f"; approve with: {r.resume_command} (or "
+                f"{resume_command(cfg.cluster, cfg.service, 'rollback')})"
+            )
+
+    def _resume(self, cfg: DeployConfig, r: DeployResult) -> None:
+        """--resume continue|rollback: answer the hook the service's deployment waits at,
+        then follow that deployment to its end."""
+        assert cfg.cluster
+        assert cfg.service
+        assert cfg.resume is not None
+        self.stage = "finding the paused deployment"
+        native = self._native(cfg, r)
+        service, sd = native.find_paused(cfg.cluster, cfg.service)
+        native = self._native(cfg, r, seen=service.events)  # show only what happens next
+        hook = sd.paused_hook
+        assert hook is not None
+        primary = service.primary
+        r.strategy = service.strategy
+        record_service_deployment(r, sd)
+        r.deployment_id = primary.id if primary else None
+        r.new_task_definition = primary.task_definition if primary else service.task_definition
+        r.old_task_definition = next(
+            (d.task_definition for d in service.deployments if d is not primary), None
+        )
+        action = cfg.resume.upper()
+        self.reporter.info(
+            f"Service deployment {sd.id} {paused_reason(sd, hook)}: "
+            f"ContinueServiceDeployment {action}"
+        )
+        self.stage = "resuming the deployment"
+        self.ecs.continue_service_deployment(sd.arn, hook.hook_id, action)
+        self.service_updated = True
+        target = Target(cfg.cluster, cfg.service, r.deployment_id or "", None, sd.arn)
+        settings = replace(self._settings(cfg), answered_hooks=frozenset({hook.hook_id}))
+        self.stage = "waiting for the deployment"
+        if action == "ROLLBACK":
+            settings = replace(settings, on_pause="wait", max_failed_tasks=None)
+            result = native.run(target, settings, r, asked="--resume rollback")
+        else:
+            result = native.run(target, settings, r)
+        self._record_verdict(cfg, r, result)
+        if (
+            action == "CONTINUE"
+            and cfg.enable_rollback
+            and result.outcome not in _NO_ROLLBACK
+            and result.outcome is not Outcome.SUCCEEDED
+        ):
+            self._roll_back_native(cfg, r, target, result)
+
+    def _roll_back_native(
+        self, cfg: DeployConfig, r: DeployResult, target: Target, previous: WatchResult
+    ) -> None:
+        """--enable-rollback on a native strategy: ECS rolls back inside the deployment
+        (never a second UpdateService), with a fresh deadline of --timeout."""
+        self.policy.new_phase()
+        self.policy.deadline = self.clock() + cfg.timeout
+        self.stage = "rolling back"
+        settings = WatchSettings(self.policy.deadline, poll_interval=cfg.poll_interval)
+        rollback = self._native(cfg, r).roll_back(target, settings, r, previous)
+        outcome = rollback.get("outcome")
+        if outcome == Outcome.INTERRUPTED.value:
+            r.code, r.outcome = self.policy.exit_code, Outcome.INTERRUPTED.value
+            r.reason += f"; the rollback was {rollback['reason']}"
+        elif outcome == Outcome.ROLLED_BACK.value and r.code not in _SIGNALLED:
+            r.code = ExitCode.ROLLED_BACK
+        elif outcome == Outcome.ROLLBACK_FAILED.value:
+            r.code = ExitCode.ROLLBACK_FAILED
+            r.reason += f"; {rollback['reason']}"
 
     def _note_deployments_in_progress(self, service: Service) -> None:
         """Say so when our deploy is about to replace one that has not finished."""
@@ -374,7 +582,9 @@ class Deployer:
         self.reporter.warn(f"Deregistered {_short(arn)}: the service was not updated to it")
 
     @staticmethod
-    def _service_update(cfg: DeployConfig, service: Service, new_arn: str) -> dict[str, Any]:
+    def _service_update(
+        cfg: DeployConfig, service: Service, new_arn: str, conf: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
         update: dict[str, Any] = {
             "cluster": cfg.cluster,
             "service": cfg.service,
@@ -384,47 +594,40 @@ class Deployer:
             update["forceNewDeployment"] = True
         if cfg.desired_count is not None:
             update["desiredCount"] = cfg.desired_count
-        if cfg.min_percent is not None or cfg.max_percent is not None:
-            conf = dict(service.deployment_configuration)  # keep the circuit breaker etc.
+        if conf is not None or cfg.min_percent is not None or cfg.max_percent is not None:
+            # keep the circuit breaker, alarms, hooks: only what was asked for changes
+            merged = dict(service.deployment_configuration if conf is None else conf)
             if cfg.min_percent is not None:
-                conf["minimumHealthyPercent"] = cfg.min_percent
+                merged["minimumHealthyPercent"] = cfg.min_percent
             if cfg.max_percent is not None:
-                conf["maximumPercent"] = cfg.max_percent
-            update["deploymentConfiguration"] = conf
+                merged["maximumPercent"] = cfg.max_percent
+            update["deploymentConfiguration"] = merged
         return update
 
     def _watch(
         self,
         cfg: DeployConfig,
         r: DeployResult,
-        deployment_id: str,
-        previous_arn: str | None,
-        before: Service,
+        target: Target,
+        settings: WatchSettings,
         *,
-        require_healthy: bool = False,
-        settings: WatchSettings | None = None,
+        seen: tuple[ServiceEvent, ...] = (),
+        previous: WatchResult | None = None,
         counts: dict[str, Any] | None = None,
+        resume_hint: str = "",
     ) -> WatchResult:
-        """Follow `deployment_id` until its verdict, through the policy's clock and sleep."""
-        assert cfg.cluster
-        assert cfg.service
-        assert self.policy.deadline is not None
+        """Follow `target` until its verdict, through the policy's clock and sleep, showing
+        nothing that `seen` events or a `previous` wait already showed."""
         return watch(
             _WatchedGateway(self.ecs),
-            Target(cfg.cluster, cfg.service, deployment_id, previous_arn),
-            settings
-            or WatchSettings(
-                deadline=self.policy.deadline,
-                poll_interval=cfg.poll_interval,
-                max_failed_tasks=cfg.max_failed_tasks,
-                skip_deployments_check=cfg.skip_deployments_check,
-                require_healthy=require_healthy,
-            ),
-            _Recorder(self.reporter, r, r.counts if counts is None else counts),
+            target,
+            settings,
+            _Recorder(self.reporter, r, r.counts if counts is None else counts, resume_hint),
             clock=self.clock,
             sleep=self.policy.sleep,
             interrupted=self.policy.interrupted,
-            seen_events=frozenset(e.id for e in before.events),
+            seen_events=frozenset(e.id for e in seen),
+            previous=previous,
         )
 
     def _roll_back(self, cfg: DeployConfig, r: DeployResult, old_arn: str) -> None:
@@ -459,10 +662,9 @@ class Deployer:
             result = self._watch(
                 cfg,
                 r,
-                rollback["deployment_id"],
-                r.new_task_definition,
-                before,
-                settings=settings,
+                Target(cfg.cluster, cfg.service, rollback["deployment_id"], r.new_task_definition),
+                settings,
+                seen=before.events,
                 counts=rollback["counts"],
             )
         except Interrupted as exc:

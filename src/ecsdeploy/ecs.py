@@ -16,7 +16,7 @@ from typing import Any
 from tenacity import RetryCallState, Retrying, retry_if_exception, wait_random_exponential
 
 from ecsdeploy.errors import AwsAccessError, AwsError, EcsDeployError, NotFoundError
-from ecsdeploy.models import Service, Task
+from ecsdeploy.models import Service, ServiceDeployment, Task
 from ecsdeploy.policy import Interrupted, RunPolicy
 
 DESCRIBE_TASKS_LIMIT = 100  # DescribeTasks refuses more ARNs than this
@@ -49,8 +49,16 @@ _NOT_FOUND = {
     "ServiceNotFoundException",
     "ServiceNotActiveException",
     "TaskDefinitionNotFoundException",
+    "ServiceDeploymentNotFoundException",
 }
-_MUTATING = {"RegisterTaskDefinition", "UpdateService", "DeregisterTaskDefinition", "RunTask"}
+_MUTATING = {
+    "RegisterTaskDefinition",
+    "UpdateService",
+    "DeregisterTaskDefinition",
+    "RunTask",
+    "StopServiceDeployment",
+    "ContinueServiceDeployment",
+}
 
 
 def _error_code(exc: BaseException) -> str | None:
@@ -378,6 +386,23 @@ class EcsGateway:
             "DescribeServices", "services", services, DESCRIBE_SERVICES_LIMIT, cluster=cluster
         )
         return [Service.from_api(s) for s in found]
+
+    def describe_service_deployment(self, arn: str) -> ServiceDeployment:
+        """One service deployment by ARN (DescribeServiceDeployments)."""
+        response = self.call("DescribeServiceDeployments", serviceDeploymentArns=[arn])
+        found = response.get("serviceDeployments") or []
+        if not found:
+            reasons = "; ".join(str(f.get("reason", "")) for f in response.get("failures") or [])
+            raise NotFoundError(f"Service deployment {arn} not found ({reasons or 'no reason'})")
+        return ServiceDeployment.from_api(found[0])
+
+    def stop_service_deployment(self, arn: str, stop_type: str = "ROLLBACK") -> None:
+        self.call("StopServiceDeployment", serviceDeploymentArn=arn, stopType=stop_type)
+
+    def continue_service_deployment(self, arn: str, hook_id: str, action: str) -> None:
+        self.call(
+            "ContinueServiceDeployment", serviceDeploymentArn=arn, hookId=hook_id, action=action
+        )
 
     def run_task(self, **params: Any) -> list[Task]:
         response = self.call("RunTask", **params)

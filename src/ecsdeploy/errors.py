@@ -37,7 +37,8 @@ class ExitCode(IntEnum):
     #: No container's image repository matches the new image (the original silently
     #: registered an identical revision); nothing was registered.
     NO_MATCHING_CONTAINER = 14
-    #: ECS's deployment circuit breaker failed the deploy and rolled the service back.
+    #: ECS rolled the deploy back: its circuit breaker, a CloudWatch alarm, a failed
+    #: lifecycle hook (native strategies), or a rollback someone else asked for.
     ROLLED_BACK_BY_ECS = 15
     #: AWS refused the credentials or the call (access denied, invalid or expired keys).
     AWS_ACCESS_DENIED = 16
@@ -50,8 +51,15 @@ class ExitCode(IntEnum):
     UNSUPPORTED_SERVICE = 19
     #: --task-definition-file is unreadable or not a task definition.
     BAD_TASK_DEFINITION_FILE = 20
-    #: The deploy failed and --enable-rollback put the previous revision back.
+    #: ecs-deploy rolled the deploy back and the previous revision runs again: the deploy
+    #: failed with --enable-rollback, or --on-pause rollback / --resume rollback asked for it.
     ROLLED_BACK = 21
+    #: A native (blue/green, linear, canary) deployment's rollback FAILED: the service is in
+    #: an unknown state and needs a person.
+    ROLLBACK_FAILED = 22
+    #: A native deployment waits at a PAUSE lifecycle hook and --on-pause exit returned:
+    #: it awaits approval (`--resume continue` or `--resume rollback`).
+    PAUSED = 23
     #: Interrupted by SIGINT while waiting (128 + 2, the shell convention).
     INTERRUPTED = 130
     #: Terminated by SIGTERM while waiting (128 + 15).

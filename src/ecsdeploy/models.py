@@ -78,6 +78,9 @@ class Service:
     deployments: tuple[Deployment, ...]
     events: tuple[ServiceEvent, ...]
     deployment_configuration: Mapping[str, Any] = field(default_factory=dict)
+    #: The ARN of the service deployment ECS runs now (UpdateService's response names the
+    #: one it started); absent on older APIs.
+    current_service_deployment: str | None = None
 
     @classmethod
     def from_api(cls, d: Mapping[str, Any]) -> Service:
@@ -93,7 +96,13 @@ class Service:
             deployments=tuple(Deployment.from_api(x) for x in d.get("deployments", [])),
             events=tuple(ServiceEvent.from_api(x) for x in d.get("events", [])),
             deployment_configuration=d.get("deploymentConfiguration") or {},
+            current_service_deployment=d.get("currentServiceDeployment"),
         )
+
+    @property
+    def strategy(self) -> str:
+        """ROLLING, BLUE_GREEN, LINEAR or CANARY (ROLLING when ECS does not say)."""
+        return str(self.deployment_configuration.get("strategy") or "ROLLING")
 
     @property
     def is_active(self) -> bool:
@@ -108,6 +117,163 @@ class Service:
 
     def others(self, deployment_id: str) -> tuple[Deployment, ...]:
         return tuple(d for d in self.deployments if d.id != deployment_id)
+
+
+#: Strategies ECS itself runs stage by stage, followed through their service deployment.
+NATIVE_STRATEGIES = ("BLUE_GREEN", "LINEAR", "CANARY")
+#: --strategy's spelling -> the API's.
+STRATEGIES = {
+    "rolling": "ROLLING",
+    "blue-green": "BLUE_GREEN",
+    "linear": "LINEAR",
+    "canary": "CANARY",
+}
+#: The ranges the ECS API reference gives for the native strategies' settings (botocore's
+#: model carries their types, not these): bake times 0-1440 minutes; canaryPercent 0.1-100
+#: and stepPercent 3-100, both multiples of 0.1.
+MAX_BAKE_MINUTES = 1440
+CANARY_PERCENT_RANGE = (0.1, 100.0)
+LINEAR_STEP_PERCENT_RANGE = (3.0, 100.0)
+#: ServiceDeployment statuses after which nothing more happens.
+FINAL_STATUSES = ("SUCCESSFUL", "STOPPED", "ROLLBACK_SUCCESSFUL", "ROLLBACK_FAILED")
+ROLLBACK_STATUSES = ("ROLLBACK_REQUESTED", "ROLLBACK_IN_PROGRESS")
+
+
+@dataclass(frozen=True)
+class RevisionSummary:
+    """A ServiceRevisionSummary: one revision's tasks and its share of the traffic."""
+
+    arn: str
+    requested: int
+    running: int
+    pending: int
+    test_weight: float | None
+    production_weight: float | None
+
+    @classmethod
+    def from_api(cls, d: Mapping[str, Any]) -> RevisionSummary:
+        return cls(
+            arn=d.get("arn", ""),
+            requested=int(d.get("requestedTaskCount", 0)),
+            running=int(d.get("runningTaskCount", 0)),
+            pending=int(d.get("pendingTaskCount", 0)),
+            test_weight=_float(d.get("requestedTestTrafficWeight")),
+            production_weight=_float(d.get("requestedProductionTrafficWeight")),
+        )
+
+
+@dataclass(frozen=True)
+class HookDetail:
+    """A DeploymentLifecycleHookDetail: a lifecycle hook running in the current stage."""
+
+    hook_id: str
+    target_type: str  # AWS_LAMBDA or PAUSE
+    target_arn: str | None
+    status: str  # AWAITING_ACTION, IN_PROGRESS, SUCCEEDED, FAILED, TIMED_OUT
+    expires_at: datetime | None
+    timeout_action: str | None  # CONTINUE or ROLLBACK
+
+    @classmethod
+    def from_api(cls, d: Mapping[str, Any]) -> HookDetail:
+        return cls(
+            hook_id=d.get("hookId", ""),
+            target_type=d.get("targetType", ""),
+            target_arn=d.get("targetArn"),
+            status=d.get("status", ""),
+            expires_at=d.get("expiresAt"),
+            timeout_action=d.get("timeoutAction"),
+        )
+
+    @property
+    def awaiting_action(self) -> bool:
+        return self.status == "AWAITING_ACTION"
+
+    @property
+    def failed(self) -> bool:
+        return self.status in ("FAILED", "TIMED_OUT")
+
+
+@dataclass(frozen=True)
+class ServiceDeployment:
+    """One ServiceDeployment from DescribeServiceDeployments: the record ECS keeps of a
+    deployment, with its status, lifecycle stage, hooks, traffic weights and rollback."""
+
+    arn: str
+    service_arn: str
+    status: str
+    status_reason: str | None
+    lifecycle_stage: str | None
+    target: RevisionSummary | None
+    sources: tuple[RevisionSummary, ...]
+    hooks: tuple[HookDetail, ...]
+    rollback_reason: str | None
+    circuit_breaker_status: str | None  # TRIGGERED once it tripped
+    alarms_status: str | None
+    triggered_alarms: tuple[str, ...]
+    strategy: str | None
+    created_at: datetime | None = None
+
+    @classmethod
+    def from_api(cls, d: Mapping[str, Any]) -> ServiceDeployment:
+        target = d.get("targetServiceRevision")
+        alarms = d.get("alarms") or {}
+        return cls(
+            arn=d.get("serviceDeploymentArn", ""),
+            service_arn=d.get("serviceArn", ""),
+            status=d.get("status", ""),
+            status_reason=d.get("statusReason"),
+            lifecycle_stage=d.get("lifecycleStage"),
+            target=RevisionSummary.from_api(target) if target else None,
+            sources=tuple(RevisionSummary.from_api(x) for x in d.get("sourceServiceRevisions", [])),
+            hooks=tuple(HookDetail.from_api(x) for x in d.get("lifecycleHookDetails", [])),
+            rollback_reason=(d.get("rollback") or {}).get("reason"),
+            circuit_breaker_status=(d.get("deploymentCircuitBreaker") or {}).get("status"),
+            alarms_status=alarms.get("status"),
+            triggered_alarms=tuple(alarms.get("triggeredAlarmNames") or ()),
+            strategy=(d.get("deploymentConfiguration") or {}).get("strategy"),
+            created_at=d.get("createdAt"),
+        )
+
+    @property
+    def id(self) -> str:
+        return self.arn.rsplit("/", 1)[-1]
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+    @property
+    def rolling_back(self) -> bool:
+        return self.status in ROLLBACK_STATUSES
+
+    @property
+    def paused_hook(self) -> HookDetail | None:
+        """The PAUSE hook (or any hook) awaiting ContinueServiceDeployment, if one is."""
+        return next((h for h in self.hooks if h.awaiting_action), None)
+
+    @property
+    def traffic(self) -> dict[str, float | None]:
+        """The new revision's requested share of test and production traffic, in percent."""
+        return {
+            "test": self.target.test_weight if self.target else None,
+            "production": self.target.production_weight if self.target else None,
+        }
+
+    def rollback_trigger(self) -> str:
+        """What made ECS roll back: the circuit breaker, an alarm, a hook, or a stop."""
+        if self.circuit_breaker_status == "TRIGGERED":
+            return "the deployment circuit breaker"
+        if self.alarms_status == "TRIGGERED" or self.triggered_alarms:
+            names = ", ".join(self.triggered_alarms)
+            return f"CloudWatch alarm {names}" if names else "a CloudWatch alarm"
+        failed = next((h for h in self.hooks if h.failed), None)
+        if failed is not None:
+            return f"lifecycle hook {failed.hook_id} ({failed.target_type} {failed.status})"
+        return "a rollback request"
+
+
+def _float(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 @dataclass(frozen=True)

@@ -18,13 +18,23 @@ from datetime import UTC, datetime
 from enum import IntEnum
 from typing import IO, Any
 
-from ecsdeploy.models import Deployment, Service, ServiceEvent, Task, rollout_counts
+from ecsdeploy.models import (
+    Deployment,
+    Service,
+    ServiceDeployment,
+    ServiceEvent,
+    Task,
+    rollout_counts,
+)
 from ecsdeploy.result import DeployResult
 
 OUTCOME_WORDS = {
     "failed": "failed",
     "timed_out": "timed out",
     "rolled_back_by_ecs": "failed and was rolled back by ECS",
+    "rollback_failed": "failed and ECS's rollback FAILED",
+    "paused": "paused, awaiting approval",
+    "rolled_back": "rolled back",
     "superseded": "superseded",
     "service_inactive": "stopped: the service is no longer active",
     "interrupted": "interrupted",
@@ -106,14 +116,25 @@ class Reporter:
 
     # -- the watcher's observer ------------------------------------------------------------
 
-    def progress(self, service: Service, deployment: Deployment | None, elapsed: float) -> None:
+    def progress(
+        self,
+        service: Service,
+        deployment: Deployment | None,
+        elapsed: float,
+        sd: ServiceDeployment | None = None,
+    ) -> None:
         if self.level < Level.NORMAL:
             return
-        state = (deployment.rollout_state if deployment else None) or "unknown"
-        text = f"{describe_counts(rollout_counts(service, deployment))}; {state}"
+        counts = rollout_counts(service, deployment)
+        if sd is not None:  # stage and traffic have lines of their own (stage_changed)
+            text = describe_counts(counts, "green", "blue")
+            status = f"{sd.lifecycle_stage or 'no stage'}: {text}; {describe_traffic(sd)}"
+        else:
+            state = (deployment.rollout_state if deployment else None) or "unknown"
+            text = status = f"{describe_counts(counts)}; {state}"
         if self.tty:
             self._clear_status()
-            line = f"[{elapsed:5.1f}s] {text}"
+            line = f"[{elapsed:5.1f}s] {status}"
             # a line wider than the terminal wraps, and \r cannot take it back
             width = shutil.get_terminal_size().columns - 1
             self._human.write("\r" + (line if len(line) <= width else line[: width - 1] + "…"))
@@ -121,6 +142,10 @@ class Reporter:
         elif text != self._last_progress:
             self._line(f"[{elapsed:.1f}s] {text}")
         self._last_progress = text
+
+    def stage_changed(self, sd: ServiceDeployment) -> None:
+        """A native deployment moved on: its stage, status or traffic weights changed."""
+        self.info(f"stage {sd.lifecycle_stage or 'none'} ({sd.status}): {describe_traffic(sd)}")
 
     def service_event(self, event: ServiceEvent) -> None:
         self.info(f"event: {event.message}")
@@ -188,13 +213,21 @@ class Reporter:
         return text
 
 
-def describe_counts(counts: Mapping[str, int]) -> str:
+def describe_counts(counts: Mapping[str, int], new: str = "new", old: str = "old") -> str:
     """`new 1/2 running, 1 pending, 0 failed; old 1 running` from rollout_counts()."""
     return (
-        f"new {counts.get('running', 0)}/{counts.get('desired', 0)} running, "
+        f"{new} {counts.get('running', 0)}/{counts.get('desired', 0)} running, "
         f"{counts.get('pending', 0)} pending, {counts.get('failed', 0)} failed; "
-        f"old {counts.get('old_running', 0)} running"
+        f"{old} {counts.get('old_running', 0)} running"
     )
+
+
+def describe_traffic(sd: ServiceDeployment) -> str:
+    """`traffic to green: test 100%, production 25%` (unknown where ECS gives no weight)."""
+    parts = [
+        f"{name} {'?' if weight is None else f'{weight:g}%'}" for name, weight in sd.traffic.items()
+    ]
+    return "traffic to green: " + ", ".join(parts)
 
 
 def summary_dict(result: DeployResult) -> dict[str, Any]:
@@ -213,6 +246,13 @@ def summary_dict(result: DeployResult) -> dict[str, Any]:
         "rollback": result.rollback,
         "deregistered": result.deregistered,
         "warnings": result.warnings,
+        "strategy": result.strategy,
+        "service_deployment_arn": result.service_deployment_arn,
+        "service_deployment_status": result.service_deployment_status,
+        "lifecycle_stage": result.lifecycle_stage,
+        "traffic": result.traffic,
+        "paused_hook": result.paused_hook,
+        "resume_command": result.resume_command,
         "stopped_tasks_total": len(result.stopped_tasks),
         "stopped_tasks": [
             {

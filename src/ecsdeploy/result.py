@@ -15,7 +15,10 @@ from ecsdeploy.models import Task
 class Outcome(Enum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"  # rolloutState FAILED or --max-failed-tasks reached
-    ROLLED_BACK_BY_ECS = "rolled_back_by_ecs"  # the circuit breaker put the old revision back
+    ROLLED_BACK_BY_ECS = "rolled_back_by_ecs"  # ECS put the old revision back itself
+    ROLLBACK_FAILED = "rollback_failed"  # ECS's rollback of a native deployment failed
+    PAUSED = "paused"  # a native deployment waits at a lifecycle hook (--on-pause exit)
+    ROLLED_BACK = "rolled_back"  # rolled back at our request (--on-pause/--resume rollback)
     SUPERSEDED = "superseded"  # another run's deployment replaced ours: never roll it back
     SERVICE_INACTIVE = "service_inactive"  # DRAINING or INACTIVE while we waited
     TIMED_OUT = "timed_out"
@@ -42,6 +45,14 @@ class DeployResult:
     deregistered: list[str] = field(default_factory=list)
     stopped_tasks: list[Task] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    #: Native strategies: what the service deployment record said last.
+    strategy: str | None = None
+    service_deployment_arn: str | None = None
+    service_deployment_status: str | None = None
+    lifecycle_stage: str | None = None
+    traffic: dict[str, float | None] | None = None
+    paused_hook: dict[str, Any] | None = None
+    resume_command: str | None = None
 
     @classmethod
     def failure(cls, code: ExitCode, reason: str) -> DeployResult:

@@ -1,7 +1,12 @@
-"""The rollout watcher: a function of (service state, clock). Never prints, never exits.
+"""The rollout watcher: a function of (service state, clock). Never prints, never exits,
+never changes anything in AWS.
 
-Steady state costs one DescribeServices call per poll whatever the service's size; tasks are
-listed and described only to explain failures (paginated, at most 100 ARNs a call).
+Two judges, side by side: `assess` judges a ROLLING deploy from DescribeServices alone (one
+call per poll whatever the service's size); `assess_service_deployment` judges a BLUE_GREEN,
+LINEAR or CANARY deploy from the service deployment ECS keeps for it
+(DescribeServiceDeployments, beside DescribeServices for events and task counts). One poll
+loop drives either. Tasks are listed and described only to explain failures (paginated, at
+most 100 ARNs a call).
 """
 
 from __future__ import annotations
@@ -9,10 +14,18 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC
 from typing import Protocol
 
 from ecsdeploy.errors import EcsDeployError
-from ecsdeploy.models import Deployment, Service, ServiceEvent, Task
+from ecsdeploy.models import (
+    Deployment,
+    HookDetail,
+    Service,
+    ServiceDeployment,
+    ServiceEvent,
+    Task,
+)
 from ecsdeploy.policy import Interrupted
 from ecsdeploy.result import Outcome
 
@@ -45,6 +58,15 @@ class WatchSettings:
     #: With skip_deployments_check: the revision has health checks, so the running task
     #: must also be HEALTHY (that needs a task-level look, so it is not decided in assess).
     require_healthy: bool = False
+    #: Native strategies: "complete" (SUCCESSFUL, after bake time and clean-up) or
+    #: "traffic-shifted" (production traffic all on the new revision, bake time begun).
+    wait_until: str = "complete"
+    #: Native strategies, a hook awaiting action: "wait" keeps waiting; anything else ends
+    #: the wait as Outcome.PAUSED, for the deployer to act on.
+    on_pause: str = "wait"
+    #: Hooks already answered with ContinueServiceDeployment: ECS may show them awaiting
+    #: action for a moment longer, and they must not be announced or answered twice.
+    answered_hooks: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -55,6 +77,8 @@ class Target:
     service: str
     deployment_id: str
     previous_task_definition: str | None
+    #: Native strategies: the service deployment our UpdateService started, followed by ARN.
+    service_deployment_arn: str | None = None
 
 
 @dataclass
@@ -68,21 +92,35 @@ class WatchResult:
     #: The AWS error that ended the wait (Outcome.ERROR); service/deployment are then the
     #: last state seen before it.
     error: EcsDeployError | None = None
+    service_deployment: ServiceDeployment | None = None
+    #: What was already shown, so that a wait resumed after acting on a pause repeats nothing.
+    events_seen: set[str] = field(default_factory=set)
+    tasks_seen: set[str] = field(default_factory=set)
+    stage_shown: tuple[object, ...] | None = None
 
 
 class Gateway(Protocol):
     def describe_service(self, cluster: str, service: str) -> Service: ...
     def list_tasks(self, cluster: str, **filters: str) -> list[str]: ...
     def describe_tasks(self, cluster: str, arns: list[str]) -> list[Task]: ...
+    def describe_service_deployment(self, arn: str) -> ServiceDeployment: ...
 
 
 class Observer(Protocol):
     """Where the watcher reports what it sees (output.py's reporter, or a test's list)."""
 
-    def progress(self, service: Service, deployment: Deployment | None, elapsed: float) -> None: ...
+    def progress(
+        self,
+        service: Service,
+        deployment: Deployment | None,
+        elapsed: float,
+        sd: ServiceDeployment | None = None,
+    ) -> None: ...
     def service_event(self, event: ServiceEvent) -> None: ...
     def task_stopped(self, task: Task) -> None: ...
     def warn(self, message: str) -> None: ...
+    def stage_changed(self, sd: ServiceDeployment) -> None: ...
+    def paused(self, sd: ServiceDeployment, hook: HookDetail) -> None: ...
 
 
 def assess(service: Service, target: Target, settings: WatchSettings) -> Verdict | None:
@@ -132,6 +170,103 @@ def assess(service: Service, target: Target, settings: WatchSettings) -> Verdict
     return None
 
 
+#: Stages in which production traffic is all on the new revision and the bake time runs.
+TRAFFIC_SHIFTED_STAGES = ("BAKE_TIME", "CLEAN_UP")
+
+
+def assess_service_deployment(
+    sd: ServiceDeployment, service: Service, target: Target, settings: WatchSettings
+) -> Verdict | None:
+    """The verdict on a native (BLUE_GREEN, LINEAR, CANARY) deployment, from its service
+    deployment record and the service beside it; None means keep waiting. ECS's rollback
+    happens inside the same record, so a rollback in progress is waited out to its end."""
+    if not service.is_active:
+        return Verdict(Outcome.SERVICE_INACTIVE, f"the service is {service.status}")
+    stage = sd.lifecycle_stage or "no stage"
+    if sd.status == "SUCCESSFUL":
+        return Verdict(
+            Outcome.SUCCEEDED,
+            "service deployment SUCCESSFUL: production traffic on the new revision, bake "
+            "time over, the old revision cleaned up",
+        )
+    if sd.status == "ROLLBACK_SUCCESSFUL":
+        return Verdict(
+            Outcome.ROLLED_BACK_BY_ECS,
+            f"rolled back by ECS, triggered by {sd.rollback_trigger()}: "
+            f"{sd.rollback_reason or sd.status_reason or 'no reason given'}",
+        )
+    if sd.status == "ROLLBACK_FAILED":
+        return Verdict(
+            Outcome.ROLLBACK_FAILED,
+            f"ECS's rollback FAILED (triggered by {sd.rollback_trigger()}: "
+            f"{sd.rollback_reason or 'no reason given'}; {sd.status_reason or 'no status reason'})"
+            ": the service is in an unknown state and needs a person",
+        )
+    if sd.status == "STOPPED":
+        current = service.current_service_deployment
+        if current and current != sd.arn:
+            return Verdict(
+                Outcome.SUPERSEDED,
+                f"superseded by service deployment {current.rsplit('/', 1)[-1]}: another "
+                f"deploy started and ECS stopped ours ({sd.status_reason or 'no reason'}); "
+                "it was left alone",
+            )
+        return Verdict(
+            Outcome.FAILED,
+            f"service deployment STOPPED at {stage}: {sd.status_reason or 'no reason given'}",
+        )
+    if sd.rolling_back or sd.status == "STOP_REQUESTED":
+        return None  # ECS acts; its verdict comes with the record's final status
+    ours = service.deployment(target.deployment_id)
+    if (
+        settings.max_failed_tasks is not None
+        and ours is not None
+        and ours.failed_tasks >= settings.max_failed_tasks
+    ):
+        return Verdict(
+            Outcome.FAILED,
+            f"{ours.failed_tasks} task(s) of the new revision failed at {stage} "
+            f"(--max-failed-tasks {settings.max_failed_tasks})",
+        )
+    if settings.skip_deployments_check and ours is not None and ours.running_count >= 1:
+        return Verdict(
+            Outcome.SUCCEEDED,
+            f"the new revision has a running task (at {stage}; ECS goes on with the deployment)",
+        )
+    if settings.wait_until == "traffic-shifted" and sd.lifecycle_stage in TRAFFIC_SHIFTED_STAGES:
+        return Verdict(
+            Outcome.SUCCEEDED,
+            "production traffic is all on the new revision and the bake time has begun: "
+            "ECS may still roll back until the bake time ends",
+        )
+    hook = awaiting_hook(sd, settings)
+    if hook is not None and settings.on_pause != "wait":
+        return Verdict(Outcome.PAUSED, paused_reason(sd, hook))
+    return None
+
+
+def awaiting_hook(sd: ServiceDeployment, settings: WatchSettings) -> HookDetail | None:
+    """The first hook that awaits action and that we have not answered yet."""
+    return next(
+        (h for h in sd.hooks if h.awaiting_action and h.hook_id not in settings.answered_hooks),
+        None,
+    )
+
+
+def paused_reason(sd: ServiceDeployment, hook: HookDetail) -> str:
+    """`paused at STAGE: PAUSE hook H awaits approval; times out at T (then ACTION)`."""
+    expires = (
+        hook.expires_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        if hook.expires_at
+        else "an unknown time"
+    )
+    return (
+        f"paused at {sd.lifecycle_stage or 'an unknown stage'}: {hook.target_type} hook "
+        f"{hook.hook_id} awaits approval; it times out at {expires} "
+        f"(then {hook.timeout_action or 'ROLLBACK'})"
+    )
+
+
 def watch(
     ecs: Gateway,
     target: Target,
@@ -142,6 +277,7 @@ def watch(
     sleep: Callable[[float], object],
     interrupted: Callable[[], bool] = lambda: False,
     seen_events: frozenset[str] = frozenset(),
+    previous: WatchResult | None = None,
     rng: random.Random | None = None,
 ) -> WatchResult:
     """Poll until the deployment succeeds, fails, the deadline passes or we are interrupted.
@@ -151,18 +287,25 @@ def watch(
     rollback, the summary) still happens."""
     rng = rng or random.Random()
     started = clock()
-    events_seen = set(seen_events)
-    tasks_seen: set[str] = set()
     result = WatchResult(Outcome.TIMED_OUT, "", None, None)
+    result.events_seen.update(seen_events)
+    if previous is not None:  # a wait that goes on after acting on a pause
+        result.events_seen.update(previous.events_seen)
+        result.tasks_seen.update(previous.tasks_seen)
+        result.stage_shown = previous.stage_shown
     failed_seen = running_seen = 0
     signs_seen: set[str] = set()
+    hooks_announced = set(settings.answered_hooks)
     wait = min(FIRST_POLL, settings.poll_interval)
     while True:
         if interrupted():
             result.outcome, result.reason = Outcome.INTERRUPTED, "interrupted while waiting"
             return result
+        sd = None
         try:
             service = ecs.describe_service(target.cluster, target.service)
+            if target.service_deployment_arn:
+                sd = ecs.describe_service_deployment(target.service_deployment_arn)
         except Interrupted:
             result.outcome, result.reason = Outcome.INTERRUPTED, "interrupted while waiting"
             return result
@@ -173,14 +316,28 @@ def watch(
         result.polls += 1
         ours = service.deployment(target.deployment_id)
         result.service, result.deployment = service, ours
+        result.service_deployment = sd or result.service_deployment
         for event in reversed(service.events):  # ECS lists newest first
-            if event.id not in events_seen:
-                events_seen.add(event.id)
+            if event.id not in result.events_seen:
+                result.events_seen.add(event.id)
                 observer.service_event(event)
-        observer.progress(service, ours, clock() - started)
-        verdict = assess(service, target, settings)
+        if sd is not None:
+            now_shown = (sd.status, sd.lifecycle_stage, *sd.traffic.values())
+            if now_shown != result.stage_shown:
+                result.stage_shown = now_shown
+                observer.stage_changed(sd)
+            hook = awaiting_hook(sd, settings)
+            if hook is not None and hook.hook_id not in hooks_announced:
+                hooks_announced.add(hook.hook_id)
+                observer.paused(sd, hook)
+        observer.progress(service, ours, clock() - started, sd)
+        if sd is not None:
+            verdict = assess_service_deployment(sd, service, target, settings)
+        else:
+            verdict = assess(service, target, settings)
         if (
             verdict is None
+            and sd is None
             and settings.skip_deployments_check
             and settings.require_healthy
             and ours is not None
@@ -195,9 +352,9 @@ def watch(
         if (
             failed_now > failed_seen
             or running_now < running_seen
-            or (verdict and verdict.outcome != Outcome.SUCCEEDED)
+            or (verdict and verdict.outcome not in (Outcome.SUCCEEDED, Outcome.PAUSED))
         ):
-            _explain_stopped(ecs, target, tasks_seen, result, observer)
+            _explain_stopped(ecs, target, result, observer)
         failed_seen, running_seen = failed_now, running_now
         if verdict is not None:
             result.outcome, result.reason = verdict.outcome, verdict.reason
@@ -205,10 +362,10 @@ def watch(
         now = clock()
         if now >= settings.deadline:
             result.outcome = Outcome.TIMED_OUT
-            result.reason = _timeout_reason(service, ours)
-            _explain_stopped(ecs, target, tasks_seen, result, observer)
+            result.reason = _timeout_reason(service, ours, sd)
+            _explain_stopped(ecs, target, result, observer)
             return result
-        new_signs = _finishing_signs(service, ours) - signs_seen
+        new_signs = _finishing_signs(service, ours, sd) - signs_seen
         if new_signs:
             signs_seen |= new_signs
             wait = min(FINISHING_POLL, settings.poll_interval)
@@ -217,8 +374,18 @@ def watch(
         wait = min(wait * RAMP, settings.poll_interval)
 
 
-def _finishing_signs(service: Service, ours: Deployment | None) -> set[str]:
-    """What says the rollout is about to finish: all its new tasks run; no old task runs."""
+def _finishing_signs(
+    service: Service, ours: Deployment | None, sd: ServiceDeployment | None
+) -> set[str]:
+    """What says the rollout is about to finish: all its new tasks run; no old task runs;
+    a native deployment cleans up or rolls back (its end comes within a few steps)."""
+    if sd is not None:
+        signs = set()
+        if sd.lifecycle_stage == "CLEAN_UP":
+            signs.add("clean-up")
+        if sd.rolling_back:
+            signs.add("rolling back")
+        return signs
     if ours is None or ours.desired_count == 0:
         return set()
     signs = set()
@@ -229,13 +396,11 @@ def _finishing_signs(service: Service, ours: Deployment | None) -> set[str]:
     return signs
 
 
-def _explain_stopped(
-    ecs: Gateway, target: Target, seen: set[str], result: WatchResult, observer: Observer
-) -> None:
+def _explain_stopped(ecs: Gateway, target: Target, result: WatchResult, observer: Observer) -> None:
     """Record our deployment's newly stopped tasks and show the first few. An error here
     (or a signal) only leaves the explanation short: it never changes the verdict."""
     try:
-        fresh = _new_stopped_tasks(ecs, target, seen)
+        fresh = _new_stopped_tasks(ecs, target, result.tasks_seen)
     except EcsDeployError as exc:
         observer.warn(f"Could not explain stopped tasks: {exc.message}")
         return
@@ -257,9 +422,15 @@ def _new_stopped_tasks(ecs: Gateway, target: Target, seen: set[str]) -> list[Tas
     fresh = []
     for task in ecs.describe_tasks(target.cluster, arns):
         seen.add(task.arn)
-        if task.started_by == target.deployment_id and task.is_stopped:
+        if task.started_by == target.deployment_id and task.is_stopped and not _scaled_in(task):
             fresh.append(task)
     return fresh
+
+
+def _scaled_in(task: Task) -> bool:
+    """ECS stopped a healthy task on purpose (a rollback or clean-up drains its revision):
+    that explains nothing about a failure."""
+    return (task.stopped_reason or "").startswith("Scaling activity initiated by")
 
 
 def _has_healthy_task(ecs: Gateway, target: Target) -> bool:
@@ -274,7 +445,18 @@ def _has_healthy_task(ecs: Gateway, target: Target) -> bool:
     )
 
 
-def _timeout_reason(service: Service, ours: Deployment | None) -> str:
+def _timeout_reason(
+    service: Service, ours: Deployment | None, sd: ServiceDeployment | None = None
+) -> str:
+    if sd is not None:
+        traffic = sd.traffic
+        return (
+            f"timed out in stage {sd.lifecycle_stage or 'unknown'} (service deployment "
+            f"{sd.status}; traffic on the new revision: test {_percent(traffic['test'])}, "
+            f"production {_percent(traffic['production'])}"
+            + (f"; {ours.running_count}/{ours.desired_count} new tasks running" if ours else "")
+            + ")"
+        )
     if ours is None:
         return "timed out waiting for the deployment"
     others = sum(d.running_count for d in service.deployments if d.id != ours.id)
@@ -289,3 +471,7 @@ def _revision(deployment: Deployment | None) -> str:
     if deployment is None:
         return "an unknown revision"
     return deployment.task_definition.rsplit("/", 1)[-1]
+
+
+def _percent(weight: float | None) -> str:
+    return "unknown" if weight is None else f"{weight:g}%"

@@ -1,0 +1,234 @@
+"""ECS's own BLUE_GREEN, LINEAR and CANARY deployments: the per-deploy strategy overrides, and
+acting on a deployment that ECS runs stage by stage (answering a PAUSE hook, rolling back with
+StopServiceDeployment or ContinueServiceDeployment, resuming a paused one).
+
+Judging such a deployment is the watcher's (`watch.assess_service_deployment`); telling the
+story of one deploy is the deployer's. Nothing here ever sends a second UpdateService: a
+native deployment is rolled back inside its own service deployment, as ECS does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from ecsdeploy.ecs import EcsGateway
+from ecsdeploy.errors import EcsDeployError, NotFoundError, UsageError
+from ecsdeploy.models import NATIVE_STRATEGIES, STRATEGIES, Service, ServiceDeployment
+from ecsdeploy.output import Reporter
+from ecsdeploy.policy import Interrupted
+from ecsdeploy.result import DeployResult, Outcome
+from ecsdeploy.watch import Target, WatchResult, WatchSettings, awaiting_hook
+
+
+@dataclass(frozen=True)
+class StrategyOverrides:
+    """Per-deploy changes to the service's deploymentConfiguration (None: keep)."""
+
+    strategy: str | None = None  # the API's spelling
+    bake_time: int | None = None
+    canary_percent: float | None = None
+    canary_bake_time: int | None = None
+    linear_step_percent: float | None = None
+    linear_step_bake_time: int | None = None
+
+    @property
+    def given(self) -> bool:
+        return any(v is not None for v in vars(self).values())
+
+
+def merge_deployment_configuration(
+    current: Mapping[str, Any], overrides: StrategyOverrides
+) -> dict[str, Any]:
+    """The service's deploymentConfiguration with the overrides merged in: every other member
+    kept (circuit breaker, alarms, hooks). An override that the resulting strategy does not
+    use is refused (UsageError, before any call that changes anything)."""
+    merged = dict(current)
+    strategy = overrides.strategy or str(current.get("strategy") or "ROLLING")
+    flag = {v: k for k, v in STRATEGIES.items()}
+    needs = [
+        ("--bake-time", overrides.bake_time, NATIVE_STRATEGIES),
+        ("--canary-percent", overrides.canary_percent, ("CANARY",)),
+        ("--canary-bake-time", overrides.canary_bake_time, ("CANARY",)),
+        ("--linear-step-percent", overrides.linear_step_percent, ("LINEAR",)),
+        ("--linear-step-bake-time", overrides.linear_step_bake_time, ("LINEAR",)),
+    ]
+    for name, value, strategies in needs:
+        if value is not None and strategy not in strategies:
+            wanted = " or ".join(f"--strategy {flag[s]}" for s in strategies)
+            source = "--strategy" if overrides.strategy else "the service's strategy"
+            raise UsageError(
+                f"{name} applies to {wanted}, but {source} is {strategy}; "
+                f"pass {wanted.split(' or ')[0]} with it; nothing was changed"
+            )
+    if overrides.strategy is not None:
+        merged["strategy"] = overrides.strategy
+    if overrides.bake_time is not None:
+        merged["bakeTimeInMinutes"] = overrides.bake_time
+    if overrides.canary_percent is not None or overrides.canary_bake_time is not None:
+        canary = dict(current.get("canaryConfiguration") or {})
+        if overrides.canary_percent is not None:
+            canary["canaryPercent"] = overrides.canary_percent
+        if overrides.canary_bake_time is not None:
+            canary["canaryBakeTimeInMinutes"] = overrides.canary_bake_time
+        merged["canaryConfiguration"] = canary
+    if overrides.linear_step_percent is not None or overrides.linear_step_bake_time is not None:
+        linear = dict(current.get("linearConfiguration") or {})
+        if overrides.linear_step_percent is not None:
+            linear["stepPercent"] = overrides.linear_step_percent
+        if overrides.linear_step_bake_time is not None:
+            linear["stepBakeTimeInMinutes"] = overrides.linear_step_bake_time
+        merged["linearConfiguration"] = linear
+    return merged
+
+
+def resume_command(cluster: str, service: str, action: str = "continue") -> str:
+    return f"ecs-deploy -c {cluster} -n {service} --resume {action}"
+
+
+def record_service_deployment(r: DeployResult, sd: ServiceDeployment | None) -> None:
+    """Copy what the summary reports of a service deployment into the result."""
+    if sd is None:
+        return
+    r.service_deployment_arn = sd.arn
+    r.service_deployment_status = sd.status
+    r.lifecycle_stage = sd.lifecycle_stage
+    r.traffic = sd.traffic
+    r.strategy = sd.strategy or r.strategy
+
+
+#: Follow a target with settings, going on from what an earlier wait had shown.
+Follow = Callable[[Target, WatchSettings, WatchResult | None], WatchResult]
+
+
+@dataclass
+class NativeRollout:
+    """Acts on one native deployment: answers its PAUSE hooks as --on-pause says, rolls it
+    back inside its own service deployment, or resumes one that waits for approval."""
+
+    ecs: EcsGateway
+    reporter: Reporter
+    follow: Follow
+
+    def run(
+        self, target: Target, settings: WatchSettings, r: DeployResult, *, asked: str = ""
+    ) -> WatchResult:
+        """Follow the deployment to its verdict. With --on-pause continue/rollback each pause
+        is answered as it comes and the wait goes on; `asked` names a rollback we already
+        requested (its ROLLBACK_SUCCESSFUL is then ours: Outcome.ROLLED_BACK)."""
+        previous: WatchResult | None = None
+        while True:
+            result = self.follow(target, settings, previous)
+            record_service_deployment(r, result.service_deployment)
+            sd = result.service_deployment
+            hook = awaiting_hook(sd, settings) if sd is not None else None
+            if result.outcome is Outcome.PAUSED and hook is not None and sd is not None:
+                action = settings.on_pause.upper()
+                if action not in ("CONTINUE", "ROLLBACK"):
+                    return result  # --on-pause exit: the deployer reports it
+                self.reporter.info(
+                    f"--on-pause {settings.on_pause}: ContinueServiceDeployment {action} "
+                    f"for hook {hook.hook_id} at {sd.lifecycle_stage}"
+                )
+                self.ecs.continue_service_deployment(sd.arn, hook.hook_id, action)
+                settings = replace(
+                    settings, answered_hooks=settings.answered_hooks | {hook.hook_id}
+                )
+                if action == "ROLLBACK":
+                    asked, settings = "--on-pause rollback", replace(settings, on_pause="wait")
+                previous = result
+                continue
+            if asked and result.outcome is Outcome.ROLLED_BACK_BY_ECS:
+                result.outcome = Outcome.ROLLED_BACK
+                result.reason = f"rolled back as asked ({asked}): {result.reason}"
+            return result
+
+    def roll_back(
+        self, target: Target, settings: WatchSettings, r: DeployResult, previous: WatchResult
+    ) -> dict[str, Any]:
+        """--enable-rollback for a native deployment: StopServiceDeployment(ROLLBACK), or
+        ContinueServiceDeployment(ROLLBACK) when it waits at a hook, then wait for ECS's
+        rollback to end. Only while the service still runs our deployment."""
+        arn = target.service_deployment_arn
+        assert arn is not None
+        rollback: dict[str, Any] = {"service_deployment_arn": arn}
+        r.rollback = rollback
+        try:
+            service = self.ecs.describe_service(target.cluster, target.service)
+            if skipped := self._cannot_roll_back(service, arn):
+                rollback.update(outcome="skipped", reason=skipped)
+                self.reporter.warn(f"Rollback skipped: {skipped}")
+                return rollback
+            sd = self.ecs.describe_service_deployment(arn)
+            hook = awaiting_hook(sd, settings)
+            if sd.is_final:
+                reason = f"the service deployment is already {sd.status}: nothing to roll back"
+                rollback.update(outcome="skipped", reason=reason)
+                self.reporter.warn(f"Rollback skipped: {reason}")
+                return rollback
+            if sd.rolling_back:
+                self.reporter.warn(f"ECS is already rolling back ({sd.status}): waiting for it")
+                rollback["requested_with"] = "ECS"
+            elif hook is not None:
+                self.reporter.warn(
+                    f"Rolling back: ContinueServiceDeployment ROLLBACK for hook {hook.hook_id}"
+                )
+                self.ecs.continue_service_deployment(arn, hook.hook_id, "ROLLBACK")
+                rollback["requested_with"] = "ContinueServiceDeployment"
+            else:
+                self.reporter.warn(f"Rolling back: StopServiceDeployment ROLLBACK on {sd.id}")
+                self.ecs.stop_service_deployment(arn, "ROLLBACK")
+                rollback["requested_with"] = "StopServiceDeployment"
+            answered = settings.answered_hooks | ({hook.hook_id} if hook else set())
+            settings = replace(settings, on_pause="wait", answered_hooks=frozenset(answered))
+            result = self.follow(target, settings, previous)
+        except Interrupted as exc:
+            rollback.update(outcome=Outcome.INTERRUPTED.value, reason=exc.message)
+            self.reporter.warn(f"Rollback {exc.message}")
+            return rollback
+        except EcsDeployError as exc:
+            rollback.update(outcome="error", reason=exc.message)
+            self.reporter.error(f"Rollback failed: {exc.message}")
+            return rollback
+        record_service_deployment(r, result.service_deployment)
+        outcome, reason = result.outcome, result.reason
+        if outcome is Outcome.ROLLED_BACK_BY_ECS:  # the rollback we asked for completed
+            outcome = Outcome.ROLLED_BACK
+            reason = "ROLLBACK_SUCCESSFUL: the previous revision serves all traffic again"
+        rollback.update(outcome=outcome.value, reason=reason)
+        self.reporter.info(f"Rollback {outcome.value.replace('_', ' ')}: {reason}")
+        return rollback
+
+    def find_paused(self, cluster: str, service_name: str) -> tuple[Service, ServiceDeployment]:
+        """--resume: the service's current deployment, which must await action at a hook."""
+        service = self.ecs.describe_service(cluster, service_name)
+        if service.strategy not in NATIVE_STRATEGIES:
+            raise NotFoundError(
+                f"Service {service_name} uses the {service.strategy} strategy: it has no "
+                "deployment paused at a lifecycle hook to resume; nothing was changed"
+            )
+        arn = service.current_service_deployment
+        if not arn:
+            raise NotFoundError(
+                f"Service {service_name} has no current service deployment to resume; "
+                "nothing was changed"
+            )
+        sd = self.ecs.describe_service_deployment(arn)
+        if sd.is_final or sd.paused_hook is None:
+            raise NotFoundError(
+                f"No deployment of service {service_name} awaits approval: service deployment "
+                f"{sd.id} is {sd.status} at {sd.lifecycle_stage or 'no stage'}; nothing was "
+                "changed"
+            )
+        return service, sd
+
+    @staticmethod
+    def _cannot_roll_back(service: Service, arn: str) -> str | None:
+        current = service.current_service_deployment
+        if current and current != arn:
+            return (
+                f"superseded by service deployment {current.rsplit('/', 1)[-1]}: the service "
+                "no longer runs ours, so it was left alone"
+            )
+        return None
