@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # `make demo`: start the sandbox ECS on loopback, deploy a new image (rolls over, exit 0),
-# then deploy an image that cannot start (the circuit breaker rolls it back, exit 15).
+# then deploy an image that cannot start (the circuit breaker rolls it back, exit 15); then
+# ECS's own blue/green (paused for approval, continued from a second command, completes) and
+# canary (green tasks fail; ECS rolls it back, exit 15).
 set -euo pipefail
 workdir=$(mktemp -d)
 ready="$workdir/endpoint"
-ecs-deploy-sandbox --port 0 --step-delay "${DEMO_STEP_DELAY:-0.7}" --seed-demo \
+ecs-deploy-sandbox --port 0 --step-delay "${DEMO_STEP_DELAY:-0.7}" --minute "${DEMO_MINUTE:-3}" --seed-demo \
   --fail-image '*:broken' --ready-file "$ready" &
 sandbox_pid=$!
 trap 'kill "$sandbox_pid" 2>/dev/null || true; wait "$sandbox_pid" 2>/dev/null || true; rm -rf "$workdir"' EXIT
@@ -31,5 +33,31 @@ code=$?
 set -e
 echo "== exit code $code (15: the deploy failed and ECS's circuit breaker rolled it back)"
 [ "$code" -eq 15 ] || { echo "demo: expected exit code 15" >&2; exit 1; }
+
 echo
-echo "Demo finished: one deploy rolled over, one failure caught with its reason."
+echo "== 3. blue/green (ECS's own, strategy BLUE_GREEN) with an approval gate: service web-bg"
+echo "==    pauses after the test traffic shift; the first command exits 23 (awaiting approval)"
+echo "\$ ecs-deploy -c demo -n web-bg -i nginx:1.27 -t 60 --on-pause exit"
+set +e
+ecs-deploy -c demo -n web-bg -i nginx:1.27 -t 60 --on-pause exit
+code=$?
+set -e
+echo "== exit code $code (23: paused at a lifecycle hook, awaiting approval)"
+[ "$code" -eq 23 ] || { echo "demo: expected exit code 23" >&2; exit 1; }
+echo "== approved: a second command (a second CI job) continues it to production"
+echo "\$ ecs-deploy -c demo -n web-bg --resume continue -t 60"
+ecs-deploy -c demo -n web-bg --resume continue -t 60
+echo "== exit code 0 (SUCCESSFUL: traffic on green, bake time over, blue cleaned up)"
+
+echo
+echo "== 4. canary (strategy CANARY, 20% first) of nginx:broken: green tasks cannot start"
+echo "\$ ecs-deploy -c demo -n web-canary -i nginx:broken -t 60"
+set +e
+ecs-deploy -c demo -n web-canary -i nginx:broken -t 60
+code=$?
+set -e
+echo "== exit code $code (15: ECS rolled the canary back; blue kept serving)"
+[ "$code" -eq 15 ] || { echo "demo: expected exit code 15" >&2; exit 1; }
+echo
+echo "Demo finished: a rolling deploy, a caught failure, a blue/green deploy through an"
+echo "approval gate, and a failed canary rolled back by ECS."

@@ -27,7 +27,14 @@ from ecsdeploy.image import parse_image
 from ecsdeploy.sandbox import Sandbox
 
 FAST = ("--poll-interval", "0.1")  # tests poll faster than the default
-MUTATING = {"RegisterTaskDefinition", "UpdateService", "DeregisterTaskDefinition", "RunTask"}
+MUTATING = {
+    "RegisterTaskDefinition",
+    "UpdateService",
+    "DeregisterTaskDefinition",
+    "RunTask",
+    "StopServiceDeployment",
+    "ContinueServiceDeployment",
+}
 _names = itertools.count(1)
 
 #: Credentials every command run gets, and a secret every seeded task definition holds:

@@ -5,10 +5,36 @@ from __future__ import annotations
 import signal
 import sys
 import threading
+from typing import Any
 
 import click
 
 from ecsdeploy.sandbox.server import Sandbox
+
+DEMO_BASE: dict[str, Any] = {
+    "maximumPercent": 200,
+    "minimumHealthyPercent": 100,
+    "deploymentCircuitBreaker": {"enable": True, "rollback": True},
+}
+DEMO_SERVICES: dict[str, dict[str, Any]] = {
+    "web": {},
+    "web-bg": {
+        "strategy": "BLUE_GREEN",
+        "bakeTimeInMinutes": 1,
+        "lifecycleHooks": [
+            {
+                "targetType": "PAUSE",
+                "lifecycleStages": ["POST_TEST_TRAFFIC_SHIFT"],
+                "timeoutConfiguration": {"timeoutInMinutes": 30, "action": "ROLLBACK"},
+            }
+        ],
+    },
+    "web-canary": {
+        "strategy": "CANARY",
+        "bakeTimeInMinutes": 1,
+        "canaryConfiguration": {"canaryPercent": 20, "canaryBakeTimeInMinutes": 1},
+    },
+}
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -32,8 +58,9 @@ from ecsdeploy.sandbox.server import Sandbox
 @click.option(
     "--seed-demo",
     is_flag=True,
-    help="Create cluster 'demo' with service 'web' (2 tasks of nginx:1.25, circuit "
-    "breaker with rollback).",
+    help="Create cluster 'demo' with services 'web' (ROLLING), 'web-bg' (BLUE_GREEN with a "
+    "PAUSE hook after the test traffic shift) and 'web-canary' (CANARY 20%), each 2 tasks "
+    "of nginx:1.25 with the circuit breaker and its rollback.",
 )
 @click.option(
     "--fail-image",
@@ -61,18 +88,15 @@ def main(
     if fail_images:
         sandbox.set_faults(fail_images=fail_images)
     if seed_demo:
-        sandbox.seed_service(
-            "demo",
-            "web",
-            "nginx:1.25",
-            2,
-            deployment_configuration={
-                "maximumPercent": 200,
-                "minimumHealthyPercent": 100,
-                "deploymentCircuitBreaker": {"enable": True, "rollback": True},
-            },
-            timeout=60 + 10 * step_delay,
-        )
+        for name, conf in DEMO_SERVICES.items():
+            sandbox.seed_service(
+                "demo",
+                name,
+                "nginx:1.25",
+                2,
+                deployment_configuration={**DEMO_BASE, **conf},
+                timeout=60 + 10 * step_delay,
+            )
     click.echo(f"ecs-deploy sandbox serving on {sandbox.endpoint}", err=True)
     if ready_file:
         with open(ready_file, "w", encoding="utf-8") as fh:
