@@ -345,3 +345,24 @@ def test_strategy_options_need_a_service(sandbox, cluster):
     assert run.code == 3, run.stderr
     assert "--strategy acts on a service" in said(run)
     assert run.mutating_calls == []
+
+
+@pytest.mark.parametrize(
+    ("args", "hooks", "operation", "code"),
+    [
+        (("-t", "2", "--enable-rollback"), [], "StopServiceDeployment", 21),
+        (("-t", "2", "--enable-rollback"), [pause()], "ContinueServiceDeployment", 21),
+        (("--on-pause", "continue"), [pause()], "ContinueServiceDeployment", 0),
+    ],
+    ids=["stop", "continue-rollback", "continue"],
+)
+def test_a_lost_answer_to_stop_or_continue_is_checked_not_misreported(
+    sandbox, cluster, minute, args, hooks, operation, code
+):
+    native(sandbox, cluster, bake=600 if not hooks else 1, hooks=hooks)
+    sandbox.scheduler.inject(operation, "drop", after=True)  # carried out, answer lost
+    run = deploy(sandbox, cluster, "-i", "nginx:2", *args)
+    assert run.code == code, said(run)
+    taken = f"{operation} reported an error" in said(run)
+    assert taken or run.calls.count(operation) == 2
+    assert "UpdateService" not in run.applied[2:]  # never a second update

@@ -423,7 +423,7 @@ class Deployer:
             f"ContinueServiceDeployment {action}"
         )
         self.stage = "resuming the deployment"
-        self.ecs.continue_service_deployment(sd.arn, hook.hook_id, action)
+        native.answer(sd.arn, hook.hook_id, action)
         self.service_updated = True
         target = Target(cfg.cluster, cfg.service, r.deployment_id or "", None, sd.arn)
         settings = replace(self._settings(cfg), answered_hooks=frozenset({hook.hook_id}))

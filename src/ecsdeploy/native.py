@@ -131,7 +131,7 @@ class NativeRollout:
                     f"--on-pause {settings.on_pause}: ContinueServiceDeployment {action} "
                     f"for hook {hook.hook_id} at {sd.lifecycle_stage}"
                 )
-                self.ecs.continue_service_deployment(sd.arn, hook.hook_id, action)
+                self.answer(sd.arn, hook.hook_id, action)
                 settings = replace(
                     settings, answered_hooks=settings.answered_hooks | {hook.hook_id}
                 )
@@ -174,11 +174,11 @@ class NativeRollout:
                 self.reporter.warn(
                     f"Rolling back: ContinueServiceDeployment ROLLBACK for hook {hook.hook_id}"
                 )
-                self.ecs.continue_service_deployment(arn, hook.hook_id, "ROLLBACK")
+                self.answer(arn, hook.hook_id, "ROLLBACK")
                 rollback["requested_with"] = "ContinueServiceDeployment"
             else:
                 self.reporter.warn(f"Rolling back: StopServiceDeployment ROLLBACK on {sd.id}")
-                self.ecs.stop_service_deployment(arn, "ROLLBACK")
+                self.stop(arn)
                 rollback["requested_with"] = "StopServiceDeployment"
             answered = settings.answered_hooks | ({hook.hook_id} if hook else set())
             settings = replace(settings, on_pause="wait", answered_hooks=frozenset(answered))
@@ -199,6 +199,65 @@ class NativeRollout:
         rollback.update(outcome=outcome.value, reason=reason)
         self.reporter.info(f"Rollback {outcome.value.replace('_', ' ')}: {reason}")
         return rollback
+
+    def answer(self, arn: str, hook_id: str, action: str) -> None:
+        """ContinueServiceDeployment; when its answer is lost (or it fails), the record says
+        whether it took: the hook no longer awaits action, or the rollback began. ECS may
+        show the hook awaiting for a moment after it took, so it is then sent once more:
+        the same answer to the same hook cannot do anything else."""
+
+        def took(now: ServiceDeployment) -> bool:
+            waiting = any(h.hook_id == hook_id and h.awaiting_action for h in now.hooks)
+            return not waiting or (action == "ROLLBACK" and now.rolling_back)
+
+        self._act(
+            "ContinueServiceDeployment",
+            arn,
+            lambda: self.ecs.continue_service_deployment(arn, hook_id, action),
+            took,
+            repeatable=True,
+        )
+
+    def stop(self, arn: str) -> None:
+        """StopServiceDeployment with ROLLBACK; a lost answer is checked as in `answer`."""
+        self._act(
+            "StopServiceDeployment",
+            arn,
+            lambda: self.ecs.stop_service_deployment(arn, "ROLLBACK"),
+            lambda now: now.rolling_back or now.status.startswith("ROLLBACK_"),
+        )
+
+    def _act(
+        self,
+        operation: str,
+        arn: str,
+        call: Callable[[], None],
+        took: Callable[[ServiceDeployment], bool],
+        *,
+        repeatable: bool = False,
+    ) -> None:
+        attempts = 2 if repeatable else 1
+        for attempt in range(1, attempts + 1):
+            try:
+                call()
+                return
+            except Interrupted:
+                raise
+            except EcsDeployError as exc:
+                if self._taken(arn, took):
+                    self.reporter.warn(
+                        f"{operation} reported an error ({exc.message}), but the service "
+                        "deployment shows it taken: following it"
+                    )
+                    return
+                if attempt == attempts:
+                    raise
+
+    def _taken(self, arn: str, took: Callable[[ServiceDeployment], bool]) -> bool:
+        try:
+            return took(self.ecs.describe_service_deployment(arn))
+        except EcsDeployError:
+            return False
 
     def find_paused(self, cluster: str, service_name: str) -> tuple[Service, ServiceDeployment]:
         """--resume: the service's current deployment, which must await action at a hook."""
