@@ -27,13 +27,13 @@ def main() -> None:
         [
             EXE.replace("ecs-deploy", "python"),
             "-c",
-            "import sys, ecsdeploy.cli; print('boto3' in sys.modules)",
+            "import sys, ecsdeploy.cli; print('botocore' in sys.modules)",
         ],
         capture_output=True,
         text=True,
         check=True,
     ).stdout.strip()
-    print(f"boto3 imported by the CLI module: {imported}")
+    print(f"botocore imported by the CLI module: {imported}")
 
 
 if __name__ == "__main__":

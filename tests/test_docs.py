@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ecsdeploy.cli import command
+from ecsdeploy.cli import HELP_SECTIONS, command
 from ecsdeploy.errors import ExitCode
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
@@ -18,6 +18,11 @@ OPTIONS = [opt for param in command.params for opt in param.opts if opt.startswi
 def test_every_option_is_in_the_option_reference(option):
     reference = README.split("## Option reference", 1)[1].split("\n## ", 1)[0]
     assert re.search(rf"`[^`]*{re.escape(option)}\b", reference), option
+
+
+@pytest.mark.parametrize("name", [p.name for p in command.params])
+def test_every_option_is_in_a_help_section(name):
+    assert any(name in names for names in HELP_SECTIONS.values()), name
 
 
 @pytest.mark.parametrize("code", list(ExitCode))

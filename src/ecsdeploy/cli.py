@@ -78,7 +78,84 @@ def _fail(code: ExitCode, message: str) -> EcsDeployError:
     return EcsDeployError(message, code)
 
 
-@click.command(context_settings=CONTEXT)
+#: --help's sections, in order, and the options of each (by parameter name). The docs test
+#: checks that every option is in one.
+HELP_SECTIONS: dict[str, tuple[str, ...]] = {
+    "AWS access": (
+        "access_key",
+        "secret_key",
+        "region",
+        "profile",
+        "assume_role",
+        "aws_instance_profile",
+    ),
+    "What to deploy": (
+        "cluster",
+        "service",
+        "task_definition",
+        "image",
+        "tag_env_var",
+        "tag_only",
+        "containers",
+        "task_definition_file",
+        "allow_family_change",
+        "use_latest_task_def",
+        "copy_task_definition_tags",
+        "force_new_deployment",
+        "max_definitions",
+    ),
+    "How it rolls out": (
+        "desired_count",
+        "min_percent",
+        "max_percent",
+        "timeout",
+        "enable_rollback",
+        "skip_deployments_check",
+        "poll_interval",
+        "max_failed_tasks",
+    ),
+    "Native strategies (blue/green, linear, canary)": (
+        "strategy",
+        "bake_time",
+        "canary_percent",
+        "canary_bake_time",
+        "linear_step_percent",
+        "linear_step_bake_time",
+        "wait_until",
+        "on_pause",
+        "resume",
+    ),
+    "One-off tasks (-d)": (
+        "run_task",
+        "launch_type",
+        "platform_version",
+        "network_configuration",
+        "wait_for_success",
+    ),
+    "Output": ("output_format", "quiet", "verbose", "version", "help"),
+}
+
+
+class SectionedCommand(click.Command):
+    """--help with the options grouped into HELP_SECTIONS (click's own formatter)."""
+
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        records = {
+            p.name: record
+            for p in self.get_params(ctx)
+            if p.name and (record := p.get_help_record(ctx)) is not None
+        }
+        for title, names in HELP_SECTIONS.items():
+            rows = [records.pop(n) for n in names if n in records]
+            if rows:
+                with formatter.section(title):
+                    formatter.write_dl(rows)
+        if records:  # an option not given a section still shows
+            with formatter.section("Other options"):
+                formatter.write_dl(list(records.values()))
+
+
+@click.command(cls=SectionedCommand, context_settings=CONTEXT)
 @click.option(
     "-k",
     "--aws-access-key",
@@ -321,6 +398,7 @@ def command(**opts: Any) -> dict[str, Any]:
 
     \b
     ecs-deploy -c CLUSTER -n SERVICE -i IMAGE [-t TIMEOUT]
+    ecs-deploy -c CLUSTER -n SERVICE --resume continue|rollback
     ecs-deploy -d TASKDEF -i IMAGE [--run-task --wait-for-success]
     """
     return opts  # main() runs it: a parse error must reach the same summary as any failure
