@@ -34,6 +34,7 @@ from ecsdeploy.result import DeployResult, Outcome
 
 if TYPE_CHECKING:
     from ecsdeploy.aws import AwsSettings
+    from ecsdeploy.changes import Changes
     from ecsdeploy.deploy import DeployConfig
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -94,6 +95,8 @@ HELP_SECTIONS: dict[str, tuple[str, ...]] = {
         "service",
         "task_definition",
         "image",
+        "revision",
+        "dry_run",
         "tag_env_var",
         "tag_only",
         "containers",
@@ -103,6 +106,22 @@ HELP_SECTIONS: dict[str, tuple[str, ...]] = {
         "copy_task_definition_tags",
         "force_new_deployment",
         "max_definitions",
+    ),
+    "Changes to the task definition": (
+        "env",
+        "unset_env",
+        "env_file",
+        "secret",
+        "unset_secret",
+        "commands",
+        "cpu",
+        "memory",
+        "memory_reservation",
+        "docker_label",
+        "task_cpu",
+        "task_memory",
+        "task_role",
+        "execution_role",
     ),
     "How it rolls out": (
         "desired_count",
@@ -322,6 +341,99 @@ class SectionedCommand(click.Command):
     help="Fail once N tasks of the new deployment have stopped.",
 )
 @click.option(
+    "--env",
+    "env",
+    nargs=2,
+    multiple=True,
+    metavar="CONTAINER NAME=VALUE",
+    help="Set an environment variable in a container (repeatable).",
+)
+@click.option(
+    "--unset-env",
+    nargs=2,
+    multiple=True,
+    metavar="CONTAINER NAME",
+    help="Remove an environment variable from a container (repeatable).",
+)
+@click.option(
+    "--env-file",
+    nargs=2,
+    multiple=True,
+    metavar="CONTAINER PATH",
+    help="Set a container's environment variables from a dotenv file (repeatable).",
+)
+@click.option(
+    "--secret",
+    nargs=2,
+    multiple=True,
+    metavar="CONTAINER NAME=VALUE_FROM",
+    help="Set a secret from an SSM parameter or Secrets Manager ARN (repeatable).",
+)
+@click.option(
+    "--unset-secret",
+    nargs=2,
+    multiple=True,
+    metavar="CONTAINER NAME",
+    help="Remove a secret from a container (repeatable).",
+)
+@click.option(
+    "--command",
+    "commands",
+    nargs=2,
+    multiple=True,
+    metavar="CONTAINER CMD",
+    help="Replace a container's command: shell-like words or a JSON array.",
+)
+@click.option(
+    "--cpu",
+    nargs=2,
+    multiple=True,
+    type=(str, click.IntRange(min=0, max=INT32_MAX)),
+    metavar="CONTAINER UNITS",
+    help="A container's CPU units.",
+)
+@click.option(
+    "--memory",
+    nargs=2,
+    multiple=True,
+    type=(str, click.IntRange(min=6, max=INT32_MAX)),
+    metavar="CONTAINER MIB",
+    help="A container's hard memory limit, MiB.",
+)
+@click.option(
+    "--memory-reservation",
+    nargs=2,
+    multiple=True,
+    type=(str, click.IntRange(min=6, max=INT32_MAX)),
+    metavar="CONTAINER MIB",
+    help="A container's soft memory limit, MiB.",
+)
+@click.option(
+    "--docker-label",
+    nargs=2,
+    multiple=True,
+    metavar="CONTAINER NAME=VALUE",
+    help="Set a Docker label on a container (repeatable).",
+)
+@click.option("--task-cpu", metavar="UNITS", help="Task CPU: units (1024) or vCPU (1 vCPU).")
+@click.option("--task-memory", metavar="MIB", help="Task memory: MiB (2048) or GB (2 GB).")
+@click.option("--task-role", metavar="ARN", help="The task's IAM role (taskRoleArn).")
+@click.option(
+    "--execution-role", metavar="ARN", help="The task execution IAM role (executionRoleArn)."
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="All reads, no writes: print the task-definition diff and the UpdateService "
+    "request that would be sent, and exit 0.",
+)
+@click.option(
+    "--revision",
+    metavar="FAMILY:REV|ARN|previous",
+    help="With -c and -n and no -i: point the service at this existing revision (previous: "
+    "the ACTIVE revision before the one it runs) and watch it; nothing is registered.",
+)
+@click.option(
     "--strategy",
     type=click.Choice(["rolling", "blue-green", "linear", "canary"]),
     help="Deployment strategy for this deploy (merged into the service's "
@@ -412,6 +524,7 @@ def build_config(opts: dict[str, Any]) -> tuple[DeployConfig, AwsSettings]:
     from ecsdeploy.netconfig import parse_network_configuration
 
     service, taskdef_name, cluster = opts["service"], opts["task_definition"], opts["cluster"]
+    notices: list[str] = []
     if not service and not taskdef_name:
         raise _fail(
             ExitCode.NO_SERVICE_OR_TASK_DEFINITION,
@@ -425,15 +538,20 @@ def build_config(opts: dict[str, Any]) -> tuple[DeployConfig, AwsSettings]:
     if service and not cluster:
         raise _fail(ExitCode.SERVICE_WITHOUT_CLUSTER, "-n/--service-name needs -c/--cluster")
     _check_native_options(opts)
+    changes = build_changes(opts)
+    _check_revision_options(opts, changes)
     if (
         opts["image"] is None
         and not opts["tag_only"]
         and not opts["force_new_deployment"]
         and not opts["resume"]
+        and not opts["revision"]
+        and not changes.given
     ):
         raise _fail(
             ExitCode.NO_IMAGE,
-            "-i/--image is required (or -to/--tag-only, or --force-new-deployment)",
+            "-i/--image is required (or -to/--tag-only, --force-new-deployment, --revision, "
+            "or a change such as --env)",
         )
     max_definitions = None
     if opts["max_definitions"] is not None:
@@ -461,14 +579,18 @@ def build_config(opts: dict[str, Any]) -> tuple[DeployConfig, AwsSettings]:
         raise UsageError("--run-task runs a task definition: use it with -d, not -n")
 
     image = tag_only = None
+    if opts["tag_only"] and opts["image"] is not None:
+        notices.append(
+            "-i/--image is ignored with -to/--tag-only (as the bash ecs-deploy does): every "
+            "container's image keeps its repository and gets the new tag"
+        )
+        opts = {**opts, "image": None}
     if opts["image"] is not None:
         image = parse_image(opts["image"])
         if opts["tag_env_var"]:
             tag = os.environ.get(opts["tag_env_var"]) or "latest"
             image = image.with_tag(parse_tag(tag))
     if opts["tag_only"]:
-        if opts["image"] is not None:
-            raise UsageError("Give -i/--image or -to/--tag-only, not both")
         tag_only = parse_tag(opts["tag_only"])
     if opts["containers"] and not image:
         raise UsageError("--container needs -i/--image")
@@ -483,8 +605,12 @@ def build_config(opts: dict[str, Any]) -> tuple[DeployConfig, AwsSettings]:
         raise UsageError(
             f"-r/--region {opts['region']!r} is not a region name; use one like us-east-1"
         )
-    if opts["allow_family_change"] and not opts["task_definition_file"]:
-        raise UsageError("--allow-family-change is only valid with --task-definition-file")
+    if opts["allow_family_change"] and not (opts["task_definition_file"] or opts["revision"]):
+        raise UsageError(
+            "--allow-family-change is only valid with --task-definition-file or --revision"
+        )
+    if opts["dry_run"] and opts["resume"]:
+        raise UsageError("--dry-run cannot be used with --resume: resuming is its only action")
 
     taskdef_file = None
     if opts["task_definition_file"]:
@@ -538,6 +664,10 @@ def build_config(opts: dict[str, Any]) -> tuple[DeployConfig, AwsSettings]:
         wait_until=opts["wait_until"],
         on_pause=opts["on_pause"],
         resume=opts["resume"],
+        changes=changes,
+        dry_run=opts["dry_run"],
+        revision=opts["revision"],
+        notices=tuple(notices),
     )
     settings = AwsSettings(
         region=opts["region"],
@@ -597,6 +727,90 @@ def _check_native_options(opts: dict[str, Any]) -> None:
                     f"--resume acts on the deployment already paused on the service: drop "
                     f"{flag} (start a new deploy without --resume instead)"
                 )
+
+
+def build_changes(opts: dict[str, Any]) -> Changes:
+    """The change options, parsed and checked (each bad value: one line, exit 3). Env files
+    are read here, before any AWS call."""
+    from ecsdeploy.changes import (
+        Changes,
+        check_role_arn,
+        check_value_from,
+        parse_command,
+        parse_env_file,
+        split_pair,
+    )
+
+    env: list[tuple[str, str, str]] = []
+    for container, path in opts["env_file"]:
+        try:
+            with open(path, encoding="utf-8-sig") as fh:
+                text = fh.read()
+        except (OSError, UnicodeDecodeError) as exc:
+            why = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+            raise UsageError(f"--env-file {path}: cannot read it ({why or exc})") from exc
+        env.extend((container, k, v) for k, v in parse_env_file(text, f"--env-file {path}"))
+    env.extend((c, *split_pair(v, "--env")) for c, v in opts["env"])
+    secrets = []
+    for container, value in opts["secret"]:
+        name, value_from = split_pair(value, "--secret", "NAME=VALUE_FROM")
+        secrets.append((container, name, check_value_from(value_from)))
+    return Changes(
+        env=tuple(env),
+        unset_env=tuple(opts["unset_env"]),
+        secrets=tuple(secrets),
+        unset_secrets=tuple(opts["unset_secret"]),
+        command=tuple((c, parse_command(v)) for c, v in opts["commands"]),
+        cpu=tuple(opts["cpu"]),
+        memory=tuple(opts["memory"]),
+        memory_reservation=tuple(opts["memory_reservation"]),
+        docker_labels=tuple((c, *split_pair(v, "--docker-label")) for c, v in opts["docker_label"]),
+        task_cpu=_checked(opts["task_cpu"], "--task-cpu", "cpu"),
+        task_memory=_checked(opts["task_memory"], "--task-memory", "memory"),
+        task_role=opts["task_role"] and check_role_arn(opts["task_role"], "--task-role"),
+        execution_role=opts["execution_role"]
+        and check_role_arn(opts["execution_role"], "--execution-role"),
+    )
+
+
+def _checked(value: str | None, option: str, kind: str) -> str | None:
+    from ecsdeploy.changes import cpu_units, memory_mib
+
+    if value is None:
+        return None
+    parse, example = (
+        (cpu_units, "1024 or 1 vCPU") if kind == "cpu" else (memory_mib, "2048 or 2 GB")
+    )
+    if parse(value) is None or parse(value) == 0:
+        raise UsageError(f"{option} must be a positive amount, e.g. {example}")
+    return value.strip()
+
+
+def _check_revision_options(opts: dict[str, Any], changes: Changes) -> None:
+    """--revision deploys an existing revision as it is: nothing may change it."""
+    if not opts["revision"]:
+        return
+    if not opts["service"]:
+        raise UsageError("--revision points a service at a revision: use it with -c and -n")
+    conflicting = [
+        flag
+        for key, flag in (
+            ("image", "-i/--image"),
+            ("tag_only", "-to/--tag-only"),
+            ("task_definition_file", "--task-definition-file"),
+            ("use_latest_task_def", "--use-latest-task-def"),
+            ("copy_task_definition_tags", "--copy-task-definition-tags"),
+            ("containers", "--container"),
+            ("resume", "--resume"),
+        )
+        if opts[key]
+    ]
+    if changes.given:
+        conflicting.append("the change options (--env, --secret, ...)")
+    if conflicting:
+        raise UsageError(
+            f"--revision deploys an existing revision as it is: drop {', '.join(conflicting)}"
+        )
 
 
 #: botocore's own rule for region names (it raises InvalidRegionError past it).
@@ -683,7 +897,7 @@ def scan_args(args: Sequence[str]) -> ArgScan:
             continue
         value = inline
         if not option.is_flag and inline is None and i < len(args):
-            value, i = args[i], i + 1
+            value, i = args[i], i + max(1, option.nargs)
         if option.name == "output_format":
             scan.json_output = value == "json"
         elif option.name == "quiet":

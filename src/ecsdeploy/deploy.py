@@ -9,17 +9,21 @@ signal arrives, and whatever ends it, the result says where the run stood.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from ecsdeploy import taskdef
+from ecsdeploy.changes import Changes, apply_changes, describe_changes, unified_diff
 from ecsdeploy.ecs import EcsGateway, InvalidRequestError
 from ecsdeploy.errors import (
     AwsError,
     EcsDeployError,
     ExitCode,
+    NotFoundError,
+    RevisionError,
     TaskDefinitionFileError,
     UnsupportedServiceError,
     UsageError,
@@ -91,6 +95,10 @@ class DeployConfig:
     wait_until: str = "complete"  # or traffic-shifted (native strategies)
     on_pause: str = "wait"  # or continue, rollback, exit (native strategies)
     resume: str | None = None  # continue or rollback: act on the paused deployment
+    changes: Changes = field(default_factory=Changes)
+    dry_run: bool = False
+    revision: str | None = None  # FAMILY:REV, an ARN, or "previous"
+    notices: tuple[str, ...] = ()  # said at the start of the run (e.g. -i ignored with -to)
 
 
 _OUTCOME_CODES = {
@@ -118,6 +126,16 @@ _NO_ROLLBACK = {
     Outcome.SUPERSEDED,
 }
 _SIGNALLED = {ExitCode.INTERRUPTED, ExitCode.TERMINATED}
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A new revision, planned: its request, its containers, and the current revision's
+    request it is compared with."""
+
+    request: dict[str, Any]
+    containers: list[dict[str, Any]]
+    old_request: dict[str, Any]
 
 
 @dataclass
@@ -247,6 +265,8 @@ class Deployer:
     def _deploy_service(self, cfg: DeployConfig, r: DeployResult) -> None:
         assert cfg.cluster
         assert cfg.service
+        for notice in cfg.notices:
+            self.reporter.warn(notice)
         if cfg.resume is not None:
             self._resume(cfg, r)
             return
@@ -263,17 +283,31 @@ class Deployer:
         if cfg.strategy.given:
             conf = merge_deployment_configuration(service.deployment_configuration, cfg.strategy)
         r.strategy = str((conf or service.deployment_configuration).get("strategy") or "ROLLING")
-        request = containers = None
-        if cfg.image is not None or cfg.tag_only is not None:
-            request, containers = self._plan_revision(cfg, old_arn)
-        update = self._service_update(cfg, service, PLACEHOLDER_ARN if request else old_arn, conf)
+        plan = request = containers = None
+        target_arn = old_arn
+        if cfg.revision is not None:
+            target_arn, containers = self._resolve_revision(cfg, service)
+            if target_arn == old_arn and not cfg.force_new_deployment:
+                r.outcome, r.reason = Outcome.SUCCEEDED.value, f"already on {_short(old_arn)}"
+                self.reporter.info(f"The service already runs {_short(old_arn)}: nothing to do")
+                return
+        elif cfg.image is not None or cfg.tag_only is not None or cfg.changes.given:
+            plan = self._plan_revision(cfg, old_arn)
+            request, containers = plan.request, plan.containers
+        update = self._service_update(
+            cfg, service, PLACEHOLDER_ARN if request else target_arn, conf
+        )
         self.ecs.check_request("UpdateService", update, UsageError)
+        if cfg.dry_run:
+            self._dry_run(r, old_arn, plan, update)
+            return
         require_healthy = False
         if cfg.skip_deployments_check:
             if containers is None:
                 containers = self.ecs.describe_task_definition(old_arn)[0]["containerDefinitions"]
             require_healthy = any(c.get("healthCheck") for c in containers)
 
+        r.new_task_definition = target_arn
         if request is not None:
             self.stage = "registering the new revision"
             r.new_task_definition = self._register(request)
@@ -488,9 +522,11 @@ class Deployer:
 
     def _plan_revision(
         self, cfg: DeployConfig, current_arn: str, current: Mapping[str, Any] | None = None
-    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        """The RegisterTaskDefinition request for the new revision, checked against the API
-        model, and its container definitions. Reads only."""
+    ) -> Plan:
+        """The RegisterTaskDefinition request for the new revision (image swap, then the
+        change options), checked against the API model, and what it changes from the current
+        revision, which is shown field by field. Reads only."""
+        fields = self.ecs.registration_fields()
         if cfg.taskdef_file is not None:
             base, tags = cfg.taskdef_file
             family = _family(current_arn)
@@ -501,6 +537,8 @@ class Deployer:
                     "--allow-family-change if that is intended"
                 )
             self.reporter.info("Base task definition: from --task-definition-file")
+            if current is None:  # the diff is against what runs now, not the file
+                current = self.ecs.describe_task_definition(current_arn)[0]
         elif current is not None and not cfg.use_latest_task_def:
             base, tags = dict(current), []
             if cfg.copy_task_definition_tags:
@@ -513,25 +551,122 @@ class Deployer:
             base, tags = self.ecs.describe_task_definition(
                 source, with_tags=cfg.copy_task_definition_tags
             )
+            if source != current_arn:
+                current = self.ecs.describe_task_definition(current_arn)[0]
         containers = base.get("containerDefinitions", [])
         if cfg.tag_only is not None:
-            new_containers = taskdef.retag_all(containers, cfg.tag_only)
-        else:
-            assert cfg.image is not None
-            new_containers = taskdef.swap_image(containers, cfg.image, cfg.containers)
-        for old, new in zip(containers, new_containers, strict=True):
-            if old.get("image") != new.get("image"):
-                self.reporter.info(
-                    f"Container {new.get('name')}: {old.get('image')} -> {new['image']}"
-                )
+            containers = taskdef.retag_all(containers, cfg.tag_only)
+        elif cfg.image is not None:
+            containers = taskdef.swap_image(containers, cfg.image, cfg.containers)
+        new = apply_changes({**base, "containerDefinitions": containers}, cfg.changes)
         request = taskdef.registration_request(
-            {**base, "containerDefinitions": new_containers},
-            self.ecs.registration_fields(),
-            tags if cfg.copy_task_definition_tags or cfg.taskdef_file is not None else (),
+            new, fields, tags if cfg.copy_task_definition_tags or cfg.taskdef_file else ()
         )
         invalid = TaskDefinitionFileError if cfg.taskdef_file is not None else InvalidRequestError
         self.ecs.check_request("RegisterTaskDefinition", request, invalid)
-        return request, new_containers
+        old_request = taskdef.registration_request(current or base, fields)
+        self._show_changes(_short(current_arn), old_request, request)
+        return Plan(request, new.get("containerDefinitions", []), old_request)
+
+    def _dry_run(
+        self,
+        r: DeployResult,
+        current_arn: str,
+        plan: Plan | None,
+        update: Mapping[str, Any] | None,
+        run_task: Mapping[str, Any] | None = None,
+    ) -> None:
+        """--dry-run: every read and check has run; show what would be written, write
+        nothing."""
+        r.outcome, r.code = Outcome.DRY_RUN.value, ExitCode.OK
+        r.reason = "nothing was registered, updated or run"
+        self.reporter.info("Dry run: what would be sent (nothing is)")
+        new_label = "(none: no new revision)"
+        if plan is not None:
+            new_label = f"{_family(current_arn)}:<next> (would be registered)"
+            r.diff = unified_diff(
+                plan.old_request, plan.request, f"{_short(current_arn)} (current)", new_label
+            )
+            self.reporter.block(r.diff or ["(the new revision would be identical)"])
+        requests = []
+        if update is not None:
+            shown = dict(update)
+            if plan is not None:
+                shown["taskDefinition"] = new_label.split(" ", 1)[0]
+            requests.append(("UpdateService", shown))
+        if run_task is not None:
+            requests.append(("RunTask", {**run_task, "taskDefinition": new_label.split(" ")[0]}))
+        for operation, request in requests:
+            r.requests[operation] = request
+            self.reporter.info(f"{operation} request that would be sent:")
+            self.reporter.block(json.dumps(request, indent=2, sort_keys=True).splitlines())
+
+    def _resolve_revision(
+        self, cfg: DeployConfig, service: Service
+    ) -> tuple[str, list[dict[str, Any]]]:
+        """--revision: the existing revision to point the service at (and its containers).
+        Another family (without --allow-family-change) or an INACTIVE revision is refused."""
+        assert cfg.revision is not None
+        current = service.task_definition
+        family = _family(current)
+        wanted = cfg.revision
+        if wanted == "previous":
+            number = _revision_number(current)
+            older = [
+                arn
+                for arn in self.ecs.list_task_definitions(family, sort="DESC")
+                if _revision_number(arn) < number
+            ]
+            if not older:
+                raise RevisionError(
+                    f"--revision previous: no ACTIVE revision of {family} before "
+                    f"{_short(current)}; nothing was changed"
+                )
+            wanted = older[0]
+        try:
+            td, _ = self.ecs.describe_task_definition(wanted)
+        except NotFoundError as exc:
+            raise NotFoundError(
+                f"--revision {wanted}: no such task definition ({exc.message}); nothing was "
+                "changed"
+            ) from exc
+        arn = str(td["taskDefinitionArn"])
+        if td.get("status") == "INACTIVE":
+            raise RevisionError(
+                f"--revision {_short(arn)} is INACTIVE (deregistered): ECS cannot start new "
+                "tasks from it; nothing was changed"
+            )
+        if td.get("family") != family and not cfg.allow_family_change:
+            raise RevisionError(
+                f"--revision {_short(arn)} is of family {td.get('family')!r}, but the service "
+                f"runs {family!r}; pass --allow-family-change if that is intended; nothing "
+                "was changed"
+            )
+        self.reporter.info(f"Deploying the existing revision {_short(arn)}")
+        fields = self.ecs.registration_fields()
+        if arn != current:
+            old = self.ecs.describe_task_definition(current)[0]
+            self._show_changes(
+                _short(current),
+                taskdef.registration_request(old, fields),
+                taskdef.registration_request(td, fields),
+                f" to {_short(arn)}",
+            )
+        return arn, list(td.get("containerDefinitions", []))
+
+    def _show_changes(
+        self, current: str, old: Mapping[str, Any], new: Mapping[str, Any], what: str = ""
+    ) -> None:
+        lines = describe_changes(old, new)
+        if not lines:
+            self.reporter.info(
+                f"No change to the task definition from {current}"
+                + (what or ": the new revision is identical (ECS pulls its images again)")
+            )
+            return
+        self.reporter.info(f"Changes from {current}{what}:")
+        for line in lines:
+            self.reporter.info(f"  {line}")
 
     def _register(self, request: Mapping[str, Any]) -> str:
         arn = str(self.ecs.register_task_definition(request)["taskDefinitionArn"])
@@ -745,20 +880,26 @@ class Deployer:
 
     def _register_only(self, cfg: DeployConfig, r: DeployResult) -> None:
         assert cfg.task_definition
+        for notice in cfg.notices:
+            self.reporter.warn(notice)
         self.stage = "describing the task definition"
         current, _ = self.ecs.describe_task_definition(cfg.task_definition)
         old_arn = r.old_task_definition = r.new_task_definition = str(current["taskDefinitionArn"])
         containers = list(current.get("containerDefinitions", []))
-        request = None
-        if cfg.image is not None or cfg.tag_only is not None:
+        plan = request = None
+        if cfg.image is not None or cfg.tag_only is not None or cfg.changes.given:
             self.stage = "preparing the new revision"
-            request, containers = self._plan_revision(cfg, old_arn, current)
+            plan = self._plan_revision(cfg, old_arn, current)
+            request, containers = plan.request, plan.containers
         run_params = None
         if cfg.run_task is not None:
             run_params = self._run_task_params(cfg)
             self.ecs.check_request(
                 "RunTask", {**run_params, "taskDefinition": PLACEHOLDER_ARN}, UsageError
             )
+        if cfg.dry_run:
+            self._dry_run(r, old_arn, plan, None, run_params)
+            return
         if request is not None:
             self.stage = "registering the new revision"
             r.new_task_definition = self._register(request)
@@ -849,6 +990,11 @@ def _check_deployable(service: Service) -> None:
             f"Service {service.name} is {service.status}: only an ACTIVE service can be "
             "deployed; nothing was changed"
         )
+
+
+def _revision_number(arn: str) -> int:
+    tail = arn.rsplit(":", 1)[-1]
+    return int(tail) if tail.isdigit() else 0
 
 
 def _family(arn: str) -> str:

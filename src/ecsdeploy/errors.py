@@ -60,6 +60,9 @@ class ExitCode(IntEnum):
     #: A native deployment waits at a PAUSE lifecycle hook and --on-pause exit returned:
     #: it awaits approval (`--resume continue` or `--resume rollback`).
     PAUSED = 23
+    #: --revision names a revision of another family (without --allow-family-change) or an
+    #: INACTIVE one, or `previous` finds no ACTIVE revision before the current one.
+    BAD_REVISION = 24
     #: Interrupted by SIGINT while waiting (128 + 2, the shell convention).
     INTERRUPTED = 130
     #: Terminated by SIGTERM while waiting (128 + 15).
@@ -113,3 +116,7 @@ class AwsError(EcsDeployError):
 
 class UnsupportedServiceError(EcsDeployError):
     code = ExitCode.UNSUPPORTED_SERVICE
+
+
+class RevisionError(EcsDeployError):
+    code = ExitCode.BAD_REVISION

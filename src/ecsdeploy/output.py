@@ -102,6 +102,14 @@ class Reporter:
         if self.level >= Level.NORMAL:
             self._line(message)
 
+    def block(self, lines: list[str]) -> None:
+        """Lines shown as they are (a diff, a request): no timestamps, so they can be read
+        and copied."""
+        if self.level >= Level.NORMAL:
+            self._clear_status()
+            for line in lines:
+                self._human.write(line + "\n")
+
     def debug(self, message: str) -> None:
         if self.level >= Level.VERBOSE:
             self._line(f"debug: {message}")
@@ -180,6 +188,8 @@ class Reporter:
             self.error(
                 f"Deploy {OUTCOME_WORDS.get(result.outcome, result.outcome)}: {result.reason}"
             )
+        elif result.outcome == "dry_run" and not self.json_output:
+            self.info(f"Dry run finished: {result.reason} ({result.duration:.1f}s)")
         elif not self.json_output:
             self.info(
                 self._paint(f"Deploy succeeded: {result.reason} ({result.duration:.1f}s)", "32")
@@ -253,6 +263,8 @@ def summary_dict(result: DeployResult) -> dict[str, Any]:
         "traffic": result.traffic,
         "paused_hook": result.paused_hook,
         "resume_command": result.resume_command,
+        "diff": result.diff,
+        "requests": result.requests,
         "stopped_tasks_total": len(result.stopped_tasks),
         "stopped_tasks": [
             {

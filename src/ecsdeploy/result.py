@@ -18,6 +18,7 @@ class Outcome(Enum):
     ROLLED_BACK_BY_ECS = "rolled_back_by_ecs"  # ECS put the old revision back itself
     ROLLBACK_FAILED = "rollback_failed"  # ECS's rollback of a native deployment failed
     PAUSED = "paused"  # a native deployment waits at a lifecycle hook (--on-pause exit)
+    DRY_RUN = "dry_run"  # --dry-run: everything read and checked, nothing written
     ROLLED_BACK = "rolled_back"  # rolled back at our request (--on-pause/--resume rollback)
     SUPERSEDED = "superseded"  # another run's deployment replaced ours: never roll it back
     SERVICE_INACTIVE = "service_inactive"  # DRAINING or INACTIVE while we waited
@@ -53,6 +54,9 @@ class DeployResult:
     traffic: dict[str, float | None] | None = None
     paused_hook: dict[str, Any] | None = None
     resume_command: str | None = None
+    #: --dry-run: the unified diff of the task definition, and the requests not sent.
+    diff: list[str] | None = None
+    requests: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def failure(cls, code: ExitCode, reason: str) -> DeployResult:
