@@ -268,7 +268,7 @@ FARGATE_MEMORY: dict[int, tuple[int, ...]] = {
 
 def cpu_units(text: str) -> int | None:
     """`1024`, `1 vCPU`, `0.25 vcpu` -> CPU units; None if it is neither."""
-    match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*(vcpu)?\s*", str(text), re.IGNORECASE)
+    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*(vcpu)?\s*", str(text), re.IGNORECASE)
     if not match:
         return None
     number = float(match.group(1))
@@ -277,7 +277,7 @@ def cpu_units(text: str) -> int | None:
 
 def memory_mib(text: str) -> int | None:
     """`2048`, `2 GB`, `0.5GB` -> MiB; None if it is neither."""
-    match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*(gb)?\s*", str(text), re.IGNORECASE)
+    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*(gb)?\s*", str(text), re.IGNORECASE)
     if not match:
         return None
     number = float(match.group(1))

@@ -1,0 +1,175 @@
+"""The pure change functions: dotenv parsing, applying changes, masking, resources."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ecsdeploy.changes import (
+    MASK,
+    Changes,
+    apply_changes,
+    check_resources,
+    describe_changes,
+    looks_secret,
+    masked,
+    parse_command,
+    parse_env_file,
+    unified_diff,
+)
+from ecsdeploy.errors import NoMatchingContainerError, UsageError
+
+TD = {
+    "family": "web",
+    "cpu": "256",
+    "memory": "512",
+    "volumes": [{"name": "data"}],
+    "containerDefinitions": [
+        {
+            "name": "web",
+            "image": "nginx:1",
+            "environment": [{"name": "MODE", "value": "a"}, {"name": "DB_PASSWORD", "value": "x"}],
+            "portMappings": [{"containerPort": 80}],
+            "logConfiguration": {"logDriver": "awslogs", "options": {"awslogs-group": "g"}},
+        },
+        {"name": "log", "image": "fluent-bit:2"},
+    ],
+}
+
+
+def test_dotenv_syntax():
+    text = (
+        "# a comment\n\nexport A=1\nB = spaced \nC='single $X # kept'\n"
+        'D="double\\n\\"q\\" \\\\ "  # trailing\nE=plain # comment\nF=\nG=a=b\n'
+    )
+    assert parse_env_file(text, "f") == [
+        ("A", "1"),
+        ("B", "spaced"),
+        ("C", "single $X # kept"),
+        ("D", 'double\n"q" \\ '),
+        ("E", "plain"),
+        ("F", ""),
+        ("G", "a=b"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("A=1\nnot a pair\n", "f, line 2: expected NAME=VALUE"),
+        ("1A=x", "line 1: expected NAME=VALUE"),
+        ("A='open", "line 1: the ' quote is not closed"),
+        ('A="x" y', "line 1: text after the closing quote"),
+    ],
+)
+def test_dotenv_errors_name_the_line_never_the_value(text, message):
+    with pytest.raises(UsageError, match=message) as info:
+        parse_env_file(text, "f")
+    assert "open" not in info.value.message or "quote" in info.value.message
+
+
+def test_apply_changes_is_pure_and_keeps_every_other_field():
+    before = copy.deepcopy(TD)
+    changes = Changes(
+        env=(("web", "MODE", "b"), ("web", "NEW", "1")),
+        unset_env=(("web", "DB_PASSWORD"),),
+        secrets=(("log", "KEY", "/app/key"),),
+        command=(("web", ("nginx", "-g", "daemon off;")),),
+        memory=(("web", 256),),
+        docker_labels=(("log", "team", "x"),),
+        task_role="arn:aws:iam::123456789012:role/r",
+    )
+    new = apply_changes(TD, changes)
+    assert before == TD  # the input is untouched
+    web, log = new["containerDefinitions"]
+    assert web["environment"] == [{"name": "MODE", "value": "b"}, {"name": "NEW", "value": "1"}]
+    assert web["portMappings"] == TD["containerDefinitions"][0]["portMappings"]
+    assert web["logConfiguration"] == TD["containerDefinitions"][0]["logConfiguration"]
+    assert log == {
+        "name": "log",
+        "image": "fluent-bit:2",
+        "secrets": [{"name": "KEY", "valueFrom": "/app/key"}],
+        "dockerLabels": {"team": "x"},
+    }
+    assert new["volumes"] == TD["volumes"]
+    assert new["taskRoleArn"] == "arn:aws:iam::123456789012:role/r"
+
+
+def test_an_unknown_container_names_the_ones_there_are():
+    with pytest.raises(NoMatchingContainerError, match=r"nosuch .*\(it has: web, log\)"):
+        apply_changes(TD, Changes(env=(("nosuch", "A", "1"),)))
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["web", "log"]),
+            st.text("ABCDEFGHIJKLMNOPQRSTUVWXYZ_", min_size=1, max_size=8),
+            st.text(max_size=20),
+        ),
+        max_size=8,
+    )
+)
+@settings(max_examples=200, deadline=None)
+def test_env_changes_set_exactly_what_was_asked(entries):
+    new = apply_changes(TD, Changes(env=tuple(entries)))
+    expected: dict[str, dict[str, str]] = {
+        c["name"]: {e["name"]: e["value"] for e in c.get("environment", [])}
+        for c in TD["containerDefinitions"]
+    }
+    for name, key, value in entries:
+        expected[name][key] = value
+    for c in new["containerDefinitions"]:
+        assert {e["name"]: e["value"] for e in c.get("environment", [])} == expected[c["name"]]
+        original = next(o for o in TD["containerDefinitions"] if o["name"] == c["name"])
+        assert {k: v for k, v in c.items() if k != "environment"} == {
+            k: v for k, v in original.items() if k != "environment"
+        }
+
+
+def test_secret_looking_names_are_masked_everywhere():
+    assert looks_secret("DB_PASSWORD")
+    assert looks_secret("github_token")
+    assert looks_secret("AWS_SECRET_ACCESS_KEY")
+    assert not looks_secret("MODE")
+    new = apply_changes(TD, Changes(env=(("web", "DB_PASSWORD", "new-pw"), ("web", "MODE", "b"))))
+    lines = describe_changes(TD, new)
+    assert f"container web: environment DB_PASSWORD: {MASK} -> {MASK}" in lines
+    assert "container web: environment MODE: a -> b" in lines
+    diff = "\n".join(unified_diff(TD, new, "old", "new"))
+    assert "new-pw" not in diff
+    assert '"x"' not in diff
+    assert masked(TD)["containerDefinitions"][0]["environment"][1]["value"] == MASK
+
+
+def test_command_forms():
+    assert parse_command("sh -c 'echo hi; exit 1'") == ("sh", "-c", "echo hi; exit 1")
+    assert parse_command('["a", "b c"]') == ("a", "b c")
+
+
+@pytest.mark.parametrize(
+    ("cpu", "memory", "ok"),
+    [
+        ("256", "512", True),
+        ("256", "4096", False),
+        (".25 vCPU", "0.5 GB", True),
+        ("1 vCPU", "8 GB", True),
+        ("16 vCPU", "120 GB", True),
+        ("8192", "20000", False),
+        ("300", "1024", False),
+    ],
+)
+def test_fargate_pairs(cpu, memory, ok):
+    td = {**TD, "requiresCompatibilities": ["FARGATE"], "cpu": cpu, "memory": memory}
+    if ok:
+        check_resources(td)
+    else:
+        with pytest.raises(UsageError, match="valid values"):
+            check_resources(td)
+
+
+def test_ec2_task_definitions_are_not_held_to_fargate_pairs():
+    check_resources({**TD, "cpu": "300", "memory": "1000"})
