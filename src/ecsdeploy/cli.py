@@ -30,7 +30,7 @@ from ecsdeploy.models import (
 )
 from ecsdeploy.output import Level, Reporter
 from ecsdeploy.policy import Aborted, RunPolicy, install_signal_handlers
-from ecsdeploy.result import DeployResult, Outcome
+from ecsdeploy.result import DeployResult, Outcome, ReleaseResult
 
 if TYPE_CHECKING:
     from ecsdeploy.aws import AwsSettings
@@ -41,6 +41,16 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 INT32_MAX = 2**31 - 1  # ECS's integer fields are 32-bit
 MAX_TIMEOUT = 7 * 24 * 3600.0  # a week: longer is a typo, and sleeps cannot take any float
 MAX_POLL_INTERVAL = 300.0
+
+
+def _split_services(values: tuple[str, ...]) -> tuple[str, ...]:
+    """`-n a -n b,c` -> (a, b, c), in order, each once (ECS names hold no commas)."""
+    names: list[str] = []
+    for value in values:
+        for name in value.split(","):
+            if name.strip() and name.strip() not in names:
+                names.append(name.strip())
+    return tuple(names)
 
 
 class FiniteFloat(click.FloatRange):
@@ -124,6 +134,7 @@ HELP_SECTIONS: dict[str, tuple[str, ...]] = {
         "execution_role",
     ),
     "How it rolls out": (
+        "atomic",
         "desired_count",
         "min_percent",
         "max_percent",
@@ -201,7 +212,20 @@ class SectionedCommand(click.Command):
     "already uses it).",
 )
 @click.option("-c", "--cluster", metavar="NAME", help="ECS cluster of the service.")
-@click.option("-n", "--service-name", "service", metavar="NAME", help="ECS service to deploy.")
+@click.option(
+    "-n",
+    "--service-name",
+    "service",
+    multiple=True,
+    callback=lambda _ctx, _param, value: _split_services(value),
+    metavar="NAME",
+    help="ECS service to deploy; repeat it (or NAME,NAME) to release several at once.",
+)
+@click.option(
+    "--atomic",
+    is_flag=True,
+    help="With several services: if any fails, roll every one of them back.",
+)
 @click.option(
     "-d",
     "--task-definition",
@@ -523,8 +547,11 @@ def build_config(opts: dict[str, Any]) -> tuple[DeployConfig, AwsSettings]:
     from ecsdeploy.native import StrategyOverrides, merge_deployment_configuration
     from ecsdeploy.netconfig import parse_network_configuration
 
+    services: tuple[str, ...] = tuple(opts["service"] or ())
+    opts = {**opts, "service": services[0] if services else None}
     service, taskdef_name, cluster = opts["service"], opts["task_definition"], opts["cluster"]
     notices: list[str] = []
+    _check_release_options(opts, services)
     if not service and not taskdef_name:
         raise _fail(
             ExitCode.NO_SERVICE_OR_TASK_DEFINITION,
@@ -668,6 +695,8 @@ def build_config(opts: dict[str, Any]) -> tuple[DeployConfig, AwsSettings]:
         dry_run=opts["dry_run"],
         revision=opts["revision"],
         notices=tuple(notices),
+        services=services,
+        atomic=opts["atomic"],
     )
     settings = AwsSettings(
         region=opts["region"],
@@ -706,6 +735,27 @@ _SERVICE_ONLY = {
     "linear_step_bake_time": "--linear-step-bake-time",
     "resume": "--resume",
 }
+
+
+def _check_release_options(opts: dict[str, Any], services: tuple[str, ...]) -> None:
+    """What a release of several services cannot take."""
+    if opts["atomic"] and len(services) < 2:
+        raise UsageError(
+            "--atomic rolls a release of several services back as a whole: give -n twice or more"
+        )
+    if len(services) < 2:
+        return
+    for key, flag in (
+        ("resume", "--resume"),
+        ("task_definition_file", "--task-definition-file"),
+    ):
+        if opts[key]:
+            raise UsageError(f"{flag} acts on one service: give a single -n")
+    if opts["revision"] not in (None, "previous"):
+        raise UsageError(
+            "--revision FAMILY:REV names one service's revision: give a single -n (or "
+            "--revision previous, which each service resolves for itself)"
+        )
 
 
 def _check_native_options(opts: dict[str, Any]) -> None:
@@ -850,21 +900,35 @@ def read_task_definition_file(path: str) -> tuple[dict[str, Any], list[dict[str,
 
 def run(
     config: DeployConfig, settings: AwsSettings, reporter: Reporter, policy: RunPolicy
-) -> DeployResult:
-    """Build the client and run the deploy under the run's policy."""
+) -> DeployResult | ReleaseResult:
+    """Build the client and run the deploy (or the release of several services) under the
+    run's policy."""
+    from dataclasses import replace
+
     from ecsdeploy.aws import ecs_client
     from ecsdeploy.deploy import Deployer
     from ecsdeploy.ecs import EcsGateway
+    from ecsdeploy.release import Release
 
     reporter.debug(f"settings: {settings!r}")
     reporter.debug(
-        f"config: cluster={config.cluster} service={config.service} "
+        f"config: cluster={config.cluster} service={','.join(config.services) or None} "
         f"task_definition={config.task_definition} image={config.image}"
     )
-    gateway = EcsGateway(ecs_client(settings), policy=policy)
-    gateway.on_call = lambda op, secs, error: reporter.debug(
-        f"{op} {secs * 1000:.0f} ms" + (f" -> {error}" if error else "")
-    )
+    client = ecs_client(settings)
+
+    def on_call(op: str, secs: float, error: str | None) -> None:
+        reporter.debug(f"{op} {secs * 1000:.0f} ms" + (f" -> {error}" if error else ""))
+
+    if len(config.services) > 1:
+        configs = [
+            replace(config, service=name, enable_rollback=config.enable_rollback or config.atomic)
+            for name in config.services
+        ]
+        release = Release(client, policy, reporter, configs, atomic=config.atomic, on_call=on_call)
+        return release.run()
+    gateway = EcsGateway(client, policy=policy)
+    gateway.on_call = on_call
     deployer = Deployer(gateway, reporter)
     if config.service:
         return deployer.deploy_service(config)
@@ -911,7 +975,9 @@ def scan_args(args: Sequence[str]) -> ArgScan:
     return scan
 
 
-def execute(opts: dict[str, Any], reporter: Reporter, policy: RunPolicy) -> DeployResult:
+def execute(
+    opts: dict[str, Any], reporter: Reporter, policy: RunPolicy
+) -> DeployResult | ReleaseResult:
     """Validate and deploy; every failure becomes a result (its exit code is the result's)."""
     try:
         config, settings = build_config(opts)
@@ -920,7 +986,8 @@ def execute(opts: dict[str, Any], reporter: Reporter, policy: RunPolicy) -> Depl
         result = DeployResult.failure(exc.code, exc.message)
     except Aborted:
         result = _aborted_at_start_up(policy)
-    result.cluster, result.service = opts.get("cluster"), opts.get("service")
+    result.cluster = opts.get("cluster")
+    result.service = ",".join(opts.get("service") or ()) or None
     return result
 
 
@@ -951,6 +1018,7 @@ def main(
     args = list(sys.argv[1:] if argv is None else argv)
     scan = scan_args(args)
     reporter = Reporter(level=scan.level, json_output=scan.json_output)
+    result: DeployResult | ReleaseResult
     try:
         for name in scan.repeated:
             reporter.warn(f"{name} was given more than once: the last value is used")
@@ -967,7 +1035,10 @@ def main(
     except Aborted:
         result = _aborted_at_start_up(policy)
     policy.finishing = True
-    reporter.summary(result)
+    if isinstance(result, ReleaseResult):
+        reporter.release_summary(result)
+    else:
+        reporter.summary(result)
     _exit(int(result.code), fast=fast_exit)
 
 

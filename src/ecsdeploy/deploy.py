@@ -99,6 +99,8 @@ class DeployConfig:
     dry_run: bool = False
     revision: str | None = None  # FAMILY:REV, an ARN, or "previous"
     notices: tuple[str, ...] = ()  # said at the start of the run (e.g. -i ignored with -to)
+    services: tuple[str, ...] = ()  # every -n: more than one makes a release (release.py)
+    atomic: bool = False
 
 
 _OUTCOME_CODES = {
@@ -224,6 +226,20 @@ class Deployer:
         """`-d` without `-n`: register a new revision (and run it with --run-task)."""
         result = DeployResult(ExitCode.OK, Outcome.SUCCEEDED.value, "", cluster=cfg.cluster)
         return self._run(result, cfg.timeout, lambda: self._register_only(cfg, result))
+
+    def roll_back_release(self, cfg: DeployConfig, r: DeployResult, failed: str) -> None:
+        """--atomic: this service succeeded but another of its release failed: put it back on
+        the revision it ran before (with an UpdateService, since its deployment is over) and
+        wait for that, with a fresh --timeout."""
+        assert r.old_task_definition
+        try:
+            self._roll_back(cfg, r, r.old_task_definition)
+        except Aborted:
+            self._stopped_by_signal(r, Outcome.ABORTED, "aborted by a second signal")
+            return
+        if r.code == ExitCode.ROLLED_BACK:
+            r.outcome = Outcome.ROLLED_BACK.value
+            r.reason = f"rolled back with the release (--atomic): {failed} failed"
 
     def _run(self, result: DeployResult, timeout: float, story: Callable[[], None]) -> DeployResult:
         """Run `story` within one deadline; whatever ends it, `result` says where it stood."""
@@ -627,8 +643,7 @@ class Deployer:
             td, _ = self.ecs.describe_task_definition(wanted)
         except NotFoundError as exc:
             raise NotFoundError(
-                f"--revision {wanted}: no such task definition ({exc.message}); nothing was "
-                "changed"
+                f"--revision {wanted}: no such task definition ({exc.message}); nothing was changed"
             ) from exc
         arn = str(td["taskDefinitionArn"])
         if td.get("status") == "INACTIVE":

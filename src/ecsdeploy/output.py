@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import sys
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -26,7 +27,7 @@ from ecsdeploy.models import (
     Task,
     rollout_counts,
 )
-from ecsdeploy.result import DeployResult
+from ecsdeploy.result import DeployResult, ReleaseResult
 
 OUTCOME_WORDS = {
     "failed": "failed",
@@ -202,6 +203,34 @@ class Reporter:
                 "the deploy's outcome is unchanged\n"
             )
 
+    def release_summary(self, release: ReleaseResult) -> None:
+        """The end of a release: the table, an ERROR line for each service that did not
+        deploy and one for the release, the JSON object, the GitHub step outputs."""
+        data = release_dict(release)
+        if self.json_output:
+            self._clear_status()
+            self._out.write(json.dumps(data, sort_keys=True) + "\n")
+        if self.level >= Level.NORMAL:
+            self.block(["", *release_table(release)])
+        for r in release.results:
+            if r.code != 0:
+                self.error(f"{r.service}: {OUTCOME_WORDS.get(r.outcome, r.outcome)}: {r.reason}")
+        if release.code != 0:
+            self.error(f"Release {release.outcome}: {release.reason}")
+        elif not self.json_output:
+            self.info(
+                self._paint(f"Release succeeded: {release.reason} ({release.duration:.1f}s)", "32")
+            )
+        flat = {k: v for k, v in data.items() if k != "services"}
+        flat["services"] = data["services"]
+        try:
+            write_github_output(flat)
+        except OSError as exc:
+            self._err.write(
+                f"WARNING: could not write GITHUB_OUTPUT ({exc.strerror or exc}); "
+                "the release's outcome is unchanged\n"
+            )
+
     # -- plumbing ------------------------------------------------------------------------
 
     def _line(self, message: str) -> None:
@@ -221,6 +250,62 @@ class Reporter:
         if self.tty and not os.environ.get("NO_COLOR"):
             return f"\x1b[{colour}m{text}\x1b[0m"
         return text
+
+
+@dataclass
+class ServiceReporter(Reporter):
+    """One service's lines in a release: each prefixed with `[service]`, whole lines only
+    (the services' threads share one lock), no live status line."""
+
+    prefix: str = ""
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def _line(self, message: str) -> None:
+        with self.lock:
+            super()._line(f"[{self.prefix}] {message}")
+
+    def error(self, message: str) -> None:
+        with self.lock:
+            super().error(f"[{self.prefix}] {message}")
+
+    def block(self, lines: list[str]) -> None:
+        with self.lock:
+            super().block([f"[{self.prefix}] {line}" for line in lines])
+
+
+def release_dict(release: ReleaseResult) -> dict[str, Any]:
+    """A release's summary: the overall verdict, and each service's own summary."""
+    return {
+        "cluster": release.cluster,
+        "outcome": release.outcome,
+        "reason": release.reason,
+        "exit_code": int(release.code),
+        "duration_seconds": round(release.duration, 3),
+        "describe_services_calls": release.describe_calls,
+        "read_rounds": release.read_rounds,
+        "services": [summary_dict(r) for r in release.results],
+    }
+
+
+def release_table(release: ReleaseResult) -> list[str]:
+    """service, outcome, revision, duration, reason: a row each."""
+    rows = [("service", "outcome", "revision", "duration", "reason")]
+    for r in release.results:
+        revision = (r.new_task_definition or "").rsplit("/", 1)[-1] or "-"
+        rows.append(
+            (
+                r.service or "-",
+                r.outcome,
+                revision,
+                f"{r.duration:.1f}s",
+                r.reason.splitlines()[0] if r.reason else "",
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    return [
+        "  ".join(cell.ljust(w) for cell, w in zip(row[:4], widths, strict=True)) + "  " + row[4]
+        for row in rows
+    ]
 
 
 def describe_counts(counts: Mapping[str, int], new: str = "new", old: str = "old") -> str:

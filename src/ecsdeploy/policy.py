@@ -53,6 +53,15 @@ class RunPolicy:
         self._wake = threading.Event()
         self._sleep = sleep
 
+    def child(self) -> RunPolicy:
+        """A policy for one service of a release: the run's signals (shared), with a deadline
+        and phases of its own, so that one service's rollback phase does not change another's."""
+        child = RunPolicy(deadline=self.deadline, clock=self.clock, sleep=self._sleep)
+        child.signals = self.signals
+        child._wake = self._wake
+        child._baseline = self._baseline
+        return child
+
     # -- signals -------------------------------------------------------------------------
 
     def on_signal(self, signum: int, _frame: object = None) -> None:

@@ -62,3 +62,54 @@ class DeployResult:
     def failure(cls, code: ExitCode, reason: str) -> DeployResult:
         """A run that ended before a deploy could start (bad input, no credentials, ...)."""
         return cls(code=code, outcome=Outcome.ERROR.value, reason=reason)
+
+
+@dataclass
+class ReleaseResult:
+    """Several services deployed in one run: each one's result, and the release's verdict."""
+
+    cluster: str | None
+    results: list[DeployResult]
+    code: ExitCode
+    outcome: str
+    reason: str
+    duration: float = 0.0
+    #: DescribeServices calls the release made, and the rounds that read several services
+    #: at once: calls / rounds is the calls per poll (2 for 20 services).
+    describe_calls: int = 0
+    read_rounds: int = 0
+
+    @classmethod
+    def of(
+        cls,
+        cluster: str | None,
+        results: list[DeployResult],
+        *,
+        duration: float = 0.0,
+        aborted_code: ExitCode | None = None,
+    ) -> ReleaseResult:
+        """0 when every service succeeded; the code they share when all failures share one;
+        otherwise 1."""
+        failed = [r for r in results if r.code != ExitCode.OK]
+        if aborted_code is not None:
+            return cls(cluster, results, aborted_code, Outcome.ABORTED.value, "aborted", duration)
+        if not failed:
+            return cls(
+                cluster,
+                results,
+                ExitCode.OK,
+                Outcome.SUCCEEDED.value,
+                f"all {len(results)} services deployed",
+                duration,
+            )
+        codes = {r.code for r in failed}
+        code = failed[0].code if len(codes) == 1 else ExitCode.DEPLOY_FAILED
+        names = ", ".join(f"{r.service} ({r.outcome})" for r in failed)
+        return cls(
+            cluster,
+            results,
+            code,
+            Outcome.FAILED.value,
+            f"{len(failed)} of {len(results)} services did not deploy: {names}",
+            duration,
+        )

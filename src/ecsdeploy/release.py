@@ -1,0 +1,227 @@
+"""A release: several services of one cluster deployed in one run, in parallel, watched
+together, judged each and as a whole.
+
+Each service is one deploy, told by `deploy.Deployer` as for a single service (its swap,
+registration, update, watch, verdict and rollback), in a thread of its own with a policy of
+its own (the run's signals, its own rollback phase). What they share is the reading: every
+DescribeServices call of every service goes through one `DescribeBatcher`, which gathers the
+services that want to be read at about the same moment and reads them ten a call (the API's
+limit), so the first read of 20 services and each poll of them costs 2 calls, not 20.
+
+`--atomic`: when any service fails, every service of the release is put back on the revision
+it ran before, the successful ones included, and the release waits for all of them.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from ecsdeploy.deploy import DeployConfig, Deployer
+from ecsdeploy.ecs import DESCRIBE_SERVICES_LIMIT, EcsGateway
+from ecsdeploy.errors import EcsDeployError, ExitCode, NotFoundError
+from ecsdeploy.models import Service
+from ecsdeploy.output import Reporter, ServiceReporter
+from ecsdeploy.policy import Aborted, RunPolicy
+from ecsdeploy.result import DeployResult, ReleaseResult
+
+#: How long a service that wants to be read waits for the others of its poll round.
+GATHER_WINDOW = 0.15
+
+
+@dataclass
+class _Slot:
+    result: Service | None = None
+    error: BaseException | None = None
+    done: bool = False
+
+
+class DescribeBatcher:
+    """DescribeServices for the services of a release, gathered: a read waits (at most
+    GATHER_WINDOW) until every service still deploying has asked, then one of them reads
+    them all, ten a call, and hands each its answer."""
+
+    def __init__(self, names: Sequence[str], window: float = GATHER_WINDOW) -> None:
+        self.active = set(names)
+        self.window = window
+        self.cond = threading.Condition()
+        self.waiting: dict[str, list[_Slot]] = {}
+        self.reading = False
+        self.calls = 0  # DescribeServices calls made (the benchmark reports them)
+        self.rounds = 0  # reads of several services at once
+
+    def finished(self, name: str) -> None:
+        """`name` reads no more: the others stop waiting for it."""
+        with self.cond:
+            self.active.discard(name)
+            self.cond.notify_all()
+
+    def describe(self, ecs: EcsGateway, cluster: str, name: str) -> Service:
+        slot = _Slot()
+        until = time.monotonic() + self.window
+        with self.cond:
+            self.waiting.setdefault(name, []).append(slot)
+            self.cond.notify_all()
+            while not slot.done:
+                everyone = self.active <= set(self.waiting)
+                if not self.reading and (everyone or time.monotonic() >= until):
+                    batch, self.waiting, self.reading = self.waiting, {}, True
+                    self.cond.release()
+                    try:
+                        self._read(ecs, cluster, batch)
+                    finally:
+                        self.cond.acquire()
+                        self.reading = False
+                        self.cond.notify_all()
+                    continue
+                self.cond.wait(max(0.005, until - time.monotonic()))
+        if slot.error is not None:
+            raise slot.error
+        assert slot.result is not None
+        return slot.result
+
+    def _read(self, ecs: EcsGateway, cluster: str, batch: dict[str, list[_Slot]]) -> None:
+        names = sorted(batch)
+        found: dict[str, Service] = {}
+        error: BaseException | None = None
+        try:
+            for start in range(0, len(names), DESCRIBE_SERVICES_LIMIT):
+                self.calls += 1
+                for svc in ecs.describe_services(
+                    cluster, names[start : start + DESCRIBE_SERVICES_LIMIT]
+                ):
+                    found[svc.name] = svc
+            self.rounds += 1
+        except (EcsDeployError, Aborted) as exc:
+            error = exc
+        with self.cond:
+            for name, slots in batch.items():
+                for slot in slots:
+                    if error is not None:
+                        slot.error = error
+                    elif name in found:
+                        slot.result = found[name]
+                    else:
+                        slot.error = NotFoundError(
+                            f"Service {name} not found in cluster {cluster}; check "
+                            "-n/--service-name and -c/--cluster"
+                        )
+                    slot.done = True
+            self.cond.notify_all()
+
+
+class _BatchedGateway(EcsGateway):
+    """One service's gateway: its own policy and retries, DescribeServices through the
+    release's batcher."""
+
+    def __init__(self, client: Any, policy: RunPolicy, batcher: DescribeBatcher) -> None:
+        super().__init__(client, policy=policy)
+        self.batcher = batcher
+
+    def describe_service(self, cluster: str, service: str) -> Service:
+        return self.batcher.describe(self, cluster, service)
+
+
+@dataclass
+class Release:
+    """Deploys `configs` (one per service, same cluster) in parallel."""
+
+    client: Any
+    policy: RunPolicy
+    reporter: Reporter
+    configs: Sequence[DeployConfig]
+    atomic: bool = False
+    on_call: Callable[[str, float, str | None], None] | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    aborted: bool = False
+    batcher: DescribeBatcher = field(default_factory=lambda: DescribeBatcher([]))
+
+    def run(self) -> ReleaseResult:
+        started = time.monotonic()
+        names = [c.service or "" for c in self.configs]
+        batcher = self.batcher = DescribeBatcher(names)
+        results: list[DeployResult | None] = [None] * len(self.configs)
+
+        def one(i: int, cfg: DeployConfig) -> None:
+            name = names[i]
+            try:
+                results[i] = self._deployer(name).deploy_service(cfg)
+            except BaseException as exc:  # a thread must end in a result
+                results[i] = _never_ran(name, f"stopped: {type(exc).__name__}: {exc}")
+            finally:
+                batcher.finished(name)
+
+        try:
+            self._in_threads([functools.partial(one, i, c) for i, c in enumerate(self.configs)])
+        except Aborted:
+            self.aborted = True
+        final = [r or _never_ran(n) for r, n in zip(results, names, strict=True)]
+        if self.atomic and not self.aborted and any(r.code != ExitCode.OK for r in final):
+            try:
+                self._roll_back_all(final)
+            except Aborted:
+                self.aborted = True
+        release = ReleaseResult.of(
+            self.configs[0].cluster,
+            final,
+            duration=time.monotonic() - started,
+            aborted_code=self.policy.exit_code if self.aborted else None,
+        )
+        release.describe_calls, release.read_rounds = batcher.calls, batcher.rounds
+        return release
+
+    def _roll_back_all(self, results: list[DeployResult]) -> None:
+        """--atomic: put every service that succeeded back on the revision it ran before
+        (the failed ones were rolled back by their own deploy), and wait for them all."""
+        jobs: list[Callable[[], None]] = []
+        batcher = DescribeBatcher([])
+        failed = ", ".join(r.service or "?" for r in results if r.code != ExitCode.OK)
+        for cfg, r in zip(self.configs, results, strict=True):
+            if not (r.code == ExitCode.OK and r.deployment_id and r.old_task_definition):
+                continue
+            batcher.active.add(cfg.service or "")
+
+            def back(cfg: DeployConfig = cfg, r: DeployResult = r) -> None:
+                try:
+                    self._deployer(cfg.service or "", batcher).roll_back_release(cfg, r, failed)
+                except BaseException as exc:  # a thread must end in a result
+                    r.rollback = {"outcome": "error", "reason": f"{type(exc).__name__}: {exc}"}
+                finally:
+                    batcher.finished(cfg.service or "")
+
+            jobs.append(back)
+        if jobs:
+            self.reporter.warn(
+                f"--atomic: a service failed; rolling back {len(jobs)} service(s) of the release"
+            )
+            self._in_threads(jobs)
+
+    def _deployer(self, name: str, batcher: DescribeBatcher | None = None) -> Deployer:
+        gateway = _BatchedGateway(self.client, self.policy.child(), batcher or self.batcher)
+        gateway.on_call = self.on_call
+        reporter = ServiceReporter(
+            level=self.reporter.level,
+            json_output=self.reporter.json_output,
+            out=self.reporter.out,
+            err=self.reporter.err,
+            tty=False,
+            prefix=name,
+            lock=self.lock,
+        )
+        return Deployer(gateway, reporter)
+
+    def _in_threads(self, jobs: Sequence[Callable[[], None]]) -> None:
+        threads = [threading.Thread(target=job, daemon=True) for job in jobs]
+        for t in threads:
+            t.start()
+        for t in threads:
+            while t.is_alive():
+                t.join(0.1)  # short joins: a signal handler runs in this thread meanwhile
+
+
+def _never_ran(name: str, why: str = "the deploy did not run") -> DeployResult:
+    return replace(DeployResult.failure(ExitCode.DEPLOY_FAILED, why), service=name)
