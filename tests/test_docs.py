@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ecsdeploy.cli import HELP_SECTIONS, command
+from ecsdeploy.cli import HELP_SECTIONS, command, envvar_name
 from ecsdeploy.errors import ExitCode
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
@@ -18,6 +18,17 @@ OPTIONS = [opt for param in command.params for opt in param.opts if opt.startswi
 def test_every_option_is_in_the_option_reference(option):
     reference = README.split("## Option reference", 1)[1].split("\n## ", 1)[0]
     assert re.search(rf"`[^`]*{re.escape(option)}\b", reference), option
+
+
+ENV_DIST = (Path(__file__).resolve().parent.parent / "local.env.dist").read_text()
+ENVVARS = [name for p in command.params if (name := envvar_name(p))]
+
+
+@pytest.mark.parametrize("envvar", ENVVARS)
+def test_every_environment_variable_is_documented(envvar):
+    reference = README.split("## Option reference", 1)[1].split("\n## ", 1)[0]
+    assert f"`{envvar}`" in reference
+    assert f"#{envvar}=" in ENV_DIST
 
 
 @pytest.mark.parametrize("name", [p.name for p in command.params])

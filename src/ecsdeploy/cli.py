@@ -38,6 +38,11 @@ if TYPE_CHECKING:
     from ecsdeploy.deploy import DeployConfig
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+#: Every option can also come from ECS_DEPLOY_<ITS LONG NAME> (--cluster: ECS_DEPLOY_CLUSTER,
+#: --service-name: ECS_DEPLOY_SERVICE_NAME); a value on the command line wins. Set per option
+#: rather than with click's auto_envvar_prefix, whose names follow the Python parameter names
+#: and which would also read ECS_DEPLOY_VERSION (a name CI files use for pinning a version).
+ENVVAR_PREFIX = "ECS_DEPLOY"
 INT32_MAX = 2**31 - 1  # ECS's integer fields are 32-bit
 MAX_TIMEOUT = 7 * 24 * 3600.0  # a week: longer is a typo, and sleeps cannot take any float
 MAX_POLL_INTERVAL = 300.0
@@ -997,6 +1002,28 @@ def _aborted_at_start_up(policy: RunPolicy) -> DeployResult:
     )
 
 
+def _reporter_for(opts: dict[str, Any], scanned: Reporter) -> Reporter:
+    """The reporter the parsed options ask for: the arguments' pre-scan cannot see the
+    ECS_DEPLOY_OUTPUT_FORMAT, _QUIET and _VERBOSE environment variables."""
+    level = Level.QUIET if opts["quiet"] else Level.VERBOSE if opts["verbose"] else Level.NORMAL
+    json_output = opts["output_format"] == "json"
+    if (level, json_output) == (scanned.level, scanned.json_output):
+        return scanned
+    return Reporter(level=level, json_output=json_output)
+
+
+def envvar_name(param: click.Parameter) -> str | None:
+    """The environment variable an option can come from (None for --help and --version)."""
+    longs = [o for o in param.opts if o.startswith("--")]
+    if not isinstance(param, click.Option) or not longs or longs[0] in ("--help", "--version"):
+        return None
+    return f"{ENVVAR_PREFIX}_{longs[0][2:].upper().replace('-', '_')}"
+
+
+for _param in command.params:
+    _param.envvar = envvar_name(_param)
+
+
 def report_abort(policy: RunPolicy, argv: Sequence[str] | None = None) -> None:
     """Two signals before the command loaded: write the summary and exit."""
     scan = scan_args(list(sys.argv[1:] if argv is None else argv))
@@ -1031,6 +1058,7 @@ def main(
         else:
             if not isinstance(opts, dict):  # --help or --version: click printed it
                 _exit(int(opts or 0), fast=fast_exit)
+            reporter = _reporter_for(opts, reporter)
             result = execute(opts, reporter, policy)
     except Aborted:
         result = _aborted_at_start_up(policy)
