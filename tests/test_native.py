@@ -13,22 +13,12 @@ from typing import Any
 import pytest
 
 from tests.conftest import FAST, deploy, run_cli, seed, start_cli
+from tests.test_sandbox import STAGES  # ECS's lifecycle stages, in order
 
 BREAKER = {"deploymentCircuitBreaker": {"enable": True, "rollback": True}}
 #: Steps of 3 sandbox minutes (0.3 s) are long enough for polls every 0.1 s to see each.
 CANARY = {"canaryConfiguration": {"canaryPercent": 10, "canaryBakeTimeInMinutes": 3}}
 LINEAR = {"linearConfiguration": {"stepPercent": 50, "stepBakeTimeInMinutes": 3}}
-STAGES = [
-    "PRE_SCALE_UP",
-    "SCALE_UP",
-    "POST_SCALE_UP",
-    "TEST_TRAFFIC_SHIFT",
-    "POST_TEST_TRAFFIC_SHIFT",
-    "PRODUCTION_TRAFFIC_SHIFT",
-    "POST_PRODUCTION_TRAFFIC_SHIFT",
-    "BAKE_TIME",
-    "CLEAN_UP",
-]
 
 
 def pause(minutes: int = 600, action: str = "ROLLBACK") -> dict[str, Any]:

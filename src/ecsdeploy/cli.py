@@ -13,9 +13,9 @@ import math
 import os
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -88,6 +88,29 @@ def _is_non_finite(value: Any) -> bool:
         return not math.isfinite(float(value))
     except (TypeError, ValueError):
         return False
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def container_option(
+    flag: str,
+    metavar: str,
+    text: str,
+    value_type: Any = None,
+    *,
+    name: str | None = None,
+) -> Callable[[_F], _F]:
+    """A repeatable change option that names its container: `FLAG CONTAINER VALUE`."""
+    return click.option(
+        flag,
+        *([name] if name else []),
+        nargs=2,
+        multiple=True,
+        type=(str, value_type or str),
+        metavar=f"CONTAINER {metavar}",
+        help=f"{text} Repeatable.",
+    )
 
 
 def _fail(code: ExitCode, message: str) -> EcsDeployError:
@@ -369,81 +392,30 @@ class SectionedCommand(click.Command):
     metavar="N",
     help="Fail once N tasks of the new deployment have stopped.",
 )
-@click.option(
-    "--env",
-    "env",
-    nargs=2,
-    multiple=True,
-    metavar="CONTAINER NAME=VALUE",
-    help="Set an environment variable in a container (repeatable).",
+@container_option("--env", "NAME=VALUE", "Set an environment variable in a container.")
+@container_option("--unset-env", "NAME", "Remove an environment variable from a container.")
+@container_option("--env-file", "PATH", "Set a container's environment from a dotenv file.")
+@container_option(
+    "--secret", "NAME=VALUE_FROM", "Set a secret from an SSM parameter or Secrets Manager ARN."
 )
-@click.option(
-    "--unset-env",
-    nargs=2,
-    multiple=True,
-    metavar="CONTAINER NAME",
-    help="Remove an environment variable from a container (repeatable).",
-)
-@click.option(
-    "--env-file",
-    nargs=2,
-    multiple=True,
-    metavar="CONTAINER PATH",
-    help="Set a container's environment variables from a dotenv file (repeatable).",
-)
-@click.option(
-    "--secret",
-    nargs=2,
-    multiple=True,
-    metavar="CONTAINER NAME=VALUE_FROM",
-    help="Set a secret from an SSM parameter or Secrets Manager ARN (repeatable).",
-)
-@click.option(
-    "--unset-secret",
-    nargs=2,
-    multiple=True,
-    metavar="CONTAINER NAME",
-    help="Remove a secret from a container (repeatable).",
-)
-@click.option(
+@container_option("--unset-secret", "NAME", "Remove a secret from a container.")
+@container_option(
     "--command",
-    "commands",
-    nargs=2,
-    multiple=True,
-    metavar="CONTAINER CMD",
-    help="Replace a container's command: shell-like words or a JSON array.",
+    "CMD",
+    "Replace a container's command: shell-like words or a JSON array.",
+    name="commands",
 )
-@click.option(
-    "--cpu",
-    nargs=2,
-    multiple=True,
-    type=(str, click.IntRange(min=0, max=INT32_MAX)),
-    metavar="CONTAINER UNITS",
-    help="A container's CPU units.",
+@container_option("--cpu", "UNITS", "A container's CPU units.", click.IntRange(0, INT32_MAX))
+@container_option(
+    "--memory", "MIB", "A container's hard memory limit, MiB.", click.IntRange(6, INT32_MAX)
 )
-@click.option(
-    "--memory",
-    nargs=2,
-    multiple=True,
-    type=(str, click.IntRange(min=6, max=INT32_MAX)),
-    metavar="CONTAINER MIB",
-    help="A container's hard memory limit, MiB.",
-)
-@click.option(
+@container_option(
     "--memory-reservation",
-    nargs=2,
-    multiple=True,
-    type=(str, click.IntRange(min=6, max=INT32_MAX)),
-    metavar="CONTAINER MIB",
-    help="A container's soft memory limit, MiB.",
+    "MIB",
+    "A container's soft memory limit, MiB.",
+    click.IntRange(6, INT32_MAX),
 )
-@click.option(
-    "--docker-label",
-    nargs=2,
-    multiple=True,
-    metavar="CONTAINER NAME=VALUE",
-    help="Set a Docker label on a container (repeatable).",
-)
+@container_option("--docker-label", "NAME=VALUE", "Set a Docker label on a container.")
 @click.option("--task-cpu", metavar="UNITS", help="Task CPU: units (1024) or vCPU (1 vCPU).")
 @click.option("--task-memory", metavar="MIB", help="Task memory: MiB (2048) or GB (2 GB).")
 @click.option("--task-role", metavar="ARN", help="The task's IAM role (taskRoleArn).")

@@ -66,21 +66,26 @@ def merge_deployment_configuration(
         merged["strategy"] = overrides.strategy
     if overrides.bake_time is not None:
         merged["bakeTimeInMinutes"] = overrides.bake_time
-    if overrides.canary_percent is not None or overrides.canary_bake_time is not None:
-        canary = dict(current.get("canaryConfiguration") or {})
-        if overrides.canary_percent is not None:
-            canary["canaryPercent"] = overrides.canary_percent
-        if overrides.canary_bake_time is not None:
-            canary["canaryBakeTimeInMinutes"] = overrides.canary_bake_time
-        merged["canaryConfiguration"] = canary
-    if overrides.linear_step_percent is not None or overrides.linear_step_bake_time is not None:
-        linear = dict(current.get("linearConfiguration") or {})
-        if overrides.linear_step_percent is not None:
-            linear["stepPercent"] = overrides.linear_step_percent
-        if overrides.linear_step_bake_time is not None:
-            linear["stepBakeTimeInMinutes"] = overrides.linear_step_bake_time
-        merged["linearConfiguration"] = linear
+    _merge_member(
+        merged,
+        "canaryConfiguration",
+        canaryPercent=overrides.canary_percent,
+        canaryBakeTimeInMinutes=overrides.canary_bake_time,
+    )
+    _merge_member(
+        merged,
+        "linearConfiguration",
+        stepPercent=overrides.linear_step_percent,
+        stepBakeTimeInMinutes=overrides.linear_step_bake_time,
+    )
     return merged
+
+
+def _merge_member(conf: dict[str, Any], member: str, **values: Any) -> None:
+    """Set the given (not None) fields of one member structure, keeping its others."""
+    given = {k: v for k, v in values.items() if v is not None}
+    if given:
+        conf[member] = {**(conf.get(member) or {}), **given}
 
 
 def resume_command(cluster: str, service: str, action: str = "continue") -> str:
