@@ -122,3 +122,28 @@ def test_the_summary_keeps_ten_stopped_tasks_and_the_total():
     data = summary_dict(result)
     assert len(data["stopped_tasks"]) == 10
     assert data["stopped_tasks_total"] == 88
+
+
+def test_a_release_on_a_terminal_shows_a_row_per_service():
+    import io
+
+    from ecsdeploy.output import ServiceReporter, StatusBoard
+
+    out = io.StringIO()
+    board = StatusBoard(out, ["web", "worker"])
+    web, worker = (
+        ServiceReporter(out=out, err=io.StringIO(), tty=True, prefix=name, board=board)
+        for name in ("web", "worker")
+    )
+    web._show_status("[  0.2s] new 1/2 running")
+    worker._show_status("[  0.2s] new 0/2 running")
+    web.info("Service updated")
+    text = out.getvalue()
+    # each redraw first moves up over the rows drawn before and clears them
+    assert "\x1b[2F\x1b[J" in text
+    last = text.rsplit("\x1b[J", 1)[1]
+    assert last == (
+        "[web] Service updated\n"
+        "web     [  0.2s] new 1/2 running\n"
+        "worker  [  0.2s] new 0/2 running\n"
+    )

@@ -142,12 +142,7 @@ class Reporter:
             state = (deployment.rollout_state if deployment else None) or "unknown"
             text = status = f"{describe_counts(counts)}; {state}"
         if self.tty:
-            self._clear_status()
-            line = f"[{elapsed:5.1f}s] {status}"
-            # a line wider than the terminal wraps, and \r cannot take it back
-            width = shutil.get_terminal_size().columns - 1
-            self._human.write("\r" + (line if len(line) <= width else line[: width - 1] + "…"))
-            self._status_shown = True
+            self._show_status(f"[{elapsed:5.1f}s] {status}")
         elif text != self._last_progress:
             self._line(f"[{elapsed:.1f}s] {text}")
         self._last_progress = text
@@ -233,6 +228,12 @@ class Reporter:
 
     # -- plumbing ------------------------------------------------------------------------
 
+    def _show_status(self, line: str) -> None:
+        """The live status line (a terminal only)."""
+        self._clear_status()
+        self._human.write("\r" + fit(line))
+        self._status_shown = True
+
     def _line(self, message: str) -> None:
         self._clear_status()
         if self.tty:
@@ -252,17 +253,72 @@ class Reporter:
         return text
 
 
+def fit(line: str) -> str:
+    """A line cut to the terminal's width: a wider one wraps, and the cursor cannot take a
+    wrapped line back."""
+    width = shutil.get_terminal_size().columns - 1
+    return line if len(line) <= width else line[: width - 1] + "…"
+
+
+class StatusBoard:
+    """A release's live status on a terminal: a row per service, redrawn in place below the
+    lines printed so far."""
+
+    def __init__(self, stream: IO[str] | None, names: list[str]) -> None:
+        self._stream = _Stream(stream)
+        self.rows = dict.fromkeys(names, "waiting")
+        self.width = max((len(n) for n in names), default=0)
+        self.lock = threading.RLock()
+        self.shown = 0
+
+    def line(self, text: str) -> None:
+        with self.lock:
+            self._clear()
+            self._stream.write(text + "\n")
+            self._draw()
+
+    def update(self, name: str, text: str) -> None:
+        with self.lock:
+            self.rows[name] = text
+            self._clear()
+            self._draw()
+
+    def close(self) -> None:
+        """Leave the rows as they last were, and print below them from now on."""
+        with self.lock:
+            self.shown = 0
+
+    def _clear(self) -> None:
+        if self.shown:  # to the start of the first row, then clear to the end of the screen
+            self._stream.write(f"\x1b[{self.shown}F\x1b[J")
+            self.shown = 0
+
+    def _draw(self) -> None:
+        for name, text in self.rows.items():
+            self._stream.write(fit(f"{name.ljust(self.width)}  {text}") + "\n")
+        self.shown = len(self.rows)
+
+
 @dataclass
 class ServiceReporter(Reporter):
     """One service's lines in a release: each prefixed with `[service]`, whole lines only
-    (the services' threads share one lock), no live status line."""
+    (the services' threads share one lock). On a terminal its progress is its row of the
+    release's StatusBoard, and its lines are printed above the board."""
 
     prefix: str = ""
     lock: threading.Lock = field(default_factory=threading.Lock)
+    board: StatusBoard | None = None
 
     def _line(self, message: str) -> None:
         with self.lock:
-            super()._line(f"[{self.prefix}] {message}")
+            if self.board is not None:
+                self.board.line(f"[{self.prefix}] {message}")
+            else:
+                super()._line(f"[{self.prefix}] {message}")
+
+    def _show_status(self, line: str) -> None:
+        if self.board is not None:
+            self.board.update(self.prefix, line)
 
     def error(self, message: str) -> None:
         with self.lock:

@@ -25,7 +25,7 @@ from ecsdeploy.deploy import DeployConfig, Deployer
 from ecsdeploy.ecs import DESCRIBE_SERVICES_LIMIT, EcsGateway
 from ecsdeploy.errors import EcsDeployError, ExitCode, NotFoundError
 from ecsdeploy.models import Service
-from ecsdeploy.output import Reporter, ServiceReporter
+from ecsdeploy.output import Level, Reporter, ServiceReporter, StatusBoard
 from ecsdeploy.policy import Aborted, RunPolicy
 from ecsdeploy.result import DeployResult, ReleaseResult
 
@@ -138,12 +138,16 @@ class Release:
     on_call: Callable[[str, float, str | None], None] | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
     aborted: bool = False
+    board: StatusBoard | None = None
     batcher: DescribeBatcher = field(default_factory=lambda: DescribeBatcher([]))
 
     def run(self) -> ReleaseResult:
         started = time.monotonic()
         names = [c.service or "" for c in self.configs]
         batcher = self.batcher = DescribeBatcher(names)
+        if self.reporter.tty and self.reporter.level >= Level.NORMAL:
+            human = self.reporter.err if self.reporter.json_output else self.reporter.out
+            self.board = StatusBoard(human, names)
         results: list[DeployResult | None] = [None] * len(self.configs)
 
         def one(i: int, cfg: DeployConfig) -> None:
@@ -159,6 +163,9 @@ class Release:
             self._in_threads([functools.partial(one, i, c) for i, c in enumerate(self.configs)])
         except Aborted:
             self.aborted = True
+        if self.board is not None:
+            self.board.close()
+            self.board = None  # rollbacks and the summary print plain lines below it
         final = [r or _never_ran(n) for r, n in zip(results, names, strict=True)]
         if self.atomic and not self.aborted and any(r.code != ExitCode.OK for r in final):
             try:
@@ -208,9 +215,10 @@ class Release:
             json_output=self.reporter.json_output,
             out=self.reporter.out,
             err=self.reporter.err,
-            tty=False,
+            tty=self.board is not None,
             prefix=name,
             lock=self.lock,
+            board=self.board,
         )
         return Deployer(gateway, reporter)
 
