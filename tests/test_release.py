@@ -145,3 +145,23 @@ def test_an_unknown_service_in_a_release_fails_alone(sandbox, cluster):
     assert run.code == 17, run.stderr
     assert [s["exit_code"] for s in summary["services"]] == [0, 0, 17]
     assert "nosuch not found" in run.stderr
+
+
+def test_sigterm_stops_every_service_of_the_release_and_reports_each(sandbox, cluster):
+    import signal
+
+    from tests.conftest import start_cli
+
+    names = services(sandbox, cluster, 3, breaker=False)
+    for name in names:
+        sandbox.set_faults(name, stall=True)
+    started = start_cli(
+        sandbox, "-c", cluster, "-n", ",".join(names), *FAST, "-i", "nginx:2", "--output", "json"
+    )
+    started.wait_for_call(sandbox, "DescribeServices", nth=4)  # all three are being watched
+    started.signal(signal.SIGTERM)
+    run = started.finish(sandbox)
+    assert run.code == 143, run.stderr
+    summary = json.loads(run.stdout)
+    assert [s["outcome"] for s in summary["services"]] == ["interrupted"] * 3
+    assert run.applied.count("UpdateService") == 3  # nothing after the signal
