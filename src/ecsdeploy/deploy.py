@@ -9,22 +9,17 @@ signal arrives, and whatever ends it, the result says where the run stood.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from ecsdeploy import taskdef
-from ecsdeploy.changes import Changes, apply_changes, describe_changes, unified_diff
-from ecsdeploy.ecs import EcsGateway, InvalidRequestError
+from ecsdeploy.changes import Changes
+from ecsdeploy.ecs import EcsGateway
 from ecsdeploy.errors import (
     AwsError,
     EcsDeployError,
     ExitCode,
-    NotFoundError,
-    RevisionError,
-    TaskDefinitionFileError,
     UnsupportedServiceError,
     UsageError,
 )
@@ -39,6 +34,8 @@ from ecsdeploy.models import (
     Task,
     rollout_counts,
 )
+from ecsdeploy.models import family_of as _family
+from ecsdeploy.models import short_name as _short
 from ecsdeploy.native import (
     NativeRollout,
     StrategyOverrides,
@@ -47,12 +44,11 @@ from ecsdeploy.native import (
     resume_command,
 )
 from ecsdeploy.output import Reporter, describe_counts
+from ecsdeploy.plan import PLACEHOLDER_ARN, Planner
 from ecsdeploy.policy import Aborted, Interrupted
 from ecsdeploy.result import DeployResult, Outcome
 from ecsdeploy.watch import Target, WatchResult, WatchSettings, paused_reason, watch
 
-#: Stands in for the new revision's ARN while requests are checked before registering it.
-PLACEHOLDER_ARN = "arn:aws:ecs:us-east-1:000000000000:task-definition/placeholder:1"
 #: Seconds the task reads that explain a failure (or check health) may retry: they are best
 #: effort, and must not hold up a verdict until the deadline.
 TASK_READ_BUDGET = 3.0
@@ -130,16 +126,6 @@ _NO_ROLLBACK = {
 _SIGNALLED = {ExitCode.INTERRUPTED, ExitCode.TERMINATED}
 
 
-@dataclass(frozen=True)
-class Plan:
-    """A new revision, planned: its request, its containers, and the current revision's
-    request it is compared with."""
-
-    request: dict[str, Any]
-    containers: list[dict[str, Any]]
-    old_request: dict[str, Any]
-
-
 @dataclass
 class _Recorder:
     """The watcher's observer: shows what it sees, and keeps the latest counts (in the
@@ -212,6 +198,7 @@ class Deployer:
         self.clock = self.policy.clock
         self.stage = "starting"
         self.service_updated = False
+        self.planner = Planner(ecs, reporter)
 
     # -- the frame every run shares --------------------------------------------------------
 
@@ -302,20 +289,20 @@ class Deployer:
         plan = request = containers = None
         target_arn = old_arn
         if cfg.revision is not None:
-            target_arn, containers = self._resolve_revision(cfg, service)
+            target_arn, containers = self.planner.resolve_revision(cfg, service)
             if target_arn == old_arn and not cfg.force_new_deployment:
                 r.outcome, r.reason = Outcome.SUCCEEDED.value, f"already on {_short(old_arn)}"
                 self.reporter.info(f"The service already runs {_short(old_arn)}: nothing to do")
                 return
         elif cfg.image is not None or cfg.tag_only is not None or cfg.changes.given:
-            plan = self._plan_revision(cfg, old_arn)
+            plan = self.planner.plan_revision(cfg, old_arn)
             request, containers = plan.request, plan.containers
         update = self._service_update(
             cfg, service, PLACEHOLDER_ARN if request else target_arn, conf
         )
         self.ecs.check_request("UpdateService", update, UsageError)
         if cfg.dry_run:
-            self._dry_run(r, old_arn, plan, update)
+            self.planner.dry_run(r, old_arn, plan, update)
             return
         require_healthy = False
         if cfg.skip_deployments_check:
@@ -535,153 +522,6 @@ class Deployer:
                 f"UpdateService left service {cfg.service} with no PRIMARY deployment to follow"
             )
         return primary.id
-
-    def _plan_revision(
-        self, cfg: DeployConfig, current_arn: str, current: Mapping[str, Any] | None = None
-    ) -> Plan:
-        """The RegisterTaskDefinition request for the new revision (image swap, then the
-        change options), checked against the API model, and what it changes from the current
-        revision, which is shown field by field. Reads only."""
-        fields = self.ecs.registration_fields()
-        if cfg.taskdef_file is not None:
-            base, tags = cfg.taskdef_file
-            family = _family(current_arn)
-            if base.get("family") != family and not cfg.allow_family_change:
-                raise TaskDefinitionFileError(
-                    f"--task-definition-file is of family {base.get('family')!r}, but "
-                    f"{cfg.service or cfg.task_definition} uses {family!r}; pass "
-                    "--allow-family-change if that is intended"
-                )
-            self.reporter.info("Base task definition: from --task-definition-file")
-            if current is None:  # the diff is against what runs now, not the file
-                current = self.ecs.describe_task_definition(current_arn)[0]
-        elif current is not None and not cfg.use_latest_task_def:
-            base, tags = dict(current), []
-            if cfg.copy_task_definition_tags:
-                base, tags = self.ecs.describe_task_definition(current_arn, with_tags=True)
-        else:
-            source = current_arn
-            if cfg.use_latest_task_def:
-                source = self.ecs.latest_task_definition(_family(current_arn)) or current_arn
-                self.reporter.info(f"Base task definition: the family's newest, {_short(source)}")
-            base, tags = self.ecs.describe_task_definition(
-                source, with_tags=cfg.copy_task_definition_tags
-            )
-            if source != current_arn:
-                current = self.ecs.describe_task_definition(current_arn)[0]
-        containers = base.get("containerDefinitions", [])
-        if cfg.tag_only is not None:
-            containers = taskdef.retag_all(containers, cfg.tag_only)
-        elif cfg.image is not None:
-            containers = taskdef.swap_image(containers, cfg.image, cfg.containers)
-        new = apply_changes({**base, "containerDefinitions": containers}, cfg.changes)
-        request = taskdef.registration_request(
-            new, fields, tags if cfg.copy_task_definition_tags or cfg.taskdef_file else ()
-        )
-        invalid = TaskDefinitionFileError if cfg.taskdef_file is not None else InvalidRequestError
-        self.ecs.check_request("RegisterTaskDefinition", request, invalid)
-        old_request = taskdef.registration_request(current or base, fields)
-        self._show_changes(_short(current_arn), old_request, request)
-        return Plan(request, new.get("containerDefinitions", []), old_request)
-
-    def _dry_run(
-        self,
-        r: DeployResult,
-        current_arn: str,
-        plan: Plan | None,
-        update: Mapping[str, Any] | None,
-        run_task: Mapping[str, Any] | None = None,
-    ) -> None:
-        """--dry-run: every read and check has run; show what would be written, write
-        nothing."""
-        r.outcome, r.code = Outcome.DRY_RUN.value, ExitCode.OK
-        r.reason = "nothing was registered, updated or run"
-        self.reporter.info("Dry run: what would be sent (nothing is)")
-        new_label = "(none: no new revision)"
-        if plan is not None:
-            new_label = f"{_family(current_arn)}:<next> (would be registered)"
-            r.diff = unified_diff(
-                plan.old_request, plan.request, f"{_short(current_arn)} (current)", new_label
-            )
-            self.reporter.block(r.diff or ["(the new revision would be identical)"])
-        requests = []
-        if update is not None:
-            shown = dict(update)
-            if plan is not None:
-                shown["taskDefinition"] = new_label.split(" ", 1)[0]
-            requests.append(("UpdateService", shown))
-        if run_task is not None:
-            requests.append(("RunTask", {**run_task, "taskDefinition": new_label.split(" ")[0]}))
-        for operation, request in requests:
-            r.requests[operation] = request
-            self.reporter.info(f"{operation} request that would be sent:")
-            self.reporter.block(json.dumps(request, indent=2, sort_keys=True).splitlines())
-
-    def _resolve_revision(
-        self, cfg: DeployConfig, service: Service
-    ) -> tuple[str, list[dict[str, Any]]]:
-        """--revision: the existing revision to point the service at (and its containers).
-        Another family (without --allow-family-change) or an INACTIVE revision is refused."""
-        assert cfg.revision is not None
-        current = service.task_definition
-        family = _family(current)
-        wanted = cfg.revision
-        if wanted == "previous":
-            number = _revision_number(current)
-            older = [
-                arn
-                for arn in self.ecs.list_task_definitions(family, sort="DESC")
-                if _revision_number(arn) < number
-            ]
-            if not older:
-                raise RevisionError(
-                    f"--revision previous: no ACTIVE revision of {family} before "
-                    f"{_short(current)}; nothing was changed"
-                )
-            wanted = older[0]
-        try:
-            td, _ = self.ecs.describe_task_definition(wanted)
-        except NotFoundError as exc:
-            raise NotFoundError(
-                f"--revision {wanted}: no such task definition ({exc.message}); nothing was changed"
-            ) from exc
-        arn = str(td["taskDefinitionArn"])
-        if td.get("status") == "INACTIVE":
-            raise RevisionError(
-                f"--revision {_short(arn)} is INACTIVE (deregistered): ECS cannot start new "
-                "tasks from it; nothing was changed"
-            )
-        if td.get("family") != family and not cfg.allow_family_change:
-            raise RevisionError(
-                f"--revision {_short(arn)} is of family {td.get('family')!r}, but the service "
-                f"runs {family!r}; pass --allow-family-change if that is intended; nothing "
-                "was changed"
-            )
-        self.reporter.info(f"Deploying the existing revision {_short(arn)}")
-        fields = self.ecs.registration_fields()
-        if arn != current:
-            old = self.ecs.describe_task_definition(current)[0]
-            self._show_changes(
-                _short(current),
-                taskdef.registration_request(old, fields),
-                taskdef.registration_request(td, fields),
-                f" to {_short(arn)}",
-            )
-        return arn, list(td.get("containerDefinitions", []))
-
-    def _show_changes(
-        self, current: str, old: Mapping[str, Any], new: Mapping[str, Any], what: str = ""
-    ) -> None:
-        lines = describe_changes(old, new)
-        if not lines:
-            self.reporter.info(
-                f"No change to the task definition from {current}"
-                + (what or ": the new revision is identical (ECS pulls its images again)")
-            )
-            return
-        self.reporter.info(f"Changes from {current}{what}:")
-        for line in lines:
-            self.reporter.info(f"  {line}")
 
     def _register(self, request: Mapping[str, Any]) -> str:
         arn = str(self.ecs.register_task_definition(request)["taskDefinitionArn"])
@@ -904,7 +744,7 @@ class Deployer:
         plan = request = None
         if cfg.image is not None or cfg.tag_only is not None or cfg.changes.given:
             self.stage = "preparing the new revision"
-            plan = self._plan_revision(cfg, old_arn, current)
+            plan = self.planner.plan_revision(cfg, old_arn, current)
             request, containers = plan.request, plan.containers
         run_params = None
         if cfg.run_task is not None:
@@ -913,7 +753,7 @@ class Deployer:
                 "RunTask", {**run_params, "taskDefinition": PLACEHOLDER_ARN}, UsageError
             )
         if cfg.dry_run:
-            self._dry_run(r, old_arn, plan, None, run_params)
+            self.planner.dry_run(r, old_arn, plan, None, run_params)
             return
         if request is not None:
             self.stage = "registering the new revision"
@@ -1005,16 +845,3 @@ def _check_deployable(service: Service) -> None:
             f"Service {service.name} is {service.status}: only an ACTIVE service can be "
             "deployed; nothing was changed"
         )
-
-
-def _revision_number(arn: str) -> int:
-    tail = arn.rsplit(":", 1)[-1]
-    return int(tail) if tail.isdigit() else 0
-
-
-def _family(arn: str) -> str:
-    return arn.rsplit("/", 1)[-1].rsplit(":", 1)[0]
-
-
-def _short(arn: str) -> str:
-    return arn.rsplit("/", 1)[-1]

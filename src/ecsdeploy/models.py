@@ -357,3 +357,19 @@ def rollout_counts(service: Service | None, deployment: Deployment | None) -> di
         "failed": deployment.failed_tasks if deployment else 0,
         "old_running": old,
     }
+
+
+def family_of(arn: str) -> str:
+    """`…:task-definition/web:3` -> `web`."""
+    return arn.rsplit("/", 1)[-1].rsplit(":", 1)[0]
+
+
+def short_name(arn: str) -> str:
+    """`…:task-definition/web:3` -> `web:3` (the part after the last slash)."""
+    return arn.rsplit("/", 1)[-1]
+
+
+def revision_number(arn: str) -> int:
+    """`…/web:3` -> 3 (0 when there is none)."""
+    tail = arn.rsplit(":", 1)[-1]
+    return int(tail) if tail.isdigit() else 0
