@@ -165,3 +165,12 @@ def test_sigterm_stops_every_service_of_the_release_and_reports_each(sandbox, cl
     summary = json.loads(run.stdout)
     assert [s["outcome"] for s in summary["services"]] == ["interrupted"] * 3
     assert run.applied.count("UpdateService") == 3  # nothing after the signal
+
+
+def test_a_dry_run_release_changes_nothing(sandbox, cluster):
+    names = services(sandbox, cluster, 3)
+    run, summary = release(sandbox, cluster, names, "-i", "nginx:2", "--dry-run")
+    assert run.code == 0, run.stderr
+    assert summary["outcome"] == "dry_run"
+    assert run.mutating_calls == []
+    assert all(revision(sandbox, cluster, n) == 1 for n in names)

@@ -212,6 +212,8 @@ class Reporter:
                 self.error(f"{r.service}: {OUTCOME_WORDS.get(r.outcome, r.outcome)}: {r.reason}")
         if release.code != 0:
             self.error(f"Release {release.outcome}: {release.reason}")
+        elif release.outcome == "dry_run" and not self.json_output:
+            self.info(f"Dry run finished: {release.reason}, nothing was changed")
         elif not self.json_output:
             self.info(
                 self._paint(f"Release succeeded: {release.reason} ({release.duration:.1f}s)", "32")

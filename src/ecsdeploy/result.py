@@ -94,14 +94,11 @@ class ReleaseResult:
         if aborted_code is not None:
             return cls(cluster, results, aborted_code, Outcome.ABORTED.value, "aborted", duration)
         if not failed:
-            return cls(
-                cluster,
-                results,
-                ExitCode.OK,
-                Outcome.SUCCEEDED.value,
-                f"all {len(results)} services deployed",
-                duration,
-            )
+            if all(r.outcome == Outcome.DRY_RUN.value for r in results):
+                outcome, reason = Outcome.DRY_RUN, f"dry run of {len(results)} services"
+            else:
+                outcome, reason = Outcome.SUCCEEDED, f"all {len(results)} services deployed"
+            return cls(cluster, results, ExitCode.OK, outcome.value, reason, duration)
         codes = {r.code for r in failed}
         code = failed[0].code if len(codes) == 1 else ExitCode.DEPLOY_FAILED
         names = ", ".join(f"{r.service} ({r.outcome})" for r in failed)
