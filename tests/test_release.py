@@ -49,7 +49,10 @@ def test_a_release_of_twenty_services_reads_them_ten_a_call(sandbox, cluster):
     reads = run.calls.count("DescribeServices")
     assert reads == summary["describe_services_calls"]
     assert summary["describe_services_calls"] <= 2 * summary["read_rounds"]
-    assert reads < 20 * 2  # far fewer than one call per service per poll
+    # the first read of the 20 services is gathered too (not 20 calls; 2 when all arrive in
+    # one window, a little more on a loaded machine)
+    first = run.calls[: run.calls.index("DescribeTaskDefinition")]
+    assert first.count("DescribeServices") <= 4
     assert all(revision(sandbox, cluster, n) == 2 for n in names)
     for name in names:  # each line says which service it is about
         assert f"[{name}] Service updated" in run.stderr
