@@ -184,7 +184,7 @@ def test_enable_rollback_stops_the_deployment_instead_of_a_second_update(sandbox
 
 def test_enable_rollback_while_paused_answers_the_hook_with_rollback(sandbox, cluster, minute):
     native(sandbox, cluster, hooks=[pause()])
-    run = deploy(sandbox, cluster, "-i", "nginx:2", "-t", "2", "--enable-rollback")
+    run = deploy(sandbox, cluster, "-i", "nginx:2", "-t", "4", "--enable-rollback")
     assert run.code == 21, run.stderr
     assert "paused at POST_TEST_TRAFFIC_SHIFT" in said(run)  # said at once
     assert run.applied == ["RegisterTaskDefinition", "UpdateService", "ContinueServiceDeployment"]
@@ -341,7 +341,7 @@ def test_strategy_options_need_a_service(sandbox, cluster):
     ("args", "hooks", "operation", "code"),
     [
         (("-t", "2", "--enable-rollback"), [], "StopServiceDeployment", 21),
-        (("-t", "2", "--enable-rollback"), [pause()], "ContinueServiceDeployment", 21),
+        (("-t", "4", "--enable-rollback"), [pause()], "ContinueServiceDeployment", 21),
         (("--on-pause", "continue"), [pause()], "ContinueServiceDeployment", 0),
     ],
     ids=["stop", "continue-rollback", "continue"],

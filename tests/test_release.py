@@ -98,7 +98,7 @@ def test_failures_of_different_kinds_exit_1(sandbox, cluster):
     names = services(sandbox, cluster, 3)
     sandbox.set_faults(names[0], fail_images=("*:broken",))
     sandbox.set_faults(names[1], stall=True)
-    run, summary = release(sandbox, cluster, names, "-i", "nginx:broken", "-t", "3")
+    run, summary = release(sandbox, cluster, names, "-i", "nginx:broken", "-t", "5")
     assert run.code == 1, run.stderr
     codes = sorted(s["exit_code"] for s in summary["services"])
     assert codes == [0, 1, 15]
