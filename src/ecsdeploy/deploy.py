@@ -333,7 +333,7 @@ class Deployer:
         self.stage = "waiting for the deployment"
         settings = self._settings(cfg, require_healthy)
         if target.service_deployment_arn:
-            result = self._native(cfg, r, seen=service.events).run(target, settings, r)
+            result = self._native(cfg, r, seen=service.events).run(target, settings)
         else:
             result = self._watch(cfg, r, target, settings, seen=service.events)
         self._record_verdict(cfg, r, result)
@@ -467,9 +467,9 @@ class Deployer:
         self.stage = "waiting for the deployment"
         if action == "ROLLBACK":
             settings = replace(settings, on_pause="wait", max_failed_tasks=None)
-            result = native.run(target, settings, r, asked="--resume rollback")
+            result = native.run(target, settings, asked="--resume rollback")
         else:
-            result = native.run(target, settings, r)
+            result = native.run(target, settings)
         self._record_verdict(cfg, r, result)
         if (
             action == "CONTINUE"

@@ -15,7 +15,13 @@ from typing import Any
 
 from ecsdeploy.ecs import EcsGateway
 from ecsdeploy.errors import EcsDeployError, NotFoundError, UsageError
-from ecsdeploy.models import NATIVE_STRATEGIES, STRATEGIES, Service, ServiceDeployment
+from ecsdeploy.models import (
+    NATIVE_STRATEGIES,
+    STRATEGIES,
+    Service,
+    ServiceDeployment,
+    short_name,
+)
 from ecsdeploy.output import Reporter
 from ecsdeploy.policy import Interrupted
 from ecsdeploy.result import DeployResult, Outcome
@@ -116,16 +122,13 @@ class NativeRollout:
     reporter: Reporter
     follow: Follow
 
-    def run(
-        self, target: Target, settings: WatchSettings, r: DeployResult, *, asked: str = ""
-    ) -> WatchResult:
+    def run(self, target: Target, settings: WatchSettings, *, asked: str = "") -> WatchResult:
         """Follow the deployment to its verdict. With --on-pause continue/rollback each pause
         is answered as it comes and the wait goes on; `asked` names a rollback we already
         requested (its ROLLBACK_SUCCESSFUL is then ours: Outcome.ROLLED_BACK)."""
         previous: WatchResult | None = None
         while True:
             result = self.follow(target, settings, previous)
-            record_service_deployment(r, result.service_deployment)
             sd = result.service_deployment
             hook = awaiting_hook(sd, settings) if sd is not None else None
             if result.outcome is Outcome.PAUSED and hook is not None and sd is not None:
@@ -196,7 +199,6 @@ class NativeRollout:
             rollback.update(outcome="error", reason=exc.message)
             self.reporter.error(f"Rollback failed: {exc.message}")
             return rollback
-        record_service_deployment(r, result.service_deployment)
         outcome, reason = result.outcome, result.reason
         if outcome is Outcome.ROLLED_BACK_BY_ECS:  # the rollback we asked for completed
             outcome = Outcome.ROLLED_BACK
@@ -292,7 +294,7 @@ class NativeRollout:
         current = service.current_service_deployment
         if current and current != arn:
             return (
-                f"superseded by service deployment {current.rsplit('/', 1)[-1]}: the service "
+                f"superseded by service deployment {short_name(current)}: the service "
                 "no longer runs ours, so it was left alone"
             )
         return None

@@ -26,6 +26,7 @@ from ecsdeploy.models import (
     ServiceEvent,
     Task,
     rollout_counts,
+    short_name,
 )
 from ecsdeploy.result import DeployResult, ReleaseResult
 
@@ -349,7 +350,7 @@ def release_table(release: ReleaseResult) -> list[str]:
     """service, outcome, revision, duration, reason: a row each."""
     rows = [("service", "outcome", "revision", "duration", "reason")]
     for r in release.results:
-        revision = (r.new_task_definition or "").rsplit("/", 1)[-1] or "-"
+        revision = short_name(r.new_task_definition or "") or "-"
         rows.append(
             (
                 r.service or "-",

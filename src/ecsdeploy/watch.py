@@ -25,6 +25,7 @@ from ecsdeploy.models import (
     ServiceDeployment,
     ServiceEvent,
     Task,
+    short_name,
 )
 from ecsdeploy.policy import Interrupted
 from ecsdeploy.result import Outcome
@@ -207,7 +208,7 @@ def assess_service_deployment(
         if current and current != sd.arn:
             return Verdict(
                 Outcome.SUPERSEDED,
-                f"superseded by service deployment {current.rsplit('/', 1)[-1]}: another "
+                f"superseded by service deployment {short_name(current)}: another "
                 f"deploy started and ECS stopped ours ({sd.status_reason or 'no reason'}); "
                 "it was left alone",
             )
@@ -470,7 +471,7 @@ def _timeout_reason(
 def _revision(deployment: Deployment | None) -> str:
     if deployment is None:
         return "an unknown revision"
-    return deployment.task_definition.rsplit("/", 1)[-1]
+    return short_name(deployment.task_definition)
 
 
 def _percent(weight: float | None) -> str:
