@@ -885,7 +885,6 @@ def run(
     from ecsdeploy.aws import ecs_client
     from ecsdeploy.deploy import Deployer
     from ecsdeploy.ecs import EcsGateway
-    from ecsdeploy.release import Release
 
     reporter.debug(f"settings: {settings!r}")
     reporter.debug(
@@ -898,6 +897,8 @@ def run(
         reporter.debug(f"{op} {secs * 1000:.0f} ms" + (f" -> {error}" if error else ""))
 
     if len(config.services) > 1:
+        from ecsdeploy.release import Release  # a single deploy does not pay for it
+
         configs = [
             replace(config, service=name, enable_rollback=config.enable_rollback or config.atomic)
             for name in config.services
