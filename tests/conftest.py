@@ -172,12 +172,13 @@ class Started:
         )
 
 
-def start_cli(sandbox: Sandbox, *args: str, **env: str) -> Started:
-    """Start the real command in the background (stdout and stderr captured)."""
+def start_cli(sandbox: Sandbox, *args: str, command: tuple[str, ...] = (), **env: str) -> Started:
+    """Start the real command (or `command`, e.g. the Action's entry point) in the
+    background, stdout and stderr captured."""
     environ = child_env(sandbox, **env)
     start, applied = len(sandbox.requests), len(sandbox.applied)
     proc = subprocess.Popen(
-        [cli_path(), *args],
+        [*(command or (cli_path(),)), *args],
         env=environ,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -186,9 +187,11 @@ def start_cli(sandbox: Sandbox, *args: str, **env: str) -> Started:
     return Started(proc, args, environ, start, applied)
 
 
-def run_cli(sandbox: Sandbox, *args: str, timeout: float = 60, **env: str) -> Run:
+def run_cli(
+    sandbox: Sandbox, *args: str, timeout: float = 60, command: tuple[str, ...] = (), **env: str
+) -> Run:
     """Run the real `ecs-deploy` command in a subprocess against the sandbox."""
-    return start_cli(sandbox, *args, **env).finish(sandbox, timeout=timeout)
+    return start_cli(sandbox, *args, command=command, **env).finish(sandbox, timeout=timeout)
 
 
 def seed(sandbox: Sandbox, cluster: str, **kwargs: Any) -> dict[str, Any]:

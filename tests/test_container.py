@@ -16,6 +16,7 @@ import pytest
 import yaml
 from packaging.requirements import Requirement
 
+from ecsdeploy.action import PREFIX, legacy_inputs
 from ecsdeploy.cli import command, envvar_name
 from ecsdeploy.errors import ExitCode
 from ecsdeploy.output import release_dict, summary_dict
@@ -64,8 +65,13 @@ def test_action_inputs_are_options_and_outputs_are_summary_fields():
     action = yaml.safe_load((ROOT / "action.yml").read_text())
     deploy = next(s for s in action["runs"]["steps"] if s.get("id") == "deploy")
     known = {envvar_name(p) for p in command.params}
-    for name in deploy["env"]:
-        assert name == "EXTRA_ARGS" or name in known, name
+    legacy = {f"{PREFIX}{n.upper()}" for n in [*legacy_inputs(), "args"]}
+    for name, value in deploy["env"].items():
+        assert name in known or name in legacy, name
+        assert value.startswith("${{ inputs."), name  # inputs reach the script as variables
+    declared = set(action["inputs"])
+    assert {v.split("inputs.")[1].rstrip(" }") for v in deploy["env"].values()} <= declared
+    assert set(legacy_inputs()) <= declared
     fields = set(summary_dict(DeployResult(ExitCode.OK, "succeeded", ""))) | set(
         release_dict(ReleaseResult(None, [], ExitCode.OK, "succeeded", ""))
     )
