@@ -238,7 +238,7 @@ CASES = [
     Bad((*X, "--task-memory", "0"), 3, "--task-memory must be a positive amount"),
     Bad((*X, "--task-role", "admin"), 3, "--task-role must be an IAM role ARN"),
     Bad((*X, "--execution-role", "arn:aws:iam::1:role/x"), 3, "must be an IAM role ARN"),
-    Bad((*X, "--env-file", "web", "{missing}"), 3, "cannot read it"),
+    Bad((*X, "--env-file", "web", "{missing}"), 3, "Cannot read --env-file"),
     Bad((*X, "--env-file", "web", "{file:bad-env}"), 3, "line 2: expected NAME=VALUE"),
     Bad(
         (*S, "--memory", "web", "100", "--memory-reservation", "web", "200"),

@@ -51,6 +51,29 @@ def looks_secret(name: str) -> bool:
     return bool(_SECRET_NAME.search(name))
 
 
+#: `scheme://user:password@host`: the password part of credentials written into a URL
+#: (postgres, mysql, redis, amqp, mongodb+srv, ...). Greedy up to the last `@` of the word, so
+#: a password holding an unescaped `@` is masked whole (more is masked, never less).
+_URL_CREDENTIALS = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*://[^\s:/@]*:)[^\s]*(@)")
+
+
+def mask_value(name: str, value: Any) -> Any:
+    """What may be shown of an environment value or Docker label: MASK for a secret-looking
+    name; otherwise the value with any URL's password masked. Pure."""
+    if looks_secret(name):
+        return MASK
+    if isinstance(value, str):
+        return _URL_CREDENTIALS.sub(rf"\g<1>{MASK}\g<2>", value)
+    return value
+
+
+def shown_argument(text: str) -> str:
+    """A command-line argument as a message may quote it: `NAME=VALUE` becomes `NAME=***`
+    (the value may be a secret, and an argument in the wrong place is often one)."""
+    name, sep, _ = text.partition("=")
+    return f"{name}=***" if sep else text
+
+
 @dataclass(frozen=True)
 class Changes:
     """What the change options ask for; each container-level entry names its container."""
@@ -143,18 +166,24 @@ def parse_env_file(text: str, source: str) -> list[tuple[str, str]]:
     \\\\ escapes), and ` #` comments after unquoted values. Anything else is an error that
     names the line (never its value)."""
     pairs = []
-    for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.strip()
+    # Lines end at \n (or \r\n) only: str.splitlines() would also cut at U+2028, U+0085,
+    # \v, \f and more, splitting one variable's value into a second "variable".
+    for number, raw in enumerate(text.split("\n"), start=1):
+        line = raw.removesuffix("\r").strip(_BLANK)
         if not line or line.startswith("#"):
             continue
         if line.startswith("export "):
             line = line[len("export ") :].lstrip()
         name, sep, rest = line.partition("=")
-        name = name.strip()
+        name = name.strip(_BLANK)
         if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.\-]*", name):
             raise UsageError(f"{source}, line {number}: expected NAME=VALUE")
-        pairs.append((name, _dotenv_value(rest.strip(), source, number)))
+        pairs.append((name, _dotenv_value(rest.strip(_BLANK), source, number)))
     return pairs
+
+
+#: What a dotenv line may be padded with (not the Unicode separators str.strip() removes).
+_BLANK = " \t"
 
 
 def _dotenv_value(text: str, source: str, number: int) -> str:
@@ -171,7 +200,11 @@ def _dotenv_value(text: str, source: str, number: int) -> str:
             return body
         escapes = {"n": "\n", "t": "\t", '"': '"', "\\": "\\", "r": "\r"}
         return re.sub(r"\\(.)", lambda m: escapes.get(m.group(1), m.group(0)), body)
-    return re.split(r"\s+#", text, maxsplit=1)[0].rstrip()
+    comment = _COMMENT.search(text)  # one scan: `\s+#` backtracks over every blank run
+    return (text[: comment.start()] if comment else text).rstrip(_BLANK)
+
+
+_COMMENT = re.compile(r"[ \t]#")
 
 
 def _closing_quote(text: str, quote: str) -> int:
@@ -199,16 +232,18 @@ def apply_changes(taskdef: Mapping[str, Any], changes: Changes) -> TaskDef:
     containers = {c.get("name"): c for c in new.get("containerDefinitions", [])}
     missing = sorted(changes.containers() - set(containers))
     if missing:
+        hint = ""
+        if any("=" in name for name in missing):
+            hint = " (a change option takes the container first: --env CONTAINER NAME=VALUE)"
         raise NoMatchingContainerError(
-            f"No container named {', '.join(missing)} in the task definition (it has: "
-            f"{', '.join(str(n) for n in containers)}); nothing was registered"
+            f"No container named {', '.join(shown_argument(n) for n in missing)} in the task "
+            f"definition (it has: {', '.join(str(n) for n in containers)}){hint}; nothing was "
+            "registered"
         )
-    for name, key, value in changes.env:
-        _set_named(containers[name], "environment", key, "value", value)
+    _set_all(containers, "environment", "value", changes.env)
     for name, key in changes.unset_env:
         _unset_named(containers[name], "environment", key)
-    for name, key, value in changes.secrets:
-        _set_named(containers[name], "secrets", key, "valueFrom", value)
+    _set_all(containers, "secrets", "valueFrom", changes.secrets)
     for name, key in changes.unset_secrets:
         _unset_named(containers[name], "secrets", key)
     for name, words in changes.command:
@@ -236,15 +271,28 @@ def apply_changes(taskdef: Mapping[str, Any], changes: Changes) -> TaskDef:
     return new
 
 
-def _set_named(container: dict[str, Any], field: str, name: str, key: str, value: str) -> None:
-    entries = [dict(e) for e in container.get(field) or []]
-    for entry in entries:
-        if entry.get("name") == name:
-            entry[key] = value
-            break
-    else:
-        entries.append({"name": name, key: value})
-    container[field] = entries
+def _set_all(
+    containers: Mapping[Any, dict[str, Any]],
+    field: str,
+    key: str,
+    entries: Iterable[tuple[str, str, str]],
+) -> None:
+    """Set (container, name, value) entries in each container's `field` list: an existing
+    name keeps its place, a new one is appended. One pass, whatever the number of entries
+    (an env file of 100,000 lines must not cost 100,000 list copies)."""
+    by_container: dict[str, list[tuple[str, str]]] = {}
+    for container, name, value in entries:
+        by_container.setdefault(container, []).append((name, value))
+    for container, pairs in by_container.items():
+        current = [dict(e) for e in containers[container].get(field) or []]
+        index = {e.get("name"): i for i, e in enumerate(current)}
+        for name, value in pairs:
+            if name in index:
+                current[index[name]][key] = value
+            else:
+                index[name] = len(current)
+                current.append({"name": name, key: value})
+        containers[container][field] = current
 
 
 def _unset_named(container: dict[str, Any], field: str, name: str) -> None:
@@ -266,22 +314,34 @@ FARGATE_MEMORY: dict[int, tuple[int, ...]] = {
 }
 
 
+#: ECS's task cpu and memory are 32-bit integers at most.
+_MAX_AMOUNT = 2**31 - 1
+
+
 def cpu_units(text: str) -> int | None:
-    """`1024`, `1 vCPU`, `0.25 vcpu` -> CPU units; None if it is neither."""
-    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*(vcpu)?\s*", str(text), re.IGNORECASE)
-    if not match:
-        return None
-    number = float(match.group(1))
-    return round(number * 1024) if match.group(2) else round(number)
+    """`1024`, `1 vCPU`, `0.25 vcpu` -> CPU units; None if it is neither, or not a whole
+    number of units (`256.4`), or too large to be one."""
+    return _amount(text, "vcpu")
 
 
 def memory_mib(text: str) -> int | None:
-    """`2048`, `2 GB`, `0.5GB` -> MiB; None if it is neither."""
-    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*(gb)?\s*", str(text), re.IGNORECASE)
-    if not match:
+    """`2048`, `2 GB`, `0.5GB` -> MiB; None if it is neither, or not a whole number of MiB,
+    or too large to be one."""
+    return _amount(text, "gb")
+
+
+def _amount(text: Any, unit: str) -> int | None:
+    """A whole number, or a number of `unit`s (x 1024) that is a whole number: exact decimal
+    arithmetic, so 400 nines is "too large", not an OverflowError."""
+    from decimal import Decimal
+
+    match = re.fullmatch(rf"\s*([0-9]*\.?[0-9]+)\s*({unit})?\s*", str(text), re.IGNORECASE)
+    if not match or len(match.group(1)) > 40:  # 40 digits is far past any real amount
         return None
-    number = float(match.group(1))
-    return round(number * 1024) if match.group(2) else round(number)
+    number = Decimal(match.group(1)) * (1024 if match.group(2) else 1)
+    if number != number.to_integral_value() or number > _MAX_AMOUNT:
+        return None
+    return int(number)
 
 
 def check_resources(taskdef: Mapping[str, Any]) -> None:
@@ -295,9 +355,14 @@ def check_resources(taskdef: Mapping[str, Any]) -> None:
             )
     cpu_text, memory_text = taskdef.get("cpu"), taskdef.get("memory")
     if cpu_text is not None and cpu_units(cpu_text) is None:
-        raise UsageError(f"Task cpu {cpu_text!r} is not CPU units (e.g. 1024) or vCPU (1 vCPU)")
+        raise UsageError(
+            f"Task cpu {_cut(cpu_text)} is not a whole number of CPU units (e.g. 1024) or vCPU "
+            "(1 vCPU)"
+        )
     if memory_text is not None and memory_mib(memory_text) is None:
-        raise UsageError(f"Task memory {memory_text!r} is not MiB (e.g. 2048) or GB (2 GB)")
+        raise UsageError(
+            f"Task memory {_cut(memory_text)} is not a whole number of MiB (e.g. 2048) or GB (2 GB)"
+        )
     if "FARGATE" not in (taskdef.get("requiresCompatibilities") or []):
         return
     cpu = cpu_units(cpu_text) if cpu_text is not None else None
@@ -328,6 +393,11 @@ def check_resources(taskdef: Mapping[str, Any]) -> None:
                 )
 
 
+def _cut(value: Any, width: int = 24) -> str:
+    text = repr(value)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 def _ranges(values: Sequence[int]) -> str:
     if len(values) <= 3:
         return ", ".join(str(v) for v in values)
@@ -339,12 +409,14 @@ def _ranges(values: Sequence[int]) -> str:
 
 
 def masked(taskdef: Mapping[str, Any]) -> TaskDef:
-    """A copy with the values of secret-looking environment variables replaced by MASK."""
+    """A copy with environment values and Docker labels masked as `mask_value` says."""
     copy_: TaskDef = copy.deepcopy(dict(taskdef))
     for container in copy_.get("containerDefinitions", []):
         for entry in container.get("environment") or []:
-            if looks_secret(str(entry.get("name", ""))):
-                entry["value"] = MASK
+            entry["value"] = mask_value(str(entry.get("name", "")), entry.get("value"))
+        labels = container.get("dockerLabels")
+        if isinstance(labels, dict):
+            container["dockerLabels"] = {k: mask_value(str(k), v) for k, v in labels.items()}
     return copy_
 
 
@@ -385,7 +457,7 @@ def _container_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[s
         elif key == "dockerLabels":
             lines.extend(
                 f"dockerLabels {line}"
-                for line in _dict_changes(dict(a or {}), dict(b or {}), secret=False)
+                for line in _dict_changes(dict(a or {}), dict(b or {}), secret=True)
             )
         else:
             lines.append(f"{key}: {_brief(a)} -> {_brief(b)}")
@@ -402,7 +474,7 @@ def _named_changes(
 
 def _dict_changes(a: Mapping[str, Any], b: Mapping[str, Any], *, secret: bool) -> list[str]:
     def show(name: str, value: Any) -> str:
-        return MASK if secret and looks_secret(name) else _brief(value)
+        return _brief(mask_value(name, value)) if secret else _brief(value)
 
     lines = []
     for name in sorted(set(a) | set(b)):

@@ -13,7 +13,7 @@ import math
 import os
 import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -28,7 +28,7 @@ from ecsdeploy.models import (
     MAX_BAKE_MINUTES,
     STRATEGIES,
 )
-from ecsdeploy.output import Level, Reporter
+from ecsdeploy.output import Level, Reporter, hide
 from ecsdeploy.policy import Aborted, RunPolicy, install_signal_handlers
 from ecsdeploy.result import DeployResult, Outcome, ReleaseResult
 
@@ -93,6 +93,26 @@ def _is_non_finite(value: Any) -> bool:
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
+class PairedOption(click.Option):
+    """A repeatable CONTAINER VALUE option: from its ECS_DEPLOY_ variable, the words must
+    make whole pairs (click would drop a dangling word, deploying `GREETING=hello` for
+    `web GREETING=hello world`)."""
+
+    def value_from_envvar(self, ctx: click.Context) -> Any:
+        raw = self.resolve_envvar_value(ctx)
+        if raw is not None:
+            words = self.type.split_envvar_value(raw)
+            if len(words) % self.nargs:
+                raise click.BadParameter(
+                    f"{self.envvar} holds {len(words)} words, which do not make whole "
+                    "CONTAINER VALUE pairs (a value cannot hold a space there: give it on the "
+                    "command line, or in an --env-file)",
+                    ctx=ctx,
+                    param=self,
+                )
+        return super().value_from_envvar(ctx)
+
+
 def container_option(
     flag: str,
     metavar: str,
@@ -105,6 +125,7 @@ def container_option(
     return click.option(
         flag,
         *([name] if name else []),
+        cls=PairedOption,
         nargs=2,
         multiple=True,
         type=(str, value_type or str),
@@ -589,6 +610,14 @@ def build_config(opts: dict[str, Any]) -> tuple[DeployConfig, AwsSettings]:
             "container's image keeps its repository and gets the new tag"
         )
         opts = {**opts, "image": None}
+    reregister = False
+    if opts["image"] == "ignore" and not opts["tag_only"]:
+        notices.append(
+            "-i ignore without -to: registering an identical copy of the current revision and "
+            "deploying it (as the bash ecs-deploy does); --force-new-deployment restarts the "
+            "tasks without a new revision"
+        )
+        opts, reregister = {**opts, "image": None}, True
     if opts["image"] is not None:
         image = parse_image(opts["image"])
         if opts["tag_env_var"]:
@@ -672,6 +701,7 @@ def build_config(opts: dict[str, Any]) -> tuple[DeployConfig, AwsSettings]:
         dry_run=opts["dry_run"],
         revision=opts["revision"],
         notices=tuple(notices),
+        reregister=reregister,
         services=services,
         atomic=opts["atomic"],
     )
@@ -722,6 +752,11 @@ def _check_release_options(opts: dict[str, Any], services: tuple[str, ...]) -> N
         )
     if len(services) < 2:
         return
+    if opts["atomic"] and opts["on_pause"] == "exit":
+        raise UsageError(
+            "--atomic cannot take --on-pause exit: a service left paused at a hook could not "
+            "be rolled back with the release; use --on-pause wait, continue or rollback"
+        )
     for key, flag in (
         ("resume", "--resume"),
         ("task_definition_file", "--task-definition-file"),
@@ -770,12 +805,12 @@ def build_changes(opts: dict[str, Any]) -> Changes:
 
     env: list[tuple[str, str, str]] = []
     for container, path in opts["env_file"]:
+        raw = read_regular_file(path, "--env-file", MAX_ENV_FILE_BYTES, UsageError)
         try:
-            with open(path, encoding="utf-8-sig") as fh:
-                text = fh.read()
-        except (OSError, UnicodeDecodeError) as exc:
-            why = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-            raise UsageError(f"--env-file {path}: cannot read it ({why or exc})") from exc
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            why = f"not UTF-8 text (byte {exc.start})"
+            raise UsageError(f"Cannot read --env-file {path}: {why}") from exc
         env.extend((container, k, v) for k, v in parse_env_file(text, f"--env-file {path}"))
     env.extend((c, *split_pair(v, "--env")) for c, v in opts["env"])
     secrets = []
@@ -813,10 +848,26 @@ def _checked(value: str | None, option: str, kind: str) -> str | None:
     return value.strip()
 
 
+#: --revision: FAMILY, FAMILY:REVISION or a task-definition ARN (ECS's own rules for each).
+_FAMILY = r"[A-Za-z0-9_-]{1,255}"
+_REVISION = re.compile(rf"{_FAMILY}(?::[1-9][0-9]{{0,9}})?")
+_REVISION_ARN = re.compile(
+    rf"arn:aws[a-z-]*:ecs:[a-z0-9-]+:[0-9]{{12}}:task-definition/{_FAMILY}:[1-9][0-9]{{0,9}}"
+)
+
+
 def _check_revision_options(opts: dict[str, Any], changes: Changes) -> None:
     """--revision deploys an existing revision as it is: nothing may change it."""
     if not opts["revision"]:
         return
+    wanted = opts["revision"]
+    if wanted != "previous" and not (
+        _REVISION.fullmatch(wanted) or _REVISION_ARN.fullmatch(wanted)
+    ):
+        raise UsageError(
+            "--revision takes FAMILY:REVISION (a revision number), FAMILY (its newest ACTIVE "
+            "revision), a task-definition ARN, or previous"
+        )
     if not opts["service"]:
         raise UsageError("--revision points a service at a revision: use it with -c and -n")
     conflicting = [
@@ -848,16 +899,13 @@ def read_task_definition_file(path: str) -> tuple[dict[str, Any], list[dict[str,
     """Read, parse and check --task-definition-file against botocore's model: every way it
     can be wrong (unreadable, a directory, not UTF-8, not JSON, unknown fields, wrong types)
     is one line and exit 20, before any AWS call."""
+    from ecsdeploy.changes import check_resources
     from ecsdeploy.ecs import check_request, ecs_model, request_fields
     from ecsdeploy.taskdef import load_task_definition_file, registration_request
 
-    try:
-        with open(path, "rb") as fh:
-            raw = fh.read()
-    except OSError as exc:
-        raise TaskDefinitionFileError(
-            f"Cannot read --task-definition-file {path}: {exc.strerror or exc}"
-        ) from exc
+    raw = read_regular_file(
+        path, "--task-definition-file", MAX_TASK_DEFINITION_FILE_BYTES, TaskDefinitionFileError
+    )
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -872,7 +920,48 @@ def read_task_definition_file(path: str) -> tuple[dict[str, Any], list[dict[str,
         registration_request(taskdef, accepted, tags),
         TaskDefinitionFileError,
     )
+    try:
+        check_resources(taskdef)
+    except UsageError as exc:
+        raise TaskDefinitionFileError(f"--task-definition-file {path}: {exc.message}") from exc
     return taskdef, tags
+
+
+#: Larger files are refused before they are read whole: an env file or a task definition
+#: this size is a mistake (ECS takes at most 64 KiB of task definition).
+MAX_ENV_FILE_BYTES = 1024 * 1024
+MAX_TASK_DEFINITION_FILE_BYTES = 1024 * 1024
+
+
+def read_regular_file(path: str, option: str, limit: int, error: type[EcsDeployError]) -> bytes:
+    """The bytes of a regular file of at most `limit` bytes. A FIFO, a device (/dev/zero) or
+    a directory is refused without blocking or reading: opened non-blocking, checked with
+    fstat, and read only up to the limit."""
+    import stat
+
+    def cannot(why: str) -> EcsDeployError:
+        return error(f"Cannot read {option} {path}: {why}")
+
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        raise cannot(exc.strerror or str(exc)) from exc
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise cannot("Is a directory")
+        if not stat.S_ISREG(mode):
+            raise cannot("not a regular file (a FIFO or a device); give a file's path")
+        os.set_blocking(fd, True)
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            raw = fh.read(limit + 1)
+    except OSError as exc:
+        raise cannot(exc.strerror or str(exc)) from exc
+    finally:
+        os.close(fd)
+    if len(raw) > limit:
+        raise cannot(f"larger than {limit // 1024} KiB; is it the right file?")
+    return raw
 
 
 def run(
@@ -923,25 +1012,79 @@ class ArgScan:
     repeated: list[str] = field(default_factory=list)
 
 
-def scan_args(args: Sequence[str]) -> ArgScan:
-    """Walk the arguments as click will: `--opt value`, `--opt=value`, flags, `--` ends."""
-    by_name = {name: p for p in command.params if isinstance(p, click.Option) for name in p.opts}
-    scan, seen = ArgScan(), dict[str, int]()
+def _options_by_name() -> dict[str, click.Option]:
+    return {name: p for p in command.params if isinstance(p, click.Option) for name in p.opts}
+
+
+@dataclass(frozen=True)
+class _Word:
+    """One step of the arguments: an option with the words it takes, or a lone argument."""
+
+    text: str
+    option: click.Option | None = None
+    values: tuple[str, ...] = ()
+    inline: str | None = None  # `--opt=value`
+
+    @property
+    def value(self) -> str | None:
+        return self.inline if self.inline is not None else (self.values or (None,))[0]
+
+
+def _walk(args: Sequence[str]) -> Iterator[_Word]:
+    """The arguments as click will read them: `--opt value`, `--opt=value`, flags, lone
+    arguments; `--` ends the options."""
+    by_name = {n: p for p in command.params if isinstance(p, click.Option) for n in p.opts}
     i = 0
     while i < len(args):
         arg = args[i]
         i += 1
         if arg == "--":
-            break
-        name, inline = arg.split("=", 1) if arg.startswith("--") and "=" in arg else (arg, None)
+            yield from (_Word(rest) for rest in args[i - 1 :])
+            return
+        name, sep, inline = arg.partition("=") if arg.startswith("--") else (arg, "", "")
         option = by_name.get(name)
         if option is None:
+            yield _Word(arg)
+        elif sep:
+            yield _Word(arg, option, inline=inline)
+        elif option.is_flag:
+            yield _Word(arg, option)
+        else:
+            count = max(1, option.nargs)
+            yield _Word(arg, option, tuple(args[i : i + count]))
+            i += count
+
+
+def drop_empty_arguments(args: Sequence[str]) -> list[str]:
+    """Every empty argument that stands where an option would, dropped, as the bash
+    ecs-deploy skips them (its GitHub Action passes one for each input left unset); an empty
+    option value (`-to ''`) stays the option's value."""
+    kept: list[str] = []
+    for word in _walk(args):
+        if word.option is not None or word.text != "":
+            kept.extend((word.text, *word.values))
+    return kept
+
+
+def _env_flag(name: str) -> bool:
+    return click.types.BoolParamType.str_to_bool(os.environ.get(name, "")) is True
+
+
+def scan_args(args: Sequence[str]) -> ArgScan:
+    """What the raw arguments (and the ECS_DEPLOY_OUTPUT, _QUIET and _VERBOSE variables,
+    which the command line overrides) say before click parses them."""
+    scan, seen = ArgScan(), dict[str, int]()
+    scan.json_output = os.environ.get(f"{ENVVAR_PREFIX}_OUTPUT") == "json"
+    if _env_flag(f"{ENVVAR_PREFIX}_QUIET"):
+        scan.level = Level.QUIET
+    elif _env_flag(f"{ENVVAR_PREFIX}_VERBOSE"):
+        scan.level = Level.VERBOSE
+    for word in _walk(args):
+        option = word.option
+        if option is None:
             continue
-        value = inline
-        if not option.is_flag and inline is None and i < len(args):
-            value, i = args[i], i + max(1, option.nargs)
         if option.name == "output_format":
-            scan.json_output = value == "json"
+            scan.json_output = word.value == "json"
         elif option.name == "quiet":
             scan.level = Level.QUIET
         elif option.name == "verbose" and scan.level is not Level.QUIET:
@@ -951,6 +1094,21 @@ def scan_args(args: Sequence[str]) -> ArgScan:
             if seen[option.name] == 2:
                 scan.repeated.append("/".join(option.opts))
     return scan
+
+
+def argument_pairs(args: Sequence[str], environ: Mapping[str, str]) -> set[str]:
+    """Every `NAME=VALUE` word of the arguments and of the ECS_DEPLOY_ variables: no output
+    may quote one (its value may be a secret; `output.hide` masks them everywhere)."""
+    words = [*args]
+    for key, value in environ.items():
+        if key.startswith(f"{ENVVAR_PREFIX}_"):
+            words.extend(value.split())
+    pairs = set()
+    for word in words:
+        name, sep, value = word.partition("=")
+        if sep and name and value:
+            pairs.add(word)
+    return pairs
 
 
 def execute(
@@ -1015,7 +1173,8 @@ def main(
     if policy is None:
         policy = RunPolicy()
         install_signal_handlers(policy)
-    args = list(sys.argv[1:] if argv is None else argv)
+    args = drop_empty_arguments(sys.argv[1:] if argv is None else argv)
+    hide(argument_pairs(args, os.environ))
     scan = scan_args(args)
     reporter = Reporter(level=scan.level, json_output=scan.json_output)
     result: DeployResult | ReleaseResult

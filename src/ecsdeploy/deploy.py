@@ -32,6 +32,7 @@ from ecsdeploy.models import (
     ServiceDeployment,
     ServiceEvent,
     Task,
+    revision_number,
     rollout_counts,
 )
 from ecsdeploy.models import family_of as _family
@@ -95,6 +96,7 @@ class DeployConfig:
     dry_run: bool = False
     revision: str | None = None  # FAMILY:REV, an ARN, or "previous"
     notices: tuple[str, ...] = ()  # said at the start of the run (e.g. -i ignored with -to)
+    reregister: bool = False  # -i ignore without -to: a new, identical revision
     services: tuple[str, ...] = ()  # every -n: more than one makes a release (release.py)
     atomic: bool = False
 
@@ -199,34 +201,62 @@ class Deployer:
         self.stage = "starting"
         self.service_updated = False
         self.planner = Planner(ecs, reporter)
+        self.result: DeployResult | None = None  # the run's, once one has begun
 
     # -- the frame every run shares --------------------------------------------------------
 
     def deploy_service(self, cfg: DeployConfig) -> DeployResult:
         """Roll a service onto a new revision (or force a new deployment) and wait."""
-        result = DeployResult(
+        result = self.result = DeployResult(
             ExitCode.OK, Outcome.SUCCEEDED.value, "", cluster=cfg.cluster, service=cfg.service
         )
         return self._run(result, cfg.timeout, lambda: self._deploy_service(cfg, result))
 
     def register_only(self, cfg: DeployConfig) -> DeployResult:
         """`-d` without `-n`: register a new revision (and run it with --run-task)."""
-        result = DeployResult(ExitCode.OK, Outcome.SUCCEEDED.value, "", cluster=cfg.cluster)
+        result = self.result = DeployResult(
+            ExitCode.OK, Outcome.SUCCEEDED.value, "", cluster=cfg.cluster
+        )
         return self._run(result, cfg.timeout, lambda: self._register_only(cfg, result))
 
     def roll_back_release(self, cfg: DeployConfig, r: DeployResult, failed: str) -> None:
         """--atomic: this service succeeded but another of its release failed: put it back on
         the revision it ran before (with an UpdateService, since its deployment is over) and
-        wait for that, with a fresh --timeout."""
+        wait for that, with a fresh --timeout. A rollback that did not put it back is the
+        service's outcome (it still runs the new revision), never its earlier success."""
         assert r.old_task_definition
+        self.result = r
+        self.stage = "rolling back with the release"
         try:
             self._roll_back(cfg, r, r.old_task_definition)
         except Aborted:
             self._stopped_by_signal(r, Outcome.ABORTED, "aborted by a second signal")
             return
+        rollback = r.rollback or {}
         if r.code == ExitCode.ROLLED_BACK:
             r.outcome = Outcome.ROLLED_BACK.value
             r.reason = f"rolled back with the release (--atomic): {failed} failed"
+            self._put_back_configuration(cfg, r)
+        elif rollback.get("outcome") == "skipped":
+            r.code, r.outcome = ExitCode.DEPLOY_FAILED, Outcome.SUPERSEDED.value
+            r.reason = f"not rolled back with the release (--atomic): {rollback.get('reason')}"
+        elif r.code == ExitCode.OK:
+            r.code, r.outcome = ExitCode.ROLLBACK_FAILED, Outcome.ROLLBACK_FAILED.value
+            r.reason = (
+                f"the release's rollback (--atomic, {failed} failed) did not take: "
+                f"{rollback.get('reason') or rollback.get('outcome')}; the service still runs "
+                f"{_short(r.new_task_definition or '')}"
+            )
+
+    def where_it_stood(self, outcome: Outcome, how: str) -> DeployResult | None:
+        """The run's result as it stands, ended by a signal (a release's abort: this
+        service's thread did not get to say so itself); None if no run began."""
+        if self.result is None:
+            return None
+        if self.result.outcome in (Outcome.ABORTED.value,):
+            return self.result
+        self._stopped_by_signal(self.result, outcome, how)
+        return self.result
 
     def _run(self, result: DeployResult, timeout: float, story: Callable[[], None]) -> DeployResult:
         """Run `story` within one deadline; whatever ends it, `result` says where it stood."""
@@ -285,16 +315,18 @@ class Deployer:
         conf = None
         if cfg.strategy.given:
             conf = merge_deployment_configuration(service.deployment_configuration, cfg.strategy)
+            r.own_configuration = dict(service.deployment_configuration)
         r.strategy = str((conf or service.deployment_configuration).get("strategy") or "ROLLING")
         plan = request = containers = None
         target_arn = old_arn
         if cfg.revision is not None:
             target_arn, containers = self.planner.resolve_revision(cfg, service)
             if target_arn == old_arn and not cfg.force_new_deployment:
-                r.outcome, r.reason = Outcome.SUCCEEDED.value, f"already on {_short(old_arn)}"
+                outcome = Outcome.DRY_RUN if cfg.dry_run else Outcome.SUCCEEDED
+                r.outcome, r.reason = outcome.value, f"already on {_short(old_arn)}"
                 self.reporter.info(f"The service already runs {_short(old_arn)}: nothing to do")
                 return
-        elif cfg.image is not None or cfg.tag_only is not None or cfg.changes.given:
+        elif _new_revision_asked(cfg):
             plan = self.planner.plan_revision(cfg, old_arn)
             request, containers = plan.request, plan.containers
         update = self._service_update(
@@ -345,6 +377,11 @@ class Deployer:
                 self._roll_back_native(cfg, r, target, result)
             else:
                 self._roll_back(cfg, r, old_arn)
+        if result.outcome is Outcome.ERROR and r.code != ExitCode.ROLLED_BACK:
+            # an answer to a hook failed: unless rolled back, the deployment still waits
+            self._record_pause(cfg, r, result.service_deployment)
+        if r.code == ExitCode.ROLLED_BACK or result.outcome is Outcome.ROLLED_BACK:
+            self._put_back_configuration(cfg, r)
 
     def _settings(self, cfg: DeployConfig, require_healthy: bool = False) -> WatchSettings:
         assert self.policy.deadline is not None
@@ -417,9 +454,14 @@ class Deployer:
             self.reporter.warn(f"Interrupted while waiting: {describe_counts(r.counts)}")
         else:
             r.code = _OUTCOME_CODES[result.outcome]
-        sd = result.service_deployment
+        if result.outcome is Outcome.PAUSED:
+            self._record_pause(cfg, r, result.service_deployment)
+
+    @staticmethod
+    def _record_pause(cfg: DeployConfig, r: DeployResult, sd: ServiceDeployment | None) -> None:
+        """The deployment waits at a hook: say which, and how to answer it."""
         hook = sd.paused_hook if sd is not None else None
-        if result.outcome is Outcome.PAUSED and hook is not None:
+        if hook is not None:
             assert cfg.cluster
             assert cfg.service
             r.paused_hook = {
@@ -594,6 +636,35 @@ class Deployer:
             update["deploymentConfiguration"] = merged
         return update
 
+    def _put_back_configuration(self, cfg: DeployConfig, r: DeployResult) -> None:
+        """A rollback also undoes --strategy and its settings, which UpdateService stored on
+        the service: the rollback's deployment (or ECS's own, for a native one) leaves them
+        there. One UpdateService with the service's own deploymentConfiguration and nothing
+        else, which starts no deployment."""
+        own = r.own_configuration
+        if not cfg.strategy.given or own is None or self.policy.interrupted():
+            return
+        assert cfg.cluster
+        assert cfg.service
+        try:
+            self.ecs.update_service(
+                cluster=cfg.cluster, service=cfg.service, deploymentConfiguration=dict(own)
+            )
+        except EcsDeployError as exc:
+            message = (
+                "The service keeps the --strategy override: putting its own configuration "
+                f"back failed ({exc.message})"
+            )
+            r.warnings.append(message)
+            self.reporter.warn(message)
+            return
+        if r.rollback is not None:
+            r.rollback["configuration_restored"] = True
+        self.reporter.info(
+            f"Put the service's own deployment configuration back (strategy "
+            f"{own.get('strategy') or 'ROLLING'})"
+        )
+
     def _watch(
         self,
         cfg: DeployConfig,
@@ -696,10 +767,20 @@ class Deployer:
                 return
             protected = {r.new_task_definition, r.old_task_definition}
             in_use = self._revisions_in_use()
+            deployed = revision_number(r.new_task_definition)
             for arn in arns:
                 if arn in in_use and arn not in protected:
                     self.reporter.info(f"Kept {_short(arn)}: {in_use[arn]} still runs it")
-            candidates = [a for a in arns if a not in protected and a not in in_use]
+                elif revision_number(arn) > deployed:
+                    self.reporter.info(
+                        f"Kept {_short(arn)}: newer than the revision deployed (another "
+                        "pipeline may have registered it)"
+                    )
+            candidates = [
+                a
+                for a in arns
+                if a not in protected and a not in in_use and revision_number(a) < deployed
+            ]
             for arn in candidates[: len(arns) - keep]:
                 self.ecs.deregister_task_definition(arn)
                 r.deregistered.append(arn)
@@ -742,7 +823,7 @@ class Deployer:
         old_arn = r.old_task_definition = r.new_task_definition = str(current["taskDefinitionArn"])
         containers = list(current.get("containerDefinitions", []))
         plan = request = None
-        if cfg.image is not None or cfg.tag_only is not None or cfg.changes.given:
+        if _new_revision_asked(cfg):
             self.stage = "preparing the new revision"
             plan = self.planner.plan_revision(cfg, old_arn, current)
             request, containers = plan.request, plan.containers
@@ -827,6 +908,11 @@ class Deployer:
             r.reason = "task failed: " + "; ".join(failures)
         else:
             r.reason = "task succeeded: every container exited 0"
+
+
+def _new_revision_asked(cfg: DeployConfig) -> bool:
+    """An image, a tag, a change, or -i ignore (an identical copy) asks for a new revision."""
+    return cfg.image is not None or cfg.tag_only is not None or cfg.changes.given or cfg.reregister
 
 
 def _check_deployable(service: Service) -> None:

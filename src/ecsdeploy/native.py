@@ -139,7 +139,17 @@ class NativeRollout:
                     f"--on-pause {settings.on_pause}: ContinueServiceDeployment {action} "
                     f"for hook {hook.hook_id} at {sd.lifecycle_stage}"
                 )
-                self.answer(sd.arn, hook.hook_id, action)
+                try:
+                    self.answer(sd.arn, hook.hook_id, action)
+                except Interrupted:
+                    raise
+                except EcsDeployError as exc:  # the deployment still waits: judge it so
+                    result.outcome, result.error = Outcome.ERROR, exc
+                    result.reason = (
+                        f"ContinueServiceDeployment {action} for hook {hook.hook_id} failed "
+                        f"({exc.message}); the deployment still waits at {sd.lifecycle_stage}"
+                    )
+                    return result
                 settings = replace(
                     settings, answered_hooks=settings.answered_hooks | {hook.hook_id}
                 )

@@ -13,12 +13,13 @@ import os
 import shutil
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import IntEnum
 from typing import IO, Any
 
+from ecsdeploy.changes import shown_argument
 from ecsdeploy.models import (
     Deployment,
     Service,
@@ -44,8 +45,34 @@ OUTCOME_WORDS = {
 }
 
 
+#: `NAME=VALUE` words of the command line and its ECS_DEPLOY_ variables, with what is shown
+#: instead (`NAME=***`), in every spelling output can take (as is, JSON-escaped): no line,
+#: JSON summary or step output quotes one, whichever message (ours or click's) held it.
+_HIDDEN: dict[str, str] = {}
+
+
+def hide(words: Iterable[str]) -> None:
+    """Mask these `NAME=VALUE` words in everything written from now on (cli.main calls it
+    once the arguments are known; they are the process's own)."""
+    _HIDDEN.clear()
+    for word in sorted(words, key=len, reverse=True):
+        shown = shown_argument(word)
+        for spelling, mask in ((word, shown), (json.dumps(word)[1:-1], json.dumps(shown)[1:-1])):
+            if spelling != mask:
+                _HIDDEN.setdefault(spelling, mask)
+
+
+def redact(text: str) -> str:
+    """`text` with every hidden word masked. Pure but for the table `hide` fills."""
+    for word, mask in _HIDDEN.items():
+        if word in text:
+            text = text.replace(word, mask)
+    return text
+
+
 class _Stream:
-    """A text stream that stops writing, quietly, once it breaks (EPIPE, closed, missing)."""
+    """A text stream that stops writing, quietly, once it breaks (EPIPE, closed, missing);
+    whatever it writes is `redact`ed."""
 
     def __init__(self, stream: IO[str] | None) -> None:
         self.stream = stream
@@ -55,7 +82,7 @@ class _Stream:
         if self.broken or self.stream is None:
             return False
         try:
-            self.stream.write(text)
+            self.stream.write(redact(text))
             self.stream.flush()
         except (OSError, ValueError):  # BrokenPipeError, EBADF, "I/O on closed file"
             self.broken = True
@@ -434,4 +461,4 @@ def write_github_output(data: Mapping[str, Any]) -> None:
         for key, value in data.items():
             text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
             # one line per output: a newline would start a new key (or a heredoc)
-            fh.write(f"{key}={' '.join(text.splitlines())}\n")
+            fh.write(redact(f"{key}={' '.join(text.splitlines())}\n"))

@@ -52,30 +52,48 @@ class RunPolicy:
         self._baseline = 0
         self._wake = threading.Event()
         self._sleep = sleep
+        #: Shared by a run and its children: the abort (set when a signal raised Aborted),
+        #: and the children whose services are still running.
+        self._aborted = [False]
+        self._children: list[RunPolicy] = []
+        self.live = True
 
     def child(self) -> RunPolicy:
         """A policy for one service of a release: the run's signals (shared), with a deadline
-        and phases of its own, so that one service's rollback phase does not change another's."""
+        and phases of its own, so that one service's rollback phase does not change another's.
+        A signal aborts the run only while a running service has one pending in its own phase,
+        as a single deploy's would; an abort reaches every service at its next check."""
         child = RunPolicy(deadline=self.deadline, clock=self.clock, sleep=self._sleep)
         child.signals = self.signals
         child._wake = self._wake
         child._baseline = self._baseline
+        child._aborted = self._aborted
+        self._children.append(child)
         return child
 
     # -- signals -------------------------------------------------------------------------
 
     def on_signal(self, signum: int, _frame: object = None) -> None:
         """The signal handler (see `install_signal_handlers`)."""
-        pending = self.interrupted()
+        pending = self._pending()
         self.signals.append(signum)
         self._wake.set()
         if pending and not self.finishing:
             self.finishing = True  # one abort; later signals are only recorded
+            self._aborted[0] = True
             raise Aborted(signum)
 
+    def _pending(self) -> bool:
+        """A signal not yet honoured: in this phase, or, for a release, in the current phase
+        of a service still running."""
+        live = [c for c in self._children if c.live]
+        if live:
+            return any(c.interrupted() for c in live)
+        return self.interrupted()
+
     def interrupted(self) -> bool:
-        """A signal arrived in the current phase."""
-        return len(self.signals) > self._baseline
+        """A signal arrived in the current phase (or the run was aborted)."""
+        return len(self.signals) > self._baseline or self._aborted[0]
 
     def new_phase(self) -> None:
         """Start a phase that earlier signals do not stop (the rollback they asked for)."""
@@ -83,7 +101,10 @@ class RunPolicy:
         self._wake.clear()
 
     def check(self, what: str) -> None:
-        """Raise Interrupted if a signal arrived in this phase; `what` is about to happen."""
+        """Raise Interrupted if a signal arrived in this phase; `what` is about to happen.
+        Raise Aborted if the run was aborted (a release's other threads learn it here)."""
+        if self._aborted[0]:
+            raise Aborted(self.signals[-1] if self.signals else 0)
         if self.interrupted():
             raise Interrupted(f"interrupted before {what}")
 

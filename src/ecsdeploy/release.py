@@ -27,10 +27,13 @@ from ecsdeploy.errors import EcsDeployError, ExitCode, NotFoundError
 from ecsdeploy.models import Service
 from ecsdeploy.output import Level, Reporter, ServiceReporter, StatusBoard
 from ecsdeploy.policy import Aborted, RunPolicy
-from ecsdeploy.result import DeployResult, ReleaseResult
+from ecsdeploy.result import DeployResult, Outcome, ReleaseResult
 
 #: How long a service that wants to be read waits for the others of its poll round.
 GATHER_WINDOW = 0.15
+#: After an abort, how long the services' threads get to record where they stood (each
+#: stops at its next check; one held in a slow call is reported from what it knew).
+ABORT_GRACE = 0.5
 
 
 @dataclass
@@ -148,16 +151,17 @@ class Release:
         if self.reporter.tty and self.reporter.level >= Level.NORMAL:
             human = self.reporter.err if self.reporter.json_output else self.reporter.out
             self.board = StatusBoard(human, names)
+        deployers = [self._deployer(name) for name in names]
         results: list[DeployResult | None] = [None] * len(self.configs)
 
         def one(i: int, cfg: DeployConfig) -> None:
-            name = names[i]
             try:
-                results[i] = self._deployer(name).deploy_service(cfg)
+                results[i] = deployers[i].deploy_service(cfg)
             except BaseException as exc:  # a thread must end in a result
-                results[i] = _never_ran(name, f"stopped: {type(exc).__name__}: {exc}")
+                results[i] = _never_ran(names[i], f"stopped: {type(exc).__name__}: {exc}")
             finally:
-                batcher.finished(name)
+                deployers[i].policy.live = False
+                batcher.finished(names[i])
 
         try:
             self._in_threads([functools.partial(one, i, c) for i, c in enumerate(self.configs)])
@@ -166,8 +170,12 @@ class Release:
         if self.board is not None:
             self.board.close()
             self.board = None  # rollbacks and the summary print plain lines below it
-        final = [r or _never_ran(n) for r, n in zip(results, names, strict=True)]
-        if self.atomic and not self.aborted and any(r.code != ExitCode.OK for r in final):
+        final = [
+            r or d.where_it_stood(Outcome.ABORTED, "aborted by a second signal") or _never_ran(n)
+            for r, d, n in zip(results, deployers, names, strict=True)
+        ]
+        signalled = self.policy.interrupted()
+        if self.atomic and not signalled and any(r.code != ExitCode.OK for r in final):
             try:
                 self._roll_back_all(final)
             except Aborted:
@@ -177,27 +185,33 @@ class Release:
             final,
             duration=time.monotonic() - started,
             aborted_code=self.policy.exit_code if self.aborted else None,
+            signal_code=self.policy.exit_code if signalled else None,
         )
         release.describe_calls, release.read_rounds = batcher.calls, batcher.rounds
         return release
 
     def _roll_back_all(self, results: list[DeployResult]) -> None:
         """--atomic: put every service that succeeded back on the revision it ran before
-        (the failed ones were rolled back by their own deploy), and wait for them all."""
+        (the failed ones were rolled back by their own deploy), and wait for them all. Never
+        after a signal: a cancelled release makes no call it did not owe before the signal."""
         jobs: list[Callable[[], None]] = []
+        deployers: list[Deployer] = []
         batcher = DescribeBatcher([])
         failed = ", ".join(r.service or "?" for r in results if r.code != ExitCode.OK)
         for cfg, r in zip(self.configs, results, strict=True):
             if not (r.code == ExitCode.OK and r.deployment_id and r.old_task_definition):
                 continue
             batcher.active.add(cfg.service or "")
+            deployer = self._deployer(cfg.service or "", batcher)
+            deployers.append(deployer)
 
-            def back(cfg: DeployConfig = cfg, r: DeployResult = r) -> None:
+            def back(cfg: DeployConfig = cfg, r: DeployResult = r, d: Deployer = deployer) -> None:
                 try:
-                    self._deployer(cfg.service or "", batcher).roll_back_release(cfg, r, failed)
+                    d.roll_back_release(cfg, r, failed)
                 except BaseException as exc:  # a thread must end in a result
                     r.rollback = {"outcome": "error", "reason": f"{type(exc).__name__}: {exc}"}
                 finally:
+                    d.policy.live = False
                     batcher.finished(cfg.service or "")
 
             jobs.append(back)
@@ -223,12 +237,21 @@ class Release:
         return Deployer(gateway, reporter)
 
     def _in_threads(self, jobs: Sequence[Callable[[], None]]) -> None:
+        """Run the jobs, each in a thread, until all end. On an abort (a second signal, which
+        the handler raises here, in the main thread), every thread stops at its next check:
+        give them ABORT_GRACE to record where they stood, then raise it on."""
         threads = [threading.Thread(target=job, daemon=True) for job in jobs]
         for t in threads:
             t.start()
-        for t in threads:
-            while t.is_alive():
-                t.join(0.1)  # short joins: a signal handler runs in this thread meanwhile
+        try:
+            for t in threads:
+                while t.is_alive():
+                    t.join(0.1)  # short joins: a signal handler runs in this thread meanwhile
+        except Aborted:
+            until = time.monotonic() + ABORT_GRACE
+            for t in threads:
+                t.join(max(0.0, until - time.monotonic()))
+            raise
 
 
 def _never_ran(name: str, why: str = "the deploy did not run") -> DeployResult:

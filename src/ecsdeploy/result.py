@@ -57,6 +57,9 @@ class DeployResult:
     #: --dry-run: the unified diff of the task definition, and the requests not sent.
     diff: list[str] | None = None
     requests: dict[str, Any] = field(default_factory=dict)
+    #: With --strategy: the service's own deploymentConfiguration, which a rollback puts
+    #: back (not reported).
+    own_configuration: dict[str, Any] | None = None
 
     @classmethod
     def failure(cls, code: ExitCode, reason: str) -> DeployResult:
@@ -87,12 +90,34 @@ class ReleaseResult:
         *,
         duration: float = 0.0,
         aborted_code: ExitCode | None = None,
+        signal_code: ExitCode | None = None,
     ) -> ReleaseResult:
-        """0 when every service succeeded; the code they share when all failures share one;
-        otherwise 1."""
+        """A signal's code (130/143) when the release was interrupted or aborted; 22 when a
+        service's rollback failed (the release is half-shipped: a person must look); 0 when
+        every service succeeded; the code they share when all failures share one; else 1."""
         failed = [r for r in results if r.code != ExitCode.OK]
+        names = ", ".join(f"{r.service} ({r.outcome})" for r in failed)
         if aborted_code is not None:
             return cls(cluster, results, aborted_code, Outcome.ABORTED.value, "aborted", duration)
+        if signal_code is not None:
+            return cls(
+                cluster,
+                results,
+                signal_code,
+                Outcome.INTERRUPTED.value,
+                f"interrupted: {names or 'every service had finished'}",
+                duration,
+            )
+        stuck = [r for r in results if r.code == ExitCode.ROLLBACK_FAILED]
+        if stuck:
+            return cls(
+                cluster,
+                results,
+                ExitCode.ROLLBACK_FAILED,
+                Outcome.ROLLBACK_FAILED.value,
+                f"{len(stuck)} service(s) could not be rolled back and need a person: {names}",
+                duration,
+            )
         if not failed:
             if all(r.outcome == Outcome.DRY_RUN.value for r in results):
                 outcome, reason = Outcome.DRY_RUN, f"dry run of {len(results)} services"
@@ -101,7 +126,6 @@ class ReleaseResult:
             return cls(cluster, results, ExitCode.OK, outcome.value, reason, duration)
         codes = {r.code for r in failed}
         code = failed[0].code if len(codes) == 1 else ExitCode.DEPLOY_FAILED
-        names = ", ".join(f"{r.service} ({r.outcome})" for r in failed)
         return cls(
             cluster,
             results,
