@@ -6,6 +6,7 @@ mismatch, a missing container, a missing resource); all others before any AWS ca
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,6 +55,8 @@ FILES: dict[str, bytes] = {
     ).encode(),
     "tags-not-a-list": json.dumps({"taskDefinition": _td(), "tags": "team=web"}).encode(),
     "other-family": json.dumps(_td(family="someone-else")).encode(),
+    "huge-cpu": json.dumps(_td(cpu="9" * 400)).encode(),
+    "huge": b"A=1\n" * 300_000,  # 1.2 MB
 }
 
 
@@ -255,6 +258,34 @@ CASES = [
     Bad((*X, "--revision", "web:1", "-i", "nginx"), 3, "drop -i/--image"),
     Bad((*X, "--revision", "web:1", "--env", "web", "A=1"), 3, "drop the change options"),
     Bad(("-d", "web", "--revision", "previous"), 3, "use it with -c and -n"),
+    Bad((*X, "--revision", "web:abc"), 3, "--revision takes FAMILY:REVISION"),
+    Bad((*X, "--revision", "web:0"), 3, "--revision takes FAMILY:REVISION"),
+    Bad((*X, "--revision", "arn:aws:ecs:us-east-1:1:task-definition/x:1"), 3, "--revision takes"),
+    # numbers too large for any float, files that are not files (issue 14)
+    Bad((*X, "--task-cpu", "9" * 400), 3, "--task-cpu must be a positive amount"),
+    Bad((*X, "--task-memory", "1" + "0" * 400), 3, "--task-memory must be a positive amount"),
+    Bad((*X, "--task-cpu", "256.4"), 3, "--task-cpu must be a positive amount"),
+    Bad((*X, "-i", "nginx", "--task-definition-file", "{file:huge-cpu}"), 20, "Task cpu '999"),
+    Bad((*X, "--env-file", "web", "/dev/zero"), 3, "not a regular file"),
+    Bad((*X, "--env-file", "web", "{fifo}"), 3, "not a regular file"),
+    Bad((*X, "--env-file", "web", "{file:huge}"), 3, "larger than 1024 KiB"),
+    Bad((*X, "-i", "nginx", "--task-definition-file", "/dev/zero"), 20, "not a regular file"),
+    Bad((*X, "-i", "nginx", "--task-definition-file", "{fifo}"), 20, "not a regular file"),
+    Bad((*X, "-i", "nginx", "--task-definition-file", "{file:huge}"), 20, "larger than"),
+    # multi-value options from their variables: whole CONTAINER VALUE pairs or nothing
+    Bad((*X, "-i", "nginx"), 3, "ECS_DEPLOY_ENV holds 3 words", {"ECS_DEPLOY_ENV": "web A=1 web"}),
+    Bad(
+        (*X, "-i", "nginx"),
+        3,
+        "ECS_DEPLOY_ENV holds 3 words",
+        {"ECS_DEPLOY_ENV": "web GREETING=hello world"},
+    ),
+    Bad(
+        (*X, "-i", "nginx"),
+        3,
+        "ECS_DEPLOY_UNSET_ENV holds 1 words",
+        {"ECS_DEPLOY_UNSET_ENV": "web"},
+    ),
 ]
 
 
@@ -294,6 +325,10 @@ def _fill(arg: str, cluster: str, tmp_path: Path) -> str:
         return str(tmp_path / "missing.json")
     if arg == "{dir}":
         return str(tmp_path)
+    if arg == "{fifo}":  # nothing ever writes to it: opening it for reading would block
+        path = tmp_path / "fifo"
+        os.mkfifo(path)
+        return str(path)
     if arg.startswith("{file:"):
         path = tmp_path / "td.json"
         path.write_bytes(FILES[arg[6:-1]].replace(b"{family}", f"{cluster}-web".encode()))

@@ -13,9 +13,12 @@ from ecsdeploy.changes import (
     Changes,
     apply_changes,
     check_resources,
+    cpu_units,
     describe_changes,
     looks_secret,
+    mask_value,
     masked,
+    memory_mib,
     parse_command,
     parse_env_file,
     unified_diff,
@@ -173,3 +176,85 @@ def test_fargate_pairs(cpu, memory, ok):
 
 def test_ec2_task_definitions_are_not_held_to_fargate_pairs():
     check_resources({**TD, "cpu": "300", "memory": "1000"})
+
+
+# -- issue 14: secrets in URLs and labels, dotenv lines, amounts, linear time -----------------
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        ("postgres://app:s3cr3t@db:5432/app", f"postgres://app:{MASK}@db:5432/app"),
+        ("redis://:hunter2@cache:6379/0", f"redis://:{MASK}@cache:6379/0"),
+        ("amqp://guest:p@ss@mq/vhost", f"amqp://guest:{MASK}@mq/vhost"),
+        ("mongodb+srv://u:pw@cluster0.example.net", f"mongodb+srv://u:{MASK}@cluster0.example.net"),
+        ("https://example.com/path", "https://example.com/path"),  # no credentials
+        ("user@example.com", "user@example.com"),
+    ],
+)
+def test_url_passwords_are_masked_whatever_the_name(value: str, shown: str):
+    assert mask_value("DATABASE_URL", value) == shown
+    assert mask_value("DB_PASSWORD", value) == MASK  # the name rule masks it whole
+
+
+def test_docker_labels_named_like_secrets_are_masked():
+    new = apply_changes(
+        TD,
+        Changes(
+            docker_labels=(
+                ("web", "traefik.auth.password", "s3cr3t"),
+                ("web", "team", "payments"),
+                ("web", "backup.url", "s3://k:v@bucket"),
+            )
+        ),
+    )
+    lines = "\n".join(describe_changes(TD, new))
+    assert "s3cr3t" not in lines
+    assert f"traefik.auth.password: added = {MASK}" in lines
+    assert "team: added = payments" in lines
+    assert f"backup.url: added = s3://k:{MASK}@bucket" in lines
+    diff = "\n".join(unified_diff(TD, new, "a", "b"))
+    assert "s3cr3t" not in diff
+    assert ":v@" not in diff
+
+
+def test_a_forgotten_container_name_is_never_quoted():
+    with pytest.raises(NoMatchingContainerError) as caught:
+        apply_changes(TD, Changes(env=(("DB_PASSWORD=s3cr3t", "LOG_LEVEL", "debug"),)))
+    assert "s3cr3t" not in caught.value.message
+    assert "No container named DB_PASSWORD=***" in caught.value.message
+    assert "--env CONTAINER NAME=VALUE" in caught.value.message
+
+
+@pytest.mark.parametrize("separator", ["\u2028", "\u0085", "\u2029", "\x0b", "\x0c", "\x1e"])
+def test_only_newlines_end_a_dotenv_line(separator: str):
+    text = f"GREETING=hello{separator}world\nB=2\r\n"
+    assert parse_env_file(text, "f") == [("GREETING", f"hello{separator}world"), ("B", "2")]
+
+
+@pytest.mark.parametrize(
+    ("text", "units"),
+    [("1024", 1024), ("0.25 vCPU", 256), ("256.4", None), ("0.3 vcpu", None), ("9" * 400, None)],
+)
+def test_cpu_amounts_are_whole_units_or_nothing(text: str, units: int | None):
+    assert cpu_units(text) == units
+
+
+def test_memory_amounts_too_large_are_refused_not_overflowing():
+    assert memory_mib("1" + "0" * 400) is None
+    assert memory_mib("2 GB") == 2048
+    assert memory_mib("4294967296") is None  # above ECS's 32-bit field
+
+
+def test_a_long_env_file_parses_and_applies_in_linear_time():
+    """200,000 variables (once quadratic: still running after 120 s). Under a real timer, so a
+    regression fails here instead of hanging the suite."""
+    from tests.test_parsers_property import bounded
+
+    text = "".join(f"VAR_{i}=value {i}   # comment\n" for i in range(200_000))
+    with bounded(20):
+        pairs = parse_env_file(text, "f")
+        new = apply_changes(TD, Changes(env=tuple(("web", k, v) for k, v in pairs)))
+    env = new["containerDefinitions"][0]["environment"]
+    assert len(env) == 200_000 + len(TD["containerDefinitions"][0]["environment"])
+    assert env[-1] == {"name": "VAR_199999", "value": "value 199999"}

@@ -84,3 +84,45 @@ def test_completion_offers_options_and_choices():
     assert "--strategy" in complete("ecs-deploy --str", 1)
     assert complete("ecs-deploy --strategy ", 2) == ["rolling", "blue-green", "linear", "canary"]
     assert complete("ecs-deploy --on-pause ", 2) == ["wait", "continue", "rollback", "exit"]
+
+
+@pytest.mark.parametrize(
+    ("args", "env"),
+    [
+        (("--strategy", "bluegreen"), {"ECS_DEPLOY_OUTPUT": "json"}),  # click refuses the value
+        (("--no-such-option",), {"ECS_DEPLOY_OUTPUT": "json"}),
+        (("--strategy", "bluegreen"), {"ECS_DEPLOY_OUTPUT": "json", "ECS_DEPLOY_QUIET": "true"}),
+    ],
+)
+def test_json_from_the_environment_on_a_parse_error(sandbox, cluster, tmp_path, args, env):
+    gh = tmp_path / "gh"
+    run = run_cli(
+        sandbox, "-c", cluster, "-n", "web", "-i", "x", *args, GITHUB_OUTPUT=str(gh), **env
+    )
+    assert run.code == 3, run.stderr
+    summary = json.loads(run.stdout)
+    assert (summary["exit_code"], summary["outcome"]) == (3, "error")
+    assert "exit_code=3" in gh.read_text()
+
+
+def test_the_command_line_output_wins_over_the_environment_on_a_parse_error(sandbox, cluster):
+    run = run_cli(sandbox, "-c", cluster, "--output", "text", "--bogus", ECS_DEPLOY_OUTPUT="json")
+    assert run.code == 3
+    assert run.stdout == ""
+
+
+def test_empty_arguments_are_skipped_as_the_original_does(sandbox, cluster):
+    """Its GitHub Action passes '' for every unset input: `ecs-deploy ... IMG ''` deploys."""
+    seed(sandbox, cluster, desired_count=1)
+    run = run_cli(
+        sandbox, "", "-c", cluster, "", "-n", "web", "-i", "nginx:2", "", "", "--poll-interval",
+        "0.1", "",
+    )  # fmt: skip
+    assert run.code == 0, run.stderr
+    assert image_of(sandbox, cluster) == "nginx:2"
+
+
+def test_an_empty_option_value_stays_a_value(sandbox, cluster):
+    run = run_cli(sandbox, "-c", cluster, "-n", "web", "-to", "")
+    assert run.code == 8, run.stderr  # -to '' is no -to, as in bash: no image
+    assert run.calls == []

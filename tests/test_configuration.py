@@ -300,3 +300,78 @@ def test_fargate_cpu_and_memory_pairs_are_checked_before_any_call(
     else:
         assert run.applied == ["RegisterTaskDefinition"]
         assert taskdef(sandbox, family)["cpu"] == "1 vCPU"
+
+
+# -- issue 14 ----------------------------------------------------------------------------
+
+
+def active(sandbox, family: str) -> list[int]:
+    arns = sandbox.client().list_task_definitions(familyPrefix=family, status="ACTIVE")
+    return sorted(int(a.rsplit(":", 1)[1]) for a in arns["taskDefinitionArns"])
+
+
+def test_pruning_after_revision_never_passes_the_deployed_revision(sandbox, cluster):
+    """The service moves from :2 back to :1 while another pipeline has just registered :3:
+    --max-definitions 1 keeps :3 (newer than what was deployed), and :2, the previous."""
+    seed(sandbox, cluster)
+    assert deploy(sandbox, cluster, "-i", "nginx:2").code == 0
+    family = f"{cluster}-web"
+    sandbox.client().register_task_definition(
+        family=family, containerDefinitions=[{"name": "web", "image": "nginx:3", "memory": 64}]
+    )
+    run = deploy(sandbox, cluster, "--revision", "previous", "--max-definitions", "1")
+    assert run.code == 0, said(run)
+    assert service_td(sandbox, cluster).endswith(":1")
+    assert active(sandbox, family) == [1, 2, 3]
+    assert "DeregisterTaskDefinition" not in run.calls
+    assert f"Kept {family}:3: newer than the revision deployed" in said(run)
+
+
+def test_max_definitions_one_keeps_the_previous_revision_for_a_rollback(sandbox, cluster):
+    """A documented difference: the bash tool keeps only the new revision."""
+    seed(sandbox, cluster)
+    for tag in ("2", "3"):
+        assert deploy(sandbox, cluster, "-i", f"nginx:{tag}").code == 0
+    run = deploy(sandbox, cluster, "-i", "nginx:4", "--max-definitions", "1")
+    assert run.code == 0, said(run)
+    assert active(sandbox, f"{cluster}-web") == [3, 4]
+
+
+def test_a_dry_run_of_the_revision_already_running_is_a_dry_run(sandbox, cluster):
+    seed(sandbox, cluster)
+    run = deploy(
+        sandbox, cluster, "--revision", f"{cluster}-web:1", "--dry-run", "--output", "json"
+    )
+    assert run.code == 0, said(run)
+    assert json.loads(run.stdout)["outcome"] == "dry_run"
+    assert run.mutating_calls == []
+
+
+def test_a_bare_family_is_its_newest_active_revision(sandbox, cluster):
+    seed(sandbox, cluster)
+    family = f"{cluster}-web"
+    sandbox.client().register_task_definition(
+        family=family, containerDefinitions=[{"name": "web", "image": "nginx:3", "memory": 64}]
+    )
+    run = deploy(sandbox, cluster, "--revision", family)
+    assert run.code == 0, said(run)
+    assert service_td(sandbox, cluster).endswith(":2")
+
+
+@pytest.mark.parametrize("mode", ["service", "task definition"])
+def test_image_ignore_without_tag_only_redeploys_what_runs_as_a_new_revision(
+    sandbox, cluster, mode
+):
+    seed(sandbox, cluster)
+    if mode == "service":
+        run = deploy(sandbox, cluster, "-i", "ignore")
+    else:
+        run = run_cli(sandbox, "-d", f"{cluster}-web", "-i", "ignore")
+    assert run.code == 0, said(run)
+    assert "-i ignore without -to" in said(run)
+    assert "--force-new-deployment" in said(run)
+    new = taskdef(sandbox, f"{cluster}-web:2")
+    assert container(new)["image"] == "nginx:1.25"  # identical: the same image again
+    assert run.applied[0] == "RegisterTaskDefinition"
+    if mode == "service":
+        assert service_td(sandbox, cluster).endswith(":2")

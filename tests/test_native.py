@@ -356,3 +356,77 @@ def test_a_lost_answer_to_stop_or_continue_is_checked_not_misreported(
     taken = f"{operation} reported an error" in said(run)
     assert taken or run.calls.count(operation) == 2
     assert "UpdateService" not in run.applied[2:]  # never a second update
+
+
+def deny(sandbox, operation: str, count: int | None = None) -> None:
+    sandbox.scheduler.inject(
+        operation, "error", code="AccessDeniedException", message="not allowed", count=count,
+        seconds=60 if count is None else None,
+    )  # fmt: skip
+
+
+def test_a_failed_answer_to_a_pause_still_rolls_back(sandbox, cluster, minute):
+    """--on-pause continue whose ContinueServiceDeployment is denied (both tries): the
+    deployment still waits, so --enable-rollback answers it with ROLLBACK."""
+    native(sandbox, cluster, hooks=[pause()])
+    deny(sandbox, "ContinueServiceDeployment", count=2)
+    run = deploy(
+        sandbox, cluster, "-i", "nginx:2", "--on-pause", "continue", "--enable-rollback",
+        "-t", "10", "--output", "json",
+    )  # fmt: skip
+    assert run.code == 21, run.stderr
+    data = summary(run)
+    assert data["rollback"]["outcome"] == "rolled_back"
+    assert data["rollback"]["requested_with"] == "ContinueServiceDeployment"
+    assert "ContinueServiceDeployment CONTINUE for hook" in data["reason"]
+    assert service_conf(sandbox, cluster)["taskDefinition"].endswith(":1")
+
+
+def test_a_failed_answer_without_rollback_says_how_to_resume(sandbox, cluster, minute):
+    native(sandbox, cluster, hooks=[pause()])
+    deny(sandbox, "ContinueServiceDeployment")
+    run = deploy(
+        sandbox, cluster, "-i", "nginx:2", "--on-pause", "continue", "-t", "10", "--output", "json"
+    )
+    assert run.code == 16, run.stderr
+    data = summary(run)
+    assert data["paused_hook"]["target_type"] == "PAUSE"  # it still waits there
+    assert data["resume_command"] == f"ecs-deploy -c {cluster} -n web --resume continue"
+    assert "approve with" in data["reason"]
+
+
+def test_a_rollback_puts_the_service_own_strategy_back(sandbox, cluster, minute):
+    """--strategy canary on a ROLLING service, rolled back by ECS: the service is ROLLING
+    again, not left CANARY."""
+    seed(sandbox, cluster, deployment_configuration=BREAKER)
+    sandbox.set_faults(fail_images=("*:broken",))
+    run = deploy(
+        sandbox, cluster, "-i", "nginx:broken", "--strategy", "canary", "--canary-percent", "20",
+        "--canary-bake-time", "1", "-t", "20", "--output", "json",
+    )  # fmt: skip
+    assert run.code == 15, run.stderr
+    conf = service_conf(sandbox, cluster)
+    assert conf["strategy"] == "ROLLING"
+    assert conf["taskDefinition"].endswith(":1")
+    assert "Put the service's own deployment configuration back (strategy ROLLING)" in said(run)
+
+
+def test_our_rollback_of_a_strategy_override_puts_blue_green_back(sandbox, cluster, minute):
+    native(sandbox, cluster)  # BLUE_GREEN, with the circuit breaker
+    sandbox.set_faults(fail_images=("*:broken",))
+    run = deploy(
+        sandbox, cluster, "-i", "nginx:broken", "--strategy", "rolling", "--max-failed-tasks",
+        "1", "--enable-rollback", "-t", "20", "--output", "json",
+    )  # fmt: skip
+    assert run.code in (15, 21), run.stderr  # ours, or ECS's breaker first
+    conf = service_conf(sandbox, cluster)
+    assert conf["strategy"] == "BLUE_GREEN"
+    assert conf["taskDefinition"].endswith(":1")
+
+
+def test_a_successful_strategy_override_stays_on_the_service(sandbox, cluster, minute):
+    """Documented: --strategy is stored on the service by UpdateService, as ECS does."""
+    seed(sandbox, cluster)
+    run = deploy(sandbox, cluster, "-i", "nginx:2", "--strategy", "blue-green", "--bake-time", "1")
+    assert run.code == 0, run.stderr
+    assert service_conf(sandbox, cluster)["strategy"] == "BLUE_GREEN"

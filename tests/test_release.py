@@ -177,3 +177,147 @@ def test_a_dry_run_release_changes_nothing(sandbox, cluster):
     assert summary["outcome"] == "dry_run"
     assert run.mutating_calls == []
     assert all(revision(sandbox, cluster, n) == 1 for n in names)
+
+
+def steady(sandbox, cluster, name: str, rev: int) -> bool:
+    svc = sandbox.client().describe_services(cluster=cluster, services=[name])["services"][0]
+    deployments = svc["deployments"]
+    return (
+        len(deployments) == 1
+        and deployments[0].get("rolloutState") == "COMPLETED"
+        and deployments[0]["taskDefinition"].endswith(f":{rev}")
+    )
+
+
+def wait_until(check, within: float = 20.0) -> None:
+    import time
+
+    deadline = time.monotonic() + within
+    while not check():
+        assert time.monotonic() < deadline, "the sandbox never got there"
+        time.sleep(0.02)
+
+
+def test_sigterm_in_an_atomic_release_exits_143_and_starts_no_release_rollback(sandbox, cluster):
+    """Two services done, one still rolling out: the signal ends the release like a single
+    deploy (the one still waiting rolls its own deployment back, as --enable-rollback does
+    on a signal); the two that succeeded are not rolled back after the signal."""
+    import signal
+
+    from tests.conftest import start_cli
+
+    names = services(sandbox, cluster, 3, breaker=False)
+    sandbox.set_faults(names[1], stall=True)
+    started = start_cli(
+        sandbox, "-c", cluster, "-n", ",".join(names), *FAST, "-i", "nginx:2", "--atomic",
+        "-t", "30", "--output", "json",
+    )  # fmt: skip
+    wait_until(lambda: all(steady(sandbox, cluster, n, 2) for n in (names[0], names[2])))
+    polls = sandbox.requests[started.log_start :].count("DescribeServices")
+    started.wait_for_call(sandbox, "DescribeServices", nth=polls + 3)  # and the tool saw it
+    started.signal(signal.SIGTERM)
+    run = started.finish(sandbox)
+    assert run.code == 143, run.stderr
+    summary = json.loads(run.stdout)
+    assert summary["outcome"] == "interrupted"
+    outcomes = {s["service"]: s["outcome"] for s in summary["services"]}
+    assert outcomes == {names[0]: "succeeded", names[1]: "interrupted", names[2]: "succeeded"}
+    # 3 deploys, and only the rollback the interrupted service's own deploy owed
+    assert run.applied.count("UpdateService") == 4
+    assert "--atomic: a service failed" not in run.stderr
+    assert [revision(sandbox, cluster, n) for n in names] == [2, 1, 2]
+
+
+def test_a_second_signal_keeps_each_running_service_state(sandbox, cluster):
+    """The first SIGTERM starts each service's own rollback (a new phase); a second one then
+    interrupts those rollbacks as it would a single deploy's, and each service still says
+    what it did: registered, updated, rollback started."""
+    import signal
+
+    from tests.conftest import start_cli
+
+    names = services(sandbox, cluster, 2, breaker=False)
+    for name in names:
+        sandbox.set_faults(name, stall=True)
+    started = start_cli(
+        sandbox, "-c", cluster, "-n", ",".join(names), *FAST, "-i", "nginx:2",
+        "--enable-rollback", "-t", "30", "--output", "json",
+    )  # fmt: skip
+    started.wait_for_call(sandbox, "UpdateService", nth=2)
+    started.wait_for_call(sandbox, "DescribeServices", nth=4)
+    started.signal(signal.SIGTERM)
+    started.wait_for_call(sandbox, "UpdateService", nth=4)  # both rollbacks are under way
+    started.signal(signal.SIGTERM)
+    run = started.finish(sandbox)
+    assert run.code == 143, run.stderr
+    summary = json.loads(run.stdout)
+    for service in summary["services"]:
+        assert service["outcome"] == "interrupted", service
+        assert "did not run" not in service["reason"]
+        assert service["new_task_definition"].endswith(":2")
+        assert service["rollback"]["outcome"] == "interrupted"
+    assert run.applied.count("UpdateService") == 4
+
+
+def test_an_abort_reports_where_each_service_stood(sandbox, cluster):
+    """Two signals while the first is still pending (a held call): the release aborts, and
+    each service's summary is its own state, not "the deploy did not run"."""
+    import signal
+    import time
+
+    from tests.conftest import start_cli
+
+    names = services(sandbox, cluster, 2, breaker=False)
+    for name in names:
+        sandbox.set_faults(name, stall=True)
+    started = start_cli(
+        sandbox, "-c", cluster, "-n", ",".join(names), *FAST, "-i", "nginx:2", "-t", "30",
+        "--output", "json",
+    )  # fmt: skip
+    started.wait_for_call(sandbox, "UpdateService", nth=2)
+    sandbox.scheduler.inject("DescribeServices", "delay", delay=3.0, count=None, seconds=10)
+    n = sandbox.requests[started.log_start :].count("DescribeServices")
+    started.wait_for_call(sandbox, "DescribeServices", nth=n + 1)  # a poll is held
+    started.signal(signal.SIGTERM)
+    time.sleep(0.2)
+    started.signal(signal.SIGTERM)
+    run = started.finish(sandbox)
+    assert run.code == 143, run.stderr
+    summary = json.loads(run.stdout)
+    assert summary["outcome"] == "aborted"
+    for service in summary["services"]:
+        assert service["outcome"] == "aborted", service
+        assert "did not run" not in service["reason"]
+        assert "goes on without us" in service["reason"]
+        assert service["deployment_id"]
+    assert run.applied.count("UpdateService") == 2
+
+
+def test_atomic_refuses_on_pause_exit_before_any_call(sandbox, cluster):
+    run = run_cli(
+        sandbox, "-c", cluster, "-n", "a,b", "-i", "nginx:2", "--atomic", "--on-pause", "exit"
+    )
+    assert run.code == 3, run.stderr
+    assert "--atomic cannot take --on-pause exit" in run.stderr
+    assert run.calls == []
+
+
+def test_a_failed_atomic_rollback_is_its_own_outcome_and_exit_22(sandbox, cluster):
+    names = services(sandbox, cluster, 3)
+    sandbox.set_faults(names[1], fail_images=("*:broken",))
+    # the three deploys' UpdateService calls pass; every later one (the rollbacks) is denied
+    sandbox.scheduler.inject(
+        "UpdateService", "error", code="AccessDeniedException", message="no", skip=3,
+        count=None, seconds=60,
+    )  # fmt: skip
+    run, summary = release(sandbox, cluster, names, "-i", "nginx:broken", "--atomic", "-t", "30")
+    assert run.code == 22, run.stderr
+    assert summary["outcome"] == "rollback_failed"
+    by_name = {s["service"]: s for s in summary["services"]}
+    for name in (names[0], names[2]):
+        assert by_name[name]["outcome"] == "rollback_failed", by_name[name]
+        assert by_name[name]["exit_code"] == 22
+        assert "still runs" in by_name[name]["reason"]
+        assert revision(sandbox, cluster, name) == 2
+    assert by_name[names[1]]["outcome"] == "rolled_back_by_ecs"
+    assert "need a person" in run.stderr

@@ -126,6 +126,9 @@ _NO_ROLLBACK = {
     Outcome.SUPERSEDED,
 }
 _SIGNALLED = {ExitCode.INTERRUPTED, ExitCode.TERMINATED}
+#: Verdicts after which the service runs its previous revision again (rolled back by ECS,
+#: or by ECS at our request).
+_BACK_ON_THE_OLD_REVISION = {Outcome.ROLLED_BACK, Outcome.ROLLED_BACK_BY_ECS}
 
 
 @dataclass
@@ -380,7 +383,7 @@ class Deployer:
         if result.outcome is Outcome.ERROR and r.code != ExitCode.ROLLED_BACK:
             # an answer to a hook failed: unless rolled back, the deployment still waits
             self._record_pause(cfg, r, result.service_deployment)
-        if r.code == ExitCode.ROLLED_BACK or result.outcome is Outcome.ROLLED_BACK:
+        if r.code == ExitCode.ROLLED_BACK or result.outcome in _BACK_ON_THE_OLD_REVISION:
             self._put_back_configuration(cfg, r)
 
     def _settings(self, cfg: DeployConfig, require_healthy: bool = False) -> WatchSettings:
@@ -647,8 +650,12 @@ class Deployer:
         assert cfg.cluster
         assert cfg.service
         try:
+            # ECS keeps a member the request leaves out: name the strategy even when the
+            # service's own configuration relied on the default (ROLLING)
             self.ecs.update_service(
-                cluster=cfg.cluster, service=cfg.service, deploymentConfiguration=dict(own)
+                cluster=cfg.cluster,
+                service=cfg.service,
+                deploymentConfiguration={"strategy": "ROLLING", **own},
             )
         except EcsDeployError as exc:
             message = (
