@@ -451,15 +451,17 @@ class SectionedCommand(click.Command):
 )
 @click.option(
     "--revision",
-    metavar="FAMILY:REV|ARN|previous",
+    metavar="FAMILY:REV|FAMILY|ARN|previous",
     help="With -c and -n and no -i: point the service at this existing revision (previous: "
-    "the ACTIVE revision before the one it runs) and watch it; nothing is registered.",
+    "the ACTIVE revision before the one it runs; FAMILY: its newest ACTIVE one) and watch it; "
+    "nothing is registered.",
 )
 @click.option(
     "--strategy",
     type=click.Choice(["rolling", "blue-green", "linear", "canary"]),
-    help="Deployment strategy for this deploy (merged into the service's "
-    "deploymentConfiguration; default: the service's own).",
+    help="Deployment strategy for this deploy, merged into the service's "
+    "deploymentConfiguration, where ECS keeps it afterwards (a rollback puts the service's "
+    "own back); default: the service's own.",
 )
 @click.option(
     "--bake-time",
