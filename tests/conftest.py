@@ -22,7 +22,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from ecsdeploy.deploy import DeployConfig
+from ecsdeploy.config import DeployConfig
 from ecsdeploy.image import parse_image
 from ecsdeploy.sandbox import Sandbox
 

@@ -10,11 +10,11 @@ signal arrives, and whatever ends it, the result says where the run stood.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from ecsdeploy.changes import Changes
+from ecsdeploy.config import DeployConfig, merge_deployment_configuration
 from ecsdeploy.ecs import EcsGateway
 from ecsdeploy.errors import (
     AwsError,
@@ -23,7 +23,6 @@ from ecsdeploy.errors import (
     UnsupportedServiceError,
     UsageError,
 )
-from ecsdeploy.image import ImageRef
 from ecsdeploy.models import (
     NATIVE_STRATEGIES,
     Deployment,
@@ -37,13 +36,7 @@ from ecsdeploy.models import (
 )
 from ecsdeploy.models import family_of as _family
 from ecsdeploy.models import short_name as _short
-from ecsdeploy.native import (
-    NativeRollout,
-    StrategyOverrides,
-    merge_deployment_configuration,
-    record_service_deployment,
-    resume_command,
-)
+from ecsdeploy.native import NativeRollout, record_service_deployment, resume_command
 from ecsdeploy.output import Reporter, describe_counts
 from ecsdeploy.plan import PLACEHOLDER_ARN, Planner
 from ecsdeploy.policy import Aborted, Interrupted
@@ -53,52 +46,6 @@ from ecsdeploy.watch import Target, WatchResult, WatchSettings, paused_reason, w
 #: Seconds the task reads that explain a failure (or check health) may retry: they are best
 #: effort, and must not hold up a verdict until the deadline.
 TASK_READ_BUDGET = 3.0
-
-
-@dataclass(frozen=True)
-class RunTaskConfig:
-    launch_type: str | None = None
-    platform_version: str | None = None
-    network_configuration: Mapping[str, Any] | None = None
-    wait_for_success: bool = False
-
-
-@dataclass(frozen=True)
-class DeployConfig:
-    """Everything a deploy needs, validated and parsed (cli.py builds it)."""
-
-    cluster: str | None = None
-    service: str | None = None
-    task_definition: str | None = None
-    image: ImageRef | None = None
-    tag_only: str | None = None
-    containers: tuple[str, ...] = ()
-    timeout: float = 90.0
-    desired_count: int | None = None
-    min_percent: int | None = None
-    max_percent: int | None = None
-    max_definitions: int | None = None
-    taskdef_file: tuple[dict[str, Any], list[dict[str, str]]] | None = None
-    allow_family_change: bool = False
-    enable_rollback: bool = False
-    force_new_deployment: bool = False
-    skip_deployments_check: bool = False
-    use_latest_task_def: bool = False
-    copy_task_definition_tags: bool = False
-    poll_interval: float = 1.0
-    max_failed_tasks: int | None = None
-    run_task: RunTaskConfig | None = None
-    strategy: StrategyOverrides = field(default_factory=StrategyOverrides)
-    wait_until: str = "complete"  # or traffic-shifted (native strategies)
-    on_pause: str = "wait"  # or continue, rollback, exit (native strategies)
-    resume: str | None = None  # continue or rollback: act on the paused deployment
-    changes: Changes = field(default_factory=Changes)
-    dry_run: bool = False
-    revision: str | None = None  # FAMILY:REV, an ARN, or "previous"
-    notices: tuple[str, ...] = ()  # said at the start of the run (e.g. -i ignored with -to)
-    reregister: bool = False  # -i ignore without -to: a new, identical revision
-    services: tuple[str, ...] = ()  # every -n: more than one makes a release (release.py)
-    atomic: bool = False
 
 
 _OUTCOME_CODES = {

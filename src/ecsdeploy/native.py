@@ -9,15 +9,14 @@ native deployment is rolled back inside its own service deployment, as ECS does.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
 from ecsdeploy.ecs import EcsGateway
-from ecsdeploy.errors import EcsDeployError, NotFoundError, UsageError
+from ecsdeploy.errors import EcsDeployError, NotFoundError
 from ecsdeploy.models import (
     NATIVE_STRATEGIES,
-    STRATEGIES,
     Service,
     ServiceDeployment,
     short_name,
@@ -26,72 +25,6 @@ from ecsdeploy.output import Reporter
 from ecsdeploy.policy import Interrupted
 from ecsdeploy.result import DeployResult, Outcome
 from ecsdeploy.watch import Target, WatchResult, WatchSettings, awaiting_hook
-
-
-@dataclass(frozen=True)
-class StrategyOverrides:
-    """Per-deploy changes to the service's deploymentConfiguration (None: keep)."""
-
-    strategy: str | None = None  # the API's spelling
-    bake_time: int | None = None
-    canary_percent: float | None = None
-    canary_bake_time: int | None = None
-    linear_step_percent: float | None = None
-    linear_step_bake_time: int | None = None
-
-    @property
-    def given(self) -> bool:
-        return any(v is not None for v in vars(self).values())
-
-
-def merge_deployment_configuration(
-    current: Mapping[str, Any], overrides: StrategyOverrides
-) -> dict[str, Any]:
-    """The service's deploymentConfiguration with the overrides merged in: every other member
-    kept (circuit breaker, alarms, hooks). An override that the resulting strategy does not
-    use is refused (UsageError, before any call that changes anything)."""
-    merged = dict(current)
-    strategy = overrides.strategy or str(current.get("strategy") or "ROLLING")
-    flag = {v: k for k, v in STRATEGIES.items()}
-    needs = [
-        ("--bake-time", overrides.bake_time, NATIVE_STRATEGIES),
-        ("--canary-percent", overrides.canary_percent, ("CANARY",)),
-        ("--canary-bake-time", overrides.canary_bake_time, ("CANARY",)),
-        ("--linear-step-percent", overrides.linear_step_percent, ("LINEAR",)),
-        ("--linear-step-bake-time", overrides.linear_step_bake_time, ("LINEAR",)),
-    ]
-    for name, value, strategies in needs:
-        if value is not None and strategy not in strategies:
-            wanted = " or ".join(f"--strategy {flag[s]}" for s in strategies)
-            source = "--strategy" if overrides.strategy else "the service's strategy"
-            raise UsageError(
-                f"{name} applies to {wanted}, but {source} is {strategy}; "
-                f"pass {wanted.split(' or ')[0]} with it; nothing was changed"
-            )
-    if overrides.strategy is not None:
-        merged["strategy"] = overrides.strategy
-    if overrides.bake_time is not None:
-        merged["bakeTimeInMinutes"] = overrides.bake_time
-    _merge_member(
-        merged,
-        "canaryConfiguration",
-        canaryPercent=overrides.canary_percent,
-        canaryBakeTimeInMinutes=overrides.canary_bake_time,
-    )
-    _merge_member(
-        merged,
-        "linearConfiguration",
-        stepPercent=overrides.linear_step_percent,
-        stepBakeTimeInMinutes=overrides.linear_step_bake_time,
-    )
-    return merged
-
-
-def _merge_member(conf: dict[str, Any], member: str, **values: Any) -> None:
-    """Set the given (not None) fields of one member structure, keeping its others."""
-    given = {k: v for k, v in values.items() if v is not None}
-    if given:
-        conf[member] = {**(conf.get(member) or {}), **given}
 
 
 def resume_command(cluster: str, service: str, action: str = "continue") -> str:

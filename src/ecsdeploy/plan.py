@@ -22,7 +22,7 @@ from ecsdeploy.output import Reporter
 from ecsdeploy.result import DeployResult, Outcome
 
 if TYPE_CHECKING:
-    from ecsdeploy.deploy import DeployConfig
+    from ecsdeploy.config import DeployConfig
 
 #: Stands in for the new revision's ARN while requests are checked before registering it.
 PLACEHOLDER_ARN = "arn:aws:ecs:us-east-1:000000000000:task-definition/placeholder:1"

@@ -21,7 +21,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ecsdeploy.deploy import DeployConfig, Deployer
+from ecsdeploy.config import DeployConfig
+from ecsdeploy.deploy import Deployer
 from ecsdeploy.ecs import DESCRIBE_SERVICES_LIMIT, EcsGateway
 from ecsdeploy.errors import EcsDeployError, ExitCode, NotFoundError
 from ecsdeploy.models import Service

@@ -5,6 +5,7 @@ scheduler (rolling deployments) and strategies.py (native ones) both use these."
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -65,3 +66,12 @@ def end_rollback(record: dict[str, Any], failed: bool = False) -> None:
         close(record, "ROLLBACK_FAILED", "The rollback failed: the service needs a person.")
     else:
         close(record, "ROLLBACK_SUCCESSFUL", "The service deployment rolled back.")
+
+
+@dataclass
+class ServiceRef:
+    """The scheduler's handle on one of moto's services (and its backend)."""
+
+    backend: Any
+    service: Any
+    last_good_task_definition: str | None = None

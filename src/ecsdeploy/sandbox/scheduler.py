@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from ecsdeploy.sandbox import records, strategies
+from ecsdeploy.sandbox.records import ServiceRef
 
 Task = dict[str, Any]
 ACTIVE_STATES = ("PROVISIONING", "PENDING", "ACTIVATING")
@@ -71,13 +72,6 @@ class Injection:
 
 #: The kinds of fault `Scheduler.inject` takes.
 INJECTION_KINDS = ("error", "drop", "delay")
-
-
-@dataclass
-class ServiceRef:
-    backend: Any
-    service: Any
-    last_good_task_definition: str | None = None
 
 
 @dataclass
@@ -271,7 +265,7 @@ class Scheduler:
             self._drop_drained(svc)
             return
         name = svc.name
-        live = self._wanted_tasks(svc)
+        live = self.wanted_tasks(svc)
         by_dep: dict[str, list[Task]] = {}
         for t in live:
             by_dep.setdefault(t["startedBy"], []).append(t)
@@ -297,13 +291,13 @@ class Scheduler:
         if len(mine) > desired:  # scaled down
             stopped.extend(sorted(mine, key=_ready)[: len(mine) - desired])
         for t in stopped:
-            self._stop(
+            self.stop_task(
                 t,
                 f"Scaling activity initiated by (deployment {t['startedBy']})",
                 "ServiceSchedulerInitiated",
             )
         if stopped:
-            self._event(
+            self.event(
                 svc,
                 f"(service {name}) has stopped {len(stopped)} running tasks: "
                 + _task_ids(stopped)
@@ -315,9 +309,9 @@ class Scheduler:
         mine_after = len([t for t in mine if t not in stopped])
         if primary.get("rolloutState") != "FAILED":
             count = min(desired - mine_after, max_total - live_after)
-            started = [self._start_service_task(ref, primary) for _ in range(max(0, count))]
+            started = [self.start_service_task(ref, primary) for _ in range(max(0, count))]
             if started:
-                self._event(
+                self.event(
                     svc,
                     f"(service {name}) has started {len(started)} tasks: "
                     + _task_ids(started)
@@ -336,16 +330,16 @@ class Scheduler:
             and primary["pendingCount"] == 0
             and all(
                 _ready(t) and t["_age"] >= 1  # steady: up for a whole step, as ECS waits
-                for t in self._wanted_tasks(svc)
+                for t in self.wanted_tasks(svc)
             )
         ):
             primary["rolloutState"] = "COMPLETED"
             primary["rolloutStateReason"] = f"ECS deployment {primary['id']} completed."
             self.timeline.setdefault(primary["id"], {})["completed"] = time.monotonic()
             ref.last_good_task_definition = primary["taskDefinition"]
-            self._finish_service_deployment(primary)
-            self._event(svc, f"(service {name}) (deployment {primary['id']}) deployment completed.")
-            self._event(svc, f"(service {name}) has reached a steady state.")
+            self.finish_service_deployment(primary)
+            self.event(svc, f"(service {name}) (deployment {primary['id']}) deployment completed.")
+            self.event(svc, f"(service {name}) has reached a steady state.")
 
     def _drop_drained(self, svc: Any) -> None:
         """Drained deployments leave the list, as ECS marks them INACTIVE."""
@@ -368,7 +362,7 @@ class Scheduler:
         primary["rolloutState"] = "FAILED"
         primary["rolloutStateReason"] = "ECS deployment circuit breaker: tasks failed to start."
         self.timeline.setdefault(primary["id"], {})["failed"] = time.monotonic()
-        self._event(
+        self.event(
             svc,
             f"(service {svc.name}) (deployment {primary['id']}) deployment failed: "
             "tasks failed to start.",
@@ -385,7 +379,7 @@ class Scheduler:
             if record is not None:  # ECS rolls back within the same service deployment
                 rollback["_record"], rollback["_rolls_back"] = record["serviceDeploymentArn"], True
                 records.begin_rollback(record, primary["rolloutStateReason"])
-            self._event(svc, f"(service {svc.name}) rolling back to deployment {rollback['id']}.")
+            self.event(svc, f"(service {svc.name}) rolling back to deployment {rollback['id']}.")
         elif record is not None:
             records.close(record, "STOPPED", primary["rolloutStateReason"])
 
@@ -454,7 +448,7 @@ class Scheduler:
         prefix = records.child_arn(svc.arn, "service-deployment")
         for record_arn in [a for a in self.rolling_back if a.startswith(prefix)]:
             record = self.service_deployments[record_arn]
-            if any(t["startedBy"] == record["_green"] for t in self._wanted_tasks(svc)):
+            if any(t["startedBy"] == record["_green"] for t in self.wanted_tasks(svc)):
                 continue  # green is still draining
             self.rolling_back.discard(record_arn)
             records.end_rollback(record, failed=self.faults_for(svc.name).rollback_fails)
@@ -467,7 +461,7 @@ class Scheduler:
                 {"arn": arn, **records.revision_counts(svc.deployments[0])}
             ]
 
-    def _finish_service_deployment(self, dep: dict[str, Any]) -> None:
+    def finish_service_deployment(self, dep: dict[str, Any]) -> None:
         record = self.service_deployments.get(dep.get("_record", ""))
         if record is None:
             return
@@ -478,7 +472,7 @@ class Scheduler:
             records.close(record, "SUCCESSFUL", "The service deployment completed.")
 
     def _recount(self, svc: Any) -> None:
-        tasks = self._wanted_tasks(svc)
+        tasks = self.wanted_tasks(svc)
         for dep in svc.deployments:
             dep_tasks = [t for t in tasks if t["startedBy"] == dep["id"]]
             dep["runningCount"] = sum(1 for t in dep_tasks if t["lastStatus"] == "RUNNING")
@@ -490,18 +484,18 @@ class Scheduler:
         svc.running_count = sum(1 for t in tasks if t["lastStatus"] == "RUNNING")
         svc.pending_count = sum(1 for t in tasks if t["lastStatus"] in ACTIVE_STATES)
 
-    def _wanted_tasks(self, svc: Any) -> list[Task]:
+    def wanted_tasks(self, svc: Any) -> list[Task]:
         """The service's tasks it still wants: not STOPPED, and not being stopped."""
         live = self.live.get((svc.cluster_arn, f"service:{svc.name}"), {})
         return [t for t in live.values() if t["desiredStatus"] == "RUNNING"]
 
-    def _event(self, svc: Any, message: str) -> None:
+    def event(self, svc: Any, message: str) -> None:
         svc.events.insert(0, {"id": str(uuid.uuid4()), "createdAt": _now(), "message": message})
         del svc.events[100:]
 
     # -- tasks ---------------------------------------------------------------------------
 
-    def _start_service_task(self, ref: ServiceRef, deployment: dict[str, Any]) -> Task:
+    def start_service_task(self, ref: ServiceRef, deployment: dict[str, Any]) -> Task:
         svc = ref.service
         taskdef = ref.backend.describe_task_definition(deployment["taskDefinition"])
         return self.create_task(
@@ -569,9 +563,6 @@ class Scheduler:
         return task
 
     def stop_task(self, task: Task, reason: str, stop_code: str = "UserInitiated") -> None:
-        self._stop(task, reason, stop_code)
-
-    def _stop(self, task: Task, reason: str, stop_code: str) -> None:
         if task["lastStatus"] == "STOPPED":
             return
         task["desiredStatus"] = "STOPPED"

@@ -6,13 +6,17 @@ share first, or in linear steps), bakes, and only then cleans up blue. Its servi
 record walks ECS's lifecycle stages in order: PRE_SCALE_UP, SCALE_UP, POST_SCALE_UP,
 TEST_TRAFFIC_SHIFT, POST_TEST_TRAFFIC_SHIFT, PRODUCTION_TRAFFIC_SHIFT,
 POST_PRODUCTION_TRAFFIC_SHIFT, BAKE_TIME, CLEAN_UP. Bake times are in sandbox minutes
-(`Scheduler.minute` seconds each), so a test can bake for a fraction of a second.
+(`Host.minute` seconds each), so a test can bake for a fraction of a second.
 
 With the circuit breaker on (and its rollback), green tasks that keep failing to start roll
 the deployment back inside the same record: blue is PRIMARY again and takes back the
 traffic, green is drained, ROLLBACK_IN_PROGRESS then ROLLBACK_SUCCESSFUL (ROLLBACK_FAILED with
-the `rollback_fails` fault). Lifecycle hooks and Stop/ContinueServiceDeployment are not
-emulated yet.
+the `rollback_fails` fault). Lifecycle hooks run in their stages: a Lambda hook answers as the
+`hook_verdicts` fault says, a PAUSE hook awaits ContinueServiceDeployment (or its timeout);
+StopServiceDeployment(ROLLBACK) rolls a deployment back through ROLLBACK_REQUESTED.
+
+The scheduler drives this module through `Host`, the small public interface it offers
+strategies; this module never imports the scheduler (no import cycle).
 """
 
 from __future__ import annotations
@@ -20,14 +24,33 @@ from __future__ import annotations
 import time
 import uuid
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from ecsdeploy.sandbox import records
-
-if TYPE_CHECKING:
-    from ecsdeploy.sandbox.scheduler import Scheduler, ServiceRef
+from ecsdeploy.sandbox.records import ServiceRef
 
 NATIVE = ("BLUE_GREEN", "CANARY", "LINEAR")
+
+
+class Host(Protocol):
+    """What a strategy uses of the scheduler that steps it."""
+
+    minute: float
+    timeline: dict[str, dict[str, float]]
+    services: dict[str, ServiceRef]
+    service_deployments: dict[str, dict[str, Any]]
+    rolling_back: set[str]
+
+    def faults_for(self, service_name: str | None) -> Any: ...
+    def wanted_tasks(self, svc: Any) -> list[dict[str, Any]]: ...
+    def start_service_task(self, ref: ServiceRef, deployment: dict[str, Any]) -> Any: ...
+    def stop_task(
+        self, task: dict[str, Any], reason: str, stop_code: str = "UserInitiated"
+    ) -> None: ...
+    def finish_service_deployment(self, dep: dict[str, Any]) -> None: ...
+    def event(self, svc: Any, message: str) -> None: ...
+
+
 #: Stages that last one scheduler step each: nothing to wait for in the sandbox.
 PASSING = {
     "PRE_SCALE_UP": "SCALE_UP",
@@ -63,12 +86,12 @@ def begin(deployment: dict[str, Any], record: dict[str, Any] | None) -> None:
     _show(record, deployment["_native"])
 
 
-def advance(scheduler: Scheduler, ref: ServiceRef, green: dict[str, Any]) -> None:
+def advance(scheduler: Host, ref: ServiceRef, green: dict[str, Any]) -> None:
     """One step of the native deployment `green` (the service's PRIMARY)."""
     svc = ref.service
     state = green["_native"]
     record = scheduler.service_deployments.get(green.get("_record", ""))
-    tasks = scheduler._wanted_tasks(svc)
+    tasks = scheduler.wanted_tasks(svc)
     green_tasks = [t for t in tasks if t["startedBy"] == green["id"]]
     blue_tasks = [t for t in tasks if t["startedBy"] != green["id"]]
     if record is not None and record["status"] == "ROLLBACK_REQUESTED":  # StopServiceDeployment
@@ -95,7 +118,7 @@ def advance(scheduler: Scheduler, ref: ServiceRef, green: dict[str, Any]) -> Non
     elif stage == "SCALE_UP":
         missing = svc.desired_count - len(green_tasks)
         for _ in range(max(0, missing)):
-            scheduler._start_service_task(ref, green)
+            scheduler.start_service_task(ref, green)
         if len(green_tasks) >= svc.desired_count and all(
             t["lastStatus"] == "RUNNING" for t in green_tasks
         ):
@@ -114,7 +137,7 @@ def advance(scheduler: Scheduler, ref: ServiceRef, green: dict[str, Any]) -> Non
             _enter(state, "CLEAN_UP")
     elif stage == "CLEAN_UP":
         for task in blue_tasks:
-            scheduler._stop(
+            scheduler.stop_task(
                 task, "Blue tasks removed after the bake time", "ServiceSchedulerInitiated"
             )
         if not blue_tasks:
@@ -123,8 +146,8 @@ def advance(scheduler: Scheduler, ref: ServiceRef, green: dict[str, Any]) -> Non
             scheduler.timeline.setdefault(green["id"], {})["completed"] = time.monotonic()
             ref.last_good_task_definition = green["taskDefinition"]
             del green["_native"]
-            scheduler._finish_service_deployment(green)
-            scheduler._event(svc, f"(service {svc.name}) has reached a steady state.")
+            scheduler.finish_service_deployment(green)
+            scheduler.event(svc, f"(service {svc.name}) has reached a steady state.")
     _show(record, state)
 
 
@@ -150,7 +173,7 @@ def _enter(state: dict[str, Any], stage: str) -> None:
 
 
 def _run_hooks(
-    scheduler: Scheduler, svc: Any, state: dict[str, Any], record: dict[str, Any] | None
+    scheduler: Host, svc: Any, state: dict[str, Any], record: dict[str, Any] | None
 ) -> str | None:
     """Start the current stage's hooks, move them on one step, and return why the
     deployment must roll back (a failed Lambda, a PAUSE answered or timed out with ROLLBACK),
@@ -230,9 +253,7 @@ def _hook_detail(hook: dict[str, Any], stage: str, minute: float) -> dict[str, A
     return detail
 
 
-def continue_deployment(
-    scheduler: Scheduler, record: dict[str, Any], hook_id: str, action: str
-) -> None:
+def continue_deployment(scheduler: Host, record: dict[str, Any], hook_id: str, action: str) -> None:
     """ContinueServiceDeployment: answer a PAUSE hook awaiting action (the next step acts)."""
     from moto.ecs.exceptions import InvalidParameterException
 
@@ -243,7 +264,7 @@ def continue_deployment(
     state["actions"][hook_id] = action
 
 
-def stop_deployment(scheduler: Scheduler, record: dict[str, Any]) -> None:
+def stop_deployment(scheduler: Host, record: dict[str, Any]) -> None:
     """StopServiceDeployment with stopType ROLLBACK: ROLLBACK_REQUESTED now, the rollback
     at the next step."""
     from moto.ecs.exceptions import ECSException
@@ -261,7 +282,7 @@ def stop_deployment(scheduler: Scheduler, record: dict[str, Any]) -> None:
     record.update(status="ROLLBACK_REQUESTED", updatedAt=records.now())
 
 
-def _state(scheduler: Scheduler, record: dict[str, Any]) -> dict[str, Any] | None:
+def _state(scheduler: Host, record: dict[str, Any]) -> dict[str, Any] | None:
     ref = scheduler.services.get(record["serviceArn"])
     if ref is None or "_green" not in record:
         return None
@@ -294,7 +315,7 @@ def _breaker_tripped(svc: Any, green: dict[str, Any], record: dict[str, Any] | N
 
 
 def _start_rollback(
-    scheduler: Scheduler,
+    scheduler: Host,
     ref: ServiceRef,
     green: dict[str, Any],
     record: dict[str, Any] | None,
@@ -311,7 +332,7 @@ def _start_rollback(
         svc.deployments.insert(0, blue)
         svc.task_definition = blue["taskDefinition"]
     breaker = svc.deployment_configuration.get("deploymentCircuitBreaker") or {}
-    scheduler._event(
+    scheduler.event(
         svc, f"(service {svc.name}) (deployment {green['id']}) deployment failed: {reason}"
     )
     if record is None:
@@ -322,7 +343,7 @@ def _start_rollback(
         records.close(record, "STOPPED", reason)
         return
     # Blue is PRIMARY again, so the scheduler's rolling logic drains green; the scheduler
-    # closes the record once green has no task left (Scheduler._update_service_deployments).
+    # closes the record once green has no task left (Host._update_service_deployments).
     records.begin_rollback(record, reason)  # record["_green"] was set by begin()
     green["_native"]["prod"] = green["_native"]["test"] = 0
     _show(record, green["_native"])

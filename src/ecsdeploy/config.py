@@ -1,0 +1,627 @@
+"""What the command line means, validated: the run's configuration (`DeployConfig`), the
+strategy overrides and their merge, the limits of each value, and the readers of the files
+an option names. `build_config` applies the rules in named groups, in the original's order
+(the exit code of the first broken rule is the run's, so the order is part of the contract).
+Nothing here makes an AWS call: bad input changes nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ecsdeploy.changes import Changes
+from ecsdeploy.errors import EcsDeployError, ExitCode, TaskDefinitionFileError, UsageError
+from ecsdeploy.image import ImageRef, parse_image, parse_tag
+from ecsdeploy.models import NATIVE_STRATEGIES, STRATEGIES
+
+if TYPE_CHECKING:
+    from ecsdeploy.aws import AwsSettings
+
+INT32_MAX = 2**31 - 1  # ECS's integer fields are 32-bit
+MAX_TIMEOUT = 7 * 24 * 3600.0  # a week: longer is a typo, and sleeps cannot take any float
+MAX_POLL_INTERVAL = 300.0
+
+
+def split_services(values: tuple[str, ...]) -> tuple[str, ...]:
+    """`-n a -n b,c` -> (a, b, c), in order, each once (ECS names hold no commas)."""
+    names: list[str] = []
+    for value in values:
+        for name in value.split(","):
+            if name.strip() and name.strip() not in names:
+                names.append(name.strip())
+    return tuple(names)
+
+
+@dataclass(frozen=True)
+class StrategyOverrides:
+    """Per-deploy changes to the service's deploymentConfiguration (None: keep)."""
+
+    strategy: str | None = None  # the API's spelling
+    bake_time: int | None = None
+    canary_percent: float | None = None
+    canary_bake_time: int | None = None
+    linear_step_percent: float | None = None
+    linear_step_bake_time: int | None = None
+
+    @property
+    def given(self) -> bool:
+        return any(v is not None for v in vars(self).values())
+
+
+def merge_deployment_configuration(
+    current: Mapping[str, Any], overrides: StrategyOverrides
+) -> dict[str, Any]:
+    """The service's deploymentConfiguration with the overrides merged in: every other member
+    kept (circuit breaker, alarms, hooks). An override that the resulting strategy does not
+    use is refused (UsageError, before any call that changes anything)."""
+    merged = dict(current)
+    strategy = overrides.strategy or str(current.get("strategy") or "ROLLING")
+    flag = {v: k for k, v in STRATEGIES.items()}
+    needs = [
+        ("--bake-time", overrides.bake_time, NATIVE_STRATEGIES),
+        ("--canary-percent", overrides.canary_percent, ("CANARY",)),
+        ("--canary-bake-time", overrides.canary_bake_time, ("CANARY",)),
+        ("--linear-step-percent", overrides.linear_step_percent, ("LINEAR",)),
+        ("--linear-step-bake-time", overrides.linear_step_bake_time, ("LINEAR",)),
+    ]
+    for name, value, strategies in needs:
+        if value is not None and strategy not in strategies:
+            wanted = " or ".join(f"--strategy {flag[s]}" for s in strategies)
+            source = "--strategy" if overrides.strategy else "the service's strategy"
+            raise UsageError(
+                f"{name} applies to {wanted}, but {source} is {strategy}; "
+                f"pass {wanted.split(' or ')[0]} with it; nothing was changed"
+            )
+    if overrides.strategy is not None:
+        merged["strategy"] = overrides.strategy
+    if overrides.bake_time is not None:
+        merged["bakeTimeInMinutes"] = overrides.bake_time
+    _merge_member(
+        merged,
+        "canaryConfiguration",
+        canaryPercent=overrides.canary_percent,
+        canaryBakeTimeInMinutes=overrides.canary_bake_time,
+    )
+    _merge_member(
+        merged,
+        "linearConfiguration",
+        stepPercent=overrides.linear_step_percent,
+        stepBakeTimeInMinutes=overrides.linear_step_bake_time,
+    )
+    return merged
+
+
+def _merge_member(conf: dict[str, Any], member: str, **values: Any) -> None:
+    """Set the given (not None) fields of one member structure, keeping its others."""
+    given = {k: v for k, v in values.items() if v is not None}
+    if given:
+        conf[member] = {**(conf.get(member) or {}), **given}
+
+
+@dataclass(frozen=True)
+class RunTaskConfig:
+    launch_type: str | None = None
+    platform_version: str | None = None
+    network_configuration: Mapping[str, Any] | None = None
+    wait_for_success: bool = False
+
+
+@dataclass(frozen=True)
+class DeployConfig:
+    """Everything a deploy needs, validated and parsed (cli.py builds it)."""
+
+    cluster: str | None = None
+    service: str | None = None
+    task_definition: str | None = None
+    image: ImageRef | None = None
+    tag_only: str | None = None
+    containers: tuple[str, ...] = ()
+    timeout: float = 90.0
+    desired_count: int | None = None
+    min_percent: int | None = None
+    max_percent: int | None = None
+    max_definitions: int | None = None
+    taskdef_file: tuple[dict[str, Any], list[dict[str, str]]] | None = None
+    allow_family_change: bool = False
+    enable_rollback: bool = False
+    force_new_deployment: bool = False
+    skip_deployments_check: bool = False
+    use_latest_task_def: bool = False
+    copy_task_definition_tags: bool = False
+    poll_interval: float = 1.0
+    max_failed_tasks: int | None = None
+    run_task: RunTaskConfig | None = None
+    strategy: StrategyOverrides = field(default_factory=StrategyOverrides)
+    wait_until: str = "complete"  # or traffic-shifted (native strategies)
+    on_pause: str = "wait"  # or continue, rollback, exit (native strategies)
+    resume: str | None = None  # continue or rollback: act on the paused deployment
+    changes: Changes = field(default_factory=Changes)
+    dry_run: bool = False
+    revision: str | None = None  # FAMILY:REV, an ARN, or "previous"
+    notices: tuple[str, ...] = ()  # said at the start of the run (e.g. -i ignored with -to)
+    reregister: bool = False  # -i ignore without -to: a new, identical revision
+    services: tuple[str, ...] = ()  # every -n: more than one makes a release (release.py)
+    atomic: bool = False
+
+
+def _fail(code: ExitCode, message: str) -> EcsDeployError:
+    return EcsDeployError(message, code)
+
+
+def build_config(opts: dict[str, Any]) -> tuple[DeployConfig, AwsSettings]:
+    """Validate every option before any AWS call, rule group by rule group in the original's
+    order: the first rule broken decides the exit code."""
+    services: tuple[str, ...] = tuple(opts["service"] or ())
+    opts = {**opts, "service": services[0] if services else None}
+    notices: list[str] = []
+    _check_target(opts, services)
+    changes = build_changes(opts)
+    _check_what_to_deploy(opts, changes)
+    max_definitions = _max_definitions(opts["max_definitions"])
+    _check_one_off_task_options(opts)
+    image, tag_only, reregister, opts = _image(opts, notices)
+    _check_aws_access(opts)
+    _check_combinations(opts)
+    taskdef_file = None
+    if opts["task_definition_file"]:
+        taskdef_file = read_task_definition_file(opts["task_definition_file"])
+    config = DeployConfig(
+        cluster=opts["cluster"],
+        service=opts["service"],
+        task_definition=opts["task_definition"],
+        image=image,
+        tag_only=tag_only,
+        containers=tuple(opts["containers"]),
+        timeout=opts["timeout"],
+        desired_count=opts["desired_count"],
+        min_percent=opts["min_percent"],
+        max_percent=opts["max_percent"],
+        max_definitions=max_definitions,
+        taskdef_file=taskdef_file,
+        allow_family_change=opts["allow_family_change"],
+        enable_rollback=opts["enable_rollback"],
+        force_new_deployment=opts["force_new_deployment"],
+        skip_deployments_check=opts["skip_deployments_check"],
+        use_latest_task_def=opts["use_latest_task_def"],
+        copy_task_definition_tags=opts["copy_task_definition_tags"],
+        poll_interval=opts["poll_interval"],
+        max_failed_tasks=opts["max_failed_tasks"],
+        run_task=_run_task(opts),
+        strategy=_strategy_overrides(opts),
+        wait_until=opts["wait_until"],
+        on_pause=opts["on_pause"],
+        resume=opts["resume"],
+        changes=changes,
+        dry_run=opts["dry_run"],
+        revision=opts["revision"],
+        notices=tuple(notices),
+        reregister=reregister,
+        services=services,
+        atomic=opts["atomic"],
+    )
+    return config, _aws_settings(opts)
+
+
+# -- the rule groups, in the order build_config applies them ----------------------------------
+
+
+def _check_target(opts: dict[str, Any], services: tuple[str, ...]) -> None:
+    """What is deployed where: a service (with its cluster) or a task definition (5, 6, 7)."""
+    service, taskdef_name, cluster = opts["service"], opts["task_definition"], opts["cluster"]
+    _check_release_options(opts, services)
+    if not service and not taskdef_name:
+        raise _fail(
+            ExitCode.NO_SERVICE_OR_TASK_DEFINITION,
+            "One of -n/--service-name or -d/--task-definition is required",
+        )
+    if service and taskdef_name:
+        raise _fail(
+            ExitCode.SERVICE_AND_TASK_DEFINITION,
+            "Give -n/--service-name or -d/--task-definition, not both",
+        )
+    if service and not cluster:
+        raise _fail(ExitCode.SERVICE_WITHOUT_CLUSTER, "-n/--service-name needs -c/--cluster")
+    _check_native_options(opts)
+
+
+def _check_what_to_deploy(opts: dict[str, Any], changes: Changes) -> None:
+    """Something to deploy: an image, a tag, a change, a revision, a restart, a resume (8)."""
+    _check_revision_options(opts, changes)
+    if (
+        opts["image"] is None
+        and not opts["tag_only"]
+        and not opts["force_new_deployment"]
+        and not opts["resume"]
+        and not opts["revision"]
+        and not changes.given
+    ):
+        raise _fail(
+            ExitCode.NO_IMAGE,
+            "-i/--image is required (or -to/--tag-only, --force-new-deployment, --revision, "
+            "or a change such as --env)",
+        )
+
+
+def _max_definitions(value: str | None) -> int | None:
+    """--max-definitions: a whole number (9)."""
+    if value is None:
+        return None
+    if not re.fullmatch(r"[0-9]+", value):  # str.isdigit() takes "²"
+        raise _fail(
+            ExitCode.MAX_DEFINITIONS_NOT_NUMERIC,
+            f"--max-definitions must be a whole number, not {value!r}",
+        )
+    return int(value)
+
+
+def _check_one_off_task_options(opts: dict[str, Any]) -> None:
+    """The --run-task options need --run-task, and --run-task needs -d (10, 11, 12, 3)."""
+    if not opts["run_task"]:
+        for key, flag, code in (
+            (
+                "network_configuration",
+                "--network-configuration",
+                ExitCode.NETWORK_CONFIGURATION_WITHOUT_RUN_TASK,
+            ),
+            ("launch_type", "--launch-type", ExitCode.LAUNCH_TYPE_WITHOUT_RUN_TASK),
+            ("platform_version", "--platform-version", ExitCode.PLATFORM_VERSION_WITHOUT_RUN_TASK),
+        ):
+            if opts[key]:
+                raise _fail(code, f"{flag} is only valid with --run-task")
+    if opts["wait_for_success"] and not opts["run_task"]:
+        raise UsageError("--wait-for-success is only valid with --run-task")
+    if opts["run_task"] and opts["service"]:
+        raise UsageError("--run-task runs a task definition: use it with -d, not -n")
+
+
+def _image(
+    opts: dict[str, Any], notices: list[str]
+) -> tuple[ImageRef | None, str | None, bool, dict[str, Any]]:
+    """The image (13), -to, -i ignore, -e and --container: (image, tag, reregister, opts)."""
+    image = tag_only = None
+    if opts["tag_only"] and opts["image"] is not None:
+        notices.append(
+            "-i/--image is ignored with -to/--tag-only (as the bash ecs-deploy does): every "
+            "container's image keeps its repository and gets the new tag"
+        )
+        opts = {**opts, "image": None}
+    reregister = False
+    if opts["image"] == "ignore" and not opts["tag_only"]:
+        notices.append(
+            "-i ignore without -to: registering an identical copy of the current revision and "
+            "deploying it (as the bash ecs-deploy does); --force-new-deployment restarts the "
+            "tasks without a new revision"
+        )
+        opts, reregister = {**opts, "image": None}, True
+    if opts["image"] is not None:
+        image = parse_image(opts["image"])
+        if opts["tag_env_var"]:
+            tag = os.environ.get(opts["tag_env_var"]) or "latest"
+            image = image.with_tag(parse_tag(tag))
+    if opts["tag_only"]:
+        tag_only = parse_tag(opts["tag_only"])
+    if opts["containers"] and not image:
+        raise UsageError("--container needs -i/--image")
+    return image, tag_only, reregister, opts
+
+
+def _check_aws_access(opts: dict[str, Any]) -> None:
+    """-k and -s come as a pair; a region is a region name."""
+    if bool(opts["access_key"]) != bool(opts["secret_key"]):
+        given, missing = (
+            ("-k/--aws-access-key", "-s/--aws-secret-key")
+            if opts["access_key"]
+            else ("-s/--aws-secret-key", "-k/--aws-access-key")
+        )
+        raise UsageError(f"{given} needs {missing} as well (or neither, for the credential chain)")
+    if opts["region"] is not None and not _REGION.fullmatch(opts["region"]):
+        raise UsageError(
+            f"-r/--region {opts['region']!r} is not a region name; use one like us-east-1"
+        )
+
+
+def _check_combinations(opts: dict[str, Any]) -> None:
+    if opts["allow_family_change"] and not (opts["task_definition_file"] or opts["revision"]):
+        raise UsageError(
+            "--allow-family-change is only valid with --task-definition-file or --revision"
+        )
+    if opts["dry_run"] and opts["resume"]:
+        raise UsageError("--dry-run cannot be used with --resume: resuming is its only action")
+
+
+def _run_task(opts: dict[str, Any]) -> RunTaskConfig | None:
+    """--run-task's settings; --network-configuration parsed (JSON or shorthand)."""
+    if not opts["run_task"]:
+        return None
+    from ecsdeploy.netconfig import parse_network_configuration
+
+    network = None
+    if opts["network_configuration"]:
+        network = parse_network_configuration(opts["network_configuration"])
+    return RunTaskConfig(
+        launch_type=opts["launch_type"],
+        platform_version=opts["platform_version"],
+        network_configuration=network,
+        wait_for_success=opts["wait_for_success"],
+    )
+
+
+def _strategy_overrides(opts: dict[str, Any]) -> StrategyOverrides:
+    """The strategy overrides, checked against the strategy given (against the service's
+    own, once it is read)."""
+    overrides = StrategyOverrides(
+        strategy=STRATEGIES[opts["strategy"]] if opts["strategy"] else None,
+        bake_time=opts["bake_time"],
+        canary_percent=opts["canary_percent"],
+        canary_bake_time=opts["canary_bake_time"],
+        linear_step_percent=opts["linear_step_percent"],
+        linear_step_bake_time=opts["linear_step_bake_time"],
+    )
+    if overrides.strategy:
+        merge_deployment_configuration({}, overrides)
+    return overrides
+
+
+def _aws_settings(opts: dict[str, Any]) -> AwsSettings:
+    from ecsdeploy.aws import AwsSettings
+
+    return AwsSettings(
+        region=opts["region"],
+        profile=opts["profile"],
+        access_key_id=opts["access_key"],
+        secret_access_key=opts["secret_key"],
+        assume_role_arn=opts["assume_role"],
+    )
+
+
+#: Options that shape a new deployment: --resume acts on one already paused, so none apply.
+_NOT_WITH_RESUME = {
+    "image": "-i/--image",
+    "tag_only": "-to/--tag-only",
+    "force_new_deployment": "--force-new-deployment",
+    "task_definition_file": "--task-definition-file",
+    "desired_count": "-D/--desired-count",
+    "min_percent": "-m/--min",
+    "max_percent": "-M/--max",
+    "use_latest_task_def": "--use-latest-task-def",
+    "strategy": "--strategy",
+    "bake_time": "--bake-time",
+    "canary_percent": "--canary-percent",
+    "canary_bake_time": "--canary-bake-time",
+    "linear_step_percent": "--linear-step-percent",
+    "linear_step_bake_time": "--linear-step-bake-time",
+}
+#: Options that only a service deploy (-n) can use.
+_SERVICE_ONLY = {
+    "strategy": "--strategy",
+    "bake_time": "--bake-time",
+    "canary_percent": "--canary-percent",
+    "canary_bake_time": "--canary-bake-time",
+    "linear_step_percent": "--linear-step-percent",
+    "linear_step_bake_time": "--linear-step-bake-time",
+    "resume": "--resume",
+}
+
+
+def _check_release_options(opts: dict[str, Any], services: tuple[str, ...]) -> None:
+    """What a release of several services cannot take."""
+    if opts["atomic"] and len(services) < 2:
+        raise UsageError(
+            "--atomic rolls a release of several services back as a whole: give -n twice or more"
+        )
+    if len(services) < 2:
+        return
+    if opts["atomic"] and opts["on_pause"] == "exit":
+        raise UsageError(
+            "--atomic cannot take --on-pause exit: a service left paused at a hook could not "
+            "be rolled back with the release; use --on-pause wait, continue or rollback"
+        )
+    for key, flag in (
+        ("resume", "--resume"),
+        ("task_definition_file", "--task-definition-file"),
+    ):
+        if opts[key]:
+            raise UsageError(f"{flag} acts on one service: give a single -n")
+    if opts["revision"] not in (None, "previous"):
+        raise UsageError(
+            "--revision FAMILY:REV names one service's revision: give a single -n (or "
+            "--revision previous, which each service resolves for itself)"
+        )
+
+
+def _check_native_options(opts: dict[str, Any]) -> None:
+    """--resume stands alone; the strategy options need a service."""
+    if not opts["service"]:
+        for key, flag in _SERVICE_ONLY.items():
+            if opts[key] is not None:
+                raise UsageError(f"{flag} acts on a service: use it with -c and -n, not -d")
+        for key, flag, default in (
+            ("wait_until", "--wait-until", "complete"),
+            ("on_pause", "--on-pause", "wait"),
+        ):
+            if opts[key] != default:
+                raise UsageError(f"{flag} acts on a service: use it with -c and -n, not -d")
+    if opts["resume"]:
+        for key, flag in _NOT_WITH_RESUME.items():
+            if opts[key] not in (None, False):
+                raise UsageError(
+                    f"--resume acts on the deployment already paused on the service: drop "
+                    f"{flag} (start a new deploy without --resume instead)"
+                )
+
+
+def build_changes(opts: dict[str, Any]) -> Changes:
+    """The change options, parsed and checked (each bad value: one line, exit 3). Env files
+    are read here, before any AWS call."""
+    from ecsdeploy.changes import (
+        Changes,
+        check_role_arn,
+        check_value_from,
+        parse_command,
+        parse_env_file,
+        split_pair,
+    )
+
+    env: list[tuple[str, str, str]] = []
+    for container, path in opts["env_file"]:
+        raw = read_regular_file(path, "--env-file", MAX_ENV_FILE_BYTES, UsageError)
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            why = f"not UTF-8 text (byte {exc.start})"
+            raise UsageError(f"Cannot read --env-file {path}: {why}") from exc
+        env.extend((container, k, v) for k, v in parse_env_file(text, f"--env-file {path}"))
+    env.extend((c, *split_pair(v, "--env")) for c, v in opts["env"])
+    secrets = []
+    for container, value in opts["secret"]:
+        name, value_from = split_pair(value, "--secret", "NAME=VALUE_FROM")
+        secrets.append((container, name, check_value_from(value_from)))
+    return Changes(
+        env=tuple(env),
+        unset_env=tuple(opts["unset_env"]),
+        secrets=tuple(secrets),
+        unset_secrets=tuple(opts["unset_secret"]),
+        command=tuple((c, parse_command(v)) for c, v in opts["commands"]),
+        cpu=tuple(opts["cpu"]),
+        memory=tuple(opts["memory"]),
+        memory_reservation=tuple(opts["memory_reservation"]),
+        docker_labels=tuple((c, *split_pair(v, "--docker-label")) for c, v in opts["docker_label"]),
+        task_cpu=_checked(opts["task_cpu"], "--task-cpu", "cpu"),
+        task_memory=_checked(opts["task_memory"], "--task-memory", "memory"),
+        task_role=opts["task_role"] and check_role_arn(opts["task_role"], "--task-role"),
+        execution_role=opts["execution_role"]
+        and check_role_arn(opts["execution_role"], "--execution-role"),
+    )
+
+
+def _checked(value: str | None, option: str, kind: str) -> str | None:
+    from ecsdeploy.changes import cpu_units, memory_mib
+
+    if value is None:
+        return None
+    parse, example = (
+        (cpu_units, "1024 or 1 vCPU") if kind == "cpu" else (memory_mib, "2048 or 2 GB")
+    )
+    if parse(value) is None or parse(value) == 0:
+        raise UsageError(f"{option} must be a positive amount, e.g. {example}")
+    return value.strip()
+
+
+#: --revision: FAMILY, FAMILY:REVISION or a task-definition ARN (ECS's own rules for each).
+_FAMILY = r"[A-Za-z0-9_-]{1,255}"
+_REVISION = re.compile(rf"{_FAMILY}(?::[1-9][0-9]{{0,9}})?")
+_REVISION_ARN = re.compile(
+    rf"arn:aws[a-z-]*:ecs:[a-z0-9-]+:[0-9]{{12}}:task-definition/{_FAMILY}:[1-9][0-9]{{0,9}}"
+)
+
+
+def _check_revision_options(opts: dict[str, Any], changes: Changes) -> None:
+    """--revision deploys an existing revision as it is: nothing may change it."""
+    if not opts["revision"]:
+        return
+    wanted = opts["revision"]
+    if wanted != "previous" and not (
+        _REVISION.fullmatch(wanted) or _REVISION_ARN.fullmatch(wanted)
+    ):
+        raise UsageError(
+            "--revision takes FAMILY:REVISION (a revision number), FAMILY (its newest ACTIVE "
+            "revision), a task-definition ARN, or previous"
+        )
+    if not opts["service"]:
+        raise UsageError("--revision points a service at a revision: use it with -c and -n")
+    conflicting = [
+        flag
+        for key, flag in (
+            ("image", "-i/--image"),
+            ("tag_only", "-to/--tag-only"),
+            ("task_definition_file", "--task-definition-file"),
+            ("use_latest_task_def", "--use-latest-task-def"),
+            ("copy_task_definition_tags", "--copy-task-definition-tags"),
+            ("containers", "--container"),
+            ("resume", "--resume"),
+        )
+        if opts[key]
+    ]
+    if changes.given:
+        conflicting.append("the change options (--env, --secret, ...)")
+    if conflicting:
+        raise UsageError(
+            f"--revision deploys an existing revision as it is: drop {', '.join(conflicting)}"
+        )
+
+
+#: botocore's own rule for region names (it raises InvalidRegionError past it).
+_REGION = re.compile(r"[a-zA-Z0-9](?:[a-zA-Z0-9\-]{0,61}[a-zA-Z0-9])?")
+
+
+def read_task_definition_file(path: str) -> tuple[dict[str, Any], list[dict[str, str]]]:
+    """Read, parse and check --task-definition-file against botocore's model: every way it
+    can be wrong (unreadable, a directory, not UTF-8, not JSON, unknown fields, wrong types)
+    is one line and exit 20, before any AWS call."""
+    from ecsdeploy.changes import check_resources
+    from ecsdeploy.ecs import check_request, ecs_model, request_fields
+    from ecsdeploy.taskdef import load_task_definition_file, registration_request
+
+    raw = read_regular_file(
+        path, "--task-definition-file", MAX_TASK_DEFINITION_FILE_BYTES, TaskDefinitionFileError
+    )
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise TaskDefinitionFileError(
+            f"--task-definition-file {path} is not UTF-8 text (byte {exc.start}); save it as UTF-8"
+        ) from exc
+    accepted = request_fields("RegisterTaskDefinition")
+    known = {*accepted, *ecs_model().shape_for("TaskDefinition").members}
+    taskdef, tags = load_task_definition_file(text, path, known_fields=known)
+    check_request(
+        "RegisterTaskDefinition",
+        registration_request(taskdef, accepted, tags),
+        TaskDefinitionFileError,
+    )
+    try:
+        check_resources(taskdef)
+    except UsageError as exc:
+        raise TaskDefinitionFileError(f"--task-definition-file {path}: {exc.message}") from exc
+    return taskdef, tags
+
+
+#: Larger files are refused before they are read whole: an env file or a task definition
+#: this size is a mistake (ECS takes at most 64 KiB of task definition).
+MAX_ENV_FILE_BYTES = 1024 * 1024
+MAX_TASK_DEFINITION_FILE_BYTES = 1024 * 1024
+
+
+def read_regular_file(path: str, option: str, limit: int, error: type[EcsDeployError]) -> bytes:
+    """The bytes of a regular file of at most `limit` bytes. A FIFO, a device (/dev/zero) or
+    a directory is refused without blocking or reading: opened non-blocking, checked with
+    fstat, and read only up to the limit."""
+    import stat
+
+    def cannot(why: str) -> EcsDeployError:
+        return error(f"Cannot read {option} {path}: {why}")
+
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        raise cannot(exc.strerror or str(exc)) from exc
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise cannot("Is a directory")
+        if not stat.S_ISREG(mode):
+            raise cannot("not a regular file (a FIFO or a device); give a file's path")
+        os.set_blocking(fd, True)
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            raw = fh.read(limit + 1)
+    except OSError as exc:
+        raise cannot(exc.strerror or str(exc)) from exc
+    finally:
+        os.close(fd)
+    if len(raw) > limit:
+        raise cannot(f"larger than {limit // 1024} KiB; is it the right file?")
+    return raw
