@@ -93,8 +93,11 @@ def test_rollback_never_reverts_a_deployment_that_is_not_ours(sandbox, cluster):
     ).deploy_service(config)
     assert result.code == 1
     assert result.rollback is not None
-    assert result.rollback["outcome"] == "skipped"
-    assert "the service no longer runs ours, so it was left alone" in result.rollback["reason"]
+    assert result.rollback.as_dict()["outcome"] == "skipped"
+    assert (
+        "the service no longer runs ours, so it was left alone"
+        in result.rollback.as_dict()["reason"]
+    )
     # ours and the other run's: the rollback made no UpdateService of its own
     assert sandbox.applied[before:].count("UpdateService") == 2
 

@@ -20,7 +20,7 @@ from ecsdeploy.action import PREFIX, legacy_inputs
 from ecsdeploy.cli import command, envvar_name
 from ecsdeploy.errors import ExitCode
 from ecsdeploy.output import release_dict, summary_dict
-from ecsdeploy.result import DeployResult, ReleaseResult
+from ecsdeploy.result import DeployResult, Outcome, ReleaseResult
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -72,8 +72,8 @@ def test_action_inputs_are_options_and_outputs_are_summary_fields():
     declared = set(action["inputs"])
     assert {v.split("inputs.")[1].rstrip(" }") for v in deploy["env"].values()} <= declared
     assert set(legacy_inputs()) <= declared
-    fields = set(summary_dict(DeployResult(ExitCode.OK, "succeeded", ""))) | set(
-        release_dict(ReleaseResult(None, [], ExitCode.OK, "succeeded", ""))
+    fields = set(summary_dict(DeployResult(ExitCode.OK, Outcome.SUCCEEDED, ""))) | set(
+        release_dict(ReleaseResult(None, [], ExitCode.OK, Outcome.SUCCEEDED, ""))
     )
     for name, output in action["outputs"].items():
         assert output["value"] == f"${{{{ steps.deploy.outputs.{name} }}}}"

@@ -34,7 +34,7 @@ def test_failed_rollback_keeps_the_failure_code_and_says_why(sandbox, cluster):
     )
     result = deployer.deploy_service(broken_deploy(cluster))
     assert result.code is ExitCode.DEPLOY_FAILED  # not 21: nothing was rolled back
-    assert result.rollback == {
+    assert result.rollback.as_dict() == {
         "task_definition": result.old_task_definition,
         "outcome": "error",
         "reason": "UpdateService: access denied (AccessDeniedException: no)",
@@ -49,4 +49,4 @@ def test_successful_rollback_exits_21(sandbox, cluster):
     result = deployer.deploy_service(broken_deploy(cluster))
     assert result.code is ExitCode.ROLLED_BACK
     assert result.rollback is not None
-    assert result.rollback["outcome"] == "succeeded"
+    assert result.rollback.as_dict()["outcome"] == "succeeded"

@@ -9,7 +9,7 @@ import re
 from ecsdeploy.errors import ExitCode
 from ecsdeploy.models import Service, Task
 from ecsdeploy.output import Level, Reporter, summary_dict
-from ecsdeploy.result import DeployResult
+from ecsdeploy.result import DeployResult, Outcome
 
 SERVICE = Service.from_api(
     {
@@ -68,7 +68,7 @@ def test_github_outputs_are_one_line_each(tmp_path, monkeypatch):
     monkeypatch.setenv("GITHUB_OUTPUT", str(path))
     result = DeployResult(
         code=ExitCode.DEPLOY_FAILED,
-        outcome="failed",
+        outcome=Outcome.FAILED,
         reason="two\nlines",
         cluster="c",
         service="web",
@@ -95,7 +95,7 @@ def test_a_broken_stream_is_dropped_quietly_and_the_rest_still_reports(tmp_path,
     reporter = Reporter(out=BrokenPipe(), err=err, tty=False)
     reporter.info("progress nobody reads")
     reporter.summary(
-        DeployResult(ExitCode.ROLLED_BACK, "failed", "boom", cluster="c", service="web")
+        DeployResult(ExitCode.ROLLED_BACK, Outcome.FAILED, "boom", cluster="c", service="web")
     )
     assert err.getvalue() == "ERROR: Deploy failed: boom\n"
     assert "exit_code=21" in (tmp_path / "gh").read_text()
@@ -111,14 +111,16 @@ def test_unwritable_github_output_is_a_warning(tmp_path, monkeypatch):
     monkeypatch.setenv("GITHUB_OUTPUT", str(tmp_path))  # a directory
     err = io.StringIO()
     Reporter(out=io.StringIO(), err=err, tty=False).summary(
-        DeployResult(ExitCode.OK, "succeeded", "done")
+        DeployResult(ExitCode.OK, Outcome.SUCCEEDED, "done")
     )
     assert "WARNING: could not write GITHUB_OUTPUT (Is a directory)" in err.getvalue()
 
 
 def test_the_summary_keeps_ten_stopped_tasks_and_the_total():
     task = Task.from_api({"taskArn": "arn:task/c/1", "lastStatus": "STOPPED"})
-    result = DeployResult(ExitCode.DEPLOY_FAILED, "failed", "crash loop", stopped_tasks=[task] * 88)
+    result = DeployResult(
+        ExitCode.DEPLOY_FAILED, Outcome.FAILED, "crash loop", stopped_tasks=[task] * 88
+    )
     data = summary_dict(result)
     assert len(data["stopped_tasks"]) == 10
     assert data["stopped_tasks_total"] == 88

@@ -658,7 +658,7 @@ def execute(
 
 def _aborted_at_start_up(policy: RunPolicy) -> DeployResult:
     return DeployResult(
-        policy.exit_code, Outcome.ABORTED.value, "aborted during start-up: nothing was changed"
+        policy.exit_code, Outcome.ABORTED, "aborted during start-up: nothing was changed"
     )
 
 

@@ -40,26 +40,13 @@ from ecsdeploy.native import NativeRollout, record_service_deployment, resume_co
 from ecsdeploy.output import Reporter, describe_counts
 from ecsdeploy.plan import PLACEHOLDER_ARN, Planner
 from ecsdeploy.policy import Aborted, Interrupted
-from ecsdeploy.result import DeployResult, Outcome
+from ecsdeploy.result import DeployResult, Outcome, Rollback
 from ecsdeploy.watch import Target, WatchResult, WatchSettings, paused_reason, watch
 
 #: Seconds the task reads that explain a failure (or check health) may retry: they are best
 #: effort, and must not hold up a verdict until the deadline.
 TASK_READ_BUDGET = 3.0
 
-
-_OUTCOME_CODES = {
-    Outcome.SUCCEEDED: ExitCode.OK,
-    Outcome.FAILED: ExitCode.DEPLOY_FAILED,
-    Outcome.TIMED_OUT: ExitCode.DEPLOY_FAILED,
-    Outcome.SUPERSEDED: ExitCode.DEPLOY_FAILED,
-    Outcome.ROLLED_BACK_BY_ECS: ExitCode.ROLLED_BACK_BY_ECS,
-    Outcome.SERVICE_INACTIVE: ExitCode.UNSUPPORTED_SERVICE,
-    Outcome.INTERRUPTED: ExitCode.INTERRUPTED,
-    Outcome.ROLLBACK_FAILED: ExitCode.ROLLBACK_FAILED,
-    Outcome.PAUSED: ExitCode.PAUSED,
-    Outcome.ROLLED_BACK: ExitCode.ROLLED_BACK,
-}
 
 #: ECS already rolled back (or failed to), the service can no longer be updated, the service
 #: now runs someone else's deployment, or the deployment waits for approval on purpose:
@@ -158,15 +145,13 @@ class Deployer:
     def deploy_service(self, cfg: DeployConfig) -> DeployResult:
         """Roll a service onto a new revision (or force a new deployment) and wait."""
         result = self.result = DeployResult(
-            ExitCode.OK, Outcome.SUCCEEDED.value, "", cluster=cfg.cluster, service=cfg.service
+            ExitCode.OK, Outcome.SUCCEEDED, "", cluster=cfg.cluster, service=cfg.service
         )
         return self._run(result, cfg.timeout, lambda: self._deploy_service(cfg, result))
 
     def register_only(self, cfg: DeployConfig) -> DeployResult:
         """`-d` without `-n`: register a new revision (and run it with --run-task)."""
-        result = self.result = DeployResult(
-            ExitCode.OK, Outcome.SUCCEEDED.value, "", cluster=cfg.cluster
-        )
+        result = self.result = DeployResult(ExitCode.OK, Outcome.SUCCEEDED, "", cluster=cfg.cluster)
         return self._run(result, cfg.timeout, lambda: self._register_only(cfg, result))
 
     def roll_back_release(self, cfg: DeployConfig, r: DeployResult, failed: str) -> None:
@@ -182,20 +167,20 @@ class Deployer:
         except Aborted:
             self._stopped_by_signal(r, Outcome.ABORTED, "aborted by a second signal")
             return
-        rollback = r.rollback or {}
+        rollback = r.rollback or Rollback()
         if r.code == ExitCode.ROLLED_BACK:
-            r.outcome = Outcome.ROLLED_BACK.value
+            r.outcome = Outcome.ROLLED_BACK
             r.reason = f"rolled back with the release (--atomic): {failed} failed"
             self._put_back_configuration(cfg, r)
-        elif rollback.get("outcome") == "skipped":
-            r.code, r.outcome = ExitCode.DEPLOY_FAILED, Outcome.SUPERSEDED.value
-            r.reason = f"not rolled back with the release (--atomic): {rollback.get('reason')}"
+        elif rollback.outcome is Outcome.SKIPPED:
+            r.code, r.outcome = ExitCode.DEPLOY_FAILED, Outcome.SUPERSEDED
+            r.reason = f"not rolled back with the release (--atomic): {rollback.reason}"
         elif r.code == ExitCode.OK:
-            r.code, r.outcome = ExitCode.ROLLBACK_FAILED, Outcome.ROLLBACK_FAILED.value
+            r.code, r.outcome = ExitCode.ROLLBACK_FAILED, Outcome.ROLLBACK_FAILED
+            why = rollback.reason or (rollback.outcome.value if rollback.outcome else "unknown")
             r.reason = (
-                f"the release's rollback (--atomic, {failed} failed) did not take: "
-                f"{rollback.get('reason') or rollback.get('outcome')}; the service still runs "
-                f"{_short(r.new_task_definition or '')}"
+                f"the release's rollback (--atomic, {failed} failed) did not take: {why}; the "
+                f"service still runs {_short(r.new_task_definition or '')}"
             )
 
     def where_it_stood(self, outcome: Outcome, how: str) -> DeployResult | None:
@@ -203,7 +188,7 @@ class Deployer:
         service's thread did not get to say so itself); None if no run began."""
         if self.result is None:
             return None
-        if self.result.outcome in (Outcome.ABORTED.value,):
+        if self.result.outcome is Outcome.ABORTED:
             return self.result
         self._stopped_by_signal(self.result, outcome, how)
         return self.result
@@ -219,12 +204,12 @@ class Deployer:
         except Aborted:
             self._stopped_by_signal(result, Outcome.ABORTED, "aborted by a second signal")
         except EcsDeployError as exc:
-            result.code, result.outcome, result.reason = exc.code, Outcome.ERROR.value, exc.message
+            result.code, result.outcome, result.reason = exc.code, Outcome.ERROR, exc.message
         result.duration = self.clock() - started
         return result
 
     def _stopped_by_signal(self, result: DeployResult, outcome: Outcome, how: str) -> None:
-        result.code, result.outcome = self.policy.exit_code, outcome.value
+        result.code, result.outcome = self.policy.exit_code, outcome
         if self.stage == "pruning old revisions":
             state = f"the deploy had succeeded; {len(result.deregistered)} revision(s) pruned"
         elif result.deployment_id or self.service_updated:
@@ -273,7 +258,7 @@ class Deployer:
             target_arn, containers = self.planner.resolve_revision(cfg, service)
             if target_arn == old_arn and not cfg.force_new_deployment:
                 outcome = Outcome.DRY_RUN if cfg.dry_run else Outcome.SUCCEEDED
-                r.outcome, r.reason = outcome.value, f"already on {_short(old_arn)}"
+                r.outcome, r.reason = outcome, f"already on {_short(old_arn)}"
                 self.reporter.info(f"The service already runs {_short(old_arn)}: nothing to do")
                 return
         elif _new_revision_asked(cfg):
@@ -392,7 +377,7 @@ class Deployer:
         return arn
 
     def _record_verdict(self, cfg: DeployConfig, r: DeployResult, result: WatchResult) -> None:
-        r.outcome, r.reason = result.outcome.value, result.reason
+        r.outcome, r.reason = result.outcome, result.reason
         if result.service is not None:
             r.counts = rollout_counts(result.service, result.deployment)
         record_service_deployment(r, result.service_deployment)
@@ -403,7 +388,9 @@ class Deployer:
             r.code = self.policy.exit_code
             self.reporter.warn(f"Interrupted while waiting: {describe_counts(r.counts)}")
         else:
-            r.code = _OUTCOME_CODES[result.outcome]
+            code = result.outcome.exit_code
+            assert code is not None  # every verdict the watcher returns has its own
+            r.code = code
         if result.outcome is Outcome.PAUSED:
             self._record_pause(cfg, r, result.service_deployment)
 
@@ -481,15 +468,14 @@ class Deployer:
         self.stage = "rolling back"
         settings = WatchSettings(self.policy.deadline, poll_interval=cfg.poll_interval)
         rollback = self._native(cfg, r).roll_back(target, settings, r, previous)
-        outcome = rollback.get("outcome")
-        if outcome == Outcome.INTERRUPTED.value:
-            r.code, r.outcome = self.policy.exit_code, Outcome.INTERRUPTED.value
-            r.reason += f"; the rollback was {rollback['reason']}"
-        elif outcome == Outcome.ROLLED_BACK.value and r.code not in _SIGNALLED:
+        if rollback.outcome is Outcome.INTERRUPTED:
+            r.code, r.outcome = self.policy.exit_code, Outcome.INTERRUPTED
+            r.reason += f"; the rollback was {rollback.reason}"
+        elif rollback.outcome is Outcome.ROLLED_BACK and r.code not in _SIGNALLED:
             r.code = ExitCode.ROLLED_BACK
-        elif outcome == Outcome.ROLLBACK_FAILED.value:
+        elif rollback.outcome is Outcome.ROLLBACK_FAILED:
             r.code = ExitCode.ROLLBACK_FAILED
-            r.reason += f"; {rollback['reason']}"
+            r.reason += f"; {rollback.reason}"
 
     def _note_deployments_in_progress(self, service: Service) -> None:
         """Say so when our deploy is about to replace one that has not finished."""
@@ -613,7 +599,7 @@ class Deployer:
             self.reporter.warn(message)
             return
         if r.rollback is not None:
-            r.rollback["configuration_restored"] = True
+            r.rollback = replace(r.rollback, configuration_restored=True)
         self.reporter.info(
             f"Put the service's own deployment configuration back (strategy "
             f"{own.get('strategy') or 'ROLLING'})"
@@ -655,53 +641,53 @@ class Deployer:
         self.policy.deadline = self.clock() + cfg.timeout
         self.stage = "rolling back"
         self.reporter.warn(f"Rolling back to {_short(old_arn)}")
-        rollback: dict[str, Any] = {"task_definition": old_arn}
-        r.rollback = rollback
+        r.rollback = Rollback(task_definition=old_arn)
         try:
             before = self.ecs.describe_service(cfg.cluster, cfg.service)
             primary = before.primary
             if primary is None or primary.id != r.deployment_id:
-                rollback["outcome"] = "skipped"
-                rollback["reason"] = (
+                reason = (
                     f"superseded by deployment {primary.id if primary else 'unknown'} "
                     f"(revision {_short(primary.task_definition) if primary else 'unknown'}): "
                     "the service no longer runs ours, so it was left alone"
                 )
-                self.reporter.warn(f"Rollback skipped: {rollback['reason']}")
+                r.rollback = r.rollback.ended(Outcome.SKIPPED, reason)
+                self.reporter.warn(f"Rollback skipped: {reason}")
                 return
             update = {"cluster": cfg.cluster, "service": cfg.service, "taskDefinition": old_arn}
             updated = self._update_service(cfg, before, update, orphan=False)
-            rollback["deployment_id"] = self._deployment_to_follow(cfg, updated)
-            rollback["counts"] = {}
+            deployment_id = self._deployment_to_follow(cfg, updated)
+            counts: dict[str, int] = {}  # filled in place while the rollback is watched
+            r.rollback = replace(r.rollback, deployment_id=deployment_id, counts=counts)
             settings = WatchSettings(self.policy.deadline, poll_interval=cfg.poll_interval)
             result = self._watch(
                 cfg,
                 r,
-                Target(cfg.cluster, cfg.service, rollback["deployment_id"], r.new_task_definition),
+                Target(cfg.cluster, cfg.service, deployment_id, r.new_task_definition),
                 settings,
                 seen=before.events,
-                counts=rollback["counts"],
+                counts=counts,
             )
         except Interrupted as exc:
-            rollback.update(outcome=Outcome.INTERRUPTED.value, reason=exc.message)
-            r.code, r.outcome = self.policy.exit_code, Outcome.INTERRUPTED.value
+            r.rollback = r.rollback.ended(Outcome.INTERRUPTED, exc.message)
+            r.code, r.outcome = self.policy.exit_code, Outcome.INTERRUPTED
             r.reason += f"; the rollback was {exc.message}"
             self.reporter.warn(f"Rollback {exc.message}")
             return
         except EcsDeployError as exc:  # report it beside the deploy's own failure
-            rollback.update(outcome="error", reason=exc.message)
+            r.rollback = r.rollback.ended(Outcome.ERROR, exc.message)
             self.reporter.error(f"Rollback failed: {exc.message}")
             return
-        rollback.update(outcome=result.outcome.value, reason=result.reason)
+        r.rollback = r.rollback.ended(result.outcome, result.reason)
         if result.outcome is Outcome.INTERRUPTED:
-            r.code, r.outcome = self.policy.exit_code, Outcome.INTERRUPTED.value
+            r.code, r.outcome = self.policy.exit_code, Outcome.INTERRUPTED
             r.reason += (
                 f"; the rollback to {_short(old_arn)} was interrupted: deployment "
-                f"{rollback['deployment_id']} goes on without us"
+                f"{deployment_id} goes on without us"
             )
             self.reporter.warn(
-                f"Rollback interrupted: deployment {rollback['deployment_id']} goes on without "
-                f"us ({describe_counts(rollback['counts'])})"
+                f"Rollback interrupted: deployment {deployment_id} goes on without "
+                f"us ({describe_counts(counts)})"
             )
             return
         self.reporter.info(f"Rollback {result.outcome.value}: {result.reason}")
@@ -740,7 +726,7 @@ class Deployer:
                 r.deregistered.append(arn)
                 self.reporter.info(f"Deregistered {_short(arn)} (--max-definitions {keep})")
         except Interrupted:
-            r.code, r.outcome = self.policy.exit_code, Outcome.INTERRUPTED.value
+            r.code, r.outcome = self.policy.exit_code, Outcome.INTERRUPTED
             r.reason = (
                 f"{r.reason}; then interrupted while pruning old revisions "
                 f"({len(r.deregistered)} deregistered)"
@@ -836,11 +822,11 @@ class Deployer:
             if all(t.is_stopped for t in described):
                 break
             if self.policy.interrupted():
-                r.code, r.outcome = self.policy.exit_code, Outcome.INTERRUPTED.value
+                r.code, r.outcome = self.policy.exit_code, Outcome.INTERRUPTED
                 r.reason = "interrupted while waiting for the task"
                 return
             if self.clock() >= (self.policy.deadline or 0):
-                r.code, r.outcome = ExitCode.DEPLOY_FAILED, Outcome.TIMED_OUT.value
+                r.code, r.outcome = ExitCode.DEPLOY_FAILED, Outcome.TIMED_OUT
                 r.reason = f"timed out waiting for the task(s) to stop ({cfg.timeout:g}s)"
                 return
             self.policy.sleep(cfg.poll_interval)
@@ -858,7 +844,7 @@ class Deployer:
                 self.reporter.info(f"Task {task.id} stopped: {task.stopped_reason}")
         r.stopped_tasks = described
         if failures:
-            r.code, r.outcome = ExitCode.DEPLOY_FAILED, Outcome.FAILED.value
+            r.code, r.outcome = ExitCode.DEPLOY_FAILED, Outcome.FAILED
             r.reason = "task failed: " + "; ".join(failures)
         else:
             r.reason = "task succeeded: every container exited 0"

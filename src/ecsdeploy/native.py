@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
 
 from ecsdeploy.ecs import EcsGateway
 from ecsdeploy.errors import EcsDeployError, NotFoundError
@@ -23,7 +22,7 @@ from ecsdeploy.models import (
 )
 from ecsdeploy.output import Reporter
 from ecsdeploy.policy import Interrupted
-from ecsdeploy.result import DeployResult, Outcome
+from ecsdeploy.result import DeployResult, Outcome, Rollback
 from ecsdeploy.watch import Target, WatchResult, WatchSettings, awaiting_hook
 
 
@@ -97,58 +96,60 @@ class NativeRollout:
 
     def roll_back(
         self, target: Target, settings: WatchSettings, r: DeployResult, previous: WatchResult
-    ) -> dict[str, Any]:
+    ) -> Rollback:
         """--enable-rollback for a native deployment: StopServiceDeployment(ROLLBACK), or
         ContinueServiceDeployment(ROLLBACK) when it waits at a hook, then wait for ECS's
-        rollback to end. Only while the service still runs our deployment."""
+        rollback to end. Only while the service still runs our deployment. `r.rollback` says
+        where it stands at each step (an abort reports it)."""
         arn = target.service_deployment_arn
         assert arn is not None
-        rollback: dict[str, Any] = {"service_deployment_arn": arn}
-        r.rollback = rollback
+        r.rollback = Rollback(service_deployment_arn=arn)
+
+        def ended(outcome: Outcome, reason: str) -> Rollback:
+            assert r.rollback is not None
+            r.rollback = r.rollback.ended(outcome, reason)
+            return r.rollback
+
         try:
             service = self.ecs.describe_service(target.cluster, target.service)
             if skipped := self._cannot_roll_back(service, arn):
-                rollback.update(outcome="skipped", reason=skipped)
                 self.reporter.warn(f"Rollback skipped: {skipped}")
-                return rollback
+                return ended(Outcome.SKIPPED, skipped)
             sd = self.ecs.describe_service_deployment(arn)
             hook = awaiting_hook(sd, settings)
             if sd.is_final:
                 reason = f"the service deployment is already {sd.status}: nothing to roll back"
-                rollback.update(outcome="skipped", reason=reason)
                 self.reporter.warn(f"Rollback skipped: {reason}")
-                return rollback
+                return ended(Outcome.SKIPPED, reason)
             if sd.rolling_back:
                 self.reporter.warn(f"ECS is already rolling back ({sd.status}): waiting for it")
-                rollback["requested_with"] = "ECS"
+                requested_with = "ECS"
             elif hook is not None:
                 self.reporter.warn(
                     f"Rolling back: ContinueServiceDeployment ROLLBACK for hook {hook.hook_id}"
                 )
                 self.answer(arn, hook.hook_id, "ROLLBACK")
-                rollback["requested_with"] = "ContinueServiceDeployment"
+                requested_with = "ContinueServiceDeployment"
             else:
                 self.reporter.warn(f"Rolling back: StopServiceDeployment ROLLBACK on {sd.id}")
                 self.stop(arn)
-                rollback["requested_with"] = "StopServiceDeployment"
+                requested_with = "StopServiceDeployment"
+            r.rollback = replace(r.rollback, requested_with=requested_with)
             answered = settings.answered_hooks | ({hook.hook_id} if hook else set())
             settings = replace(settings, on_pause="wait", answered_hooks=frozenset(answered))
             result = self.follow(target, settings, previous)
         except Interrupted as exc:
-            rollback.update(outcome=Outcome.INTERRUPTED.value, reason=exc.message)
             self.reporter.warn(f"Rollback {exc.message}")
-            return rollback
+            return ended(Outcome.INTERRUPTED, exc.message)
         except EcsDeployError as exc:
-            rollback.update(outcome="error", reason=exc.message)
             self.reporter.error(f"Rollback failed: {exc.message}")
-            return rollback
+            return ended(Outcome.ERROR, exc.message)
         outcome, reason = result.outcome, result.reason
         if outcome is Outcome.ROLLED_BACK_BY_ECS:  # the rollback we asked for completed
             outcome = Outcome.ROLLED_BACK
             reason = "ROLLBACK_SUCCESSFUL: the previous revision serves all traffic again"
-        rollback.update(outcome=outcome.value, reason=reason)
         self.reporter.info(f"Rollback {outcome.value.replace('_', ' ')}: {reason}")
-        return rollback
+        return ended(outcome, reason)
 
     def answer(self, arn: str, hook_id: str, action: str) -> None:
         """ContinueServiceDeployment; when its answer is lost (or it fails), the record says

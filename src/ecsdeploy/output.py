@@ -29,19 +29,19 @@ from ecsdeploy.models import (
     rollout_counts,
     short_name,
 )
-from ecsdeploy.result import DeployResult, ReleaseResult
+from ecsdeploy.result import DeployResult, Outcome, ReleaseResult
 
 OUTCOME_WORDS = {
-    "failed": "failed",
-    "timed_out": "timed out",
-    "rolled_back_by_ecs": "failed and was rolled back by ECS",
-    "rollback_failed": "failed and ECS's rollback FAILED",
-    "paused": "paused, awaiting approval",
-    "rolled_back": "rolled back",
-    "superseded": "superseded",
-    "service_inactive": "stopped: the service is no longer active",
-    "interrupted": "interrupted",
-    "aborted": "aborted",
+    Outcome.FAILED: "failed",
+    Outcome.TIMED_OUT: "timed out",
+    Outcome.ROLLED_BACK_BY_ECS: "failed and was rolled back by ECS",
+    Outcome.ROLLBACK_FAILED: "failed and ECS's rollback FAILED",
+    Outcome.PAUSED: "paused, awaiting approval",
+    Outcome.ROLLED_BACK: "rolled back",
+    Outcome.SUPERSEDED: "superseded",
+    Outcome.SERVICE_INACTIVE: "stopped: the service is no longer active",
+    Outcome.INTERRUPTED: "interrupted",
+    Outcome.ABORTED: "aborted",
 }
 
 
@@ -206,13 +206,13 @@ class Reporter:
         if self.json_output:
             self._clear_status()
             self._out.write(json.dumps(data, sort_keys=True) + "\n")
-        if result.code != 0 and result.outcome == "error":  # bad input or an AWS error
+        if result.code != 0 and result.outcome is Outcome.ERROR:  # bad input or an AWS error
             self.error(result.reason)
         elif result.code != 0:
             self.error(
-                f"Deploy {OUTCOME_WORDS.get(result.outcome, result.outcome)}: {result.reason}"
+                f"Deploy {OUTCOME_WORDS.get(result.outcome, result.outcome.value)}: {result.reason}"
             )
-        elif result.outcome == "dry_run" and not self.json_output:
+        elif result.outcome is Outcome.DRY_RUN and not self.json_output:
             self.info(f"Dry run finished: {result.reason} ({result.duration:.1f}s)")
         elif not self.json_output:
             self.info(
@@ -237,10 +237,11 @@ class Reporter:
             self.block(["", *release_table(release)])
         for r in release.results:
             if r.code != 0:
-                self.error(f"{r.service}: {OUTCOME_WORDS.get(r.outcome, r.outcome)}: {r.reason}")
+                words = OUTCOME_WORDS.get(r.outcome, r.outcome.value)
+                self.error(f"{r.service}: {words}: {r.reason}")
         if release.code != 0:
-            self.error(f"Release {release.outcome}: {release.reason}")
-        elif release.outcome == "dry_run" and not self.json_output:
+            self.error(f"Release {release.outcome.value}: {release.reason}")
+        elif release.outcome is Outcome.DRY_RUN and not self.json_output:
             self.info(f"Dry run finished: {release.reason}, nothing was changed")
         elif not self.json_output:
             self.info(
@@ -363,7 +364,7 @@ def release_dict(release: ReleaseResult) -> dict[str, Any]:
     """A release's summary: the overall verdict, and each service's own summary."""
     return {
         "cluster": release.cluster,
-        "outcome": release.outcome,
+        "outcome": release.outcome.value,
         "reason": release.reason,
         "exit_code": int(release.code),
         "duration_seconds": round(release.duration, 3),
@@ -381,7 +382,7 @@ def release_table(release: ReleaseResult) -> list[str]:
         rows.append(
             (
                 r.service or "-",
-                r.outcome,
+                r.outcome.value,
                 revision,
                 f"{r.duration:.1f}s",
                 r.reason.splitlines()[0] if r.reason else "",
@@ -419,12 +420,12 @@ def summary_dict(result: DeployResult) -> dict[str, Any]:
         "old_task_definition": result.old_task_definition,
         "new_task_definition": result.new_task_definition,
         "deployment_id": result.deployment_id,
-        "outcome": result.outcome,
+        "outcome": result.outcome.value,
         "reason": result.reason,
         "exit_code": int(result.code),
         "duration_seconds": round(result.duration, 3),
         "counts": result.counts,
-        "rollback": result.rollback,
+        "rollback": result.rollback.as_dict() if result.rollback else None,
         "deregistered": result.deregistered,
         "warnings": result.warnings,
         "strategy": result.strategy,

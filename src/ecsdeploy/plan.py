@@ -103,7 +103,7 @@ class Planner:
     ) -> None:
         """--dry-run: every read and check has run; show what would be written, write
         nothing."""
-        r.outcome, r.code = Outcome.DRY_RUN.value, ExitCode.OK
+        r.outcome, r.code = Outcome.DRY_RUN, ExitCode.OK
         r.reason = "nothing was registered, updated or run"
         self.reporter.info("Dry run: what would be sent (nothing is)")
         new_label = "(none: no new revision)"

@@ -28,7 +28,7 @@ from ecsdeploy.errors import EcsDeployError, ExitCode, NotFoundError
 from ecsdeploy.models import Service
 from ecsdeploy.output import Level, Reporter, ServiceReporter, StatusBoard
 from ecsdeploy.policy import Aborted, RunPolicy
-from ecsdeploy.result import DeployResult, Outcome, ReleaseResult
+from ecsdeploy.result import DeployResult, Outcome, ReleaseResult, Rollback
 
 #: How long a service that wants to be read waits for the others of its poll round.
 GATHER_WINDOW = 0.15
@@ -210,7 +210,9 @@ class Release:
                 try:
                     d.roll_back_release(cfg, r, failed)
                 except BaseException as exc:  # a thread must end in a result
-                    r.rollback = {"outcome": "error", "reason": f"{type(exc).__name__}: {exc}"}
+                    r.rollback = Rollback(
+                        outcome=Outcome.ERROR, reason=f"{type(exc).__name__}: {exc}"
+                    )
                 finally:
                     d.policy.live = False
                     batcher.finished(cfg.service or "")

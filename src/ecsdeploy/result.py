@@ -4,7 +4,7 @@ in as it goes and the output module reports. It sits below both, so neither impo
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from enum import Enum
 from typing import Any
 
@@ -26,6 +26,58 @@ class Outcome(Enum):
     INTERRUPTED = "interrupted"  # SIGINT/SIGTERM: what was still to come did not happen
     ABORTED = "aborted"  # a second signal before the first was honoured
     ERROR = "error"  # bad input or an AWS error; the exit code says which
+    SKIPPED = "skipped"  # a rollback left undone: the service runs another run's deployment
+
+    @property
+    def exit_code(self) -> ExitCode | None:
+        """The exit code this verdict has by itself; None where it depends on more (an
+        error's kind, the signal, the rollback that followed)."""
+        return _EXIT_CODES.get(self)
+
+
+_EXIT_CODES = {
+    Outcome.SUCCEEDED: ExitCode.OK,
+    Outcome.FAILED: ExitCode.DEPLOY_FAILED,
+    Outcome.TIMED_OUT: ExitCode.DEPLOY_FAILED,
+    Outcome.SUPERSEDED: ExitCode.DEPLOY_FAILED,
+    Outcome.ROLLED_BACK_BY_ECS: ExitCode.ROLLED_BACK_BY_ECS,
+    Outcome.SERVICE_INACTIVE: ExitCode.UNSUPPORTED_SERVICE,
+    Outcome.INTERRUPTED: ExitCode.INTERRUPTED,
+    Outcome.ROLLBACK_FAILED: ExitCode.ROLLBACK_FAILED,
+    Outcome.PAUSED: ExitCode.PAUSED,
+    Outcome.ROLLED_BACK: ExitCode.ROLLED_BACK,
+    Outcome.DRY_RUN: ExitCode.OK,
+}
+
+
+@dataclass(frozen=True)
+class Rollback:
+    """What a rollback did. Rolling: the revision put back (`task_definition`) and the
+    deployment that does it; native: the service deployment rolled back inside itself and the
+    call that asked (`requested_with`). `counts` is the rollback's own last counts, filled in
+    place while it is watched, so an abort still reports them. A new record replaces it as it
+    goes on (`ended`, `restored`)."""
+
+    task_definition: str | None = None
+    service_deployment_arn: str | None = None
+    requested_with: str | None = None
+    deployment_id: str | None = None
+    counts: dict[str, int] | None = None
+    outcome: Outcome | None = None
+    reason: str | None = None
+    configuration_restored: bool = False
+
+    def ended(self, outcome: Outcome, reason: str) -> Rollback:
+        return replace(self, outcome=outcome, reason=reason)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The summary's `rollback` object: only the fields this rollback has."""
+        data: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is not None and value is not False:
+                data[f.name] = value.value if isinstance(value, Outcome) else value
+        return data
 
 
 @dataclass
@@ -33,7 +85,7 @@ class DeployResult:
     """Everything known about a run so far; on any exit path it is what the summary reports."""
 
     code: ExitCode
-    outcome: str
+    outcome: Outcome
     reason: str
     cluster: str | None = None
     service: str | None = None
@@ -42,7 +94,7 @@ class DeployResult:
     deployment_id: str | None = None
     duration: float = 0.0
     counts: dict[str, int] = field(default_factory=dict)
-    rollback: dict[str, Any] | None = None
+    rollback: Rollback | None = None
     deregistered: list[str] = field(default_factory=list)
     stopped_tasks: list[Task] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -64,7 +116,7 @@ class DeployResult:
     @classmethod
     def failure(cls, code: ExitCode, reason: str) -> DeployResult:
         """A run that ended before a deploy could start (bad input, no credentials, ...)."""
-        return cls(code=code, outcome=Outcome.ERROR.value, reason=reason)
+        return cls(code=code, outcome=Outcome.ERROR, reason=reason)
 
 
 @dataclass
@@ -74,7 +126,7 @@ class ReleaseResult:
     cluster: str | None
     results: list[DeployResult]
     code: ExitCode
-    outcome: str
+    outcome: Outcome
     reason: str
     duration: float = 0.0
     #: DescribeServices calls the release made, and the rounds that read several services
@@ -96,15 +148,15 @@ class ReleaseResult:
         service's rollback failed (the release is half-shipped: a person must look); 0 when
         every service succeeded; the code they share when all failures share one; else 1."""
         failed = [r for r in results if r.code != ExitCode.OK]
-        names = ", ".join(f"{r.service} ({r.outcome})" for r in failed)
+        names = ", ".join(f"{r.service} ({r.outcome.value})" for r in failed)
         if aborted_code is not None:
-            return cls(cluster, results, aborted_code, Outcome.ABORTED.value, "aborted", duration)
+            return cls(cluster, results, aborted_code, Outcome.ABORTED, "aborted", duration)
         if signal_code is not None:
             return cls(
                 cluster,
                 results,
                 signal_code,
-                Outcome.INTERRUPTED.value,
+                Outcome.INTERRUPTED,
                 f"interrupted: {names or 'every service had finished'}",
                 duration,
             )
@@ -114,23 +166,23 @@ class ReleaseResult:
                 cluster,
                 results,
                 ExitCode.ROLLBACK_FAILED,
-                Outcome.ROLLBACK_FAILED.value,
+                Outcome.ROLLBACK_FAILED,
                 f"{len(stuck)} service(s) could not be rolled back and need a person: {names}",
                 duration,
             )
         if not failed:
-            if all(r.outcome == Outcome.DRY_RUN.value for r in results):
+            if all(r.outcome is Outcome.DRY_RUN for r in results):
                 outcome, reason = Outcome.DRY_RUN, f"dry run of {len(results)} services"
             else:
                 outcome, reason = Outcome.SUCCEEDED, f"all {len(results)} services deployed"
-            return cls(cluster, results, ExitCode.OK, outcome.value, reason, duration)
+            return cls(cluster, results, ExitCode.OK, outcome, reason, duration)
         codes = {r.code for r in failed}
         code = failed[0].code if len(codes) == 1 else ExitCode.DEPLOY_FAILED
         return cls(
             cluster,
             results,
             code,
-            Outcome.FAILED.value,
+            Outcome.FAILED,
             f"{len(failed)} of {len(results)} services did not deploy: {names}",
             duration,
         )
