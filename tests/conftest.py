@@ -187,11 +187,58 @@ def start_cli(sandbox: Sandbox, *args: str, command: tuple[str, ...] = (), **env
     return Started(proc, args, environ, start, applied)
 
 
+#: ECS_DEPLOY_TEST_SUBPROCESS=1 runs every command in a process of its own, as before.
+ALWAYS_SUBPROCESS = bool(os.environ.get("ECS_DEPLOY_TEST_SUBPROCESS"))
+
+
 def run_cli(
-    sandbox: Sandbox, *args: str, timeout: float = 60, command: tuple[str, ...] = (), **env: str
+    sandbox: Sandbox,
+    *args: str,
+    timeout: float = 60,
+    command: tuple[str, ...] = (),
+    own_process: bool = False,
+    **env: str,
 ) -> Run:
-    """Run the real `ecs-deploy` command in a subprocess against the sandbox."""
-    return start_cli(sandbox, *args, command=command, **env).finish(sandbox, timeout=timeout)
+    """Run `ecs-deploy ARGS` against the sandbox: in this process (`cli.main(argv)`, with
+    the command's whole environment, stdout and stderr swapped in for the run), or, with
+    `own_process` (or a `command`), as a process of its own, for what needs one: signals,
+    start-up, the console script's exit, a closed stream."""
+    if own_process or command or ALWAYS_SUBPROCESS:
+        return start_cli(sandbox, *args, command=command, **env).finish(sandbox, timeout=timeout)
+    return run_in_process(sandbox, *args, **env)
+
+
+def run_in_process(sandbox: Sandbox, *args: str, **env: str) -> Run:
+    import contextlib
+    import io
+
+    from ecsdeploy.cli import main
+    from ecsdeploy.policy import RunPolicy
+
+    environ = child_env(sandbox, **env)
+    start, applied = len(sandbox.requests), len(sandbox.applied)
+    out, err = io.StringIO(), io.StringIO()
+    saved = dict(os.environ)
+    code: int | str | None = 0
+    try:
+        os.environ.clear()
+        os.environ.update(environ)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                main(list(args), policy=RunPolicy())
+            except SystemExit as exc:
+                code = exc.code
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    _scan(args, environ, out.getvalue(), err.getvalue())
+    return Run(
+        int(code or 0),
+        out.getvalue(),
+        err.getvalue(),
+        sandbox.requests[start:],
+        sandbox.applied[applied:],
+    )
 
 
 def seed(sandbox: Sandbox, cluster: str, **kwargs: Any) -> dict[str, Any]:

@@ -1,9 +1,10 @@
-"""ECS's own BLUE_GREEN, LINEAR and CANARY deployments: the per-deploy strategy overrides, and
-acting on a deployment that ECS runs stage by stage (answering a PAUSE hook, rolling back with
-StopServiceDeployment or ContinueServiceDeployment, resuming a paused one).
+"""ECS's own BLUE_GREEN, LINEAR and CANARY deployments: acting on a deployment that ECS runs
+stage by stage (answering a PAUSE hook as --on-pause says, rolling back with
+StopServiceDeployment or ContinueServiceDeployment), the service deployment a deploy follows,
+and the --resume story (answer a paused deployment from another job, follow it to its end).
 
-Judging such a deployment is the watcher's (`watch.assess_service_deployment`); telling the
-story of one deploy is the deployer's. Nothing here ever sends a second UpdateService: a
+Judging such a deployment is the watcher's (`watch.assess_service_deployment`); the service
+deploy that starts one is deploy.py's. Nothing here ever sends a second UpdateService: a
 native deployment is rolled back inside its own service deployment, as ECS does.
 """
 
@@ -12,34 +13,22 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from ecsdeploy.config import DeployConfig
 from ecsdeploy.ecs import EcsGateway
 from ecsdeploy.errors import EcsDeployError, NotFoundError
 from ecsdeploy.models import (
     NATIVE_STRATEGIES,
     Service,
     ServiceDeployment,
+    ServiceEvent,
     short_name,
 )
 from ecsdeploy.output import Reporter
 from ecsdeploy.policy import Interrupted
 from ecsdeploy.result import DeployResult, Outcome, Rollback
-from ecsdeploy.watch import Target, WatchResult, WatchSettings, awaiting_hook
-
-
-def resume_command(cluster: str, service: str, action: str = "continue") -> str:
-    return f"ecs-deploy -c {cluster} -n {service} --resume {action}"
-
-
-def record_service_deployment(r: DeployResult, sd: ServiceDeployment | None) -> None:
-    """Copy what the summary reports of a service deployment into the result."""
-    if sd is None:
-        return
-    r.service_deployment_arn = sd.arn
-    r.service_deployment_status = sd.status
-    r.lifecycle_stage = sd.lifecycle_stage
-    r.traffic = sd.traffic
-    r.strategy = sd.strategy or r.strategy
-
+from ecsdeploy.rollback import roll_back_native
+from ecsdeploy.story import NO_ROLLBACK, Phase, Story, resume_command
+from ecsdeploy.watch import Target, WatchResult, WatchSettings, awaiting_hook, paused_reason
 
 #: Follow a target with settings, going on from what an earlier wait had shown.
 Follow = Callable[[Target, WatchSettings, WatchResult | None], WatchResult]
@@ -100,7 +89,8 @@ class NativeRollout:
         """--enable-rollback for a native deployment: StopServiceDeployment(ROLLBACK), or
         ContinueServiceDeployment(ROLLBACK) when it waits at a hook, then wait for ECS's
         rollback to end. Only while the service still runs our deployment. `r.rollback` says
-        where it stands at each step (an abort reports it)."""
+        where it stands at each step (an abort reports it); an interrupt or an AWS error is
+        raised, for rollback.guarded to record."""
         arn = target.service_deployment_arn
         assert arn is not None
         r.rollback = Rollback(service_deployment_arn=arn)
@@ -110,40 +100,33 @@ class NativeRollout:
             r.rollback = r.rollback.ended(outcome, reason)
             return r.rollback
 
-        try:
-            service = self.ecs.describe_service(target.cluster, target.service)
-            if skipped := self._cannot_roll_back(service, arn):
-                self.reporter.warn(f"Rollback skipped: {skipped}")
-                return ended(Outcome.SKIPPED, skipped)
-            sd = self.ecs.describe_service_deployment(arn)
-            hook = awaiting_hook(sd, settings)
-            if sd.is_final:
-                reason = f"the service deployment is already {sd.status}: nothing to roll back"
-                self.reporter.warn(f"Rollback skipped: {reason}")
-                return ended(Outcome.SKIPPED, reason)
-            if sd.rolling_back:
-                self.reporter.warn(f"ECS is already rolling back ({sd.status}): waiting for it")
-                requested_with = "ECS"
-            elif hook is not None:
-                self.reporter.warn(
-                    f"Rolling back: ContinueServiceDeployment ROLLBACK for hook {hook.hook_id}"
-                )
-                self.answer(arn, hook.hook_id, "ROLLBACK")
-                requested_with = "ContinueServiceDeployment"
-            else:
-                self.reporter.warn(f"Rolling back: StopServiceDeployment ROLLBACK on {sd.id}")
-                self.stop(arn)
-                requested_with = "StopServiceDeployment"
-            r.rollback = replace(r.rollback, requested_with=requested_with)
-            answered = settings.answered_hooks | ({hook.hook_id} if hook else set())
-            settings = replace(settings, on_pause="wait", answered_hooks=frozenset(answered))
-            result = self.follow(target, settings, previous)
-        except Interrupted as exc:
-            self.reporter.warn(f"Rollback {exc.message}")
-            return ended(Outcome.INTERRUPTED, exc.message)
-        except EcsDeployError as exc:
-            self.reporter.error(f"Rollback failed: {exc.message}")
-            return ended(Outcome.ERROR, exc.message)
+        service = self.ecs.describe_service(target.cluster, target.service)
+        if skipped := self._cannot_roll_back(service, arn):
+            self.reporter.warn(f"Rollback skipped: {skipped}")
+            return ended(Outcome.SKIPPED, skipped)
+        sd = self.ecs.describe_service_deployment(arn)
+        hook = awaiting_hook(sd, settings)
+        if sd.is_final:
+            reason = f"the service deployment is already {sd.status}: nothing to roll back"
+            self.reporter.warn(f"Rollback skipped: {reason}")
+            return ended(Outcome.SKIPPED, reason)
+        if sd.rolling_back:
+            self.reporter.warn(f"ECS is already rolling back ({sd.status}): waiting for it")
+            requested_with = "ECS"
+        elif hook is not None:
+            self.reporter.warn(
+                f"Rolling back: ContinueServiceDeployment ROLLBACK for hook {hook.hook_id}"
+            )
+            self.answer(arn, hook.hook_id, "ROLLBACK")
+            requested_with = "ContinueServiceDeployment"
+        else:
+            self.reporter.warn(f"Rolling back: StopServiceDeployment ROLLBACK on {sd.id}")
+            self.stop(arn)
+            requested_with = "StopServiceDeployment"
+        r.rollback = replace(r.rollback, requested_with=requested_with)
+        answered = settings.answered_hooks | ({hook.hook_id} if hook else set())
+        settings = replace(settings, on_pause="wait", answered_hooks=frozenset(answered))
+        result = self.follow(target, settings, previous)
         outcome, reason = result.outcome, result.reason
         if outcome is Outcome.ROLLED_BACK_BY_ECS:  # the rollback we asked for completed
             outcome = Outcome.ROLLED_BACK
@@ -242,3 +225,97 @@ class NativeRollout:
                 "no longer runs ours, so it was left alone"
             )
         return None
+
+
+# -- the stories: following our deployment, resuming a paused one ----------------------------
+
+
+def native_rollout(
+    story: Story, cfg: DeployConfig, r: DeployResult, seen: tuple[ServiceEvent, ...] = ()
+) -> NativeRollout:
+    """A NativeRollout that follows through the story's watcher, showing nothing of `seen`."""
+    assert cfg.cluster
+    assert cfg.service
+    hint = ""
+    if cfg.on_pause == "wait":
+        hint = (
+            f"; waiting (--on-pause wait). Approve from elsewhere with: "
+            f"{resume_command(cfg.cluster, cfg.service)}"
+        )
+
+    def follow(
+        target: Target, settings: WatchSettings, previous: WatchResult | None
+    ) -> WatchResult:
+        return story.watch(r, target, settings, seen=seen, previous=previous, resume_hint=hint)
+
+    return NativeRollout(story.ecs, story.reporter, follow)
+
+
+def service_deployment_to_follow(
+    story: Story, cfg: DeployConfig, r: DeployResult, updated: Service
+) -> str | None:
+    """For a native strategy, the service deployment our UpdateService started: the service's
+    currentServiceDeployment in UpdateService's answer (or, if an older API left it out, read
+    right after). Never one found by listing: it could be another's."""
+    assert cfg.cluster
+    assert cfg.service
+    if updated.deployment_configuration:
+        r.strategy = updated.strategy
+    if r.strategy not in NATIVE_STRATEGIES:
+        return None
+    arn = updated.current_service_deployment
+    if not arn:
+        arn = story.ecs.describe_service(cfg.cluster, cfg.service).current_service_deployment
+    if not arn:
+        story.reporter.warn(
+            f"ECS named no service deployment for this {r.strategy} deploy: following it "
+            "by its tasks, as a rolling one"
+        )
+        return None
+    r.service_deployment_arn = arn
+    story.reporter.info(f"{r.strategy} deploy: following service deployment {short_name(arn)}")
+    return arn
+
+
+def resume(story: Story, cfg: DeployConfig, r: DeployResult) -> None:
+    """--resume continue|rollback: answer the hook the service's deployment waits at, then
+    follow that deployment to its end."""
+    assert cfg.cluster
+    assert cfg.service
+    assert cfg.resume is not None
+    story.phase = Phase.FINDING_PAUSED
+    service, sd = native_rollout(story, cfg, r).find_paused(cfg.cluster, cfg.service)
+    rollout = native_rollout(story, cfg, r, seen=service.events)  # only what happens next
+    hook = sd.paused_hook
+    assert hook is not None
+    primary = service.primary
+    r.strategy = service.strategy
+    r.note_service_deployment(sd)
+    r.deployment_id = primary.id if primary else None
+    r.new_task_definition = primary.task_definition if primary else service.task_definition
+    r.old_task_definition = next(
+        (d.task_definition for d in service.deployments if d is not primary), None
+    )
+    action = cfg.resume.upper()
+    story.reporter.info(
+        f"Service deployment {sd.id} {paused_reason(sd, hook)}: ContinueServiceDeployment {action}"
+    )
+    story.phase = Phase.RESUMING
+    rollout.answer(sd.arn, hook.hook_id, action)
+    story.service_updated = True
+    target = Target(cfg.cluster, cfg.service, r.deployment_id or "", None, sd.arn)
+    settings = replace(story.settings(cfg), answered_hooks=frozenset({hook.hook_id}))
+    story.phase = Phase.WAITING
+    if action == "ROLLBACK":
+        settings = replace(settings, on_pause="wait", max_failed_tasks=None)
+        result = rollout.run(target, settings, asked="--resume rollback")
+    else:
+        result = rollout.run(target, settings)
+    story.record_verdict(cfg, r, result)
+    if (
+        action == "CONTINUE"
+        and cfg.enable_rollback
+        and result.outcome not in NO_ROLLBACK
+        and result.outcome is not Outcome.SUCCEEDED
+    ):
+        roll_back_native(story, cfg, r, rollout, target=target, previous=result)

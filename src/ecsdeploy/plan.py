@@ -191,3 +191,8 @@ class Planner:
         self.reporter.info(f"Changes from {current}{what}:")
         for line in lines:
             self.reporter.info(f"  {line}")
+
+
+def new_revision_asked(cfg: DeployConfig) -> bool:
+    """An image, a tag, a change, or -i ignore (an identical copy) asks for a new revision."""
+    return cfg.image is not None or cfg.tag_only is not None or cfg.changes.given or cfg.reregister

@@ -9,7 +9,7 @@ from enum import Enum
 from typing import Any
 
 from ecsdeploy.errors import ExitCode
-from ecsdeploy.models import Task
+from ecsdeploy.models import ServiceDeployment, Task
 
 
 class Outcome(Enum):
@@ -112,6 +112,16 @@ class DeployResult:
     #: With --strategy: the service's own deploymentConfiguration, which a rollback puts
     #: back (not reported).
     own_configuration: dict[str, Any] | None = None
+
+    def note_service_deployment(self, sd: ServiceDeployment | None) -> None:
+        """Copy what the summary reports of a service deployment (native strategies)."""
+        if sd is None:
+            return
+        self.service_deployment_arn = sd.arn
+        self.service_deployment_status = sd.status
+        self.lifecycle_stage = sd.lifecycle_stage
+        self.traffic = sd.traffic
+        self.strategy = sd.strategy or self.strategy
 
     @classmethod
     def failure(cls, code: ExitCode, reason: str) -> DeployResult:

@@ -44,6 +44,28 @@ MAX_STOPPED_TASKS_SHOWN = 10  # a crash-looping deployment stops tasks faster th
 JITTER = 0.1  # +-10% of the interval, so many CI jobs do not poll in lock-step
 
 
+@dataclass
+class Pacer:
+    """The pace of every poll loop: the first poll soon, then each wait RAMP times the last
+    up to the interval, jittered, never past the deadline; `hurry` starts the ramp again
+    from FINISHING_POLL (the end of a rollout is near)."""
+
+    interval: float
+    rng: random.Random
+    wait: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.wait = min(FIRST_POLL, self.interval)
+
+    def hurry(self) -> None:
+        self.wait = min(FINISHING_POLL, self.interval)
+
+    def pause(self, sleep: Callable[[float], object], now: float, deadline: float) -> None:
+        jittered = self.wait * (1 + self.rng.uniform(-JITTER, JITTER))
+        sleep(max(0.0, min(jittered, deadline - now)))
+        self.wait = min(self.wait * RAMP, self.interval)
+
+
 @dataclass(frozen=True)
 class Verdict:
     outcome: Outcome
@@ -297,7 +319,7 @@ def watch(
     failed_seen = running_seen = 0
     signs_seen: set[str] = set()
     hooks_announced = set(settings.answered_hooks)
-    wait = min(FIRST_POLL, settings.poll_interval)
+    pacer = Pacer(settings.poll_interval, rng)
     while True:
         if interrupted():
             result.outcome, result.reason = Outcome.INTERRUPTED, "interrupted while waiting"
@@ -369,10 +391,47 @@ def watch(
         new_signs = _finishing_signs(service, ours, sd) - signs_seen
         if new_signs:
             signs_seen |= new_signs
-            wait = min(FINISHING_POLL, settings.poll_interval)
-        jittered = wait * (1 + rng.uniform(-JITTER, JITTER))
-        sleep(max(0.0, min(jittered, settings.deadline - now)))
-        wait = min(wait * RAMP, settings.poll_interval)
+            pacer.hurry()
+        pacer.pause(sleep, now, settings.deadline)
+
+
+class TaskReader(Protocol):
+    def describe_tasks(self, cluster: str, arns: list[str]) -> list[Task]: ...
+
+
+@dataclass(frozen=True)
+class TaskWait:
+    """How a wait for one-off tasks ended: SUCCEEDED (every task stopped: judge their exit
+    codes), TIMED_OUT or INTERRUPTED, with the tasks as last described."""
+
+    outcome: Outcome
+    tasks: list[Task]
+
+
+def wait_for_tasks(
+    ecs: TaskReader,
+    cluster: str,
+    arns: list[str],
+    *,
+    deadline: float,
+    poll_interval: float,
+    clock: Callable[[], float],
+    sleep: Callable[[float], object],
+    interrupted: Callable[[], bool] = lambda: False,
+    rng: random.Random | None = None,
+) -> TaskWait:
+    """Poll one-off tasks (RunTask's) at the watcher's pace until every one has stopped."""
+    pacer = Pacer(poll_interval, rng or random.Random())
+    while True:
+        tasks = ecs.describe_tasks(cluster, arns)
+        if all(t.is_stopped for t in tasks):
+            return TaskWait(Outcome.SUCCEEDED, tasks)
+        if interrupted():
+            return TaskWait(Outcome.INTERRUPTED, tasks)
+        now = clock()
+        if now >= deadline:
+            return TaskWait(Outcome.TIMED_OUT, tasks)
+        pacer.pause(sleep, now, deadline)
 
 
 def _finishing_signs(

@@ -1,0 +1,75 @@
+"""--max-definitions: housekeeping after a successful deploy (or registration).
+
+The family's oldest ACTIVE revisions beyond the N newest are deregistered, never: the revision
+deployed, the one the service ran before (a rollback needs it), one that any service's PRIMARY
+or ACTIVE deployment in the region runs (a family is often shared by staging and production),
+nor one newer than the revision deployed (after --revision, a newer one may be another
+pipeline's). Pruning is housekeeping: an error leaves a warning, not a failed deploy.
+"""
+
+from __future__ import annotations
+
+from ecsdeploy.ecs import EcsGateway
+from ecsdeploy.errors import EcsDeployError
+from ecsdeploy.models import family_of, revision_number, short_name
+from ecsdeploy.policy import Interrupted
+from ecsdeploy.result import DeployResult, Outcome
+from ecsdeploy.story import Phase, Story
+
+
+def prune(story: Story, r: DeployResult, keep: int) -> None:
+    """Deregister what `--max-definitions keep` allows; see the module's rules."""
+    assert r.new_task_definition
+    story.phase = Phase.PRUNING
+    ecs, reporter = story.ecs, story.reporter
+    try:
+        arns = ecs.list_task_definitions(family_of(r.new_task_definition), sort="ASC")
+        if len(arns) <= keep:
+            return
+        protected = {r.new_task_definition, r.old_task_definition}
+        in_use = revisions_in_use(ecs)
+        deployed = revision_number(r.new_task_definition)
+        for arn in arns:
+            if arn in in_use and arn not in protected:
+                reporter.info(f"Kept {short_name(arn)}: {in_use[arn]} still runs it")
+            elif revision_number(arn) > deployed:
+                reporter.info(
+                    f"Kept {short_name(arn)}: newer than the revision deployed (another "
+                    "pipeline may have registered it)"
+                )
+        candidates = [
+            a
+            for a in arns
+            if a not in protected and a not in in_use and revision_number(a) < deployed
+        ]
+        for arn in candidates[: len(arns) - keep]:
+            ecs.deregister_task_definition(arn)
+            r.deregistered.append(arn)
+            reporter.info(f"Deregistered {short_name(arn)} (--max-definitions {keep})")
+    except Interrupted:
+        r.code, r.outcome = story.policy.exit_code, Outcome.INTERRUPTED
+        r.reason = (
+            f"{r.reason}; then interrupted while pruning old revisions "
+            f"({len(r.deregistered)} deregistered)"
+        )
+        reporter.warn(f"Interrupted while pruning: {len(r.deregistered)} deregistered")
+    except EcsDeployError as exc:
+        message = f"Pruning stopped: {exc.message}"
+        r.warnings.append(message)
+        reporter.warn(message)
+
+
+def revisions_in_use(ecs: EcsGateway) -> dict[str, str]:
+    """Task-definition ARN -> the service deployment that runs it, over every service of
+    every cluster in the region."""
+    in_use: dict[str, str] = {}
+    for cluster in ecs.list_clusters():
+        cluster_name = short_name(cluster)
+        for service in ecs.describe_services(cluster, ecs.list_services(cluster)):
+            for d in service.deployments:
+                if d.status in ("PRIMARY", "ACTIVE"):
+                    in_use.setdefault(
+                        d.task_definition,
+                        f"deployment {d.id} of service {service.name} ({cluster_name})",
+                    )
+    return in_use

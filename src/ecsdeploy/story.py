@@ -1,0 +1,341 @@
+"""What every story of a run shares (the service deploy, resume, the rollbacks, pruning,
+register-only and one-off tasks): the gateway, the reporter, the run's policy with its clock
+and deadline, the phase the run is in, the result it fills as it goes, and the few steps each
+story takes alike: watching a deployment through the one watcher, registering, and the
+checked write that looks whether a lost answer took effect.
+
+A story is a function of a `Story` (see deploy.py, register.py, rollback.py, prune.py,
+native.py); `Story.run` gives it one deadline and turns whatever ends it (a signal, an abort,
+an AWS error) into the result's outcome, saying where the run stood.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from ecsdeploy.config import DeployConfig
+from ecsdeploy.ecs import EcsGateway
+from ecsdeploy.errors import AwsError, EcsDeployError
+from ecsdeploy.models import (
+    Deployment,
+    HookDetail,
+    Service,
+    ServiceDeployment,
+    ServiceEvent,
+    Task,
+    rollout_counts,
+)
+from ecsdeploy.models import short_name as _short
+from ecsdeploy.output import Reporter, describe_counts
+from ecsdeploy.policy import Aborted, Interrupted
+from ecsdeploy.result import DeployResult, Outcome
+from ecsdeploy.watch import Target, WatchResult, WatchSettings, paused_reason, watch
+
+#: Seconds the task reads that explain a failure (or check health) may retry: they are best
+#: effort, and must not hold up a verdict until the deadline.
+TASK_READ_BUDGET = 3.0
+
+
+#: ECS already rolled back (or failed to), the service can no longer be updated, the service
+#: now runs someone else's deployment, or the deployment waits for approval on purpose:
+#: rolling back would undo what is not ours to undo.
+NO_ROLLBACK = {
+    Outcome.ROLLED_BACK_BY_ECS,
+    Outcome.ROLLBACK_FAILED,
+    Outcome.ROLLED_BACK,
+    Outcome.PAUSED,
+    Outcome.SERVICE_INACTIVE,
+    Outcome.SUPERSEDED,
+}
+
+
+class Phase(Enum):
+    """Where a run stands; its value is how a report names it ("interrupted while ...")."""
+
+    STARTING = "starting"
+    DESCRIBING_SERVICE = "describing the service"
+    DESCRIBING_TASK_DEFINITION = "describing the task definition"
+    PREPARING = "preparing the new revision"
+    REGISTERING = "registering the new revision"
+    UPDATING = "updating the service"
+    WAITING = "waiting for the deployment"
+    FINDING_PAUSED = "finding the paused deployment"
+    RESUMING = "resuming the deployment"
+    ROLLING_BACK = "rolling back"
+    ROLLING_BACK_WITH_RELEASE = "rolling back with the release"
+    PRUNING = "pruning old revisions"
+    RUNNING_TASK = "running the task"
+    WAITING_FOR_TASK = "waiting for the task"
+
+
+def resume_command(cluster: str, service: str, action: str = "continue") -> str:
+    return f"ecs-deploy -c {cluster} -n {service} --resume {action}"
+
+
+def record_pause(cfg: DeployConfig, r: DeployResult, sd: ServiceDeployment | None) -> None:
+    """The deployment waits at a hook: say which, and how to answer it."""
+    hook = sd.paused_hook if sd is not None else None
+    if hook is None:
+        return
+    assert cfg.cluster
+    assert cfg.service
+    r.paused_hook = {
+        "hook_id": hook.hook_id,
+        "target_type": hook.target_type,
+        "expires_at": hook.expires_at.isoformat() if hook.expires_at else None,
+        "timeout_action": hook.timeout_action,
+    }
+    r.resume_command = resume_command(cfg.cluster, cfg.service)
+    r.reason += (
+        f"; approve with: {r.resume_command} (or "
+        f"{resume_command(cfg.cluster, cfg.service, 'rollback')})"
+    )
+
+
+@dataclass
+class _Recorder:
+    """The watcher's observer: shows what it sees, and keeps the latest counts (in the
+    result, or the rollback's record) so that an abort still reports where a rollout stood."""
+
+    reporter: Reporter
+    result: DeployResult
+    counts: dict[str, Any]
+    #: How to approve a paused deployment from another job (said when one pauses).
+    resume_hint: str = ""
+
+    def progress(
+        self,
+        service: Service,
+        deployment: Deployment | None,
+        elapsed: float,
+        sd: ServiceDeployment | None = None,
+    ) -> None:
+        self.counts.clear()
+        self.counts.update(rollout_counts(service, deployment))
+        self.result.note_service_deployment(sd)
+        self.reporter.progress(service, deployment, elapsed, sd)
+
+    def stage_changed(self, sd: ServiceDeployment) -> None:
+        self.reporter.stage_changed(sd)
+
+    def paused(self, sd: ServiceDeployment, hook: HookDetail) -> None:
+        self.reporter.warn(f"Deployment {paused_reason(sd, hook)}{self.resume_hint}")
+
+    def service_event(self, event: ServiceEvent) -> None:
+        self.reporter.service_event(event)
+
+    def task_stopped(self, task: Task) -> None:
+        self.reporter.task_stopped(task)
+
+    def warn(self, message: str) -> None:
+        self.result.warnings.append(message)
+        self.reporter.warn(message)
+
+
+@dataclass
+class _WatchedGateway:
+    """What the watcher calls: DescribeServices as it is, task reads on a short budget."""
+
+    ecs: EcsGateway
+
+    def describe_service(self, cluster: str, service: str) -> Service:
+        return self.ecs.describe_service(cluster, service)
+
+    def describe_service_deployment(self, arn: str) -> ServiceDeployment:
+        return self.ecs.describe_service_deployment(arn)
+
+    def list_tasks(self, cluster: str, **filters: str) -> list[str]:
+        with self.ecs.within(TASK_READ_BUDGET):
+            return self.ecs.list_tasks(cluster, **filters)
+
+    def describe_tasks(self, cluster: str, arns: list[str]) -> list[Task]:
+        with self.ecs.within(TASK_READ_BUDGET):
+            return self.ecs.describe_tasks(cluster, arns)
+
+
+class Story:
+    """One run's frame: the gateway (whose policy holds the clock, the deadline and the
+    signals), the reporter, the phase, and the result being filled."""
+
+    def __init__(self, ecs: EcsGateway, reporter: Reporter) -> None:
+        self.ecs = ecs
+        self.reporter = reporter
+        self.policy = ecs.policy
+        self.clock = self.policy.clock
+        self.phase = Phase.STARTING
+        self.service_updated = False
+        self.result: DeployResult | None = None  # the run's, once one has begun
+
+    # -- the frame ---------------------------------------------------------------------------
+
+    def run(self, result: DeployResult, timeout: float, body: Callable[[], None]) -> DeployResult:
+        """Run `body` within one deadline; whatever ends it, `result` says where it stood."""
+        self.result = result
+        started = self.clock()
+        self.policy.deadline = started + timeout
+        try:
+            body()
+        except Interrupted:
+            self.stopped_by_signal(result, Outcome.INTERRUPTED, "interrupted")
+        except Aborted:
+            self.stopped_by_signal(result, Outcome.ABORTED, "aborted by a second signal")
+        except EcsDeployError as exc:
+            result.code, result.outcome, result.reason = exc.code, Outcome.ERROR, exc.message
+        result.duration = self.clock() - started
+        return result
+
+    def new_phase(self, phase: Phase, timeout: float) -> None:
+        """A phase a signal before it does not stop (a rollback), with a fresh deadline."""
+        self.policy.new_phase()
+        self.policy.deadline = self.clock() + timeout
+        self.phase = phase
+
+    def stopped_by_signal(self, result: DeployResult, outcome: Outcome, how: str) -> None:
+        result.code, result.outcome = self.policy.exit_code, outcome
+        if self.phase is Phase.PRUNING:
+            state = f"the deploy had succeeded; {len(result.deregistered)} revision(s) pruned"
+        elif result.deployment_id or self.service_updated:
+            state = f"deployment {result.deployment_id or '(not known)'} goes on without us"
+            if result.counts:
+                state += f" ({describe_counts(result.counts)})"
+        elif result.new_task_definition and result.new_task_definition != (
+            result.old_task_definition
+        ):
+            state = (
+                f"registered {result.new_task_definition}, but the service was not updated"
+                if result.service
+                else f"registered {result.new_task_definition}"
+            )
+        else:
+            state = "nothing was changed"
+        result.reason = f"{how} while {self.phase.value}: {state}"
+
+    def where_it_stood(self, outcome: Outcome, how: str) -> DeployResult | None:
+        """The run's result as it stands, ended by a signal (a release's abort: this
+        service's thread did not get to say so itself); None if no run began."""
+        if self.result is None:
+            return None
+        if self.result.outcome is not Outcome.ABORTED:
+            self.stopped_by_signal(self.result, outcome, how)
+        return self.result
+
+    # -- steps every story takes alike --------------------------------------------------------
+
+    def watch(
+        self,
+        r: DeployResult,
+        target: Target,
+        settings: WatchSettings,
+        *,
+        seen: tuple[ServiceEvent, ...] = (),
+        previous: WatchResult | None = None,
+        counts: dict[str, Any] | None = None,
+        resume_hint: str = "",
+    ) -> WatchResult:
+        """Follow `target` until its verdict, through the policy's clock and sleep, showing
+        nothing that `seen` events or a `previous` wait already showed."""
+        return watch(
+            _WatchedGateway(self.ecs),
+            target,
+            settings,
+            _Recorder(self.reporter, r, r.counts if counts is None else counts, resume_hint),
+            clock=self.clock,
+            sleep=self.policy.sleep,
+            interrupted=self.policy.interrupted,
+            seen_events=frozenset(e.id for e in seen),
+            previous=previous,
+        )
+
+    def settings(self, cfg: DeployConfig, require_healthy: bool = False) -> WatchSettings:
+        """The watcher's settings for this deploy, up to the current deadline."""
+        assert self.policy.deadline is not None
+        return WatchSettings(
+            deadline=self.policy.deadline,
+            poll_interval=cfg.poll_interval,
+            max_failed_tasks=cfg.max_failed_tasks,
+            skip_deployments_check=cfg.skip_deployments_check,
+            require_healthy=require_healthy,
+            wait_until=cfg.wait_until,
+            on_pause=cfg.on_pause,
+        )
+
+    def record_verdict(self, cfg: DeployConfig, r: DeployResult, result: WatchResult) -> None:
+        """The watcher's verdict into the result: outcome, reason, counts, code."""
+        r.outcome, r.reason = result.outcome, result.reason
+        if result.service is not None:
+            r.counts = rollout_counts(result.service, result.deployment)
+        r.note_service_deployment(result.service_deployment)
+        r.stopped_tasks = result.stopped_tasks
+        if result.outcome is Outcome.ERROR and result.error is not None:
+            r.code = result.error.code
+        elif result.outcome is Outcome.INTERRUPTED:
+            r.code = self.policy.exit_code
+            self.reporter.warn(f"Interrupted while waiting: {describe_counts(r.counts)}")
+        else:
+            code = result.outcome.exit_code
+            assert code is not None  # every verdict the watcher returns has its own
+            r.code = code
+        if result.outcome is Outcome.PAUSED:
+            record_pause(cfg, r, result.service_deployment)
+
+    def register(self, request: Mapping[str, Any]) -> str:
+        arn = str(self.ecs.register_task_definition(request)["taskDefinitionArn"])
+        self.reporter.info(f"Registered new task definition: {arn}")
+        return arn
+
+    def update_service(
+        self, cfg: DeployConfig, before: Service, update: dict[str, Any], *, orphan: bool
+    ) -> Service:
+        """UpdateService. When it fails, look whether it was applied all the same (a lost
+        answer): follow it if so; otherwise deregister the revision registered for it
+        (`orphan`), since nothing will ever run it."""
+        try:
+            return self.ecs.update_service(**update)
+        except Interrupted:
+            raise
+        except EcsDeployError as exc:
+            applied = self._applied_update(cfg, before, update["taskDefinition"])
+            if applied is not None:
+                self.reporter.warn(
+                    f"UpdateService reported an error ({exc.message}), but the service shows "
+                    "the update applied: following it"
+                )
+                return applied
+            if orphan:
+                self._deregister_orphan(update["taskDefinition"])
+            raise
+
+    def deployment_to_follow(self, cfg: DeployConfig, updated: Service) -> str:
+        """The PRIMARY deployment UpdateService created (ECS lists it in its response)."""
+        assert cfg.cluster
+        assert cfg.service
+        primary = updated.primary or self.ecs.describe_service(cfg.cluster, cfg.service).primary
+        if primary is None:
+            raise AwsError(
+                f"UpdateService left service {cfg.service} with no PRIMARY deployment to follow"
+            )
+        return primary.id
+
+    def _applied_update(self, cfg: DeployConfig, before: Service, arn: str) -> Service | None:
+        assert cfg.cluster
+        assert cfg.service
+        try:
+            now = self.ecs.describe_service(cfg.cluster, cfg.service)
+        except EcsDeployError:
+            return None
+        primary = now.primary
+        known = {d.id for d in before.deployments}
+        if primary is not None and primary.id not in known and primary.task_definition == arn:
+            return now
+        return None
+
+    def _deregister_orphan(self, arn: str) -> None:
+        try:
+            self.ecs.deregister_task_definition(arn)
+        except EcsDeployError as exc:
+            self.reporter.warn(f"Could not deregister the unused revision {arn}: {exc.message}")
+            return
+        self.reporter.warn(f"Deregistered {_short(arn)}: the service was not updated to it")
