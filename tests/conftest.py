@@ -111,12 +111,28 @@ def leaked_secrets(texts: list[str], args: tuple[str, ...] = ()) -> list[str]:
 
 
 _SCANNED = [0]  # command runs scanned this session (reported at the end of the run)
+_PROCESSES = [0]  # of which ran as a process of their own
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """An xdist worker hands its count to the controller (see pytest_testnodedown)."""
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["scanned"] = _SCANNED[0]
+        workeroutput["processes"] = _PROCESSES[0]
+
+
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    output = getattr(node, "workeroutput", {})
+    _SCANNED[0] += int(output.get("scanned", 0))
+    _PROCESSES[0] += int(output.get("processes", 0))
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     if _SCANNED[0]:
         terminalreporter.write_line(
-            f"secrets scan: {_SCANNED[0]} runs of ecs-deploy, none printed or wrote a sentinel"
+            f"secrets scan: {_SCANNED[0]} runs of ecs-deploy ({_PROCESSES[0]} in a process of "
+            "their own), none printed or wrote a sentinel"
         )
 
 
@@ -177,6 +193,7 @@ def start_cli(sandbox: Sandbox, *args: str, command: tuple[str, ...] = (), **env
     background, stdout and stderr captured."""
     environ = child_env(sandbox, **env)
     start, applied = len(sandbox.requests), len(sandbox.applied)
+    _PROCESSES[0] += 1
     proc = subprocess.Popen(
         [*(command or (cli_path(),)), *args],
         env=environ,

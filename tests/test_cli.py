@@ -20,10 +20,10 @@ def current(sandbox: Any, cluster: str) -> dict[str, Any]:
 
 
 def test_version_and_help(sandbox):
-    run = run_cli(sandbox, "--version")
+    run = run_cli(sandbox, "--version", own_process=True)
     assert run.code == 0
     assert run.stdout.startswith("ecs-deploy, version ")
-    run = run_cli(sandbox, "--help")
+    run = run_cli(sandbox, "--help", own_process=True)
     assert run.code == 0
     assert "--service-name" in run.stdout
     assert run.calls == []
@@ -31,7 +31,7 @@ def test_version_and_help(sandbox):
 
 def test_deploy_rolls_over_and_exits_0(sandbox, cluster):
     seed(sandbox, cluster, desired_count=3)
-    run = deploy(sandbox, cluster, "-i", "nginx:1.27")
+    run = deploy(sandbox, cluster, "-i", "nginx:1.27", own_process=True)  # exit 0
     assert run.code == 0, run.stderr
     assert "Deploy succeeded: 3/3 tasks running" in run.stdout
     assert "has reached a steady state" in run.stdout
@@ -45,7 +45,7 @@ def test_deploy_rolls_over_and_exits_0(sandbox, cluster):
 def test_image_that_cannot_start_fails_with_the_stop_reason(sandbox, cluster):
     seed(sandbox, cluster, desired_count=2)
     sandbox.set_faults(fail_images=("*:broken",))
-    run = deploy(sandbox, cluster, "-i", "nginx:broken", "--timeout", "3")
+    run = deploy(sandbox, cluster, "-i", "nginx:broken", "--timeout", "3", own_process=True)
     assert run.code == 1
     assert "CannotPullContainerError" in run.stdout
     assert "stopCode TaskFailedToStart" in run.stdout
@@ -60,7 +60,7 @@ def test_circuit_breaker_rollback_is_not_a_success(sandbox, cluster):
         deployment_configuration={"deploymentCircuitBreaker": {"enable": True, "rollback": True}},
     )
     sandbox.set_faults("web", fail_start=True)
-    run = deploy(sandbox, cluster, "-i", "nginx:9", "--timeout", "30")
+    run = deploy(sandbox, cluster, "-i", "nginx:9", "--timeout", "30", own_process=True)
     assert run.code == 15, run.stdout + run.stderr
     assert f"rolled back by ECS to {cluster}-web:1" in run.stderr
 
@@ -81,7 +81,7 @@ def test_json_output_is_one_object_on_stdout(sandbox, cluster, tmp_path):
 
 def test_no_matching_container_registers_nothing(sandbox, cluster):
     seed(sandbox, cluster, desired_count=1)
-    run = deploy(sandbox, cluster, "-i", "other/repo:1")
+    run = deploy(sandbox, cluster, "-i", "other/repo:1", own_process=True)
     assert run.code == 14
     assert (
         "No container's image repository matches other/repo (containers: web=nginx:1.25)"
@@ -105,7 +105,7 @@ def test_missing_aws_resources_get_one_line_and_code(sandbox, cluster, args, cod
     seed(sandbox, cluster, desired_count=1)
     if "-c" not in args:
         args = ["-c", cluster, *args]
-    run = run_cli(sandbox, *args)
+    run = run_cli(sandbox, *args, own_process=True)
     assert run.code == code
     assert message in run.stderr
     assert "Traceback" not in run.stderr
@@ -115,7 +115,7 @@ def test_missing_aws_resources_get_one_line_and_code(sandbox, cluster, args, cod
 @pytest.mark.parametrize("controller", ["CODE_DEPLOY", "EXTERNAL"])
 def test_non_ecs_deployment_controller_is_refused_before_any_change(sandbox, cluster, controller):
     seed(sandbox, cluster, desired_count=0, deployment_controller=controller)
-    run = deploy(sandbox, cluster, "-i", "nginx:2")
+    run = deploy(sandbox, cluster, "-i", "nginx:2", own_process=True)
     assert run.code == 19
     assert f"uses the {controller} deployment controller" in run.stderr
     assert run.mutating_calls == []
@@ -168,4 +168,15 @@ def test_unreadable_task_definition_file(sandbox, cluster, tmp_path: Path):
     run = deploy(sandbox, cluster, "-i", "nginx:3", "--task-definition-file", str(bad))
     assert run.code == 20
     assert "is not valid JSON" in run.stderr
+    assert run.calls == []
+
+
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [(("-c", "x", "-i", "nginx"), 5), (("-c", "x", "-n", "web"), 8), (("--bogus",), 3)],
+)
+def test_usage_exit_codes_from_the_console_script(sandbox, args, code):
+    """The exit paths of bad input, through a real process (in-process runs check the rest)."""
+    run = run_cli(sandbox, *args, own_process=True)
+    assert run.code == code, run.stderr
     assert run.calls == []
