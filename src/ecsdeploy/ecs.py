@@ -11,7 +11,7 @@ import contextlib
 import functools
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from tenacity import RetryCallState, Retrying, retry_if_exception, wait_random_exponential
 
@@ -163,6 +163,12 @@ def check_request(
         raise (error or InvalidRequestError)(f"{operation} request is invalid: {shown}")
 
 
+class ServiceReader(Protocol):
+    """Reads one service for a gateway, gathered with others (release.DescribeBatcher)."""
+
+    def describe(self, ecs: EcsGateway, cluster: str, name: str) -> Service: ...
+
+
 class EcsGateway:
     """All ECS calls the tool makes. The run's policy bounds every retry by its deadline and
     stops every call once a signal has arrived."""
@@ -176,8 +182,10 @@ class EcsGateway:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], object] | None = None,
         max_backoff: float = 4.0,
+        reader: ServiceReader | None = None,
     ) -> None:
         self.client = client
+        self.reader = reader
         self.policy = policy or RunPolicy(deadline=deadline, clock=clock, sleep=sleep)
         self._backoff = wait_random_exponential(multiplier=0.2, max=max_backoff)
         self.calls: list[str] = []  # operation names, in order (benchmarks count them)
@@ -296,6 +304,13 @@ class EcsGateway:
     # -- operations ----------------------------------------------------------------------
 
     def describe_service(self, cluster: str, service: str) -> Service:
+        """One service. In a release, the read is gathered with the other services' by the
+        release's `reader` (ten a DescribeServices call); alone, it is a call of its own."""
+        if self.reader is not None:
+            return self.reader.describe(self, cluster, service)
+        return self.describe_one_service(cluster, service)
+
+    def describe_one_service(self, cluster: str, service: str) -> Service:
         try:
             response = self.call("DescribeServices", cluster=cluster, services=[service])
         except NotFoundError as exc:

@@ -118,18 +118,6 @@ class DescribeBatcher:
             self.cond.notify_all()
 
 
-class _BatchedGateway(EcsGateway):
-    """One service's gateway: its own policy and retries, DescribeServices through the
-    release's batcher."""
-
-    def __init__(self, client: Any, policy: RunPolicy, batcher: DescribeBatcher) -> None:
-        super().__init__(client, policy=policy)
-        self.batcher = batcher
-
-    def describe_service(self, cluster: str, service: str) -> Service:
-        return self.batcher.describe(self, cluster, service)
-
-
 @dataclass
 class Release:
     """Deploys `configs` (one per service, same cluster) in parallel."""
@@ -225,7 +213,9 @@ class Release:
             self._in_threads(jobs)
 
     def _deployer(self, name: str, batcher: DescribeBatcher | None = None) -> Deployer:
-        gateway = _BatchedGateway(self.client, self.policy.child(), batcher or self.batcher)
+        gateway = EcsGateway(
+            self.client, policy=self.policy.child(), reader=batcher or self.batcher
+        )
         gateway.on_call = self.on_call
         reporter = ServiceReporter(
             level=self.reporter.level,
