@@ -1,0 +1,44 @@
+"""Pruning's rules, on the sandbox through the story itself (no command line)."""
+
+from __future__ import annotations
+
+import io
+
+from ecsdeploy.ecs import EcsGateway
+from ecsdeploy.errors import ExitCode
+from ecsdeploy.output import Reporter
+from ecsdeploy.prune import prune, revisions_in_use
+from ecsdeploy.result import DeployResult, Outcome
+from ecsdeploy.story import Phase, Story
+
+
+def register(sandbox, family: str, count: int) -> list[str]:
+    ecs = sandbox.client()
+    return [
+        ecs.register_task_definition(
+            family=family, containerDefinitions=[{"name": "w", "image": f"nginx:{i}", "memory": 64}]
+        )["taskDefinition"]["taskDefinitionArn"]
+        for i in range(count)
+    ]
+
+
+def test_prune_keeps_the_newest_the_previous_and_anything_newer(sandbox, cluster):
+    arns = register(sandbox, f"{cluster}-p", 6)  # :1 .. :6
+    out = io.StringIO()
+    story = Story(EcsGateway(sandbox.client()), Reporter(out=out, tty=False))
+    r = DeployResult(
+        ExitCode.OK, Outcome.SUCCEEDED, "deployed",
+        old_task_definition=arns[2], new_task_definition=arns[3],  # :3 -> :4; :5 and :6 newer
+    )  # fmt: skip
+    prune(story, r, 2)
+    assert story.phase is Phase.PRUNING
+    assert r.deregistered == arns[:2]  # :1 and :2; :3 (previous), :4 (deployed), :5, :6 kept
+    assert "newer than the revision deployed" in out.getvalue()
+
+
+def test_revisions_in_use_name_the_deployment_that_runs_them(sandbox, cluster):
+    sandbox.seed_service(cluster, "api", desired_count=1, family=f"{cluster}-api")
+    in_use = revisions_in_use(EcsGateway(sandbox.client()))
+    mine = {arn: who for arn, who in in_use.items() if f"{cluster}-api" in arn}
+    assert len(mine) == 1
+    assert f"of service api ({cluster})" in next(iter(mine.values()))
