@@ -378,6 +378,15 @@ def _aws_settings(opts: dict[str, Any]) -> AwsSettings:
     )
 
 
+#: The strategy overrides, by parameter name.
+_STRATEGY_OPTIONS = {
+    "strategy": "--strategy",
+    "bake_time": "--bake-time",
+    "canary_percent": "--canary-percent",
+    "canary_bake_time": "--canary-bake-time",
+    "linear_step_percent": "--linear-step-percent",
+    "linear_step_bake_time": "--linear-step-bake-time",
+}
 #: Options that shape a new deployment: --resume acts on one already paused, so none apply.
 _NOT_WITH_RESUME = {
     "image": "-i/--image",
@@ -388,23 +397,10 @@ _NOT_WITH_RESUME = {
     "min_percent": "-m/--min",
     "max_percent": "-M/--max",
     "use_latest_task_def": "--use-latest-task-def",
-    "strategy": "--strategy",
-    "bake_time": "--bake-time",
-    "canary_percent": "--canary-percent",
-    "canary_bake_time": "--canary-bake-time",
-    "linear_step_percent": "--linear-step-percent",
-    "linear_step_bake_time": "--linear-step-bake-time",
+    **_STRATEGY_OPTIONS,
 }
 #: Options that only a service deploy (-n) can use.
-_SERVICE_ONLY = {
-    "strategy": "--strategy",
-    "bake_time": "--bake-time",
-    "canary_percent": "--canary-percent",
-    "canary_bake_time": "--canary-bake-time",
-    "linear_step_percent": "--linear-step-percent",
-    "linear_step_bake_time": "--linear-step-bake-time",
-    "resume": "--resume",
-}
+_SERVICE_ONLY = {**_STRATEGY_OPTIONS, "resume": "--resume"}
 
 
 def _check_release_options(opts: dict[str, Any], services: tuple[str, ...]) -> None:
