@@ -23,8 +23,8 @@ LAYERS: list[set[str]] = [
     {"story"},
     {"plan"},
     {"config", "netconfig"},
-    {"watch", "ecs", "output", "aws"},
-    {"result", "changes", "taskdef", "image", "models", "policy"},
+    {"watch", "ecs", "output", "aws", "gateways"},
+    {"result", "changes", "taskdef", "image", "models", "policy", "diagnose"},
     {"errors"},
 ]
 

@@ -29,10 +29,11 @@ def normalised(text: str, cluster: str) -> str:
 
 
 def _strip_volatile(value: Any) -> Any:
-    """Timing decides how many tasks stopped and which counts the last poll saw."""
+    """Timing decides how many tasks stopped (and were diagnosed) and which counts the last
+    poll saw."""
     if isinstance(value, dict):
         return {
-            k: (None if k in ("stopped_tasks", "counts") else _strip_volatile(v))
+            k: (None if k in ("stopped_tasks", "counts", "diagnosis") else _strip_volatile(v))
             for k, v in value.items()
         }
     if isinstance(value, list):

@@ -107,18 +107,43 @@ def check_endpoint_environment(environ: dict[str, str] | None = None) -> None:
             )
 
 
-def ecs_client(settings: AwsSettings) -> Any:
-    """An ECS client for these settings."""
+class Clients:
+    """Clients of one session, made when first asked for and kept (one per service and
+    region; threads of a release share them): the ECS client, and the read-only ones a
+    failure's diagnosis and the preflight use, in the region a resource names."""
+
+    def __init__(self, session: botocore.session.Session) -> None:
+        import threading
+
+        self.session = session
+        self.region = str(session.get_config_variable("region"))
+        self._made: dict[tuple[str, str], Any] = {}
+        self._lock = threading.Lock()
+
+    def get(self, service: str, region: str | None = None) -> Any:
+        key = (service, region or self.region)
+        with self._lock:
+            if key not in self._made:
+                self._made[key] = self.session.create_client(
+                    service, region_name=key[1], config=client_config()
+                )
+            return self._made[key]
+
+
+def clients(settings: AwsSettings) -> Clients:
+    """The run's clients, its ECS client already made (a bad region or endpoint fails here,
+    before anything else)."""
     from botocore.exceptions import InvalidRegionError
 
     check_endpoint_environment()
-    session = build_session(settings)
+    made = Clients(build_session(settings))
     try:
-        return session.create_client("ecs", config=client_config())
+        made.get("ecs")
     except InvalidRegionError as exc:
         raise UsageError(
-            f"{session.get_config_variable('region')!r} is not a region name (from -r, AWS_REGION, "
-            "AWS_DEFAULT_REGION or the profile); use one like us-east-1"
+            f"{made.region!r} is not a region name (from -r, AWS_REGION, AWS_DEFAULT_REGION or "
+            "the profile); use one like us-east-1"
         ) from exc
     except ValueError as exc:  # botocore's "Invalid endpoint"
         raise UsageError(f"The ECS endpoint is not valid ({exc}); check AWS_ENDPOINT_URL") from exc
+    return made

@@ -27,6 +27,7 @@ from ecsdeploy.config import (
     build_config,
     split_services,
 )
+from ecsdeploy.diagnose import DEFAULT_LOG_LINES
 from ecsdeploy.errors import EcsDeployError, ExitCode
 from ecsdeploy.models import (
     CANARY_PERCENT_RANGE,
@@ -467,6 +468,23 @@ class SectionedCommand(click.Command):
     ),
 )
 @section(
+    "Why it failed, and what would",
+    click.option(
+        "--log-lines",
+        type=click.IntRange(min=0, max=10_000),
+        default=DEFAULT_LOG_LINES,
+        show_default=True,
+        metavar="N",
+        help="For each failed container, print the last N lines of its log (awslogs); 0: off.",
+    ),
+    click.option(
+        "--no-preflight",
+        is_flag=True,
+        help="Skip the checks, before anything is registered, that every ECR image, secret "
+        "and log group the new revision names exists.",
+    ),
+)
+@section(
     "Output",
     click.option(
         "--output",
@@ -500,24 +518,26 @@ def command(**opts: Any) -> dict[str, Any]:
 def run(
     config: DeployConfig, settings: AwsSettings, reporter: Reporter, policy: RunPolicy
 ) -> DeployResult | ReleaseResult:
-    """Build the client and run the deploy (or the release of several services) under the
+    """Build the clients and run the deploy (or the release of several services) under the
     run's policy."""
     from dataclasses import replace
 
-    from ecsdeploy.aws import ecs_client
+    from ecsdeploy.aws import clients
     from ecsdeploy.deploy import Deployer
     from ecsdeploy.ecs import EcsGateway
+    from ecsdeploy.gateways import AwsReaders
 
     reporter.debug(f"settings: {settings!r}")
     reporter.debug(
         f"config: cluster={config.cluster} service={','.join(config.services) or None} "
         f"task_definition={config.task_definition} image={config.image}"
     )
-    client = ecs_client(settings)
+    made = clients(settings)
 
     def on_call(op: str, secs: float, error: str | None) -> None:
         reporter.debug(f"{op} {secs * 1000:.0f} ms" + (f" -> {error}" if error else ""))
 
+    readers = AwsReaders(made, on_call)
     if len(config.services) > 1:
         from ecsdeploy.release import Release  # a single deploy does not pay for it
 
@@ -525,11 +545,19 @@ def run(
             replace(config, service=name, enable_rollback=config.enable_rollback or config.atomic)
             for name in config.services
         ]
-        release = Release(client, policy, reporter, configs, atomic=config.atomic, on_call=on_call)
+        release = Release(
+            made.get("ecs"),
+            policy,
+            reporter,
+            configs,
+            atomic=config.atomic,
+            on_call=on_call,
+            readers=readers,
+        )
         return release.run()
-    gateway = EcsGateway(client, policy=policy)
+    gateway = EcsGateway(made.get("ecs"), policy=policy)
     gateway.on_call = on_call
-    deployer = Deployer(gateway, reporter)
+    deployer = Deployer(gateway, reporter, readers)
     if config.service:
         return deployer.deploy_service(config)
     return deployer.register_only(config)

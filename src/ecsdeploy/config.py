@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ecsdeploy.changes import Changes
+from ecsdeploy.diagnose import DEFAULT_LOG_LINES
 from ecsdeploy.errors import EcsDeployError, ExitCode, TaskDefinitionFileError, UsageError
 from ecsdeploy.image import ImageRef, parse_image, parse_tag
 from ecsdeploy.models import NATIVE_STRATEGIES, STRATEGIES
@@ -144,6 +145,8 @@ class DeployConfig:
     revision: str | None = None  # FAMILY:REV, an ARN, or "previous"
     notices: tuple[str, ...] = ()  # said at the start of the run (e.g. -i ignored with -to)
     reregister: bool = False  # -i ignore without -to: a new, identical revision
+    log_lines: int = DEFAULT_LOG_LINES  # of each failed container's log; 0: none
+    preflight: bool = True  # check that images, secrets and log groups exist first
     services: tuple[str, ...] = ()  # every -n: more than one makes a release (release.py)
     atomic: bool = False
 
@@ -200,6 +203,8 @@ def build_config(opts: dict[str, Any]) -> tuple[DeployConfig, AwsSettings]:
         revision=opts["revision"],
         notices=tuple(notices),
         reregister=reregister,
+        log_lines=opts["log_lines"],
+        preflight=not opts["no_preflight"],
         services=services,
         atomic=opts["atomic"],
     )

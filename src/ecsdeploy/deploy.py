@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ecsdeploy.config import DeployConfig, merge_deployment_configuration
+from ecsdeploy.diagnose import Readers
 from ecsdeploy.ecs import EcsGateway
 from ecsdeploy.errors import ExitCode, UnsupportedServiceError, UsageError
 from ecsdeploy.models import Service
@@ -47,8 +48,8 @@ class Deployer:
     """Runs one deploy against a gateway; the gateway's policy holds the clock, the deadline
     and the signals."""
 
-    def __init__(self, ecs: EcsGateway, reporter: Reporter) -> None:
-        self.story = Story(ecs, reporter)
+    def __init__(self, ecs: EcsGateway, reporter: Reporter, readers: Readers | None = None) -> None:
+        self.story = Story(ecs, reporter, readers)
 
     @property
     def policy(self) -> RunPolicy:
@@ -82,6 +83,7 @@ def deploy_service(story: Story, cfg: DeployConfig, r: DeployResult) -> None:
     planner = Planner(ecs, reporter)
     for notice in cfg.notices:
         reporter.warn(notice)
+    story.diagnose_with(cfg)
     if cfg.resume is not None:
         resume(story, cfg, r)
         return

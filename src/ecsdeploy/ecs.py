@@ -50,14 +50,13 @@ _NOT_FOUND = {
     "ServiceNotActiveException",
     "TaskDefinitionNotFoundException",
     "ServiceDeploymentNotFoundException",
-}
-_MUTATING = {
-    "RegisterTaskDefinition",
-    "UpdateService",
-    "DeregisterTaskDefinition",
-    "RunTask",
-    "StopServiceDeployment",
-    "ContinueServiceDeployment",
+    # the read gateways' (gateways.py): logs, Secrets Manager, ECR, SSM, ELB
+    "ResourceNotFoundException",
+    "ImageNotFoundException",
+    "RepositoryNotFoundException",
+    "ParameterNotFound",
+    "TargetGroupNotFound",
+    "TargetGroupNotFoundException",
 }
 
 
@@ -169,9 +168,14 @@ class ServiceReader(Protocol):
     def describe(self, ecs: EcsGateway, cluster: str, name: str) -> Service: ...
 
 
-class EcsGateway:
-    """All ECS calls the tool makes. The run's policy bounds every retry by its deadline and
-    stops every call once a signal has arrived."""
+class Gateway:
+    """One AWS client's calls, under the run's policy: every retry bounded by its deadline,
+    no call once a signal has arrived. Reads are retried on throttling, 5xx and connection
+    errors; the operations in MUTATING only on throttling. Every gateway (ECS, and the small
+    read gateways of gateways.py) shares this one retry policy."""
+
+    #: Operations that change something: retried only when throttled (then not executed).
+    MUTATING: frozenset[str] = frozenset()
 
     def __init__(
         self,
@@ -182,10 +186,8 @@ class EcsGateway:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], object] | None = None,
         max_backoff: float = 4.0,
-        reader: ServiceReader | None = None,
     ) -> None:
         self.client = client
-        self.reader = reader
         self.policy = policy or RunPolicy(deadline=deadline, clock=clock, sleep=sleep)
         self._backoff = wait_random_exponential(multiplier=0.2, max=max_backoff)
         self.calls: list[str] = []  # operation names, in order (benchmarks count them)
@@ -243,11 +245,11 @@ class EcsGateway:
         return backoff if remaining is None else max(0.0, min(backoff, remaining))
 
     def call(self, operation: str, **params: Any) -> dict[str, Any]:
-        """Call one ECS operation (by its API name), retrying what is safe to repeat.
+        """Call one operation (by its API name), retrying what is safe to repeat.
 
         No attempt starts once a signal has arrived (Interrupted is raised instead)."""
         method = getattr(self.client, _snake(operation))
-        retry_on = is_throttling if operation in _MUTATING else is_transient
+        retry_on = is_throttling if operation in self.MUTATING else is_transient
         retrying = Retrying(
             retry=retry_if_exception(retry_on),
             wait=self._wait,
@@ -302,6 +304,43 @@ class EcsGateway:
             yield from self.call(operation, **params, **{key: batch}).get(key, [])
 
     # -- operations ----------------------------------------------------------------------
+
+
+class EcsGateway(Gateway):
+    """All ECS calls the tool makes."""
+
+    MUTATING = frozenset(
+        {
+            "RegisterTaskDefinition",
+            "UpdateService",
+            "DeregisterTaskDefinition",
+            "RunTask",
+            "StopTask",
+            "StopServiceDeployment",
+            "ContinueServiceDeployment",
+        }
+    )
+
+    def __init__(
+        self,
+        client: Any,
+        *,
+        policy: RunPolicy | None = None,
+        deadline: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], object] | None = None,
+        max_backoff: float = 4.0,
+        reader: ServiceReader | None = None,
+    ) -> None:
+        super().__init__(
+            client,
+            policy=policy,
+            deadline=deadline,
+            clock=clock,
+            sleep=sleep,
+            max_backoff=max_backoff,
+        )
+        self.reader = reader
 
     def describe_service(self, cluster: str, service: str) -> Service:
         """One service. In a release, the read is gathered with the other services' by the
@@ -441,7 +480,7 @@ def translate(exc: Exception, operation: str) -> EcsDeployError:
         return exc
     if isinstance(exc, ParamValidationError):  # its text echoes parameter values: not shown
         return AwsError(
-            f"{operation}: botocore refused the request as not matching the ECS API; "
+            f"{operation}: botocore refused the request as not matching the AWS API; "
             "run with the same input and -v, or report this as a bug"
         )
     code = _error_code(exc)

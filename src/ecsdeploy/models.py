@@ -81,6 +81,8 @@ class Service:
     #: The ARN of the service deployment ECS runs now (UpdateService's response names the
     #: one it started); absent on older APIs.
     current_service_deployment: str | None = None
+    #: The target groups of its load balancers (a failure's diagnosis reads their health).
+    target_groups: tuple[str, ...] = ()
 
     @classmethod
     def from_api(cls, d: Mapping[str, Any]) -> Service:
@@ -97,6 +99,11 @@ class Service:
             events=tuple(ServiceEvent.from_api(x) for x in d.get("events", [])),
             deployment_configuration=d.get("deploymentConfiguration") or {},
             current_service_deployment=d.get("currentServiceDeployment"),
+            target_groups=tuple(
+                str(lb["targetGroupArn"])
+                for lb in d.get("loadBalancers") or []
+                if lb.get("targetGroupArn")
+            ),
         )
 
     @property
@@ -285,6 +292,11 @@ class Container:
     health_status: str | None
     essential: bool = True
 
+    @property
+    def failed(self) -> bool:
+        """Exited non-zero, or stopped without ever giving an exit code (it never started)."""
+        return self.exit_code != 0
+
     @classmethod
     def from_api(cls, d: Mapping[str, Any]) -> Container:
         return cls(
@@ -307,6 +319,8 @@ class Task:
     stopped_reason: str | None
     stop_code: str | None
     containers: tuple[Container, ...]
+    #: The task's private IPv4 addresses (awsvpc): how its load balancer targets are named.
+    private_ips: tuple[str, ...] = ()
 
     @classmethod
     def from_api(cls, d: Mapping[str, Any]) -> Task:
@@ -320,6 +334,12 @@ class Task:
             stopped_reason=d.get("stoppedReason"),
             stop_code=d.get("stopCode"),
             containers=tuple(Container.from_api(c) for c in d.get("containers", [])),
+            private_ips=tuple(
+                str(detail.get("value"))
+                for attachment in d.get("attachments") or []
+                for detail in attachment.get("details") or []
+                if detail.get("name") == "privateIPv4Address" and detail.get("value")
+            ),
         )
 
     @property

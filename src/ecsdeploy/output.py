@@ -20,6 +20,7 @@ from enum import IntEnum
 from typing import IO, Any
 
 from ecsdeploy.changes import shown_argument
+from ecsdeploy.diagnose import TargetHealth, TaskDiagnosis
 from ecsdeploy.models import (
     Deployment,
     Service,
@@ -181,6 +182,39 @@ class Reporter:
 
     def service_event(self, event: ServiceEvent) -> None:
         self.info(f"event: {event.message}")
+
+    def diagnosis(self, d: TaskDiagnosis) -> None:
+        """A stopped task's diagnosis, indented under its line: each failed container's last
+        log lines (escaped and masked already), its health, its load balancer target."""
+        if self.level < Level.NORMAL:
+            return
+        lines: list[str] = []
+        if d.same_as:
+            lines.append(f"  the same failure as task {d.same_as} (its logs are above)")
+        elif d.not_read:
+            lines.append(f"  logs not read: {d.not_read}")
+        if d.health_status and d.health_status != "UNKNOWN":
+            lines.append(f"  task health {d.health_status}")
+        for c in d.containers:
+            head = f"  container {c.container}"
+            if c.health_status:
+                head += f" health {c.health_status}"
+            if c.lines:
+                where = f"{c.place.group} {c.place.stream}" + (
+                    f" ({c.place.region})" if c.place.region else ""
+                )
+                lines.append(f"{head}: last {len(c.lines)} log lines of {where}:")
+                lines.extend(f"    | {line}" for line in c.lines)
+            else:
+                lines.append(f"{head}: {c.note or c.place.note or 'no logs'}")
+        lines.extend(f"  {t.describe()}" for t in d.targets)
+        self.block(lines)
+
+    def targets(self, targets: list[TargetHealth]) -> None:
+        """Targets seen unhealthy, read as soon as ECS said so (before it deregisters them)."""
+        for t in targets:
+            if t.state not in ("healthy", "initial"):
+                self.warn(t.describe())
 
     def task_stopped(self, task: Task) -> None:
         parts = [f"task {task.id} stopped: {task.stopped_reason or 'no reason given'}"]
@@ -437,6 +471,7 @@ def summary_dict(result: DeployResult) -> dict[str, Any]:
         "resume_command": result.resume_command,
         "diff": result.diff,
         "requests": result.requests,
+        "diagnosis": [d.as_dict() for d in result.diagnosis],
         "stopped_tasks_total": len(result.stopped_tasks),
         "stopped_tasks": [
             {

@@ -71,6 +71,17 @@ class RunPolicy:
         self._children.append(child)
         return child
 
+    def budget(self, seconds: float) -> RunPolicy:
+        """This policy for best-effort work of at most `seconds` (a failure's diagnosis, a
+        preflight): its signals and phase, a deadline of its own that never passes this
+        one's. Not a release child: it never decides whether a signal aborts the run."""
+        view = RunPolicy(clock=self.clock, sleep=self._sleep)
+        limit = self.clock() + seconds
+        view.deadline = limit if self.deadline is None else min(self.deadline, limit)
+        view.signals, view._wake, view._baseline = self.signals, self._wake, self._baseline
+        view._aborted = self._aborted
+        return view
+
     # -- signals -------------------------------------------------------------------------
 
     def on_signal(self, signum: int, _frame: object = None) -> None:

@@ -24,6 +24,7 @@ def register_only(story: Story, cfg: DeployConfig, r: DeployResult) -> None:
     planner = Planner(ecs, reporter)
     for notice in cfg.notices:
         reporter.warn(notice)
+    story.diagnose_with(cfg)
     story.phase = Phase.DESCRIBING_TASK_DEFINITION
     current, _ = ecs.describe_task_definition(cfg.task_definition)
     old_arn = r.old_task_definition = r.new_task_definition = str(current["taskDefinitionArn"])
@@ -113,6 +114,10 @@ def run_task(
                 failures.append(f"{container.name} exited {container.exit_code}")
         if task.stopped_reason and failures:
             reporter.info(f"Task {task.id} stopped: {task.stopped_reason}")
+        if story.diagnoser is not None and any(c.failed for c in task.containers):
+            diagnosis = story.diagnoser.task(task)
+            r.diagnosis.append(diagnosis)
+            reporter.diagnosis(diagnosis)
     r.stopped_tasks = waited.tasks
     if failures:
         r.code, r.outcome = ExitCode.DEPLOY_FAILED, Outcome.FAILED

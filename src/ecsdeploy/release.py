@@ -23,6 +23,7 @@ from typing import Any
 
 from ecsdeploy.config import DeployConfig
 from ecsdeploy.deploy import Deployer
+from ecsdeploy.diagnose import Readers
 from ecsdeploy.ecs import DESCRIBE_SERVICES_LIMIT, EcsGateway
 from ecsdeploy.errors import EcsDeployError, ExitCode, NotFoundError
 from ecsdeploy.models import Service
@@ -128,6 +129,7 @@ class Release:
     configs: Sequence[DeployConfig]
     atomic: bool = False
     on_call: Callable[[str, float, str | None], None] | None = None
+    readers: Readers | None = None  # a failed task's diagnosis reads through these
     lock: threading.Lock = field(default_factory=threading.Lock)
     aborted: bool = False
     board: StatusBoard | None = None
@@ -227,7 +229,7 @@ class Release:
             lock=self.lock,
             board=self.board,
         )
-        return Deployer(gateway, reporter)
+        return Deployer(gateway, reporter, self.readers)
 
     def _in_threads(self, jobs: Sequence[Callable[[], None]]) -> None:
         """Run the jobs, each in a thread, until all end. On an abort (a second signal, which

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, fields, replace
 from enum import Enum
 from typing import Any
 
+from ecsdeploy.diagnose import TaskDiagnosis
 from ecsdeploy.errors import ExitCode
 from ecsdeploy.models import ServiceDeployment, Task
 
@@ -109,6 +110,8 @@ class DeployResult:
     #: --dry-run: the unified diff of the task definition, and the requests not sent.
     diff: list[str] | None = None
     requests: dict[str, Any] = field(default_factory=dict)
+    #: Why each failed task failed: its containers' last log lines, target health.
+    diagnosis: list[TaskDiagnosis] = field(default_factory=list)
     #: With --strategy: the service's own deploymentConfiguration, which a rollback puts
     #: back (not reported).
     own_configuration: dict[str, Any] | None = None

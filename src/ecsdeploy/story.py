@@ -17,6 +17,7 @@ from enum import Enum
 from typing import Any
 
 from ecsdeploy.config import DeployConfig
+from ecsdeploy.diagnose import Diagnoser, Readers
 from ecsdeploy.ecs import EcsGateway
 from ecsdeploy.errors import AwsError, EcsDeployError
 from ecsdeploy.models import (
@@ -105,6 +106,9 @@ class _Recorder:
     counts: dict[str, Any]
     #: How to approve a paused deployment from another job (said when one pauses).
     resume_hint: str = ""
+    #: Why a stopped task failed (its logs, its target health); None: not asked.
+    diagnoser: Diagnoser | None = None
+    service: Service | None = None  # as the last poll saw it
 
     def progress(
         self,
@@ -116,6 +120,7 @@ class _Recorder:
         self.counts.clear()
         self.counts.update(rollout_counts(service, deployment))
         self.result.note_service_deployment(sd)
+        self.service = service
         self.reporter.progress(service, deployment, elapsed, sd)
 
     def stage_changed(self, sd: ServiceDeployment) -> None:
@@ -126,13 +131,28 @@ class _Recorder:
 
     def service_event(self, event: ServiceEvent) -> None:
         self.reporter.service_event(event)
+        if self.diagnoser is not None and self.service is not None and _unhealthy_target(event):
+            # read now: ECS deregisters the target when it stops the task
+            self.reporter.targets(self.diagnoser.read_targets(self.service))
 
     def task_stopped(self, task: Task) -> None:
         self.reporter.task_stopped(task)
+        if self.diagnoser is not None:
+            diagnosis = self.diagnoser.task(task, self.service)
+            self.result.diagnosis.append(diagnosis)
+            self.reporter.diagnosis(diagnosis)
 
     def warn(self, message: str) -> None:
         self.result.warnings.append(message)
         self.reporter.warn(message)
+
+
+def _unhealthy_target(event: ServiceEvent) -> bool:
+    """ECS's event when a load balancer finds a task's target unhealthy: "(service web)
+    (task 1a2b) is unhealthy in (target-group arn:...) due to (reason ...)", or the one when it
+    stops such a task ("... failed ELB health checks in (target-group ...)")."""
+    text = event.message.lower()
+    return "target-group" in text and ("unhealthy" in text or "health checks" in text)
 
 
 @dataclass
@@ -160,9 +180,12 @@ class Story:
     """One run's frame: the gateway (whose policy holds the clock, the deadline and the
     signals), the reporter, the phase, and the result being filled."""
 
-    def __init__(self, ecs: EcsGateway, reporter: Reporter) -> None:
+    def __init__(self, ecs: EcsGateway, reporter: Reporter, readers: Readers | None = None) -> None:
         self.ecs = ecs
         self.reporter = reporter
+        #: The reads a failure's diagnosis (and a preflight) makes; None: none are made.
+        self.readers = readers
+        self.diagnoser: Diagnoser | None = None
         self.policy = ecs.policy
         self.clock = self.policy.clock
         self.phase = Phase.STARTING
@@ -186,6 +209,13 @@ class Story:
             result.code, result.outcome, result.reason = exc.code, Outcome.ERROR, exc.message
         result.duration = self.clock() - started
         return result
+
+    def diagnose_with(self, cfg: DeployConfig) -> None:
+        """From now on, say why each failed task failed (when the run has readers)."""
+        if self.readers is not None:
+            self.diagnoser = Diagnoser(
+                self.readers, self.policy, cfg.log_lines, warn=self.reporter.warn
+            )
 
     def new_phase(self, phase: Phase, timeout: float) -> None:
         """A phase a signal before it does not stop (a rollback), with a fresh deadline."""
@@ -241,7 +271,13 @@ class Story:
             _WatchedGateway(self.ecs),
             target,
             settings,
-            _Recorder(self.reporter, r, r.counts if counts is None else counts, resume_hint),
+            _Recorder(
+                self.reporter,
+                r,
+                r.counts if counts is None else counts,
+                resume_hint,
+                self.diagnoser,
+            ),
             clock=self.clock,
             sleep=self.policy.sleep,
             interrupted=self.policy.interrupted,

@@ -95,7 +95,7 @@ def apply(scheduler: Any) -> Callable[[], None]:
     )
     from moto.ecs.responses import EC2ContainerServiceResponse as R
 
-    from ecsdeploy.sandbox import strategies
+    from ecsdeploy.sandbox import strategies, telemetry
 
     originals = {name: getattr(R, name) for name in PATCHED}
 
@@ -318,12 +318,14 @@ def apply(scheduler: Any) -> Callable[[], None]:
     for name, fn in {**added, **replacements}.items():
         setattr(R, name, fn)
     _ = ServiceNotFoundException  # imported so an upgrade that renames it fails here
+    undo_targets = telemetry.patch_target_health()
 
     def undo() -> None:
         for name, fn in originals.items():
             setattr(R, name, fn)
         for name in added:
             delattr(R, name)
+        undo_targets()
 
     return undo
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from ecsdeploy.sandbox import records, strategies
+from ecsdeploy.sandbox import records, strategies, telemetry
 from ecsdeploy.sandbox.records import ServiceRef
 
 Task = dict[str, Any]
@@ -53,6 +53,13 @@ class Faults:
     rollback_fails: bool = False
     #: What Lambda lifecycle hooks answer, by hook stage (SUCCEEDED where not given).
     hook_verdicts: tuple[tuple[str, str], ...] = ()
+    #: Containers whose image matches one of these glob patterns start, log `crash_log`
+    #: (awslogs) and exit 1 a step later: the essential container exits, the task stops.
+    crash_images: tuple[str, ...] = ()
+    crash_log: tuple[str, ...] = telemetry.CRASH_LOG
+    #: Service tasks whose image matches one of these patterns fail their load balancer's
+    #: health checks (Target.ResponseCodeMismatch, [502]); ECS says so, then stops them.
+    unhealthy_target_images: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -505,6 +512,7 @@ class Scheduler:
             started_by=deployment["id"],
             launch_type=svc.launch_type or "EC2",
             service_name=svc.name,
+            load_balancers=svc.load_balancers,
         )
 
     def create_task(
@@ -517,6 +525,7 @@ class Scheduler:
         launch_type: str,
         service_name: str | None = None,
         one_off: bool = False,
+        load_balancers: list[dict[str, Any]] | None = None,
     ) -> Task:
         task_id = uuid.uuid4().hex
         region, account = cluster_arn.split(":")[3], cluster_arn.split(":")[4]
@@ -535,6 +544,7 @@ class Scheduler:
                 "healthStatus": "UNKNOWN",
                 "essential": c.get("essential", True),
                 "_health_check": bool(c.get("healthCheck")),
+                "_logging": c.get("logConfiguration"),
             }
             for c in taskdef.container_definitions
         ]
@@ -557,6 +567,7 @@ class Scheduler:
             "_one_off": one_off,
             "_age": 0,
             "_health_check": any(c["_health_check"] for c in containers),
+            "_load_balancers": list(load_balancers or []),
         }
         self.tasks[arn] = task
         self.live.setdefault((cluster_arn, group), {})[arn] = task
@@ -580,6 +591,7 @@ class Scheduler:
         task["desiredStatus"] = "STOPPED"
         task["stoppedAt"] = _now()
         self.live.get((task["clusterArn"], task["group"]), {}).pop(task["taskArn"], None)
+        telemetry.deregister_targets(task)
         for c in task["containers"]:
             c["lastStatus"] = "STOPPED"
             if exit_code is not None and "exitCode" not in c:
@@ -587,9 +599,9 @@ class Scheduler:
             if reasons and c["name"] in reasons:
                 c["reason"] = reasons[c["name"]]
 
-    def _fail_to_start(self, task: Task) -> None:
+    def _fail_to_start(self, task: Task, reason: str | None = None) -> None:
         images = ", ".join(c["image"] for c in task["containers"])
-        reason = (
+        reason = reason or (
             f"CannotPullContainerError: pull image manifest has been retried 5 time(s): "
             f"failed to resolve ref {images}: not found"
         )
@@ -599,8 +611,8 @@ class Scheduler:
         self._finish(task, None, {c["name"]: reason for c in task["containers"]})
         self._count_failure(task)
 
-    def _count_failure(self, task: Task) -> None:
-        ref = next(
+    def _service_of(self, task: Task) -> ServiceRef | None:
+        return next(
             (
                 r
                 for r in self.services.values()
@@ -609,6 +621,9 @@ class Scheduler:
             ),
             None,
         )
+
+    def _count_failure(self, task: Task) -> None:
+        ref = self._service_of(task)
         if ref is None:
             return
         for dep in ref.service.deployments:
@@ -633,15 +648,65 @@ class Scheduler:
             ):
                 self._fail_to_start(task)
                 return
+            if telemetry.missing_log_group(task):
+                self._fail_to_start(task, telemetry.MISSING_GROUP)
+                return
             task["lastStatus"] = "RUNNING"
             task["startedAt"] = _now()
             task["_age"] = 0
             for c in task["containers"]:
                 c["lastStatus"] = "RUNNING"
+            telemetry.log(task, lambda c: (f"{c['name']}: starting", f"{c['name']}: ready"))
+            if task["_load_balancers"]:
+                telemetry.register_targets(task, task["_load_balancers"])
         elif state == "RUNNING":
             self._advance_health(task, faults)
         elif state == "DEACTIVATING":
             self._finish(task, exit_code=0)
+
+    @staticmethod
+    def _matches_one(container: dict[str, Any], patterns: tuple[str, ...]) -> bool:
+        return any(fnmatch.fnmatchcase(container["image"], p) for p in patterns)
+
+    def _matches(self, task: Task, patterns: tuple[str, ...]) -> bool:
+        return any(self._matches_one(c, patterns) for c in task["containers"])
+
+    def _target_health(self, task: Task, faults: Faults) -> bool:
+        """A task behind a load balancer: healthy a step after it runs, or (the
+        `unhealthy_target_images` fault) unhealthy, said in a service event, and stopped two
+        steps later by ECS. True when the task was stopped."""
+        if not self._matches(task, faults.unhealthy_target_images):
+            if task["_age"] >= 1:
+                telemetry.set_health(task, ("healthy", None, None))
+            return False
+        if task["_age"] == 1:
+            telemetry.set_health(task, telemetry.UNHEALTHY)
+            ref = self._service_of(task)
+            for arn, _ip in task.get("_targets", []):
+                port = next(
+                    (
+                        lb.get("containerPort")
+                        for lb in task["_load_balancers"]
+                        if lb.get("targetGroupArn") == arn
+                    ),
+                    None,
+                )
+                if ref is not None:
+                    self.event(
+                        ref.service,
+                        f"(service {ref.service.name}) (task {_task_id(task)}) (port {port}) is "
+                        f"unhealthy in (target-group {arn}) due to (reason "
+                        f"{telemetry.UNHEALTHY[2]}).",
+                    )
+        if task["_age"] >= 3:
+            groups = " ".join(f"(target-group {arn})" for arn, _ in task.get("_targets", []))
+            task["desiredStatus"] = "STOPPED"
+            task["stopCode"] = "ServiceSchedulerInitiated"
+            task["stoppedReason"] = f"Task failed ELB health checks in {groups}"
+            task["lastStatus"] = "DEACTIVATING"
+            self._count_failure(task)
+            return True
+        return False
 
     def _advance_health(self, task: Task, faults: Faults) -> None:
         if task["_one_off"]:
@@ -649,6 +714,10 @@ class Scheduler:
                 codes = dict(faults.exit_codes)
                 for c in task["containers"]:
                     c["exitCode"] = codes.get(c["name"], 0)
+                telemetry.log(
+                    task,
+                    lambda c: faults.crash_log if c["exitCode"] else (f"{c['name']}: done",),
+                )
                 failed = [c for c in task["containers"] if c["essential"] and c["exitCode"] != 0]
                 task["stopCode"] = "EssentialContainerExited"
                 task["stoppedReason"] = "Essential container in task exited"
@@ -657,6 +726,18 @@ class Scheduler:
                     exit_code=0,
                     reasons={c["name"]: f"exited with code {c['exitCode']}" for c in failed},
                 )
+            return
+        if task["_age"] >= 1 and self._matches(task, faults.crash_images):
+            crashing = [c for c in task["containers"] if self._matches_one(c, faults.crash_images)]
+            telemetry.log(task, lambda c: faults.crash_log if c in crashing else ())
+            for c in crashing:
+                c["exitCode"] = 1
+            task["stopCode"] = "EssentialContainerExited"
+            task["stoppedReason"] = "Essential container in task exited"
+            self._finish(task, exit_code=0)
+            self._count_failure(task)
+            return
+        if task.get("_targets") and self._target_health(task, faults):
             return
         if faults.crash_exit_code is not None and task["_age"] >= 1:
             for c in task["containers"]:
@@ -688,6 +769,10 @@ class Scheduler:
             if c["_health_check"]:
                 c["healthStatus"] = "HEALTHY"
         task["healthStatus"] = "HEALTHY"
+
+
+def _task_id(task: Task) -> str:
+    return str(task["taskArn"].rsplit("/", 1)[-1])
 
 
 def _task_ids(tasks: list[Task]) -> str:

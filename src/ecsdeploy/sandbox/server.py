@@ -99,8 +99,9 @@ class Middleware:
                 s.requests.clear()
         elif name == "faults":
             service = body.pop("service", None)
-            if "fail_images" in body:
-                body["fail_images"] = tuple(body["fail_images"])
+            for key in ("fail_images", "crash_images", "crash_log", "unhealthy_target_images"):
+                if key in body:
+                    body[key] = tuple(body[key])
             if "exit_codes" in body:
                 body["exit_codes"] = tuple(body["exit_codes"].items())
             if "hook_verdicts" in body:

@@ -1,0 +1,135 @@
+"""The small read-only gateways beside ecs.py: CloudWatch Logs and Elastic Load Balancing for
+a failure's diagnosis; ECR, SSM Parameter Store and Secrets Manager (and Logs again) for the
+preflight. Each is a `Gateway`, so each shares ECS's one retry, deadline and signal policy,
+and its errors translate to the same one-line kinds (NotFoundError for "does not exist",
+AwsAccessError for a refusal). None of them ever reads a secret's value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from ecsdeploy.diagnose import TargetHealth
+from ecsdeploy.ecs import EcsGateway, Gateway
+from ecsdeploy.policy import RunPolicy
+
+if TYPE_CHECKING:
+    from ecsdeploy.aws import Clients
+
+
+class LogsGateway(Gateway):
+    def tail(self, group: str, stream: str, lines: int) -> list[str]:
+        """The last `lines` messages of a log stream, oldest first (NotFoundError when the
+        group or the stream does not exist)."""
+        page = self.call(
+            "GetLogEvents",
+            logGroupName=group,
+            logStreamName=stream,
+            limit=max(1, min(lines, 10_000)),
+            startFromHead=False,
+        )
+        return [str(e.get("message", "")) for e in page.get("events", [])][-lines:]
+
+    def group_exists(self, group: str) -> bool:
+        token: str | None = None
+        while True:
+            page = self.call(
+                "DescribeLogGroups",
+                logGroupNamePrefix=group,
+                **({"nextToken": token} if token else {}),
+            )
+            if any(g.get("logGroupName") == group for g in page.get("logGroups", [])):
+                return True
+            token = page.get("nextToken")
+            if not token:
+                return False
+
+
+class ElbGateway(Gateway):
+    def target_health(self, target_group: str) -> list[TargetHealth]:
+        page = self.call("DescribeTargetHealth", TargetGroupArn=target_group)
+        found = []
+        for d in page.get("TargetHealthDescriptions", []):
+            target, health = d.get("Target", {}), d.get("TargetHealth", {})
+            found.append(
+                TargetHealth(
+                    target_group=target_group,
+                    target=str(target.get("Id", "")),
+                    port=target.get("Port"),
+                    state=str(health.get("State", "")),
+                    reason=health.get("Reason"),
+                    description=health.get("Description"),
+                )
+            )
+        return found
+
+
+class EcrGateway(Gateway):
+    def image_exists(
+        self, registry: str, repository: str, tag: str | None, digest: str | None
+    ) -> None:
+        """Returns when the image exists; NotFoundError (repository or image) when not."""
+        image = {"imageDigest": digest} if digest else {"imageTag": tag or "latest"}
+        self.call(
+            "DescribeImages", registryId=registry, repositoryName=repository, imageIds=[image]
+        )
+
+
+class SsmGateway(Gateway):
+    def missing_parameters(self, names: Sequence[str]) -> list[str]:
+        """Which of these parameters (names or ARNs) do not exist. Names only: no value is
+        decrypted (WithDecryption is false), and only the names are looked at."""
+        missing: list[str] = []
+        for start in range(0, len(names), 10):  # GetParameters takes at most 10 names
+            page = self.call(
+                "GetParameters", Names=list(names[start : start + 10]), WithDecryption=False
+            )
+            missing.extend(str(n) for n in page.get("InvalidParameters", []))
+        return missing
+
+
+class SecretsGateway(Gateway):
+    def secret_exists(self, secret_id: str) -> None:
+        """Returns when the secret exists (DescribeSecret: metadata, never the value)."""
+        self.call("DescribeSecret", SecretId=secret_id)
+
+
+_G = TypeVar("_G", bound=Gateway)
+
+
+class AwsReaders:
+    """The reads of a diagnosis and a preflight, through the run's clients (made when first
+    needed, in the region a resource names), each gateway under the policy it is given."""
+
+    def __init__(self, clients: Clients, on_call: Any = None) -> None:
+        self.clients = clients
+        self.on_call = on_call
+
+    @property
+    def region(self) -> str:
+        return self.clients.region
+
+    def _gateway(self, kind: type[_G], service: str, region: str | None, policy: RunPolicy) -> _G:
+        gateway = kind(self.clients.get(service, region), policy=policy)
+        gateway.connected = True  # the run's first call already reached the endpoint
+        gateway.on_call = self.on_call
+        return gateway
+
+    def task_definition(self, arn: str, policy: RunPolicy) -> Mapping[str, Any]:
+        return self._gateway(EcsGateway, "ecs", None, policy).describe_task_definition(arn)[0]
+
+    def logs(self, region: str, policy: RunPolicy) -> LogsGateway:
+        return self._gateway(LogsGateway, "logs", region, policy)
+
+    def elb(self, policy: RunPolicy) -> ElbGateway:
+        return self._gateway(ElbGateway, "elbv2", None, policy)
+
+    def ecr(self, region: str, policy: RunPolicy) -> EcrGateway:
+        return self._gateway(EcrGateway, "ecr", region, policy)
+
+    def ssm(self, region: str, policy: RunPolicy) -> SsmGateway:
+        return self._gateway(SsmGateway, "ssm", region, policy)
+
+    def secrets(self, region: str, policy: RunPolicy) -> SecretsGateway:
+        return self._gateway(SecretsGateway, "secretsmanager", region, policy)
