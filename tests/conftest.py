@@ -281,3 +281,22 @@ def broken_deploy(cluster: str, timeout: float = 2) -> DeployConfig:
 def deploy(sandbox: Sandbox, cluster: str, *args: str, **env: str) -> Run:
     """`ecs-deploy -c CLUSTER -n web ARGS` with fast polling."""
     return run_cli(sandbox, "-c", cluster, "-n", "web", *FAST, *args, **env)
+
+
+def ecr_image(sandbox: Sandbox, repository: str, tag: str) -> str:
+    """An image pushed to the sandbox's ECR (the preflight finds it); returns its reference."""
+    import contextlib
+    import hashlib
+    import json
+
+    ecr = sandbox.client("ecr")
+    with contextlib.suppress(ecr.exceptions.RepositoryAlreadyExistsException):
+        ecr.create_repository(repositoryName=repository)
+    digest = "sha256:" + hashlib.sha256(f"{repository}:{tag}".encode()).hexdigest()
+    ecr.put_image(
+        repositoryName=repository,
+        imageTag=tag,
+        imageManifestMediaType="application/vnd.docker.distribution.manifest.v2+json",
+        imageManifest=json.dumps({"schemaVersion": 2, "config": {"digest": digest}, "layers": []}),
+    )
+    return f"123456789012.dkr.ecr.us-east-1.amazonaws.com/{repository}:{tag}"

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from ecsdeploy.action import ActionInputError, arguments
-from tests.conftest import SENTINEL_KEY_ID, SENTINEL_SECRET, run_cli
+from tests.conftest import SENTINEL_KEY_ID, SENTINEL_SECRET, ecr_image, run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 ECR = "123456789012.dkr.ecr.us-east-1.amazonaws.com/cluster-name/image_name"
@@ -45,6 +45,7 @@ def test_the_original_readme_with_block_works_when_only_uses_changes(sandbox, cl
     """silinternational/ecs-deploy's README, GitHub Actions section, as written (its names
     and `_cmd` companions), against a service of the sandbox."""
     sandbox.seed_service(cluster, "aws-service-name", image=f"{ECR}:1.0", desired_count=1)
+    ecr_image(sandbox, "cluster-name/image_name", "latest")  # the preflight looks for it
     with_ = {
         "aws_access_key_cmd": "--aws-access-key",
         "aws_access_key": SENTINEL_KEY_ID,

@@ -106,6 +106,7 @@ def test_every_change_option_through_the_command(sandbox, cluster, tmp_path: Pat
         "--execution-role",
         EXEC_ROLE,
         "-v",
+        "--no-preflight",  # the secrets named here are examples: they exist in no account
     )
     assert run.code == 0, said(run)
     assert run.applied == ["RegisterTaskDefinition", "UpdateService"]

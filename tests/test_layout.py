@@ -23,7 +23,7 @@ LAYERS: list[set[str]] = [
     {"story"},
     {"plan"},
     {"config", "netconfig"},
-    {"watch", "ecs", "output", "aws", "gateways"},
+    {"watch", "ecs", "output", "aws", "gateways", "preflight"},
     {"result", "changes", "taskdef", "image", "models", "policy", "diagnose"},
     {"errors"},
 ]

@@ -289,7 +289,7 @@ def test_overrides_are_merged_into_the_deployment_configuration(sandbox, cluster
         "--canary-percent",
         "20",
         "--canary-bake-time",
-        "1",
+        "3",  # 0.3 s at 20%: long enough for the polls to see it beside other workers
         "--bake-time",
         "2",
     )
@@ -299,7 +299,7 @@ def test_overrides_are_merged_into_the_deployment_configuration(sandbox, cluster
     conf = service_conf(sandbox, cluster)
     assert conf["strategy"] == "CANARY"
     assert conf["bakeTimeInMinutes"] == 2
-    assert conf["canaryConfiguration"] == {"canaryPercent": 20.0, "canaryBakeTimeInMinutes": 1}
+    assert conf["canaryConfiguration"] == {"canaryPercent": 20.0, "canaryBakeTimeInMinutes": 3}
     assert conf["deploymentCircuitBreaker"] == BREAKER["deploymentCircuitBreaker"]  # kept
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import ecr_image, run_cli
 
 REPO = "my.private.repo.com/frontend_container"
 
@@ -134,6 +134,7 @@ def test_the_github_actions_example_with_long_options(sandbox, cluster):
         "aws-service-name",
         "123456789012.dkr.ecr.us-east-1.amazonaws.com/c/image_name:1",
     )
+    ecr_image(sandbox, "c/image_name", "latest")  # the preflight looks for it
     run = run_cli(
         sandbox,
         *("--aws-access-key", "AKIAEXAMPLEKEY01", "--aws-secret-key", "example-secret-123"),

@@ -54,7 +54,9 @@ PHASES = {
     "describe": Phase("DescribeServices", (*GOOD, "-t", "3")),
     "register": Phase("RegisterTaskDefinition", (*GOOD, "-t", "3")),
     "update": Phase("UpdateService", (*GOOD, "-t", "3")),
-    "wait": Phase("DescribeServices", (*GOOD, "-t", "3"), skip=1),
+    # -t 4 and a fault of 5.5 s: it outlasts the wait even when the command takes 1.5 s to
+    # start (a loaded CI machine), and ends in time for the rollback (a fresh -t 4)
+    "wait": Phase("DescribeServices", (*GOOD, "-t", "4"), skip=1),
     "explain": Phase(
         "ListTasks",
         (*BROKEN, "-t", "30"),
@@ -88,9 +90,9 @@ FAULT_CASES = {
     ("update", "reset"): ({}, Expect(18, 1, 1, 0)),
     ("update", "denied"): ({}, Expect(16, 1, 1, 0)),
     # The wait ends on the error, the rollback still runs and succeeds: exit 21.
-    ("wait", "throttle"): ({"count": None, "seconds": 4}, Expect(21, 1, 2, 2)),
-    ("wait", "5xx"): ({"count": None, "seconds": 4}, Expect(21, 1, 2, 2)),
-    ("wait", "reset"): ({"count": None, "seconds": 4}, Expect(21, 1, 2, 2)),
+    ("wait", "throttle"): ({"count": None, "seconds": 5.5}, Expect(21, 1, 2, 2)),
+    ("wait", "5xx"): ({"count": None, "seconds": 5.5}, Expect(21, 1, 2, 2)),
+    ("wait", "reset"): ({"count": None, "seconds": 5.5}, Expect(21, 1, 2, 2)),
     ("wait", "denied"): ({}, Expect(21, 1, 2, 2)),
     # Explaining stopped tasks fails: the verdict (ECS rolled back) stands, exit 15.
     ("explain", "throttle"): (LASTING, Expect(15, 1, 2, 1)),

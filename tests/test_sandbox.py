@@ -511,7 +511,8 @@ def follow(ecs: Any, cluster: str, until: tuple[str, ...]) -> list[dict[str, Any
 def test_native_strategies_walk_ecs_stages_and_keep_blue_through_the_bake(
     sandbox, cluster, monkeypatch, strategy, extra, weights
 ):
-    monkeypatch.setattr(sandbox.scheduler, "minute", 0.2)
+    # steps of 0.4 s: a follower polling beside three other test workers sees every one
+    monkeypatch.setattr(sandbox.scheduler, "minute", 0.4)
     conf = {"strategy": strategy, "bakeTimeInMinutes": 2, **BREAKER, **extra}
     sandbox.seed_service(
         cluster, "web", family=f"{cluster}-web", desired_count=2, deployment_configuration=conf
@@ -531,7 +532,7 @@ def test_native_strategies_walk_ecs_stages_and_keep_blue_through_the_bake(
     bake = [v for v in seen if v["stage"] == "BAKE_TIME"]
     assert bake[0]["blue"] == 2  # blue keeps running through the bake
     after = next(v for v in seen if v["stage"] == "CLEAN_UP")
-    assert after["at"] - bake[0]["at"] >= 2 * 0.2 * 0.9  # bakeTimeInMinutes x the minute
+    assert after["at"] - bake[0]["at"] >= 2 * 0.4 * 0.9  # bakeTimeInMinutes x the minute
     source = seen[-1]["record"]["sourceServiceRevisions"][0]
     assert source["requestedProductionTrafficWeight"] == 0.0
     final = describe(ecs, cluster)

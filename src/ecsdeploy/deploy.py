@@ -18,9 +18,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ecsdeploy.config import DeployConfig, merge_deployment_configuration
-from ecsdeploy.diagnose import Readers
 from ecsdeploy.ecs import EcsGateway
 from ecsdeploy.errors import ExitCode, UnsupportedServiceError, UsageError
+from ecsdeploy.gateways import AwsReaders
 from ecsdeploy.models import Service
 from ecsdeploy.models import short_name as _short
 from ecsdeploy.native import native_rollout, resume, service_deployment_to_follow
@@ -48,7 +48,9 @@ class Deployer:
     """Runs one deploy against a gateway; the gateway's policy holds the clock, the deadline
     and the signals."""
 
-    def __init__(self, ecs: EcsGateway, reporter: Reporter, readers: Readers | None = None) -> None:
+    def __init__(
+        self, ecs: EcsGateway, reporter: Reporter, readers: AwsReaders | None = None
+    ) -> None:
         self.story = Story(ecs, reporter, readers)
 
     @property
@@ -115,6 +117,8 @@ def deploy_service(story: Story, cfg: DeployConfig, r: DeployResult) -> None:
         request, containers = plan.request, plan.containers
     update = _service_update(cfg, service, PLACEHOLDER_ARN if request else target_arn, conf)
     ecs.check_request("UpdateService", update, UsageError)
+    if containers is not None:  # a new revision, or another existing one
+        story.preflight(cfg, containers, r)
     if cfg.dry_run:
         planner.dry_run(r, old_arn, plan, update)
         return

@@ -197,7 +197,8 @@ def secret_values(container: Mapping[str, Any]) -> list[str]:
             masked = mask_value(name, value)
             if masked != value:  # a URL's password: the part MASK replaced
                 values.extend(_url_passwords(value))
-    return sorted({v for v in values if len(v) >= MIN_MASKED_LENGTH}, key=len, reverse=True)
+    # longest first (a value inside another is masked after it), then by value: one order
+    return sorted({v for v in values if len(v) >= MIN_MASKED_LENGTH}, key=lambda v: (-len(v), v))
 
 
 def _url_passwords(value: str) -> list[str]:

@@ -63,6 +63,9 @@ class ExitCode(IntEnum):
     #: --revision names a revision of another family (without --allow-family-change) or an
     #: INACTIVE one, or `previous` finds no ACTIVE revision before the current one.
     BAD_REVISION = 24
+    #: The preflight found that something the new revision names does not exist (an ECR
+    #: image, an SSM parameter or Secrets Manager secret, a log group); nothing registered.
+    PREFLIGHT_FAILED = 25
     #: Interrupted by SIGINT while waiting (128 + 2, the shell convention).
     INTERRUPTED = 130
     #: Terminated by SIGTERM while waiting (128 + 15).
@@ -120,3 +123,7 @@ class UnsupportedServiceError(EcsDeployError):
 
 class RevisionError(EcsDeployError):
     code = ExitCode.BAD_REVISION
+
+
+class PreflightError(EcsDeployError):
+    code = ExitCode.PREFLIGHT_FAILED

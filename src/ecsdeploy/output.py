@@ -472,6 +472,7 @@ def summary_dict(result: DeployResult) -> dict[str, Any]:
         "diff": result.diff,
         "requests": result.requests,
         "diagnosis": [d.as_dict() for d in result.diagnosis],
+        "preflight": result.preflight,
         "stopped_tasks_total": len(result.stopped_tasks),
         "stopped_tasks": [
             {

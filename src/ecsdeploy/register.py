@@ -38,6 +38,8 @@ def register_only(story: Story, cfg: DeployConfig, r: DeployResult) -> None:
     if cfg.run_task is not None:
         run_params = run_task_params(cfg)
         ecs.check_request("RunTask", {**run_params, "taskDefinition": PLACEHOLDER_ARN}, UsageError)
+    if plan is not None:
+        story.preflight(cfg, containers, r)
     if cfg.dry_run:
         planner.dry_run(r, old_arn, plan, None, run_params)
         return

@@ -23,9 +23,9 @@ from typing import Any
 
 from ecsdeploy.config import DeployConfig
 from ecsdeploy.deploy import Deployer
-from ecsdeploy.diagnose import Readers
 from ecsdeploy.ecs import DESCRIBE_SERVICES_LIMIT, EcsGateway
 from ecsdeploy.errors import EcsDeployError, ExitCode, NotFoundError
+from ecsdeploy.gateways import AwsReaders
 from ecsdeploy.models import Service
 from ecsdeploy.output import Level, Reporter, ServiceReporter, StatusBoard
 from ecsdeploy.policy import Aborted, RunPolicy
@@ -129,7 +129,7 @@ class Release:
     configs: Sequence[DeployConfig]
     atomic: bool = False
     on_call: Callable[[str, float, str | None], None] | None = None
-    readers: Readers | None = None  # a failed task's diagnosis reads through these
+    readers: AwsReaders | None = None  # a failed task's diagnosis reads through these
     lock: threading.Lock = field(default_factory=threading.Lock)
     aborted: bool = False
     board: StatusBoard | None = None

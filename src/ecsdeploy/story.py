@@ -11,15 +11,17 @@ an AWS error) into the result's outcome, saying where the run stood.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+from ecsdeploy import preflight
 from ecsdeploy.config import DeployConfig
-from ecsdeploy.diagnose import Diagnoser, Readers
+from ecsdeploy.diagnose import Diagnoser
 from ecsdeploy.ecs import EcsGateway
 from ecsdeploy.errors import AwsError, EcsDeployError
+from ecsdeploy.gateways import AwsReaders
 from ecsdeploy.models import (
     Deployment,
     HookDetail,
@@ -60,6 +62,7 @@ class Phase(Enum):
     DESCRIBING_SERVICE = "describing the service"
     DESCRIBING_TASK_DEFINITION = "describing the task definition"
     PREPARING = "preparing the new revision"
+    PREFLIGHT = "checking what the new revision needs"
     REGISTERING = "registering the new revision"
     UPDATING = "updating the service"
     WAITING = "waiting for the deployment"
@@ -180,7 +183,9 @@ class Story:
     """One run's frame: the gateway (whose policy holds the clock, the deadline and the
     signals), the reporter, the phase, and the result being filled."""
 
-    def __init__(self, ecs: EcsGateway, reporter: Reporter, readers: Readers | None = None) -> None:
+    def __init__(
+        self, ecs: EcsGateway, reporter: Reporter, readers: AwsReaders | None = None
+    ) -> None:
         self.ecs = ecs
         self.reporter = reporter
         #: The reads a failure's diagnosis (and a preflight) makes; None: none are made.
@@ -216,6 +221,33 @@ class Story:
             self.diagnoser = Diagnoser(
                 self.readers, self.policy, cfg.log_lines, warn=self.reporter.warn
             )
+
+    def preflight(
+        self, cfg: DeployConfig, containers: Sequence[Mapping[str, Any]], r: DeployResult
+    ) -> None:
+        """Before the first write: check that what the revision names exists (preflight.py);
+        raise PreflightError naming what does not. Nothing is read when nothing needs it."""
+        if not cfg.preflight or self.readers is None:
+            return
+        found = preflight.needs(containers, self.readers.region)
+        if found.other_registries:
+            self.reporter.info(
+                f"Preflight: not checked, not in ECR: {', '.join(found.other_registries)}"
+            )
+        if found.empty:
+            return
+        self.phase = Phase.PREFLIGHT
+        started = self.clock()
+        checks = preflight.run(self.readers, self.policy, found)
+        r.preflight = [c.as_dict() for c in checks]
+        ok = sum(c.status == "ok" for c in checks)
+        self.reporter.info(
+            f"Preflight: {ok} of {len(checks)} checked exist ({self.clock() - started:.2f}s)"
+        )
+        for check in checks:
+            if check.status == "skipped":
+                self.reporter.warn(f"Preflight skipped {check.describe()}")
+        preflight.verdict(checks)
 
     def new_phase(self, phase: Phase, timeout: float) -> None:
         """A phase a signal before it does not stop (a rollback), with a fresh deadline."""

@@ -698,7 +698,10 @@ class Scheduler:
                         f"unhealthy in (target-group {arn}) due to (reason "
                         f"{telemetry.UNHEALTHY[2]}).",
                     )
-        if task["_age"] >= 3:
+        # ECS stops it after the load balancer's unhealthy threshold: here a wall-clock second
+        # (at least two steps), so a poll sees the unhealthy target before it is deregistered
+        task.setdefault("_unhealthy_since", time.monotonic())
+        if task["_age"] >= 3 and time.monotonic() - task["_unhealthy_since"] >= 1.0:
             groups = " ".join(f"(target-group {arn})" for arn, _ in task.get("_targets", []))
             task["desiredStatus"] = "STOPPED"
             task["stopCode"] = "ServiceSchedulerInitiated"
@@ -781,8 +784,13 @@ def _task_ids(tasks: list[Task]) -> str:
 
 
 def _ready(task: Task) -> bool:
-    """Counts toward the minimum healthy percent: RUNNING, and HEALTHY where checked."""
+    """Counts toward the minimum healthy percent: RUNNING, HEALTHY where checked, and healthy
+    in every target group it is registered in (as ECS counts a task behind a load balancer)."""
     if task["lastStatus"] != "RUNNING":
+        return False
+    if not all(
+        telemetry.HEALTH.get(key, ("",))[0] == "healthy" for key in task.get("_targets", [])
+    ):
         return False
     return not task["_health_check"] or task["healthStatus"] == "HEALTHY"
 

@@ -255,6 +255,14 @@ class Sandbox:
     ) -> None:
         self.stop()
 
+    def target_group(self, name: str, port: int = 80) -> str:
+        """A target group (type ip) in a VPC of the sandbox, for a service's loadBalancers."""
+        vpc = self.client("ec2").create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+        group = self.client("elbv2").create_target_group(
+            Name=name, Protocol="HTTP", Port=port, VpcId=vpc, TargetType="ip"
+        )
+        return str(group["TargetGroups"][0]["TargetGroupArn"])
+
     def seed_service(
         self,
         cluster: str,
@@ -268,6 +276,8 @@ class Sandbox:
         extra_containers: Iterable[dict[str, Any]] = (),
         deployment_configuration: dict[str, Any] | None = None,
         health_check: bool = False,
+        container: dict[str, Any] | None = None,
+        load_balancers: list[dict[str, Any]] | None = None,
         deployment_controller: str = "ECS",
         wait: bool = True,
         timeout: float = 30.0,
@@ -277,20 +287,23 @@ class Sandbox:
 
         ecs = self.client()
         ecs.create_cluster(clusterName=cluster)
-        container: dict[str, Any] = {
+        main: dict[str, Any] = {
             "name": container_name,
             "image": image,
             "memory": 128,
             "essential": True,
+            **(container or {}),
         }
         if environment:
-            container["environment"] = [{"name": k, "value": v} for k, v in environment.items()]
+            main["environment"] = [{"name": k, "value": v} for k, v in environment.items()]
         if health_check:
-            container["healthCheck"] = {"command": ["CMD-SHELL", "true"], "interval": 5}
+            main["healthCheck"] = {"command": ["CMD-SHELL", "true"], "interval": 5}
         td = ecs.register_task_definition(
-            family=family or service, containerDefinitions=[container, *extra_containers]
+            family=family or service, containerDefinitions=[main, *extra_containers]
         )["taskDefinition"]
         kwargs: dict[str, Any] = {}
+        if load_balancers:
+            kwargs["loadBalancers"] = load_balancers
         if deployment_configuration:
             kwargs["deploymentConfiguration"] = deployment_configuration
         svc = ecs.create_service(
