@@ -11,10 +11,13 @@ HERE = Path(__file__).resolve().parent
 for script in (
     "startup.py",
     "overhead.py",
+    "overhead.py --preflight",
     "failure_detection.py",
+    "diagnosis.py",
     "api_calls.py",
     "reliability.py",
 ):
     print(f"$ python benchmarks/{script}", flush=True)
-    subprocess.run([sys.executable, str(HERE / script)], check=True)
+    name, *options = script.split()
+    subprocess.run([sys.executable, str(HERE / name), *options], check=True)
     print(flush=True)

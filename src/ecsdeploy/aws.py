@@ -123,11 +123,12 @@ class Clients:
     def get(self, service: str, region: str | None = None) -> Any:
         key = (service, region or self.region)
         with self._lock:
-            if key not in self._made:
-                self._made[key] = self.session.create_client(
-                    service, region_name=key[1], config=client_config()
-                )
-            return self._made[key]
+            made = self._made.get(key)
+        if made is None:  # made outside the lock: the preflight's threads make theirs at once
+            made = self.session.create_client(service, region_name=key[1], config=client_config())
+            with self._lock:
+                made = self._made.setdefault(key, made)
+        return made
 
 
 def clients(settings: AwsSettings) -> Clients:
