@@ -2,12 +2,14 @@
 # `make demo`: start the sandbox ECS on loopback, deploy a new image (rolls over, exit 0),
 # then deploy an image that cannot start (the circuit breaker rolls it back, exit 15); then
 # ECS's own blue/green (paused for approval, continued from a second command, completes) and
-# canary (green tasks fail; ECS rolls it back, exit 15).
+# canary (green tasks fail; ECS rolls it back, exit 15); then why a deploy failed (the crashed
+# container's own log lines, exit 15) and a deploy refused by the preflight (exit 25, nothing
+# registered, in under a second).
 set -euo pipefail
 workdir=$(mktemp -d)
 ready="$workdir/endpoint"
 ecs-deploy-sandbox --port 0 --step-delay "${DEMO_STEP_DELAY:-0.7}" --minute "${DEMO_MINUTE:-3}" --seed-demo \
-  --fail-image '*:broken' --ready-file "$ready" &
+  --fail-image '*:broken' --crash-image '*/demo/api:1.1' --ready-file "$ready" &
 sandbox_pid=$!
 trap 'kill "$sandbox_pid" 2>/dev/null || true; wait "$sandbox_pid" 2>/dev/null || true; rm -rf "$workdir"' EXIT
 for _ in $(seq 1 300); do [ -s "$ready" ] && break; sleep 0.1; done
@@ -58,6 +60,30 @@ code=$?
 set -e
 echo "== exit code $code (15: ECS rolled the canary back; blue kept serving)"
 [ "$code" -eq 15 ] || { echo "demo: expected exit code 15" >&2; exit 1; }
+
+api=123456789012.dkr.ecr.us-east-1.amazonaws.com/demo/api
+echo
+echo "== 5. why it failed: deploy api:1.1 (it is in ECR) whose container crashes at start"
+echo "\$ ecs-deploy -c demo -n api -i $api:1.1 -t 60"
+set +e
+ecs-deploy -c demo -n api -i "$api:1.1" -t 60
+code=$?
+set -e
+echo "== exit code $code (15: rolled back by ECS; the container's own last log lines say why)"
+[ "$code" -eq 15 ] || { echo "demo: expected exit code 15" >&2; exit 1; }
+
+echo
+echo "== 6. preflight: deploy api:1.2, a tag that was never pushed to ECR"
+echo "\$ ecs-deploy -c demo -n api -i $api:1.2 -t 60"
+started=$(date +%s%N)
+set +e
+ecs-deploy -c demo -n api -i "$api:1.2" -t 60
+code=$?
+set -e
+took=$(( ($(date +%s%N) - started) / 1000000 ))
+echo "== exit code $code in ${took} ms (25: refused by the preflight; nothing was registered)"
+[ "$code" -eq 25 ] || { echo "demo: expected exit code 25" >&2; exit 1; }
 echo
 echo "Demo finished: a rolling deploy, a caught failure, a blue/green deploy through an"
-echo "approval gate, and a failed canary rolled back by ECS."
+echo "approval gate, a failed canary rolled back by ECS, a crash explained by its own logs,"
+echo "and a deploy refused before anything was registered."

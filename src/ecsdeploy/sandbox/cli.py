@@ -37,6 +37,48 @@ DEMO_SERVICES: dict[str, dict[str, Any]] = {
 }
 
 
+DEMO_REGISTRY = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
+
+
+def seed_demo_api(sandbox: Sandbox, step_delay: float) -> None:
+    """Service 'api' of cluster 'demo': an ECR image (demo/api, tags 1.0 and 1.1 pushed),
+    logs to CloudWatch (/demo/api, awslogs), a secret-looking variable in its environment."""
+    import hashlib
+    import json
+
+    ecr = sandbox.client("ecr")
+    ecr.create_repository(repositoryName="demo/api")
+    for tag in ("1.0", "1.1"):
+        ecr.put_image(
+            repositoryName="demo/api",
+            imageTag=tag,
+            imageManifestMediaType="application/vnd.docker.distribution.manifest.v2+json",
+            imageManifest=json.dumps(
+                {
+                    "schemaVersion": 2,
+                    "config": {"digest": "sha256:" + hashlib.sha256(tag.encode()).hexdigest()},
+                    "layers": [],
+                }
+            ),
+        )
+    sandbox.client("logs").create_log_group(logGroupName="/demo/api")
+    sandbox.seed_service(
+        "demo",
+        "api",
+        f"{DEMO_REGISTRY}/demo/api:1.0",
+        2,
+        environment={"DB_PASSWORD": "demo-secret-value"},
+        container={
+            "logConfiguration": {
+                "logDriver": "awslogs",
+                "options": {"awslogs-group": "/demo/api", "awslogs-stream-prefix": "ecs"},
+            }
+        },
+        deployment_configuration=DEMO_BASE,
+        timeout=60 + 10 * step_delay,
+    )
+
+
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--port", type=int, default=4566, show_default=True, help="Port on 127.0.0.1 (0: any free)."
@@ -70,6 +112,13 @@ DEMO_SERVICES: dict[str, dict[str, Any]] = {
     help="Tasks whose image matches GLOB fail to start (CannotPullContainerError).",
 )
 @click.option(
+    "--crash-image",
+    "crash_images",
+    multiple=True,
+    metavar="GLOB",
+    help="Containers whose image matches GLOB start, log a traceback and exit 1.",
+)
+@click.option(
     "--ready-file",
     type=click.Path(dir_okay=False),
     help="Write the endpoint URL here once the sandbox serves.",
@@ -81,12 +130,15 @@ def main(
     minute: float,
     seed_demo: bool,
     fail_images: tuple[str, ...],
+    crash_images: tuple[str, ...],
     ready_file: str | None,
 ) -> None:
     """A local ECS (moto + a service scheduler) for ecs-deploy, with no AWS account."""
     sandbox = Sandbox(port=port, step_delay=step_delay, minute=minute).start()
     if fail_images:
         sandbox.set_faults(fail_images=fail_images)
+    if crash_images:
+        sandbox.set_faults(crash_images=crash_images)
     if seed_demo:
         for name, conf in DEMO_SERVICES.items():
             sandbox.seed_service(
@@ -97,6 +149,7 @@ def main(
                 deployment_configuration={**DEMO_BASE, **conf},
                 timeout=60 + 10 * step_delay,
             )
+        seed_demo_api(sandbox, step_delay)
     click.echo(f"ecs-deploy sandbox serving on {sandbox.endpoint}", err=True)
     if ready_file:
         with open(ready_file, "w", encoding="utf-8") as fh:
