@@ -256,9 +256,10 @@ def test_an_unreachable_endpoint_fails_in_seconds_not_after_the_timeout(sandbox)
 
 def test_a_repeated_option_warns_and_the_last_value_wins(sandbox, cluster):
     seed(sandbox, cluster, desired_count=1)
-    run = deploy(sandbox, cluster, "-i", "nginx:first", "--image", "nginx:second")
+    # -i is repeatable now (every image of the build); -t is not
+    run = deploy(sandbox, cluster, "-i", "nginx:second", "-t", "5", "--timeout", "60")
     assert run.code == 0, run.stderr
-    assert "-i/--image was given more than once: the last value is used" in run.stdout
+    assert "-t/--timeout was given more than once: the last value is used" in run.stdout
     assert "nginx:1.25 -> nginx:second" in run.stdout
 
 

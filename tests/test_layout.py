@@ -23,7 +23,7 @@ LAYERS: list[set[str]] = [
     {"story"},
     {"plan"},
     {"config", "netconfig"},
-    {"watch", "ecs", "output", "aws", "gateways", "preflight"},
+    {"watch", "ecs", "output", "aws", "gateways", "preflight", "streams"},
     {"result", "changes", "taskdef", "image", "models", "policy", "diagnose"},
     {"errors"},
 ]

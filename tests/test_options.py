@@ -260,7 +260,7 @@ def run_job(sandbox: Any, cluster: str, *extra: str) -> Any:
     [
         ((), 0, "task succeeded: every container exited 0"),
         ((("side", 2),), 0, "task succeeded"),  # a non-essential container may fail
-        ((("main", 3),), 1, "task failed: main exited 3"),
+        ((("main", 3),), 67, "task failed: main exited 3"),  # 64 + the container's 3
     ],
 )
 def test_run_task_wait_for_success(sandbox, cluster, exit_codes, code, message):

@@ -219,9 +219,11 @@ def test_a_one_off_task_that_fails_shows_its_logs(sandbox, cluster):
         sandbox, "-c", cluster, "-d", f"{cluster}-web", "-i", "nginx:2", "--run-task",
         "--wait-for-success", *FAST, "--output", "json",
     )  # fmt: skip
-    assert run.code == 1, run.stderr
-    assert "KeyError: 'DATABASE_URL'" in said(run)
-    assert json.loads(run.stdout)["diagnosis"][0]["containers"][0]["exit_code"] == 3
+    assert run.code == 67, run.stderr  # 64 + the container's own 3
+    assert "web | KeyError: 'DATABASE_URL'" in run.stderr  # streamed as it was logged
+    summary = json.loads(run.stdout)
+    assert summary["task_exit_code"] == 3
+    assert summary["diagnosis"][0]["containers"][0]["lines"][-1] == "KeyError: 'DATABASE_URL'"
 
 
 def test_a_native_deployments_failed_green_tasks_are_diagnosed(sandbox, cluster, monkeypatch):

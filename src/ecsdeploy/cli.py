@@ -217,7 +217,9 @@ class SectionedCommand(click.Command):
         "-i",
         "--image",
         metavar="IMAGE",
-        help="New image: [registry[:port]/][path/]name[:tag|@sha256:digest].",
+        multiple=True,
+        help="New image: [registry[:port]/][path/]name[:tag|@sha256:digest]. Repeat it for "
+        "every image of the build: each goes to the containers of its repository.",
     ),
     click.option(
         "--revision",
@@ -463,8 +465,29 @@ class SectionedCommand(click.Command):
     click.option(
         "--wait-for-success",
         is_flag=True,
-        help="With --run-task: wait until the task stops; fail unless every essential "
-        "container exits 0.",
+        help="With --run-task: wait until the task stops, streaming its logs; fail unless "
+        "every essential container exits 0 (exit 64 + its code).",
+    ),
+    container_option(
+        "--run-task-command",
+        "CMD",
+        "With --run-task: run this command in the container instead of its own (shell-like "
+        "words or a JSON array), for this run only: no revision is registered for it.",
+        name="run_task_commands",
+    ),
+    container_option(
+        "--run-task-env",
+        "NAME=VALUE",
+        "With --run-task or --pre-deploy: set an environment variable for this run only.",
+        name="run_task_env",
+    ),
+    click.option(
+        "--pre-deploy",
+        nargs=2,
+        metavar="CONTAINER CMD",
+        help="With -c and -n: after registering the new revision, run it once as a one-off "
+        "task with this command in CONTAINER (in the service's network and launch type), "
+        "streaming its logs; update the service only when it exits 0.",
     ),
 )
 @section(

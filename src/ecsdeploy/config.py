@@ -109,6 +109,19 @@ class RunTaskConfig:
     platform_version: str | None = None
     network_configuration: Mapping[str, Any] | None = None
     wait_for_success: bool = False
+    #: For this run only (containerOverrides; nothing is registered for them).
+    commands: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    environment: tuple[tuple[str, str, str], ...] = ()
+
+    def overrides(self) -> dict[str, Any]:
+        """RunTask's `overrides` for the command and environment overrides (may be empty)."""
+        by_name: dict[str, dict[str, Any]] = {}
+        for name, words in self.commands:
+            by_name.setdefault(name, {"name": name})["command"] = list(words)
+        for name, key, value in self.environment:
+            entry = by_name.setdefault(name, {"name": name})
+            entry.setdefault("environment", []).append({"name": key, "value": value})
+        return {"containerOverrides": list(by_name.values())} if by_name else {}
 
 
 @dataclass(frozen=True)
@@ -119,6 +132,8 @@ class DeployConfig:
     service: str | None = None
     task_definition: str | None = None
     image: ImageRef | None = None
+    #: Every -i after the first (the build's other images), each for its repository.
+    extra_images: tuple[ImageRef, ...] = ()
     tag_only: str | None = None
     containers: tuple[str, ...] = ()
     timeout: float = 90.0
@@ -145,6 +160,9 @@ class DeployConfig:
     revision: str | None = None  # FAMILY:REV, an ARN, or "previous"
     notices: tuple[str, ...] = ()  # said at the start of the run (e.g. -i ignored with -to)
     reregister: bool = False  # -i ignore without -to: a new, identical revision
+    #: --pre-deploy: the migration's settings (the container's command in `commands`);
+    #: run once with the new revision before the service is updated.
+    pre_deploy: RunTaskConfig | None = None
     log_lines: int = DEFAULT_LOG_LINES  # of each failed container's log; 0: none
     preflight: bool = True  # check that images, secrets and log groups exist first
     services: tuple[str, ...] = ()  # every -n: more than one makes a release (release.py)
@@ -159,7 +177,12 @@ def build_config(opts: dict[str, Any]) -> tuple[DeployConfig, AwsSettings]:
     """Validate every option before any AWS call, rule group by rule group in the original's
     order: the first rule broken decides the exit code."""
     services: tuple[str, ...] = tuple(opts["service"] or ())
-    opts = {**opts, "service": services[0] if services else None}
+    given_images: tuple[str, ...] = tuple(opts["image"] or ())
+    opts = {
+        **opts,
+        "service": services[0] if services else None,
+        "image": given_images[0] if given_images else None,
+    }
     notices: list[str] = []
     _check_target(opts, services)
     changes = build_changes(opts)
@@ -167,6 +190,7 @@ def build_config(opts: dict[str, Any]) -> tuple[DeployConfig, AwsSettings]:
     max_definitions = _max_definitions(opts["max_definitions"])
     _check_one_off_task_options(opts)
     image, tag_only, reregister, opts = _image(opts, notices)
+    extra_images = _extra_images(given_images[1:], image, opts)
     _check_aws_access(opts)
     _check_combinations(opts)
     taskdef_file = None
@@ -177,6 +201,7 @@ def build_config(opts: dict[str, Any]) -> tuple[DeployConfig, AwsSettings]:
         service=opts["service"],
         task_definition=opts["task_definition"],
         image=image,
+        extra_images=extra_images,
         tag_only=tag_only,
         containers=tuple(opts["containers"]),
         timeout=opts["timeout"],
@@ -194,6 +219,7 @@ def build_config(opts: dict[str, Any]) -> tuple[DeployConfig, AwsSettings]:
         poll_interval=opts["poll_interval"],
         max_failed_tasks=opts["max_failed_tasks"],
         run_task=_run_task(opts),
+        pre_deploy=_run_task(opts, pre_deploy=True),
         strategy=_strategy_overrides(opts),
         wait_until=opts["wait_until"],
         on_pause=opts["on_pause"],
@@ -264,8 +290,22 @@ def _max_definitions(value: str | None) -> int | None:
 
 
 def _check_one_off_task_options(opts: dict[str, Any]) -> None:
-    """The --run-task options need --run-task, and --run-task needs -d (10, 11, 12, 3)."""
-    if not opts["run_task"]:
+    """The --run-task options need --run-task (or --pre-deploy, which runs one too), and
+    --run-task needs -d, --pre-deploy -n (10, 11, 12, 3)."""
+    if opts["pre_deploy"] and not opts["service"]:
+        raise UsageError("--pre-deploy runs before a service moves: use it with -c and -n")
+    if opts["pre_deploy"] and opts["resume"]:
+        raise UsageError("--pre-deploy runs before a new deployment: drop --resume")
+    if not opts["run_task"] and not opts["pre_deploy"]:
+        for key, flag in (
+            ("run_task_commands", "--run-task-command"),
+            ("run_task_env", "--run-task-env"),
+        ):
+            if opts[key]:
+                raise UsageError(f"{flag} is only valid with --run-task or --pre-deploy")
+    if opts["run_task_commands"] and opts["pre_deploy"]:
+        raise UsageError("--pre-deploy gives the migration's command: drop --run-task-command")
+    if not opts["run_task"] and not opts["pre_deploy"]:
         for key, flag, code in (
             (
                 "network_configuration",
@@ -314,6 +354,37 @@ def _image(
     return image, tag_only, reregister, opts
 
 
+def _extra_images(
+    given: tuple[str, ...], first: ImageRef | None, opts: dict[str, Any]
+) -> tuple[ImageRef, ...]:
+    """Every -i after the first: one image of the build each, for the containers of its
+    repository; two of one repository (with different tags or digests) is a mistake."""
+    if not given or first is None:
+        if given and opts["tag_only"]:
+            return ()  # -to: every -i is ignored, as the first one is (notice said)
+        if given:
+            raise UsageError("-i ignore redeploys what runs: give it alone, without other -i")
+        return ()
+    if opts["containers"]:
+        raise UsageError("--container names the containers of one image: give a single -i")
+    images = [first]
+    for text in given:
+        image = parse_image(text)
+        if opts["tag_env_var"]:
+            image = image.with_tag(parse_tag(os.environ.get(opts["tag_env_var"]) or "latest"))
+        twin = next(
+            (i for i in images if i.canonical_repository == image.canonical_repository), None
+        )
+        if twin is not None:
+            if str(twin) == str(image):
+                continue
+            raise UsageError(
+                f"-i {twin} and -i {image} name one repository twice: give each repository once"
+            )
+        images.append(image)
+    return tuple(images[1:])
+
+
 def _check_aws_access(opts: dict[str, Any]) -> None:
     """-k and -s come as a pair; a region is a region name."""
     if bool(opts["access_key"]) != bool(opts["secret_key"]):
@@ -338,20 +409,30 @@ def _check_combinations(opts: dict[str, Any]) -> None:
         raise UsageError("--dry-run cannot be used with --resume: resuming is its only action")
 
 
-def _run_task(opts: dict[str, Any]) -> RunTaskConfig | None:
-    """--run-task's settings; --network-configuration parsed (JSON or shorthand)."""
-    if not opts["run_task"]:
+def _run_task(opts: dict[str, Any], *, pre_deploy: bool = False) -> RunTaskConfig | None:
+    """--run-task's settings (or, with `pre_deploy`, --pre-deploy's migration): the one-off
+    task's placement (--network-configuration parsed: JSON or shorthand), its overrides."""
+    if not (opts["pre_deploy"] if pre_deploy else opts["run_task"]):
         return None
+    from ecsdeploy.changes import parse_command, split_pair
     from ecsdeploy.netconfig import parse_network_configuration
 
     network = None
     if opts["network_configuration"]:
         network = parse_network_configuration(opts["network_configuration"])
+    commands = tuple(
+        (c, parse_command(v, "--run-task-command")) for c, v in opts["run_task_commands"]
+    )
+    if pre_deploy:
+        container, command = opts["pre_deploy"]
+        commands = ((container, parse_command(command, "--pre-deploy")),)
     return RunTaskConfig(
         launch_type=opts["launch_type"],
         platform_version=opts["platform_version"],
         network_configuration=network,
-        wait_for_success=opts["wait_for_success"],
+        wait_for_success=True if pre_deploy else opts["wait_for_success"],
+        commands=commands,
+        environment=tuple((c, *split_pair(v, "--run-task-env")) for c, v in opts["run_task_env"]),
     )
 
 

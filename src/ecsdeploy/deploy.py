@@ -13,7 +13,7 @@ the command and a release call.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,7 +28,7 @@ from ecsdeploy.output import Reporter
 from ecsdeploy.plan import PLACEHOLDER_ARN, Planner, new_revision_asked
 from ecsdeploy.policy import RunPolicy
 from ecsdeploy.prune import prune
-from ecsdeploy.register import register_only
+from ecsdeploy.register import check_overrides, one_off_params, register_only, run_one_off
 from ecsdeploy.result import DeployResult, Outcome
 from ecsdeploy.rollback import (
     put_back_configuration,
@@ -119,8 +119,16 @@ def deploy_service(story: Story, cfg: DeployConfig, r: DeployResult) -> None:
     ecs.check_request("UpdateService", update, UsageError)
     if containers is not None:  # a new revision, or another existing one
         story.preflight(cfg, containers, r)
+    migration = None
+    if cfg.pre_deploy is not None:
+        if containers is None:
+            containers = ecs.describe_task_definition(target_arn)[0]["containerDefinitions"]
+        check_overrides(cfg.pre_deploy, containers)
+        migration = one_off_params(cfg.pre_deploy, cfg.cluster, service.placement)
+        migration["startedBy"] = "ecs-deploy/pre-deploy"
+        ecs.check_request("RunTask", {**migration, "taskDefinition": PLACEHOLDER_ARN}, UsageError)
     if cfg.dry_run:
-        planner.dry_run(r, old_arn, plan, update)
+        planner.dry_run(r, old_arn, plan, update, migration)
         return
     require_healthy = False
     if cfg.skip_deployments_check:
@@ -134,6 +142,10 @@ def deploy_service(story: Story, cfg: DeployConfig, r: DeployResult) -> None:
         story.phase = Phase.REGISTERING
         r.new_task_definition = story.register(request)
     update["taskDefinition"] = r.new_task_definition
+    if migration is not None and containers is not None:
+        migration["taskDefinition"] = r.new_task_definition
+        if not _migrate(story, cfg, migration, containers, r):
+            return  # no service was changed
     story.phase = Phase.UPDATING
     updated = story.update_service(cfg, service, update, orphan=request is not None)
     story.service_updated = True
@@ -169,6 +181,29 @@ def deploy_service(story: Story, cfg: DeployConfig, r: DeployResult) -> None:
         record_pause(cfg, r, result.service_deployment)
     if r.code == ExitCode.ROLLED_BACK or result.outcome in _BACK_ON_THE_OLD_REVISION:
         put_back_configuration(story, cfg, r)
+
+
+def _migrate(
+    story: Story,
+    cfg: DeployConfig,
+    params: dict[str, Any],
+    containers: Sequence[Mapping[str, Any]],
+    r: DeployResult,
+) -> bool:
+    """--pre-deploy: the new revision's one-off migration task, followed to its end (logs
+    streamed); True when it exited 0 and the service may move."""
+    story.phase = Phase.MIGRATING
+    essential = {str(c["name"]) for c in containers if c.get("essential", True)}
+    ended = run_one_off(story, cfg, params, essential, r, wait=True, what="migration")
+    if ended is None:  # interrupted (the task was stopped) or timed out: r says which
+        r.reason += "; no service was changed"
+        return False
+    if ended.failures:
+        r.code, r.outcome = ExitCode.MIGRATION_FAILED, Outcome.FAILED
+        r.reason = f"migration failed ({'; '.join(ended.failures)}): no service was changed"
+        return False
+    story.reporter.info("Migration succeeded: updating the service")
+    return True
 
 
 def _service_update(

@@ -15,7 +15,13 @@ from typing import Any, Protocol
 
 from tenacity import RetryCallState, Retrying, retry_if_exception, wait_random_exponential
 
-from ecsdeploy.errors import AwsAccessError, AwsError, EcsDeployError, NotFoundError
+from ecsdeploy.errors import (
+    AwsAccessError,
+    AwsError,
+    EcsDeployError,
+    NotFoundError,
+    TaskNotStartedError,
+)
 from ecsdeploy.models import Service, ServiceDeployment, Task
 from ecsdeploy.policy import Interrupted, RunPolicy
 
@@ -458,12 +464,15 @@ class EcsGateway(Gateway):
             "ContinueServiceDeployment", serviceDeploymentArn=arn, hookId=hook_id, action=action
         )
 
+    def stop_task(self, cluster: str, task: str, reason: str) -> None:
+        self.call("StopTask", cluster=cluster, task=task, reason=reason[:255])
+
     def run_task(self, **params: Any) -> list[Task]:
         response = self.call("RunTask", **params)
         failures = response.get("failures") or []
         if failures and not response.get("tasks"):
             reasons = "; ".join(f"{f.get('arn', '')}: {f.get('reason', '')}" for f in failures)
-            raise AwsError(f"RunTask started no task: {reasons}")
+            raise TaskNotStartedError(f"RunTask placed no task: {reasons}")
         return [Task.from_api(t) for t in response.get("tasks", [])]
 
 

@@ -66,10 +66,29 @@ class ExitCode(IntEnum):
     #: The preflight found that something the new revision names does not exist (an ECR
     #: image, an SSM parameter or Secrets Manager secret, a log group); nothing registered.
     PREFLIGHT_FAILED = 25
+    #: A one-off task (--run-task, or --pre-deploy's migration) could not be placed or started:
+    #: RunTask placed no task (RESOURCE:MEMORY, ...), or it stopped before its containers ran.
+    TASK_NOT_STARTED = 26
+    #: --pre-deploy: the migration task failed (its own exit code is in the summary, and in
+    #: 64 + code where that fits); no service was changed.
+    MIGRATION_FAILED = 27
+    #: --run-task --wait-for-success: the task's essential container exited 1 to 63; the
+    #: command exits 64 + that code (65 to 127). Codes above 63 exit 1 (the summary has it).
+    TASK_EXIT_BASE = 64
     #: Interrupted by SIGINT while waiting (128 + 2, the shell convention).
     INTERRUPTED = 130
     #: Terminated by SIGTERM while waiting (128 + 15).
     TERMINATED = 143
+
+    @classmethod
+    def _missing_(cls, value: object) -> ExitCode | None:
+        """64 + a one-off task's own exit code (65 to 127) is a code too, made on demand."""
+        if isinstance(value, int) and cls.TASK_EXIT_BASE < value < 128:
+            member = int.__new__(cls, value)
+            member._name_ = f"TASK_EXITED_{value - cls.TASK_EXIT_BASE}"
+            member._value_ = value
+            return member
+        return None
 
 
 class EcsDeployError(Exception):
@@ -127,3 +146,7 @@ class RevisionError(EcsDeployError):
 
 class PreflightError(EcsDeployError):
     code = ExitCode.PREFLIGHT_FAILED
+
+
+class TaskNotStartedError(EcsDeployError):
+    code = ExitCode.TASK_NOT_STARTED

@@ -31,6 +31,14 @@ class LogsGateway(Gateway):
         )
         return [str(e.get("message", "")) for e in page.get("events", [])][-lines:]
 
+    def page(self, group: str, stream: str, token: str | None) -> tuple[list[str], str | None]:
+        """The log events after `token` (from the stream's start when None), oldest first,
+        and the forward token to read on from: ECS's awslogs streams, followed live."""
+        params = {"nextToken": token} if token else {"startFromHead": True}
+        page = self.call("GetLogEvents", logGroupName=group, logStreamName=stream, **params)
+        messages = [str(e.get("message", "")) for e in page.get("events", [])]
+        return messages, page.get("nextForwardToken")
+
     def group_exists(self, group: str) -> bool:
         token: str | None = None
         while True:

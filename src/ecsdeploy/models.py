@@ -83,6 +83,8 @@ class Service:
     current_service_deployment: str | None = None
     #: The target groups of its load balancers (a failure's diagnosis reads their health).
     target_groups: tuple[str, ...] = ()
+    #: Where its tasks run: a migration (--pre-deploy) runs as they do.
+    placement: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_api(cls, d: Mapping[str, Any]) -> Service:
@@ -104,6 +106,16 @@ class Service:
                 for lb in d.get("loadBalancers") or []
                 if lb.get("targetGroupArn")
             ),
+            placement={
+                key: d[key]
+                for key in (
+                    "launchType",
+                    "capacityProviderStrategy",
+                    "platformVersion",
+                    "networkConfiguration",
+                )
+                if d.get(key)
+            },
         )
 
     @property

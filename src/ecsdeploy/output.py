@@ -210,6 +210,10 @@ class Reporter:
         lines.extend(f"  {t.describe()}" for t in d.targets)
         self.block(lines)
 
+    def task_log(self, container: str, line: str) -> None:
+        """A line a one-off task's container logged (escaped and masked already)."""
+        self.info(f"{container} | {line}")
+
     def targets(self, targets: list[TargetHealth]) -> None:
         """Targets seen unhealthy, read as soon as ECS said so (before it deregisters them)."""
         for t in targets:
@@ -473,6 +477,7 @@ def summary_dict(result: DeployResult) -> dict[str, Any]:
         "requests": result.requests,
         "diagnosis": [d.as_dict() for d in result.diagnosis],
         "preflight": result.preflight,
+        "task_exit_code": result.task_exit_code,
         "stopped_tasks_total": len(result.stopped_tasks),
         "stopped_tasks": [
             {

@@ -82,7 +82,8 @@ class Planner:
         if cfg.tag_only is not None:
             containers = taskdef.retag_all(containers, cfg.tag_only)
         elif cfg.image is not None:
-            containers = taskdef.swap_image(containers, cfg.image, cfg.containers)
+            for image in (cfg.image, *cfg.extra_images):
+                containers = taskdef.swap_image(containers, image, cfg.containers)
         new = apply_changes({**base, "containerDefinitions": containers}, cfg.changes)
         request = taskdef.registration_request(
             new, fields, tags if cfg.copy_task_definition_tags or cfg.taskdef_file else ()

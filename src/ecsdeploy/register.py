@@ -5,14 +5,23 @@ watcher's task wait (same pace, clock and deadline as a deploy) and judge its ex
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from ecsdeploy.config import DeployConfig
-from ecsdeploy.errors import ExitCode, UsageError
+from ecsdeploy.config import DeployConfig, RunTaskConfig
+from ecsdeploy.errors import (
+    EcsDeployError,
+    ExitCode,
+    NoMatchingContainerError,
+    TaskNotStartedError,
+    UsageError,
+)
 from ecsdeploy.plan import PLACEHOLDER_ARN, Planner, new_revision_asked
 from ecsdeploy.prune import prune
 from ecsdeploy.result import DeployResult, Outcome
 from ecsdeploy.story import Phase, Story
+from ecsdeploy.streams import LogStreamer
 from ecsdeploy.watch import wait_for_tasks
 
 
@@ -36,6 +45,7 @@ def register_only(story: Story, cfg: DeployConfig, r: DeployResult) -> None:
         request, containers = plan.request, plan.containers
     run_params = None
     if cfg.run_task is not None:
+        check_overrides(cfg.run_task, containers)
         run_params = run_task_params(cfg)
         ecs.check_request("RunTask", {**run_params, "taskDefinition": PLACEHOLDER_ARN}, UsageError)
     if plan is not None:
@@ -58,54 +68,129 @@ def register_only(story: Story, cfg: DeployConfig, r: DeployResult) -> None:
 
 def run_task_params(cfg: DeployConfig) -> dict[str, Any]:
     """RunTask's request from --run-task's options (the revision is filled in later)."""
-    run = cfg.run_task
-    assert run is not None
-    params: dict[str, Any] = {}
-    if cfg.cluster:
-        params["cluster"] = cfg.cluster
+    assert cfg.run_task is not None
+    return one_off_params(cfg.run_task, cfg.cluster)
+
+
+def one_off_params(
+    run: RunTaskConfig, cluster: str | None, placement: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """RunTask's request for a one-off task: where it runs (a service's `placement`, for a
+    migration, with the options' values over it) and its overrides for this run only."""
+    params: dict[str, Any] = dict(placement or {})
+    if cluster:
+        params["cluster"] = cluster
     if run.launch_type:
+        params.pop("capacityProviderStrategy", None)  # ECS takes one or the other
         params["launchType"] = run.launch_type
     if run.platform_version:
         params["platformVersion"] = run.platform_version
     if run.network_configuration:
         params["networkConfiguration"] = dict(run.network_configuration)
+    if overrides := run.overrides():
+        params["overrides"] = overrides
     return params
+
+
+def check_overrides(run: RunTaskConfig, containers: Sequence[Mapping[str, Any]]) -> None:
+    """Every container an override names is in the revision (exit 14 otherwise)."""
+    have = [str(c.get("name")) for c in containers]
+    named = {n for n, _ in run.commands} | {n for n, _, _ in run.environment}
+    missing = sorted(named - set(have))
+    if missing:
+        raise NoMatchingContainerError(
+            f"No container named {', '.join(missing)} in the task definition (it has: "
+            f"{', '.join(have)}); nothing was registered or run"
+        )
 
 
 def run_task(
     story: Story, cfg: DeployConfig, params: dict[str, Any], essential: set[str], r: DeployResult
 ) -> None:
-    """RunTask; with --wait-for-success, succeed only if every essential container exits 0
-    (a sidecar marked essential=false may exit as it likes)."""
+    """--run-task (with --wait-for-success: wait, streaming its logs, and succeed only if
+    every essential container exits 0; a sidecar marked essential=false may exit as it
+    likes). The essential container's own exit code N shows as exit 64 + N (N <= 63)."""
     assert cfg.run_task is not None
+    ended = run_one_off(
+        story, cfg, params, essential, r, wait=cfg.run_task.wait_for_success, what="task"
+    )
+    if ended is None or ended.failures == []:
+        return
+    code = ended.exit_code
+    r.code = (
+        ExitCode(ExitCode.TASK_EXIT_BASE + code)
+        if code and 0 < code < 64
+        else ExitCode.DEPLOY_FAILED
+    )
+    r.outcome = Outcome.FAILED
+    r.reason = "task failed: " + "; ".join(ended.failures)
+
+
+@dataclass(frozen=True)
+class OneOff:
+    """How a one-off task ended: the failures of its essential containers (empty: every one
+    exited 0) and the first one's exit code."""
+
+    failures: list[str]
+    exit_code: int | None
+
+
+def run_one_off(
+    story: Story,
+    cfg: DeployConfig,
+    params: dict[str, Any],
+    essential: set[str],
+    r: DeployResult,
+    *,
+    wait: bool,
+    what: str,
+) -> OneOff | None:
+    """RunTask, and with `wait`, follow the task to its end on the watcher's task wait,
+    streaming its containers' logs; None when not waited for (or interrupted, timed out:
+    `r` says so). A task that cannot be placed or that stops before its containers ran is
+    TaskNotStartedError, never a wait until --timeout. On a signal the task is stopped."""
     reporter, policy = story.reporter, story.policy
     tasks = story.ecs.run_task(**params)
     arns = [t.arn for t in tasks]
-    reporter.info(f"Started task(s): {', '.join(arns)}")
-    r.reason = "task started"
-    if not cfg.run_task.wait_for_success:
-        return
+    reporter.info(f"Started {'task(s)' if what == 'task' else 'the ' + what}: {', '.join(arns)}")
+    r.reason = f"{what} started"
+    if not wait:
+        return None
     story.phase = Phase.WAITING_FOR_TASK
     assert policy.deadline is not None
+    stream = None
+    if story.readers is not None and cfg.log_lines:
+        definition = story.ecs.describe_task_definition(params["taskDefinition"])[0]
+        stream = LogStreamer(
+            story.readers,
+            policy,
+            definition.get("containerDefinitions", []),
+            reporter.task_log,
+            reporter.warn,
+        )
     waited = wait_for_tasks(
         story.ecs,
-        cfg.cluster or "default",
+        params.get("cluster") or "default",
         arns,
         deadline=policy.deadline,
         poll_interval=cfg.poll_interval,
         clock=story.clock,
         sleep=policy.sleep,
         interrupted=policy.interrupted,
+        stream=stream,
     )
     if waited.outcome is Outcome.INTERRUPTED:
+        _stop_after_signal(story, params.get("cluster") or "default", arns, what)
         r.code, r.outcome = policy.exit_code, Outcome.INTERRUPTED
-        r.reason = "interrupted while waiting for the task"
-        return
+        r.reason = f"interrupted while waiting for the {what}: it was stopped"
+        return None
     if waited.outcome is Outcome.TIMED_OUT:
         r.code, r.outcome = ExitCode.DEPLOY_FAILED, Outcome.TIMED_OUT
-        r.reason = f"timed out waiting for the task(s) to stop ({cfg.timeout:g}s)"
-        return
-    failures = []
+        r.reason = f"timed out waiting for the {what} to stop ({cfg.timeout:g}s)"
+        return None
+    failures: list[str] = []
+    exit_code: int | None = None
+    r.stopped_tasks = waited.tasks
     for task in waited.tasks:
         for container in task.containers:
             reporter.info(
@@ -114,15 +199,35 @@ def run_task(
             )
             if container.name in essential and container.exit_code != 0:
                 failures.append(f"{container.name} exited {container.exit_code}")
+                if exit_code is None and container.exit_code is not None:
+                    exit_code = container.exit_code
         if task.stopped_reason and failures:
             reporter.info(f"Task {task.id} stopped: {task.stopped_reason}")
         if story.diagnoser is not None and any(c.failed for c in task.containers):
             diagnosis = story.diagnoser.task(task)
             r.diagnosis.append(diagnosis)
-            reporter.diagnosis(diagnosis)
-    r.stopped_tasks = waited.tasks
-    if failures:
-        r.code, r.outcome = ExitCode.DEPLOY_FAILED, Outcome.FAILED
-        r.reason = "task failed: " + "; ".join(failures)
-    else:
-        r.reason = "task succeeded: every container exited 0"
+            if stream is None:  # streamed: its lines are on the screen already
+                reporter.diagnosis(diagnosis)
+        if task.stop_code == "TaskFailedToStart" or (
+            failures and all(c.exit_code is None for c in task.containers)
+        ):
+            raise TaskNotStartedError(
+                f"The {what} did not start: {task.stopped_reason or 'no reason given'}"
+            )
+    r.task_exit_code = exit_code if failures else 0
+    if not failures:
+        r.reason = f"{what} succeeded: every container exited 0"
+    return OneOff(failures, exit_code)
+
+
+def _stop_after_signal(story: Story, cluster: str, arns: list[str], what: str) -> None:
+    """A signal while a one-off task runs: stop it (the one call a cancel owes), and say so."""
+    policy = story.policy
+    policy.new_phase()
+    for arn in arns:
+        try:
+            story.ecs.stop_task(cluster, arn, f"ecs-deploy was interrupted while the {what} ran")
+        except EcsDeployError as exc:
+            story.reporter.warn(f"Could not stop the {what} {arn}: {exc.message}")
+            continue
+        story.reporter.warn(f"Stopped the {what} {arn}: the run was interrupted")

@@ -112,6 +112,8 @@ class DeployResult:
     requests: dict[str, Any] = field(default_factory=dict)
     #: Why each failed task failed: its containers' last log lines, target health.
     diagnosis: list[TaskDiagnosis] = field(default_factory=list)
+    #: A one-off task's (or migration's) essential container's own exit code, exactly.
+    task_exit_code: int | None = None
     #: What the preflight checked (kind, what, status ok/missing/skipped, why).
     preflight: list[dict[str, str]] = field(default_factory=list)
     #: With --strategy: the service's own deploymentConfiguration, which a rollback puts

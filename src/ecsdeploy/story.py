@@ -64,6 +64,7 @@ class Phase(Enum):
     PREPARING = "preparing the new revision"
     PREFLIGHT = "checking what the new revision needs"
     REGISTERING = "registering the new revision"
+    MIGRATING = "running the migration"
     UPDATING = "updating the service"
     WAITING = "waiting for the deployment"
     FINDING_PAUSED = "finding the paused deployment"

@@ -419,12 +419,19 @@ def wait_for_tasks(
     sleep: Callable[[float], object],
     interrupted: Callable[[], bool] = lambda: False,
     rng: random.Random | None = None,
+    stream: Callable[[list[Task]], None] | None = None,
 ) -> TaskWait:
-    """Poll one-off tasks (RunTask's) at the watcher's pace until every one has stopped."""
+    """Poll one-off tasks (RunTask's) at the watcher's pace until every one has stopped;
+    `stream` (a streams.LogStreamer) is called at every poll, and once more at the end, so
+    what the tasks logged shows within one poll of being written."""
     pacer = Pacer(poll_interval, rng or random.Random())
     while True:
         tasks = ecs.describe_tasks(cluster, arns)
+        if stream is not None:
+            stream(tasks)
         if all(t.is_stopped for t in tasks):
+            if stream is not None:
+                stream(tasks)  # what was written as they stopped
             return TaskWait(Outcome.SUCCEEDED, tasks)
         if interrupted():
             return TaskWait(Outcome.INTERRUPTED, tasks)

@@ -46,6 +46,9 @@ class Faults:
     crash_exit_code: int | None = None
     #: Exit code per container name for one-off tasks (run_task); others exit 0.
     exit_codes: tuple[tuple[str, int], ...] = ()
+    #: What a one-off task's containers log (awslogs), a line a step, before they exit; one
+    #: whose exit code is not 0 then logs `crash_log`.
+    task_log: tuple[str, ...] = telemetry.TASK_LOG
     #: Failed tasks before the circuit breaker trips; None: ECS's rule (half the desired
     #: count, at least 3, at most 200).
     circuit_breaker_threshold: int | None = None
@@ -713,14 +716,15 @@ class Scheduler:
 
     def _advance_health(self, task: Task, faults: Faults) -> None:
         if task["_one_off"]:
-            if task["_age"] >= 2:
+            step = task["_age"] - 1
+            if 0 <= step < len(faults.task_log):
+                line = faults.task_log[step]
+                telemetry.log(task, lambda c: (line,))
+            if task["_age"] >= max(2, len(faults.task_log) + 1):
                 codes = dict(faults.exit_codes)
                 for c in task["containers"]:
                     c["exitCode"] = codes.get(c["name"], 0)
-                telemetry.log(
-                    task,
-                    lambda c: faults.crash_log if c["exitCode"] else (f"{c['name']}: done",),
-                )
+                telemetry.log(task, lambda c: faults.crash_log if c["exitCode"] else ())
                 failed = [c for c in task["containers"] if c["essential"] and c["exitCode"] != 0]
                 task["stopCode"] = "EssentialContainerExited"
                 task["stoppedReason"] = "Essential container in task exited"

@@ -99,7 +99,13 @@ class Middleware:
                 s.requests.clear()
         elif name == "faults":
             service = body.pop("service", None)
-            for key in ("fail_images", "crash_images", "crash_log", "unhealthy_target_images"):
+            for key in (
+                "fail_images",
+                "crash_images",
+                "crash_log",
+                "unhealthy_target_images",
+                "task_log",
+            ):
                 if key in body:
                     body[key] = tuple(body[key])
             if "exit_codes" in body:

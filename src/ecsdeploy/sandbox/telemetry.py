@@ -23,6 +23,13 @@ CRASH_LOG = (
     '    DATABASE_URL = os.environ["DATABASE_URL"]',
     "KeyError: 'DATABASE_URL'",
 )
+#: What a one-off task logs, a line a step (the `task_log` fault): a migration.
+TASK_LOG = (
+    "Operations to perform: apply all migrations",
+    "Running migrations:",
+    "  Applying orders.0001_initial... OK",
+    "  Applying orders.0002_add_status... OK",
+)
 UNHEALTHY = (
     "unhealthy",
     "Target.ResponseCodeMismatch",
