@@ -4,6 +4,7 @@ is the one the script expects, or it fails."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -20,7 +21,7 @@ def test_the_demo_runs_end_to_end():
         "DEMO_MINUTE": "0.3",
     }
     done = subprocess.run(
-        ["bash", str(ROOT / "scripts" / "demo.sh")],
+        [shutil.which("bash") or "/bin/bash", str(ROOT / "scripts" / "demo.sh")],
         env=env,
         capture_output=True,
         text=True,
