@@ -34,6 +34,9 @@ MUTATING = {
     "RunTask",
     "StopServiceDeployment",
     "ContinueServiceDeployment",
+    "StopTask",
+    "PutTargets",
+    "UpdateSchedule",
 }
 _names = itertools.count(1)
 

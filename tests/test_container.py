@@ -48,15 +48,17 @@ def test_files_match_their_published_schemas(schema, path):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_the_readme_workflow_example_is_a_valid_workflow(tmp_path):
+@pytest.mark.parametrize("marker", ["workflow-example", "deploy-job-workflow"])
+def test_the_readme_workflow_example_is_a_valid_workflow(tmp_path, marker):
     readme = (ROOT / "README.md").read_text()
-    block = readme.split("<!-- workflow-example -->", 1)[1].split("<!-- /workflow-example -->")[0]
+    block = readme.split(f"<!-- {marker} -->", 1)[1].split(f"<!-- /{marker} -->")[0]
     workflow = block.split("```yaml\n", 1)[1].split("```", 1)[0]
     path = tmp_path / "deploy.yml"
     path.write_text(workflow)
     result = tool("check-jsonschema", "--builtin-schema", "vendor.github-workflows", str(path))
     assert result.returncode == 0, result.stdout + result.stderr
-    step = next(s for s in yaml.safe_load(workflow)["jobs"]["deploy"]["steps"] if s.get("id"))
+    steps = yaml.safe_load(workflow)["jobs"]["deploy"]["steps"]
+    step = next(s for s in steps if "ecs-deploy-cli" in s.get("uses", ""))
     inputs = yaml.safe_load((ROOT / "action.yml").read_text())["inputs"]
     assert set(step["with"]) <= set(inputs)
 

@@ -24,7 +24,7 @@ LAYERS: list[set[str]] = [
     {"plan"},
     {"config", "netconfig"},
     {"watch", "ecs", "output", "aws", "gateways", "preflight", "streams"},
-    {"result", "changes", "taskdef", "image", "models", "policy", "diagnose"},
+    {"result", "changes", "taskdef", "image", "models", "policy", "diagnose", "schedules"},
     {"errors"},
 ]
 

@@ -449,7 +449,11 @@ def test_5000_tasks_roll_over_in_batches_and_are_watched_with_one_call_per_poll(
     run = deploy(sandbox, cluster, "-i", "nginx:2", "-t", "300", timeout=320)
     assert run.code == 0, run.stderr
     assert "5000/5000 tasks running" in run.stdout
-    after = run.calls[run.calls.index("UpdateService") + 1 :]
+    after = [  # once per deploy, beside the polls: the scheduled tasks' lookup
+        c
+        for c in run.calls[run.calls.index("UpdateService") + 1 :]
+        if c != "ListRuleNamesByTarget" and not c.startswith("GET /schedules")
+    ]
     assert after == ["DescribeServices"] * len(after)
     assert len(after) > 3  # it watched a rollout in progress, not just a finished one
 

@@ -482,6 +482,15 @@ class SectionedCommand(click.Command):
         name="run_task_env",
     ),
     click.option(
+        "--scheduled-tasks",
+        default="auto",
+        show_default=True,
+        metavar="auto|none|NAME,...",
+        help="After a successful deploy, move the family's scheduled tasks in the cluster "
+        "(EventBridge rules' ECS targets, EventBridge Scheduler schedules) from the revision "
+        "the service ran to the new one: all of them, none, or these rule/schedule names.",
+    ),
+    click.option(
         "--pre-deploy",
         nargs=2,
         metavar="CONTAINER CMD",

@@ -163,6 +163,8 @@ class DeployConfig:
     #: --pre-deploy: the migration's settings (the container's command in `commands`);
     #: run once with the new revision before the service is updated.
     pre_deploy: RunTaskConfig | None = None
+    #: auto (every rule target and schedule of the family in the cluster), none, or names.
+    scheduled_tasks: str = "auto"
     log_lines: int = DEFAULT_LOG_LINES  # of each failed container's log; 0: none
     preflight: bool = True  # check that images, secrets and log groups exist first
     services: tuple[str, ...] = ()  # every -n: more than one makes a release (release.py)
@@ -230,6 +232,7 @@ def build_config(opts: dict[str, Any]) -> tuple[DeployConfig, AwsSettings]:
         notices=tuple(notices),
         reregister=reregister,
         log_lines=opts["log_lines"],
+        scheduled_tasks=opts["scheduled_tasks"],
         preflight=not opts["no_preflight"],
         services=services,
         atomic=opts["atomic"],
@@ -268,6 +271,7 @@ def _check_what_to_deploy(opts: dict[str, Any], changes: Changes) -> None:
         and not opts["force_new_deployment"]
         and not opts["resume"]
         and not opts["revision"]
+        and not opts["run_task"]  # runs the current revision as it is (overrides aside)
         and not changes.given
     ):
         raise _fail(

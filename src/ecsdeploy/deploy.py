@@ -13,7 +13,9 @@ the command and a release call.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,7 +23,7 @@ from ecsdeploy.config import DeployConfig, merge_deployment_configuration
 from ecsdeploy.ecs import EcsGateway
 from ecsdeploy.errors import ExitCode, UnsupportedServiceError, UsageError
 from ecsdeploy.gateways import AwsReaders
-from ecsdeploy.models import Service
+from ecsdeploy.models import Service, short_name
 from ecsdeploy.models import short_name as _short
 from ecsdeploy.native import native_rollout, resume, service_deployment_to_follow
 from ecsdeploy.output import Reporter
@@ -36,6 +38,7 @@ from ecsdeploy.rollback import (
     roll_back_release,
     roll_back_rolling,
 )
+from ecsdeploy.schedules import ScheduledTask
 from ecsdeploy.story import NO_ROLLBACK, Phase, Story, record_pause
 from ecsdeploy.watch import Target
 
@@ -127,8 +130,11 @@ def deploy_service(story: Story, cfg: DeployConfig, r: DeployResult) -> None:
         migration = one_off_params(cfg.pre_deploy, cfg.cluster, service.placement)
         migration["startedBy"] = "ecs-deploy/pre-deploy"
         ecs.check_request("RunTask", {**migration, "taskDefinition": PLACEHOLDER_ARN}, UsageError)
+    cluster_arn = _cluster_arn(service, cfg.cluster)
     if cfg.dry_run:
         planner.dry_run(r, old_arn, plan, update, migration)
+        r.scheduled_tasks = story.find_scheduled(cfg, cluster_arn, old_arn, "<the new revision>")
+        story.show_scheduled(r.scheduled_tasks)
         return
     require_healthy = False
     if cfg.skip_deployments_check:
@@ -159,8 +165,12 @@ def deploy_service(story: Story, cfg: DeployConfig, r: DeployResult) -> None:
         service_deployment_to_follow(story, cfg, r, updated),
     )
 
-    # Watch it to its verdict; then roll back or prune.
+    # Watch it to its verdict (the scheduled tasks are looked for meanwhile); then roll back,
+    # or move the scheduled tasks and prune.
     story.phase = Phase.WAITING
+    scheduled = _in_background(
+        lambda: story.find_scheduled(cfg, cluster_arn, old_arn, str(r.new_task_definition))
+    )
     settings = story.settings(cfg, require_healthy)
     rollout = native_rollout(story, cfg, r, seen=service.events)
     if target.service_deployment_arn:
@@ -169,6 +179,8 @@ def deploy_service(story: Story, cfg: DeployConfig, r: DeployResult) -> None:
         result = story.watch(r, target, settings, seen=service.events)
     story.record_verdict(cfg, r, result)
     if result.outcome is Outcome.SUCCEEDED:
+        if r.new_task_definition != old_arn:
+            story.move_scheduled(scheduled.result(), r)
         if cfg.max_definitions:  # None or 0: off, as the original's default
             prune(story, r, cfg.max_definitions)
     elif cfg.enable_rollback and result.outcome not in NO_ROLLBACK:
@@ -181,6 +193,58 @@ def deploy_service(story: Story, cfg: DeployConfig, r: DeployResult) -> None:
         record_pause(cfg, r, result.service_deployment)
     if r.code == ExitCode.ROLLED_BACK or result.outcome in _BACK_ON_THE_OLD_REVISION:
         put_back_configuration(story, cfg, r)
+
+
+def prepare_release(
+    story: Story, configs: Sequence[DeployConfig], services: Sequence[Service], r: DeployResult
+) -> dict[str, str]:
+    """Before a release's services move: one new revision for the services of one family
+    that run one revision (registered once, each service then pointed at it), and
+    --pre-deploy's migration, once, with the first service's new revision. Returns the
+    revision each such service deploys; a failed migration (or any error) fails `r`."""
+    cfg = configs[0]
+    planner = Planner(story.ecs, story.reporter)
+    groups: dict[str, list[Service]] = {}
+    for service in services:
+        groups.setdefault(service.task_definition, []).append(service)
+    shared: dict[str, str] = {}
+    first = services[0]
+    for current, group in groups.items():
+        if len(group) < 2 and not (cfg.pre_deploy is not None and first in group):
+            continue
+        names = ", ".join(s.name for s in group)
+        story.reporter.info(
+            f"Services {names} run {short_name(current)}: one new revision for them"
+        )
+        story.phase = Phase.PREPARING
+        plan = planner.plan_revision(replace(cfg, service=group[0].name), current)
+        story.preflight(cfg, plan.containers, r)
+        story.phase = Phase.REGISTERING
+        arn = story.register(plan.request)
+        shared.update((s.name, arn) for s in group)
+        if cfg.pre_deploy is not None and first in group:
+            migration = one_off_params(cfg.pre_deploy, cfg.cluster, first.placement)
+            migration["startedBy"] = "ecs-deploy/pre-deploy"
+            migration["taskDefinition"] = arn
+            check_overrides(cfg.pre_deploy, plan.containers)
+            if not _migrate(story, cfg, migration, plan.containers, r):
+                return shared
+    return shared
+
+
+def _cluster_arn(service: Service, cluster: str) -> str:
+    """The cluster's ARN, from the service's (arn:aws:ecs:REGION:ACCOUNT:service/...)."""
+    if cluster.startswith("arn:"):
+        return cluster
+    return ":".join(service.arn.split(":")[:5]) + f":cluster/{cluster}"
+
+
+def _in_background(work: Callable[[], list[ScheduledTask]]) -> Future[list[ScheduledTask]]:
+    """Run `work` beside the rollout's watch (its reads cost the deploy no time)."""
+    pool = ThreadPoolExecutor(max_workers=1)
+    future = pool.submit(work)
+    pool.shutdown(wait=False)
+    return future
 
 
 def _migrate(

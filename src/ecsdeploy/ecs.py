@@ -464,6 +464,13 @@ class EcsGateway(Gateway):
             "ContinueServiceDeployment", serviceDeploymentArn=arn, hookId=hook_id, action=action
         )
 
+    def cluster_arn(self, cluster: str) -> str:
+        """The cluster's ARN (scheduled tasks name their cluster by it)."""
+        found = self.call("DescribeClusters", clusters=[cluster]).get("clusters") or []
+        if not found:
+            raise NotFoundError(f"Cluster {cluster} not found; check -c/--cluster")
+        return str(found[0]["clusterArn"])
+
     def stop_task(self, cluster: str, task: str, reason: str) -> None:
         self.call("StopTask", cluster=cluster, task=task, reason=reason[:255])
 

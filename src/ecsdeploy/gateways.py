@@ -141,3 +141,79 @@ class AwsReaders:
 
     def secrets(self, region: str, policy: RunPolicy) -> SecretsGateway:
         return self._gateway(SecretsGateway, "secretsmanager", region, policy)
+
+    def events(self, policy: RunPolicy) -> EventsGateway:
+        return self._gateway(EventsGateway, "events", None, policy)
+
+    def scheduler(self, policy: RunPolicy) -> SchedulerGateway:
+        return self._gateway(SchedulerGateway, "scheduler", None, policy)
+
+
+class EventsGateway(Gateway):
+    """EventBridge rules (their ECS targets)."""
+
+    MUTATING = frozenset({"PutTargets"})
+
+    def rule_names_by_target(self, target_arn: str) -> list[str]:
+        names: list[str] = []
+        token: str | None = None
+        while True:
+            page = self.call(
+                "ListRuleNamesByTarget",
+                TargetArn=target_arn,
+                **({"NextToken": token} if token else {}),
+            )
+            names.extend(str(n) for n in page.get("RuleNames", []))
+            token = page.get("NextToken")
+            if not token:
+                return names
+
+    def targets_by_rule(self, rule: str) -> list[dict[str, Any]]:
+        targets: list[dict[str, Any]] = []
+        token: str | None = None
+        while True:
+            page = self.call(
+                "ListTargetsByRule", Rule=rule, **({"NextToken": token} if token else {})
+            )
+            targets.extend(page.get("Targets", []))
+            token = page.get("NextToken")
+            if not token:
+                return targets
+
+    def put_targets(self, rule: str, targets: list[dict[str, Any]]) -> None:
+        from ecsdeploy.errors import AwsError
+
+        answer = self.call("PutTargets", Rule=rule, Targets=targets)
+        if answer.get("FailedEntryCount"):
+            failed = answer.get("FailedEntries") or []
+            raise AwsError(
+                "PutTargets refused: "
+                + "; ".join(f"{f.get('TargetId')}: {f.get('ErrorMessage')}" for f in failed)
+            )
+
+
+class SchedulerGateway(Gateway):
+    """EventBridge Scheduler schedules."""
+
+    MUTATING = frozenset({"UpdateSchedule"})
+
+    def schedules(self) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        token: str | None = None
+        while True:
+            page = self.call("ListSchedules", **({"NextToken": token} if token else {}))
+            found.extend(page.get("Schedules", []))
+            token = page.get("NextToken")
+            if not token:
+                return found
+
+    def get_schedule(self, name: str, group: str) -> dict[str, Any]:
+        answer = self.call("GetSchedule", Name=name, GroupName=group)
+        return {k: v for k, v in answer.items() if k != "ResponseMetadata"}
+
+    def update_schedule(self, request: Mapping[str, Any]) -> None:
+        self.call("UpdateSchedule", **request)
+
+    def update_fields(self) -> list[str]:
+        model = self.client.meta.service_model
+        return list(model.operation_model("UpdateSchedule").input_shape.members)

@@ -18,11 +18,12 @@ from ecsdeploy.errors import (
     UsageError,
 )
 from ecsdeploy.plan import PLACEHOLDER_ARN, Planner, new_revision_asked
+from ecsdeploy.policy import Interrupted
 from ecsdeploy.prune import prune
 from ecsdeploy.result import DeployResult, Outcome
 from ecsdeploy.story import Phase, Story
 from ecsdeploy.streams import LogStreamer
-from ecsdeploy.watch import wait_for_tasks
+from ecsdeploy.watch import TaskWait, wait_for_tasks
 
 
 def register_only(story: Story, cfg: DeployConfig, r: DeployResult) -> None:
@@ -53,6 +54,12 @@ def register_only(story: Story, cfg: DeployConfig, r: DeployResult) -> None:
     if cfg.dry_run:
         planner.dry_run(r, old_arn, plan, None, run_params)
         return
+    cluster_arn = None
+    if plan is not None and cfg.cluster and cfg.scheduled_tasks != "none" and story.readers:
+        try:  # -d with -c: that cluster's scheduled tasks of the family follow the revision
+            cluster_arn = ecs.cluster_arn(cfg.cluster)
+        except EcsDeployError as exc:
+            reporter.warn(f"Scheduled tasks not looked for: {exc.message}")
     if request is not None:
         story.phase = Phase.REGISTERING
         r.new_task_definition = story.register(request)
@@ -62,7 +69,10 @@ def register_only(story: Story, cfg: DeployConfig, r: DeployResult) -> None:
         story.phase = Phase.RUNNING_TASK
         run_params["taskDefinition"] = r.new_task_definition
         run_task(story, cfg, run_params, essential, r)
-    elif cfg.max_definitions:
+    if cluster_arn is not None and r.code == ExitCode.OK:
+        found = story.find_scheduled(cfg, cluster_arn, old_arn, r.new_task_definition)
+        story.move_scheduled(found, r)
+    if run_params is None and cfg.max_definitions:
         prune(story, r, cfg.max_definitions)
 
 
@@ -168,17 +178,20 @@ def run_one_off(
             reporter.task_log,
             reporter.warn,
         )
-    waited = wait_for_tasks(
-        story.ecs,
-        params.get("cluster") or "default",
-        arns,
-        deadline=policy.deadline,
-        poll_interval=cfg.poll_interval,
-        clock=story.clock,
-        sleep=policy.sleep,
-        interrupted=policy.interrupted,
-        stream=stream,
-    )
+    try:
+        waited = wait_for_tasks(
+            story.ecs,
+            params.get("cluster") or "default",
+            arns,
+            deadline=policy.deadline,
+            poll_interval=cfg.poll_interval,
+            clock=story.clock,
+            sleep=policy.sleep,
+            interrupted=policy.interrupted,
+            stream=stream,
+        )
+    except Interrupted:  # a signal cut a read (of the tasks, or of their logs) short
+        waited = TaskWait(Outcome.INTERRUPTED, [])
     if waited.outcome is Outcome.INTERRUPTED:
         _stop_after_signal(story, params.get("cluster") or "default", arns, what)
         r.code, r.outcome = policy.exit_code, Outcome.INTERRUPTED

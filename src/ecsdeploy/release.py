@@ -21,15 +21,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from ecsdeploy.changes import Changes
 from ecsdeploy.config import DeployConfig
-from ecsdeploy.deploy import Deployer
+from ecsdeploy.deploy import Deployer, prepare_release
 from ecsdeploy.ecs import DESCRIBE_SERVICES_LIMIT, EcsGateway
 from ecsdeploy.errors import EcsDeployError, ExitCode, NotFoundError
 from ecsdeploy.gateways import AwsReaders
 from ecsdeploy.models import Service
 from ecsdeploy.output import Level, Reporter, ServiceReporter, StatusBoard
+from ecsdeploy.plan import new_revision_asked
 from ecsdeploy.policy import Aborted, RunPolicy
 from ecsdeploy.result import DeployResult, Outcome, ReleaseResult, Rollback
+from ecsdeploy.story import Story
 
 #: How long a service that wants to be read waits for the others of its poll round.
 GATHER_WINDOW = 0.15
@@ -130,6 +133,7 @@ class Release:
     atomic: bool = False
     on_call: Callable[[str, float, str | None], None] | None = None
     readers: AwsReaders | None = None  # a failed task's diagnosis reads through these
+    prepare_calls: int = 0  # DescribeServices calls of the shared step (prepare)
     lock: threading.Lock = field(default_factory=threading.Lock)
     aborted: bool = False
     board: StatusBoard | None = None
@@ -138,6 +142,15 @@ class Release:
     def run(self) -> ReleaseResult:
         started = time.monotonic()
         names = [c.service or "" for c in self.configs]
+        prepared = self._prepare(names)
+        if isinstance(prepared, DeployResult):  # the shared step failed: no service moved
+            return ReleaseResult.of(
+                self.configs[0].cluster,
+                [replace(prepared, service=name) for name in names],
+                duration=time.monotonic() - started,
+                signal_code=self.policy.exit_code if self.policy.interrupted() else None,
+            )
+        self.configs = [_deploy_shared(c, prepared) for c in self.configs]
         batcher = self.batcher = DescribeBatcher(names)
         if self.reporter.tty and self.reporter.level >= Level.NORMAL:
             human = self.reporter.err if self.reporter.json_output else self.reporter.out
@@ -178,8 +191,36 @@ class Release:
             aborted_code=self.policy.exit_code if self.aborted else None,
             signal_code=self.policy.exit_code if signalled else None,
         )
-        release.describe_calls, release.read_rounds = batcher.calls, batcher.rounds
+        release.describe_calls = batcher.calls + self.prepare_calls  # the shared step's too
+        release.read_rounds = batcher.rounds + (1 if self.prepare_calls else 0)
         return release
+
+    def _prepare(self, names: list[str]) -> dict[str, str] | DeployResult:
+        """One registration per shared family, and the migration, before any service moves
+        (deploy.prepare_release); the services' revisions, or the failed result."""
+        cfg = self.configs[0]
+        if cfg.dry_run or not (new_revision_asked(cfg) or cfg.pre_deploy is not None):
+            return {}
+        story = Story(EcsGateway(self.client, policy=self.policy), self.reporter, self.readers)
+        story.ecs.on_call = self.on_call
+        r = DeployResult(ExitCode.OK, Outcome.SUCCEEDED, "", cluster=cfg.cluster)
+        shared: dict[str, str] = {}
+
+        def body() -> None:
+            assert cfg.cluster
+            services = story.ecs.describe_services(cfg.cluster, names)
+            by_name = {s.name: s for s in services}
+            missing = [n for n in names if n not in by_name]
+            if missing:
+                return  # each missing service fails alone, in its own story
+            shared.update(prepare_release(story, self.configs, [by_name[n] for n in names], r))
+
+        story.run(r, cfg.timeout, body)
+        self.prepare_calls = story.ecs.calls.count("DescribeServices")
+        if r.code != ExitCode.OK:
+            r.reason = f"before any service moved: {r.reason}"
+            return r
+        return shared
 
     def _roll_back_all(self, results: list[DeployResult]) -> None:
         """--atomic: put every service that succeeded back on the revision it ran before
@@ -247,6 +288,30 @@ class Release:
             for t in threads:
                 t.join(max(0.0, until - time.monotonic()))
             raise
+
+
+def _deploy_shared(cfg: DeployConfig, shared: dict[str, str]) -> DeployConfig:
+    """A service whose revision the release registered (or whose migration ran) deploys that
+    revision as it is; pruning, counted once per family, is the first service's."""
+    arn = shared.get(cfg.service or "")
+    cfg = replace(cfg, pre_deploy=None)
+    if arn is None:
+        return cfg
+    first = min(n for n, a in shared.items() if a == arn)
+    return replace(
+        cfg,
+        revision=arn,
+        image=None,
+        extra_images=(),
+        tag_only=None,
+        changes=Changes(),
+        reregister=False,
+        taskdef_file=None,
+        use_latest_task_def=False,
+        copy_task_definition_tags=False,
+        preflight=False,  # checked when it was registered
+        max_definitions=cfg.max_definitions if cfg.service == first else None,
+    )
 
 
 def _never_ran(name: str, why: str = "the deploy did not run") -> DeployResult:

@@ -11,6 +11,7 @@ from typing import Any
 from ecsdeploy.diagnose import TaskDiagnosis
 from ecsdeploy.errors import ExitCode
 from ecsdeploy.models import ServiceDeployment, Task
+from ecsdeploy.schedules import ScheduledTask
 
 
 class Outcome(Enum):
@@ -112,6 +113,8 @@ class DeployResult:
     requests: dict[str, Any] = field(default_factory=dict)
     #: Why each failed task failed: its containers' last log lines, target health.
     diagnosis: list[TaskDiagnosis] = field(default_factory=list)
+    #: The scheduled tasks (rule targets, schedules) of the family: moved, or left alone.
+    scheduled_tasks: list[ScheduledTask] = field(default_factory=list)
     #: A one-off task's (or migration's) essential container's own exit code, exactly.
     task_exit_code: int | None = None
     #: What the preflight checked (kind, what, status ok/missing/skipped, why).

@@ -82,6 +82,7 @@ def roll_back_release(story: Story, cfg: DeployConfig, r: DeployResult, failed: 
         r.outcome = Outcome.ROLLED_BACK
         r.reason = f"rolled back with the release (--atomic): {failed} failed"
         put_back_configuration(story, cfg, r)
+        story.move_scheduled(r.scheduled_tasks, r, back=True)
     elif rollback.outcome is Outcome.SKIPPED:
         r.code, r.outcome = ExitCode.DEPLOY_FAILED, Outcome.SUPERSEDED
         r.reason = f"not rolled back with the release (--atomic): {rollback.reason}"

@@ -31,6 +31,8 @@ MUTATING = frozenset(
         "CreateService",
         "StopTask",
         "DeleteService",
+        "PutTargets",
+        "UpdateSchedule",
     }
 )
 DUMMY_CREDENTIALS = {

@@ -1,0 +1,348 @@
+"""The whole deploy job, through the real command against the sandbox: one-off tasks (logs
+streamed in order across pages, the container's exit code, overrides that register nothing, a
+task that cannot be placed), migrations before the service moves (passes, fails, is
+interrupted), scheduled tasks that follow the deploy (moved, pinned ones left alone, moved
+back by --atomic, AccessDenied, --dry-run), several -i, and one registration for services of
+one family."""
+
+from __future__ import annotations
+
+import json
+import signal
+from typing import Any
+
+import pytest
+
+from ecsdeploy.gateways import LogsGateway
+from tests.conftest import FAST, run_cli, start_cli
+
+LOGS = {
+    "logConfiguration": {
+        "logDriver": "awslogs",
+        "options": {"awslogs-group": "/job", "awslogs-stream-prefix": "ecs"},
+    }
+}
+ACCOUNT = "123456789012"
+
+
+@pytest.fixture(autouse=True)
+def logs(sandbox) -> None:
+    """The log group every service of this module logs to (a missing one stops its tasks)."""
+    client = sandbox.client("logs")
+    if not client.describe_log_groups(logGroupNamePrefix="/job")["logGroups"]:
+        client.create_log_group(logGroupName="/job")
+
+
+def service(sandbox, cluster, name: str = "web", **kwargs: Any) -> None:
+    kwargs.setdefault("desired_count", 1)
+    kwargs.setdefault("family", f"{cluster}-{name}")
+    kwargs.setdefault("container", LOGS)
+    sandbox.seed_service(cluster, name, **kwargs)
+
+
+def revision(sandbox, cluster, name: str = "web") -> str:
+    svc = sandbox.client().describe_services(cluster=cluster, services=[name])["services"][0]
+    return str(svc["taskDefinition"].rsplit("/", 1)[1])
+
+
+def said(run) -> str:
+    return run.stdout + run.stderr
+
+
+# -- one-off tasks --------------------------------------------------------------------------
+
+
+def test_run_task_streams_logs_in_order_with_no_line_twice_across_pages(
+    sandbox, cluster, logs, monkeypatch
+):
+    """Pages of 2 events: every line once, in order, each prefixed with its container."""
+    original = LogsGateway.page
+
+    def small_pages(self, group, stream, token):  # type: ignore[no-untyped-def]
+        params = {"nextToken": token} if token else {"startFromHead": True}
+        page = self.call(
+            "GetLogEvents", logGroupName=group, logStreamName=stream, limit=2, **params
+        )
+        return [e["message"] for e in page["events"]], page.get("nextForwardToken")
+
+    monkeypatch.setattr(LogsGateway, "page", small_pages)
+    lines = tuple(f"step {i:02d}" for i in range(9))
+    sandbox.set_faults(task_log=lines)
+    service(sandbox, cluster)
+    run = run_cli(
+        sandbox, "-c", cluster, "-d", f"{cluster}-web", "--run-task", "--wait-for-success",
+        "--run-task-command", "web", "python -m job", *FAST,
+    )  # fmt: skip
+    monkeypatch.setattr(LogsGateway, "page", original)
+    assert run.code == 0, said(run)
+    streamed = [line.split("web | ", 1)[1] for line in said(run).splitlines() if "web | " in line]
+    assert [s for s in streamed if s.startswith("step")] == list(lines)
+    assert "RegisterTaskDefinition" not in run.calls  # an override registers nothing
+    assert run.calls.count("GetLogEvents") > len(lines) // 2
+
+
+@pytest.mark.parametrize(("code", "exit_code"), [(3, 67), (63, 127), (64, 1), (255, 1)])
+def test_the_containers_exit_code_is_carried_in_ours(sandbox, cluster, logs, code, exit_code):
+    service(sandbox, cluster)
+    sandbox.set_faults(exit_codes=(("web", code),))
+    run = run_cli(
+        sandbox, "-c", cluster, "-d", f"{cluster}-web", "--run-task", "--wait-for-success",
+        *FAST, "--output", "json",
+    )  # fmt: skip
+    assert run.code == exit_code, run.stderr
+    assert json.loads(run.stdout)["task_exit_code"] == code
+
+
+def test_a_task_that_cannot_be_placed_is_an_error_at_once(sandbox, cluster):
+    service(sandbox, cluster)
+    sandbox.scheduler.inject(
+        "RunTask", "error", code="ClientException", message="No Container Instances were found"
+    )
+    run = run_cli(
+        sandbox, "-c", cluster, "-d", f"{cluster}-web", "--run-task", "--wait-for-success",
+        *FAST, "-t", "60",
+    )  # fmt: skip
+    assert run.code == 18, run.stderr
+    sandbox.set_faults(fail_images=("*:gone",))
+    run = run_cli(
+        sandbox, "-c", cluster, "-d", f"{cluster}-web", "-i", "nginx:gone", "--run-task",
+        "--wait-for-success", *FAST, "-t", "60",
+    )  # fmt: skip
+    assert run.code == 26, run.stderr
+    assert "The task did not start: CannotPullContainerError" in said(run)
+
+
+def test_overrides_name_containers_that_exist(sandbox, cluster):
+    service(sandbox, cluster)
+    run = run_cli(
+        sandbox, "-c", cluster, "-d", f"{cluster}-web", "--run-task", "--run-task-env",
+        "worker", "MODE=once", *FAST,
+    )  # fmt: skip
+    assert run.code == 14, run.stderr
+    assert run.mutating_calls == []
+
+
+# -- migrations -----------------------------------------------------------------------------
+
+
+def test_a_migration_that_passes_then_the_service_moves(sandbox, cluster, logs):
+    service(sandbox, cluster)
+    run = run_cli(
+        sandbox, "-c", cluster, "-n", "web", "-i", "nginx:2", "--pre-deploy", "web",
+        "python manage.py migrate", *FAST, "--output", "json",
+    )  # fmt: skip
+    assert run.code == 0, run.stderr
+    assert run.applied == ["RegisterTaskDefinition", "RunTask", "UpdateService"]
+    assert "web |   Applying orders.0001_initial... OK" in run.stderr
+    assert "Migration succeeded: updating the service" in run.stderr
+    assert revision(sandbox, cluster) == f"{cluster}-web:2"
+
+
+def test_a_migration_that_fails_changes_no_service(sandbox, cluster, logs):
+    service(sandbox, cluster)
+    sandbox.set_faults(exit_codes=(("web", 2),))
+    run = run_cli(
+        sandbox, "-c", cluster, "-n", "web", "-i", "nginx:2", "--pre-deploy", "web",
+        "migrate", "--enable-rollback", *FAST, "--output", "json",
+    )  # fmt: skip
+    assert run.code == 27, run.stderr
+    assert "UpdateService" not in run.calls
+    summary = json.loads(run.stdout)
+    assert summary["task_exit_code"] == 2
+    assert summary["rollback"] is None  # nothing to undo
+    assert "no service was changed" in summary["reason"]
+    assert revision(sandbox, cluster) == f"{cluster}-web:1"
+
+
+def test_a_migration_that_cannot_start_changes_no_service(sandbox, cluster):
+    service(sandbox, cluster)
+    sandbox.set_faults(fail_images=("*:gone",))
+    run = run_cli(
+        sandbox, "-c", cluster, "-n", "web", "-i", "nginx:gone", "--pre-deploy", "web",
+        "migrate", *FAST,
+    )  # fmt: skip
+    assert run.code == 26, run.stderr
+    assert "UpdateService" not in run.calls
+
+
+def test_a_signal_during_the_migration_stops_it_and_changes_no_service(sandbox, cluster, logs):
+    service(sandbox, cluster)
+    sandbox.set_faults(task_log=tuple(f"long step {i}" for i in range(400)))
+    started = start_cli(
+        sandbox, "-c", cluster, "-n", "web", "-i", "nginx:2", "--pre-deploy", "web",
+        "migrate", *FAST, "-t", "60",
+    )  # fmt: skip
+    started.wait_for_call(sandbox, "RunTask")
+    started.wait_for_call(sandbox, "DescribeTasks", nth=2)
+    started.signal(signal.SIGTERM)
+    run = started.finish(sandbox)
+    assert run.code == 143, run.stderr
+    assert run.applied == ["RegisterTaskDefinition", "RunTask", "StopTask"]
+    assert "Stopped the migration" in said(run)
+    assert revision(sandbox, cluster) == f"{cluster}-web:1"
+
+
+def test_a_release_migrates_once_with_one_revision_for_a_shared_family(sandbox, cluster, logs):
+    family = f"{cluster}-app"
+    service(sandbox, cluster, "api", family=family)
+    ecs = sandbox.client()
+    ecs.create_service(
+        cluster=cluster, serviceName="worker", taskDefinition=f"{family}:1", desiredCount=1
+    )
+    run = run_cli(
+        sandbox, "-c", cluster, "-n", "api,worker", "-i", "nginx:2", "--pre-deploy", "web",
+        "migrate", "--max-definitions", "1", *FAST, "--output", "json",
+    )  # fmt: skip
+    assert run.code == 0, run.stderr
+    assert run.applied.count("RegisterTaskDefinition") == 1  # one revision for the family
+    assert run.applied.count("RunTask") == 1  # the migration, once
+    assert (
+        revision(sandbox, cluster, "api") == revision(sandbox, cluster, "worker") == f"{family}:2"
+    )
+    assert run.applied.index("RunTask") < run.applied.index("UpdateService")
+
+
+# -- scheduled tasks ------------------------------------------------------------------------
+
+
+def rule_and_schedule(sandbox, cluster: str, runs: str, name: str = "nightly") -> None:
+    cluster_arn = f"arn:aws:ecs:us-east-1:{ACCOUNT}:cluster/{cluster}"
+    arn = f"arn:aws:ecs:us-east-1:{ACCOUNT}:task-definition/{runs}"
+    events = sandbox.client("events")
+    events.put_rule(Name=f"{cluster}-{name}", ScheduleExpression="cron(0 3 * * ? *)")
+    events.put_targets(
+        Rule=f"{cluster}-{name}",
+        Targets=[
+            {
+                "Id": "job",
+                "Arn": cluster_arn,
+                "RoleArn": f"arn:aws:iam::{ACCOUNT}:role/events",
+                "Input": '{"containerOverrides": []}',
+                "EcsParameters": {"TaskDefinitionArn": arn, "TaskCount": 1},
+            }
+        ],
+    )
+    sandbox.client("scheduler").create_schedule(
+        Name=f"{cluster}-{name}",
+        ScheduleExpression="rate(1 hour)",
+        Description="kept as it is",
+        FlexibleTimeWindow={"Mode": "OFF"},
+        Target={
+            "Arn": cluster_arn,
+            "RoleArn": f"arn:aws:iam::{ACCOUNT}:role/scheduler",
+            "EcsParameters": {"TaskDefinitionArn": arn, "TaskCount": 1},
+        },
+    )
+
+
+def scheduled_revisions(sandbox, cluster: str, name: str = "nightly") -> tuple[str, str]:
+    target = sandbox.client("events").list_targets_by_rule(Rule=f"{cluster}-{name}")["Targets"][0]
+    schedule = sandbox.client("scheduler").get_schedule(Name=f"{cluster}-{name}")
+    assert target["Input"] == '{"containerOverrides": []}'  # every other field kept
+    assert schedule["Description"] == "kept as it is"
+    return (
+        target["EcsParameters"]["TaskDefinitionArn"].rsplit("/", 1)[1],
+        schedule["Target"]["EcsParameters"]["TaskDefinitionArn"].rsplit("/", 1)[1],
+    )
+
+
+def test_scheduled_tasks_follow_a_successful_deploy(sandbox, cluster):
+    service(sandbox, cluster)
+    rule_and_schedule(sandbox, cluster, f"{cluster}-web:1")
+    rule_and_schedule(sandbox, cluster, f"{cluster}-web:7", "pinned")
+    rule_and_schedule(sandbox, cluster, "someone-else:1", "other")
+    run = run_cli(sandbox, "-c", cluster, "-n", "web", "-i", "nginx:2", *FAST, "--output", "json")
+    assert run.code == 0, run.stderr
+    assert scheduled_revisions(sandbox, cluster) == (f"{cluster}-web:2",) * 2
+    assert scheduled_revisions(sandbox, cluster, "pinned") == (f"{cluster}-web:7",) * 2
+    assert scheduled_revisions(sandbox, cluster, "other") == ("someone-else:1",) * 2
+    statuses = {
+        (t["kind"], t["name"]): t["status"] for t in json.loads(run.stdout)["scheduled_tasks"]
+    }
+    assert statuses[("rule", f"{cluster}-nightly")] == "moved"
+    assert statuses[("schedule", f"default/{cluster}-nightly")] == "moved"
+    assert statuses[("rule", f"{cluster}-pinned")] == "pinned"
+    assert f"rule {cluster}-nightly (target job): {cluster}-web:1 -> {cluster}-web:2" in run.stderr
+    # the lookups ran while the rollout was watched, before the verdict
+    assert run.calls.index("ListRuleNamesByTarget") < run.calls.index("PutTargets")
+
+
+def test_dry_run_lists_what_would_move_and_none_moves_nothing(sandbox, cluster):
+    service(sandbox, cluster)
+    rule_and_schedule(sandbox, cluster, f"{cluster}-web:1")
+    dry = run_cli(sandbox, "-c", cluster, "-n", "web", "-i", "nginx:2", "--dry-run", *FAST)
+    assert dry.code == 0, dry.stderr
+    assert f"Scheduled task rule {cluster}-nightly (target job) will move" in said(dry)
+    none = run_cli(
+        sandbox, "-c", cluster, "-n", "web", "-i", "nginx:2", "--scheduled-tasks", "none", *FAST
+    )
+    assert none.code == 0, none.stderr
+    assert "ListRuleNamesByTarget" not in none.calls
+    assert scheduled_revisions(sandbox, cluster) == (f"{cluster}-web:1",) * 2
+
+
+def test_access_denied_on_scheduled_tasks_is_one_warning(sandbox, cluster):
+    service(sandbox, cluster)
+    rule_and_schedule(sandbox, cluster, f"{cluster}-web:1")
+    sandbox.scheduler.inject(
+        "ListRuleNamesByTarget", "error", code="AccessDeniedException", message="no"
+    )
+    run = run_cli(sandbox, "-c", cluster, "-n", "web", "-i", "nginx:2", *FAST)
+    assert run.code == 0, run.stderr
+    assert "Scheduled tasks not looked for" in said(run)
+    assert scheduled_revisions(sandbox, cluster) == (f"{cluster}-web:1",) * 2
+
+
+def test_an_atomic_rollback_moves_scheduled_tasks_back(sandbox, cluster):
+    breaker = {"deploymentCircuitBreaker": {"enable": True, "rollback": True}}
+    service(sandbox, cluster, "api", deployment_configuration=breaker)
+    service(sandbox, cluster, "worker", deployment_configuration=breaker)
+    rule_and_schedule(sandbox, cluster, f"{cluster}-api:1")
+    sandbox.set_faults("worker", fail_images=("*:2",))
+    run = run_cli(
+        sandbox, "-c", cluster, "-n", "api,worker", "-i", "nginx:2", "--atomic", *FAST, "-t", "30"
+    )
+    assert run.code != 0, run.stderr
+    assert scheduled_revisions(sandbox, cluster) == (f"{cluster}-api:1",) * 2
+    assert run.applied.count("PutTargets") == 2  # moved with api, then back with it
+
+
+def test_scheduled_tasks_follow_a_registration_without_a_service(sandbox, cluster):
+    service(sandbox, cluster)
+    rule_and_schedule(sandbox, cluster, f"{cluster}-web:1")
+    run = run_cli(sandbox, "-c", cluster, "-d", f"{cluster}-web", "-i", "nginx:2")
+    assert run.code == 0, run.stderr
+    assert scheduled_revisions(sandbox, cluster) == (f"{cluster}-web:2",) * 2
+
+
+# -- every image of the build ---------------------------------------------------------------
+
+SIDECAR = {"name": "log", "image": "fluent/fluent-bit:2", "memory": 64, "essential": False}
+
+
+def test_every_image_of_the_build_in_one_revision(sandbox, cluster):
+    service(sandbox, cluster, extra_containers=[SIDECAR], container={})
+    run = run_cli(
+        sandbox, "-c", cluster, "-n", "web", "-i", "nginx:2", "-i", "fluent/fluent-bit:3", *FAST
+    )
+    assert run.code == 0, run.stderr
+    assert run.applied.count("RegisterTaskDefinition") == 1
+    td = sandbox.client().describe_task_definition(taskDefinition=f"{cluster}-web:2")
+    images = {c["name"]: c["image"] for c in td["taskDefinition"]["containerDefinitions"]}
+    assert images == {"web": "nginx:2", "log": "fluent/fluent-bit:3"}
+
+
+@pytest.mark.parametrize(
+    ("images", "code", "message"),
+    [
+        (("nginx:2", "redis:7"), 14, "No container's image repository matches redis"),
+        (("nginx:2", "nginx:3"), 3, "name one repository twice"),
+    ],
+)
+def test_several_images_that_cannot_all_go(sandbox, cluster, images, code, message):
+    service(sandbox, cluster, container={})
+    args = [a for image in images for a in ("-i", image)]
+    run = run_cli(sandbox, "-c", cluster, "-n", "web", *args, *FAST)
+    assert run.code == code, run.stderr
+    assert message in run.stderr
+    assert run.mutating_calls == []
