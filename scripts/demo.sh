@@ -4,7 +4,8 @@
 # ECS's own blue/green (paused for approval, continued from a second command, completes) and
 # canary (green tasks fail; ECS rolls it back, exit 15); then why a deploy failed (the crashed
 # container's own log lines, exit 15) and a deploy refused by the preflight (exit 25, nothing
-# registered, in under a second).
+# registered, in under a second); then a whole deploy job (one revision for two services of one
+# family, its migration first, then the nightly scheduled task moved to it).
 set -euo pipefail
 workdir=$(mktemp -d)
 ready="$workdir/endpoint"
@@ -83,7 +84,15 @@ set -e
 took=$(( ($(date +%s%N) - started) / 1000000 ))
 echo "== exit code $code in ${took} ms (25: refused by the preflight; nothing was registered)"
 [ "$code" -eq 25 ] || { echo "demo: expected exit code 25" >&2; exit 1; }
+
+echo
+echo "== 7. the whole deploy job: services orders-api and orders-worker (one family) get one"
+echo "==    new revision; its migration runs first, streaming its logs; then both move; then"
+echo "==    the nightly EventBridge rule that ran orders:1 runs the new revision"
+echo "\$ ecs-deploy -c demo -n orders-api,orders-worker -i nginx:1.27 --pre-deploy web 'python manage.py migrate' -t 120"
+ecs-deploy -c demo -n orders-api,orders-worker -i nginx:1.27 --pre-deploy web 'python manage.py migrate' -t 120
+echo "== exit code 0"
 echo
 echo "Demo finished: a rolling deploy, a caught failure, a blue/green deploy through an"
 echo "approval gate, a failed canary rolled back by ECS, a crash explained by its own logs,"
-echo "and a deploy refused before anything was registered."
+echo "a deploy refused before anything was registered, and a whole deploy job."

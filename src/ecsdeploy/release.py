@@ -292,7 +292,8 @@ class Release:
 
 def _deploy_shared(cfg: DeployConfig, shared: dict[str, str]) -> DeployConfig:
     """A service whose revision the release registered (or whose migration ran) deploys that
-    revision as it is; pruning, counted once per family, is the first service's."""
+    revision as it is; pruning and the scheduled tasks, once per family, are the first
+    service's."""
     arn = shared.get(cfg.service or "")
     cfg = replace(cfg, pre_deploy=None)
     if arn is None:
@@ -310,7 +311,9 @@ def _deploy_shared(cfg: DeployConfig, shared: dict[str, str]) -> DeployConfig:
         use_latest_task_def=False,
         copy_task_definition_tags=False,
         preflight=False,  # checked when it was registered
+        # the family's pruning and its scheduled tasks: once, with the first service
         max_definitions=cfg.max_definitions if cfg.service == first else None,
+        scheduled_tasks=cfg.scheduled_tasks if cfg.service == first else "none",
     )
 
 

@@ -79,6 +79,60 @@ def seed_demo_api(sandbox: Sandbox, step_delay: float) -> None:
     )
 
 
+def seed_demo_orders(sandbox: Sandbox, step_delay: float) -> None:
+    """Services 'orders-api' and 'orders-worker' of cluster 'demo', one family ('orders', one
+    revision), logging to /demo/orders; a nightly EventBridge rule runs orders:1 there."""
+    import time
+
+    sandbox.client("logs").create_log_group(logGroupName="/demo/orders")
+    sandbox.seed_service(
+        "demo",
+        "orders-api",
+        "nginx:1.25",
+        1,
+        family="orders",
+        container={
+            "logConfiguration": {
+                "logDriver": "awslogs",
+                "options": {"awslogs-group": "/demo/orders", "awslogs-stream-prefix": "ecs"},
+            }
+        },
+        deployment_configuration=DEMO_BASE,
+        timeout=60 + 10 * step_delay,
+    )
+    ecs = sandbox.client()
+    ecs.create_service(
+        cluster="demo",
+        serviceName="orders-worker",
+        taskDefinition="orders:1",
+        desiredCount=1,
+        deploymentConfiguration=DEMO_BASE,
+    )
+    account_region = "us-east-1:123456789012"
+    events = sandbox.client("events")
+    events.put_rule(Name="orders-nightly", ScheduleExpression="cron(0 3 * * ? *)")
+    events.put_targets(
+        Rule="orders-nightly",
+        Targets=[
+            {
+                "Id": "report",
+                "Arn": f"arn:aws:ecs:{account_region}:cluster/demo",
+                "RoleArn": "arn:aws:iam::123456789012:role/events-ecs",
+                "EcsParameters": {
+                    "TaskDefinitionArn": f"arn:aws:ecs:{account_region}:task-definition/orders:1",
+                    "TaskCount": 1,
+                },
+            }
+        ],
+    )
+    deadline = time.monotonic() + 60 + 10 * step_delay
+    while time.monotonic() < deadline:  # the worker steady before the demo starts
+        svc = ecs.describe_services(cluster="demo", services=["orders-worker"])["services"][0]
+        if [d.get("rolloutState") for d in svc["deployments"]] == ["COMPLETED"]:
+            return
+        time.sleep(step_delay)
+
+
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--port", type=int, default=4566, show_default=True, help="Port on 127.0.0.1 (0: any free)."
@@ -150,6 +204,7 @@ def main(
                 timeout=60 + 10 * step_delay,
             )
         seed_demo_api(sandbox, step_delay)
+        seed_demo_orders(sandbox, step_delay)
     click.echo(f"ecs-deploy sandbox serving on {sandbox.endpoint}", err=True)
     if ready_file:
         with open(ready_file, "w", encoding="utf-8") as fh:
