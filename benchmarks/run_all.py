@@ -14,6 +14,7 @@ for script in (
     "overhead.py --preflight",
     "failure_detection.py",
     "diagnosis.py",
+    "deploy_job.py",
     "api_calls.py",
     "reliability.py",
 ):
