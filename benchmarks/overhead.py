@@ -7,7 +7,10 @@ deployment to the step that marked it COMPLETED. Default settings (no --poll-int
 Secrets Manager secret, an awslogs group), and each deploy runs twice, interleaved: with the
 preflight and with --no-preflight; both overheads and their difference are printed
 (target: the preflight adds <= 0.15 s).
+--ab ARGS: each deploy runs twice, interleaved, as it is and with ARGS added (e.g.
+--ab "--scheduled-tasks none": what looking for scheduled tasks during the watch costs).
 Usage: python benchmarks/overhead.py [--runs 5] [--step-delay 0.1] [--tasks 2] [--preflight]
+                                     [--ab ARGS]
 """
 
 from __future__ import annotations
@@ -24,9 +27,13 @@ def main() -> None:
     parser.add_argument("--step-delay", type=float, default=0.1)
     parser.add_argument("--tasks", type=int, default=2)
     parser.add_argument("--preflight", action="store_true")
+    parser.add_argument("--ab", metavar="ARGS")
     args = parser.parse_args()
     if args.preflight:
         preflight(args)
+        return
+    if args.ab:
+        compare(args, args.ab.split())
         return
     overheads, rollouts, walls, calls, before, after = [], [], [], [], [], []
     with Sandbox(step_delay=args.step_delay) as sandbox:
@@ -55,6 +62,28 @@ def main() -> None:
     print(
         f"  API calls per deploy: median {median(calls):.0f} (min {min(calls)}, max {max(calls)})"
     )
+
+
+def compare(args: argparse.Namespace, extra: list[str]) -> None:
+    """Interleaved A/B: the same deploys as they are, and with `extra` arguments."""
+    overheads: dict[str, list[float]] = {"as it is": [], " ".join(extra): []}
+    with Sandbox(step_delay=args.step_delay) as sandbox:
+        seed(sandbox, "bench", args.tasks)
+        tag = 2
+        for _ in range(args.runs):
+            for mode, values in overheads.items():
+                more = () if mode == "as it is" else tuple(extra)
+                result = run(sandbox, "-c", "bench", "-n", "web", "-i", f"nginx:{tag}", *more)
+                tag += 1
+                if result.code != 0:
+                    raise SystemExit(f"deploy failed: {result.stderr}")
+                times = sandbox.scheduler.timeline[deployment_id(result.stdout)]
+                values.append(result.wall - (times["completed"] - times["created"]))
+    print(f"overhead A/B: {args.runs} deploys each way, sandbox step {args.step_delay} s")
+    for mode, values in overheads.items():
+        print(f"  overhead, {mode}: {describe(values)}")
+    first, second = overheads.values()
+    print(f"  difference: {median(first) - median(second):+.3f} s at the median")
 
 
 def preflight(args: argparse.Namespace) -> None:
