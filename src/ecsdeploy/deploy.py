@@ -86,9 +86,7 @@ def deploy_service(story: Story, cfg: DeployConfig, r: DeployResult) -> None:
     assert cfg.service
     ecs, reporter = story.ecs, story.reporter
     planner = Planner(ecs, reporter)
-    for notice in cfg.notices:
-        reporter.warn(notice)
-    story.diagnose_with(cfg)
+    story.begin(cfg)
     if cfg.resume is not None:
         resume(story, cfg, r)
         return

@@ -327,25 +327,9 @@ class EcsGateway(Gateway):
         }
     )
 
-    def __init__(
-        self,
-        client: Any,
-        *,
-        policy: RunPolicy | None = None,
-        deadline: float | None = None,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], object] | None = None,
-        max_backoff: float = 4.0,
-        reader: ServiceReader | None = None,
-    ) -> None:
-        super().__init__(
-            client,
-            policy=policy,
-            deadline=deadline,
-            clock=clock,
-            sleep=sleep,
-            max_backoff=max_backoff,
-        )
+    def __init__(self, client: Any, *, reader: ServiceReader | None = None, **policy: Any) -> None:
+        """`policy`: Gateway's (policy, deadline, clock, sleep, max_backoff)."""
+        super().__init__(client, **policy)
         self.reader = reader
 
     def describe_service(self, cluster: str, service: str) -> Service:

@@ -32,9 +32,7 @@ def register_only(story: Story, cfg: DeployConfig, r: DeployResult) -> None:
     assert cfg.task_definition
     ecs, reporter = story.ecs, story.reporter
     planner = Planner(ecs, reporter)
-    for notice in cfg.notices:
-        reporter.warn(notice)
-    story.diagnose_with(cfg)
+    story.begin(cfg)
     story.phase = Phase.DESCRIBING_TASK_DEFINITION
     current, _ = ecs.describe_task_definition(cfg.task_definition)
     old_arn = r.old_task_definition = r.new_task_definition = str(current["taskDefinitionArn"])

@@ -220,8 +220,11 @@ class Story:
         result.duration = self.clock() - started
         return result
 
-    def diagnose_with(self, cfg: DeployConfig) -> None:
-        """From now on, say why each failed task failed (when the run has readers)."""
+    def begin(self, cfg: DeployConfig) -> None:
+        """A story's first step: say the notices the options left (`-i` ignored with `-to`,
+        ...), and from now on, say why each failed task failed (when the run has readers)."""
+        for notice in cfg.notices:
+            self.reporter.warn(notice)
         if self.readers is not None:
             self.diagnoser = Diagnoser(
                 self.readers, self.policy, cfg.log_lines, warn=self.reporter.warn

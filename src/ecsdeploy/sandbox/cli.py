@@ -40,6 +40,16 @@ DEMO_SERVICES: dict[str, dict[str, Any]] = {
 DEMO_REGISTRY = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
 
 
+def _awslogs(group: str) -> dict[str, Any]:
+    """A container that logs to CloudWatch Logs, in `group` (streams ecs/CONTAINER/TASK)."""
+    return {
+        "logConfiguration": {
+            "logDriver": "awslogs",
+            "options": {"awslogs-group": group, "awslogs-stream-prefix": "ecs"},
+        }
+    }
+
+
 def seed_demo_api(sandbox: Sandbox, step_delay: float) -> None:
     """Service 'api' of cluster 'demo': an ECR image (demo/api, tags 1.0 and 1.1 pushed),
     logs to CloudWatch (/demo/api, awslogs), a secret-looking variable in its environment."""
@@ -68,12 +78,7 @@ def seed_demo_api(sandbox: Sandbox, step_delay: float) -> None:
         f"{DEMO_REGISTRY}/demo/api:1.0",
         2,
         environment={"DB_PASSWORD": "demo-secret-value"},
-        container={
-            "logConfiguration": {
-                "logDriver": "awslogs",
-                "options": {"awslogs-group": "/demo/api", "awslogs-stream-prefix": "ecs"},
-            }
-        },
+        container=_awslogs("/demo/api"),
         deployment_configuration=DEMO_BASE,
         timeout=60 + 10 * step_delay,
     )
@@ -91,12 +96,7 @@ def seed_demo_orders(sandbox: Sandbox, step_delay: float) -> None:
         "nginx:1.25",
         1,
         family="orders",
-        container={
-            "logConfiguration": {
-                "logDriver": "awslogs",
-                "options": {"awslogs-group": "/demo/orders", "awslogs-stream-prefix": "ecs"},
-            }
-        },
+        container=_awslogs("/demo/orders"),
         deployment_configuration=DEMO_BASE,
         timeout=60 + 10 * step_delay,
     )
