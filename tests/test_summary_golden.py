@@ -32,13 +32,17 @@ def _strip_volatile(value: Any) -> Any:
     """Timing decides how many tasks stopped (and were diagnosed) and which counts the last
     poll saw."""
     if isinstance(value, dict):
-        return {
-            k: (None if k in ("stopped_tasks", "counts", "diagnosis") else _strip_volatile(v))
-            for k, v in value.items()
-        }
+        return {k: (None if _volatile(k, v) else _strip_volatile(v)) for k, v in value.items()}
     if isinstance(value, list):
         return [_strip_volatile(v) for v in value]
     return value
+
+
+def _volatile(key: str, value: Any) -> bool:
+    """Which of ECS's rollback reasons a poll sees first is timing too."""
+    if key in ("stopped_tasks", "counts", "diagnosis"):
+        return True
+    return key == "reason" and isinstance(value, str) and "rolled back by ECS" in value
 
 
 def scenario(sandbox, cluster, name: str) -> str:

@@ -107,6 +107,7 @@ class Scheduler:
     service_deployments: dict[str, dict[str, Any]] = field(default_factory=dict)
     service_revisions: dict[str, dict[str, Any]] = field(default_factory=dict)
     rolling_back: set[str] = field(default_factory=set)  # native records rolling back
+    generation: int = 0  # bumped by every write and fault change (see `step`)
     #: Seconds in a sandbox minute: bake times are given in minutes.
     minute: float = 60.0
 
@@ -115,6 +116,7 @@ class Scheduler:
     def set_faults(self, service: str | None = None, **knobs: Any) -> None:
         """Set fault knobs globally, or for one service name."""
         with self.lock:
+            self.changed()
             if service is None:
                 self.faults = replace(self.faults, **knobs)
             else:
@@ -149,6 +151,7 @@ class Scheduler:
             raise ValueError(f"unknown fault kind {kind!r}; one of {INJECTION_KINDS}")
         until = None if seconds is None else time.monotonic() + seconds
         with self.lock:
+            self.changed()
             self.injected[operation] = Injection(
                 kind, count=count, skip=skip, until=until, **details
             )
@@ -183,14 +186,35 @@ class Scheduler:
             self.step()
 
     def step(self) -> None:
-        """One scheduler tick: advance every task one state and every rollout one move."""
+        """One scheduler tick: advance every task one state and every rollout one move. A
+        steady rolling service (one COMPLETED deployment, its tasks all ready) is skipped
+        until `changed()` says something may have moved it: a test session seeds hundreds
+        of services, and stepping each 50 times a second costs a worker a core's share."""
         with self.lock:
             self.steps += 1
             for group in list(self.live.values()):
                 for task in list(group.values()):
                     self._advance_task(task)
             for ref in self.services.values():
+                if ref.quiet_at is not None and ref.quiet_at == self.generation:
+                    continue
                 self._advance_service(ref)
+                ref.quiet_at = self.generation if self._steady(ref) else None
+
+    def changed(self) -> None:
+        """Something may have changed a steady service (an API write, a fault): step them
+        all again."""
+        self.generation += 1
+
+    def _steady(self, ref: ServiceRef) -> bool:
+        svc = ref.service
+        if svc.status != "ACTIVE" or len(svc.deployments) != 1:
+            return False
+        dep = svc.deployments[0]
+        if "_native" in dep or dep.get("rolloutState") != "COMPLETED":
+            return False
+        live = self.wanted_tasks(svc)
+        return len(live) == svc.desired_count and all(_ready(t) for t in live)
 
     # -- services ------------------------------------------------------------------------
 

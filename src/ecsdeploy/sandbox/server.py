@@ -82,6 +82,8 @@ class Middleware:
             body_bytes = b"".join(self.app(environ, recording_start_response))
             if operation in MUTATING and status and status[0].startswith("2"):
                 self.scheduler.applied.append(operation)
+            if operation in MUTATING or operation.startswith(("POST", "PUT", "DELETE")):
+                self.scheduler.changed()
         if fault is not None and fault.kind == "drop":  # carried out; the answer is lost
             return _drop_connection(environ, None)
         return [body_bytes]
@@ -206,6 +208,7 @@ class Sandbox:
 
     def reset_faults(self) -> None:
         with self.scheduler.lock:
+            self.scheduler.changed()
             self.scheduler.faults = Faults()
             self.scheduler.service_faults.clear()
             self.scheduler.injected.clear()
