@@ -121,7 +121,17 @@ def test_non_ecs_deployment_controller_is_refused_before_any_change(sandbox, clu
     assert run.mutating_calls == []
 
 
-def test_throttling_burst_on_reads_does_not_fail_a_deploy(sandbox, cluster):
+def test_throttling_burst_on_reads_does_not_fail_a_deploy(sandbox, cluster, monkeypatch):
+    """The decision (retry a read through a burst of 10) on a backoff a hundred times
+    shorter: the run is in this process, and its timing is not what is tested."""
+    from tenacity import wait_random_exponential
+
+    import ecsdeploy.ecs
+
+    def short(multiplier: float, max: float) -> wait_random_exponential:
+        return wait_random_exponential(multiplier=multiplier / 100, max=max / 100)
+
+    monkeypatch.setattr(ecsdeploy.ecs, "wait_random_exponential", short)
     seed(sandbox, cluster, desired_count=1)
     sandbox.scheduler.throttle("DescribeServices", 10)
     run = deploy(sandbox, cluster, "-i", "nginx:2", "--timeout", "60")

@@ -17,8 +17,8 @@ def test_the_demo_runs_end_to_end():
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("AWS_")},
         "PATH": f"{bin_dir}:{os.environ.get('PATH', '')}",
-        "DEMO_STEP_DELAY": "0.1",
-        "DEMO_MINUTE": "0.3",
+        "DEMO_STEP_DELAY": "0.05",
+        "DEMO_MINUTE": "0.2",
     }
     done = subprocess.run(
         [shutil.which("bash") or "/bin/bash", str(ROOT / "scripts" / "demo.sh")],
