@@ -15,11 +15,11 @@ PACKAGE = "ecsdeploy"
 #: checked for cycles only.
 LAYERS: list[set[str]] = [
     {"__main__", "action"},
-    {"cli"},
+    {"cli", "argv", "options"},
     {"release"},
     {"deploy"},
     {"native", "register"},
-    {"rollback", "prune"},
+    {"rollback", "prune", "scheduled"},
     {"story"},
     {"plan"},
     {"config", "netconfig"},

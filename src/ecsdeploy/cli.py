@@ -9,16 +9,15 @@ and the GitHub step outputs. boto3 is imported only once a deploy runs, so `--he
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from ecsdeploy import __version__
+from ecsdeploy.argv import ENVVAR_PREFIX, argument_pairs, drop_empty_arguments, scan_args
 from ecsdeploy.config import (
     INT32_MAX,
     MAX_POLL_INTERVAL,
@@ -34,6 +33,7 @@ from ecsdeploy.models import (
     LINEAR_STEP_PERCENT_RANGE,
     MAX_BAKE_MINUTES,
 )
+from ecsdeploy.options import FiniteFloat, TenthPercent, container_option
 from ecsdeploy.output import Level, Reporter, hide
 from ecsdeploy.policy import Aborted, RunPolicy, install_signal_handlers
 from ecsdeploy.result import DeployResult, Outcome, ReleaseResult
@@ -46,83 +46,9 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 #: --service-name: ECS_DEPLOY_SERVICE_NAME); a value on the command line wins. Set per option
 #: rather than with click's auto_envvar_prefix, whose names follow the Python parameter names
 #: and which would also read ECS_DEPLOY_VERSION (a name CI files use for pinning a version).
-ENVVAR_PREFIX = "ECS_DEPLOY"
-
-
-class FiniteFloat(click.FloatRange):
-    """A float in range that is a real number: `nan` passes every comparison, and `inf`
-    would wait forever."""
-
-    name = "float"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        if _is_non_finite(value):
-            self.fail(f"{value!r} is not a finite number", param, ctx)
-        return super().convert(value, param, ctx)
-
-
-class TenthPercent(FiniteFloat):
-    """A percentage in ECS's range that is a multiple of 0.1 (canaryPercent, stepPercent)."""
-
-    def __init__(self, low: float, high: float) -> None:
-        super().__init__(min=low, max=high)
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        number = super().convert(value, param, ctx)
-        if not math.isclose(number * 10, round(number * 10), abs_tol=1e-6):
-            self.fail(f"{value!r} is not a multiple of 0.1", param, ctx)
-        return round(number, 1)
-
-
-def _is_non_finite(value: Any) -> bool:
-    try:
-        return not math.isfinite(float(value))
-    except (TypeError, ValueError):
-        return False
 
 
 _F = TypeVar("_F", bound=Callable[..., Any])
-
-
-class PairedOption(click.Option):
-    """A repeatable CONTAINER VALUE option: from its ECS_DEPLOY_ variable, the words must
-    make whole pairs (click would drop a dangling word, deploying `GREETING=hello` for
-    `web GREETING=hello world`)."""
-
-    def value_from_envvar(self, ctx: click.Context) -> Any:
-        raw = self.resolve_envvar_value(ctx)
-        if raw is not None:
-            words = self.type.split_envvar_value(raw)
-            if len(words) % self.nargs:
-                raise click.BadParameter(
-                    f"{self.envvar} holds {len(words)} words, which do not make whole "
-                    "CONTAINER VALUE pairs (a value cannot hold a space there: give it on the "
-                    "command line, or in an --env-file)",
-                    ctx=ctx,
-                    param=self,
-                )
-        return super().value_from_envvar(ctx)
-
-
-def container_option(
-    flag: str,
-    metavar: str,
-    text: str,
-    value_type: Any = None,
-    *,
-    name: str | None = None,
-) -> Callable[[_F], _F]:
-    """A repeatable change option that names its container: `FLAG CONTAINER VALUE`."""
-    return click.option(
-        flag,
-        *([name] if name else []),
-        cls=PairedOption,
-        nargs=2,
-        multiple=True,
-        type=(str, value_type or str),
-        metavar=f"CONTAINER {metavar}",
-        help=f"{text} Repeatable.",
-    )
 
 
 #: Each option's --help section, by the option (filled by `section`).
@@ -595,111 +521,6 @@ def run(
     return deployer.register_only(config)
 
 
-@dataclass
-class ArgScan:
-    """What can be read off the raw arguments before click parses them: how to report a
-    parse error, and which single-value options were given more than once."""
-
-    json_output: bool = False
-    level: Level = Level.NORMAL
-    repeated: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class _Word:
-    """One step of the arguments: an option with the words it takes, or a lone argument."""
-
-    text: str
-    option: click.Option | None = None
-    values: tuple[str, ...] = ()
-    inline: str | None = None  # `--opt=value`
-
-    @property
-    def value(self) -> str | None:
-        return self.inline if self.inline is not None else (self.values or (None,))[0]
-
-
-def _walk(args: Sequence[str]) -> Iterator[_Word]:
-    """The arguments as click will read them: `--opt value`, `--opt=value`, flags, lone
-    arguments; `--` ends the options."""
-    by_name = {n: p for p in command.params if isinstance(p, click.Option) for n in p.opts}
-    i = 0
-    while i < len(args):
-        arg = args[i]
-        i += 1
-        if arg == "--":
-            yield from (_Word(rest) for rest in args[i - 1 :])
-            return
-        name, sep, inline = arg.partition("=") if arg.startswith("--") else (arg, "", "")
-        option = by_name.get(name)
-        if option is None:
-            yield _Word(arg)
-        elif sep:
-            yield _Word(arg, option, inline=inline)
-        elif option.is_flag:
-            yield _Word(arg, option)
-        else:
-            count = max(1, option.nargs)
-            yield _Word(arg, option, tuple(args[i : i + count]))
-            i += count
-
-
-def drop_empty_arguments(args: Sequence[str]) -> list[str]:
-    """Every empty argument that stands where an option would, dropped, as the bash
-    ecs-deploy skips them (its GitHub Action passes one for each input left unset); an empty
-    option value (`-to ''`) stays the option's value."""
-    kept: list[str] = []
-    for word in _walk(args):
-        if word.option is not None or word.text != "":
-            kept.extend((word.text, *word.values))
-    return kept
-
-
-def _env_flag(name: str) -> bool:
-    return click.types.BoolParamType.str_to_bool(os.environ.get(name, "")) is True
-
-
-def scan_args(args: Sequence[str]) -> ArgScan:
-    """What the raw arguments (and the ECS_DEPLOY_OUTPUT, _QUIET and _VERBOSE variables,
-    which the command line overrides) say before click parses them."""
-    scan, seen = ArgScan(), dict[str, int]()
-    scan.json_output = os.environ.get(f"{ENVVAR_PREFIX}_OUTPUT") == "json"
-    if _env_flag(f"{ENVVAR_PREFIX}_QUIET"):
-        scan.level = Level.QUIET
-    elif _env_flag(f"{ENVVAR_PREFIX}_VERBOSE"):
-        scan.level = Level.VERBOSE
-    for word in _walk(args):
-        option = word.option
-        if option is None:
-            continue
-        if option.name == "output_format":
-            scan.json_output = word.value == "json"
-        elif option.name == "quiet":
-            scan.level = Level.QUIET
-        elif option.name == "verbose" and scan.level is not Level.QUIET:
-            scan.level = Level.VERBOSE
-        if not option.multiple and option.name:
-            seen[option.name] = seen.get(option.name, 0) + 1
-            if seen[option.name] == 2:
-                scan.repeated.append("/".join(option.opts))
-    return scan
-
-
-def argument_pairs(args: Sequence[str], environ: Mapping[str, str]) -> set[str]:
-    """Every `NAME=VALUE` word of the arguments and of the ECS_DEPLOY_ variables: no output
-    may quote one (its value may be a secret; `output.hide` masks them everywhere)."""
-    words = [*args]
-    for key, value in environ.items():
-        if key.startswith(f"{ENVVAR_PREFIX}_"):
-            words.extend(value.split())
-    pairs = set()
-    for word in words:
-        name, sep, value = word.partition("=")
-        if sep and name and value:
-            pairs.add(word)
-    return pairs
-
-
 def execute(
     opts: dict[str, Any], reporter: Reporter, policy: RunPolicy
 ) -> DeployResult | ReleaseResult:
@@ -746,7 +567,7 @@ for _param in command.params:
 
 def report_abort(policy: RunPolicy, argv: Sequence[str] | None = None) -> None:
     """Two signals before the command loaded: write the summary and exit."""
-    scan = scan_args(list(sys.argv[1:] if argv is None else argv))
+    scan = scan_args(command.params, list(sys.argv[1:] if argv is None else argv))
     policy.finishing = True
     Reporter(level=scan.level, json_output=scan.json_output).summary(_aborted_at_start_up(policy))
     _exit(int(policy.exit_code))
@@ -762,9 +583,9 @@ def main(
     if policy is None:
         policy = RunPolicy()
         install_signal_handlers(policy)
-    args = drop_empty_arguments(sys.argv[1:] if argv is None else argv)
+    args = drop_empty_arguments(command.params, sys.argv[1:] if argv is None else argv)
     hide(argument_pairs(args, os.environ))
-    scan = scan_args(args)
+    scan = scan_args(command.params, args)
     reporter = Reporter(level=scan.level, json_output=scan.json_output)
     result: DeployResult | ReleaseResult
     try:

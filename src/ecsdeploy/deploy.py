@@ -38,6 +38,7 @@ from ecsdeploy.rollback import (
     roll_back_release,
     roll_back_rolling,
 )
+from ecsdeploy.scheduled import find_scheduled, move_scheduled, show_scheduled
 from ecsdeploy.schedules import ScheduledTask
 from ecsdeploy.story import NO_ROLLBACK, Phase, Story, record_pause
 from ecsdeploy.watch import Target
@@ -131,8 +132,8 @@ def deploy_service(story: Story, cfg: DeployConfig, r: DeployResult) -> None:
     cluster_arn = _cluster_arn(service, cfg.cluster)
     if cfg.dry_run:
         planner.dry_run(r, old_arn, plan, update, migration)
-        r.scheduled_tasks = story.find_scheduled(cfg, cluster_arn, old_arn, "<the new revision>")
-        story.show_scheduled(r.scheduled_tasks)
+        r.scheduled_tasks = find_scheduled(story, cfg, cluster_arn, old_arn, "<the new revision>")
+        show_scheduled(story, r.scheduled_tasks)
         return
     require_healthy = False
     if cfg.skip_deployments_check:
@@ -167,7 +168,7 @@ def deploy_service(story: Story, cfg: DeployConfig, r: DeployResult) -> None:
     # or move the scheduled tasks and prune.
     story.phase = Phase.WAITING
     scheduled = _in_background(
-        lambda: story.find_scheduled(cfg, cluster_arn, old_arn, str(r.new_task_definition))
+        lambda: find_scheduled(story, cfg, cluster_arn, old_arn, str(r.new_task_definition))
     )
     settings = story.settings(cfg, require_healthy)
     rollout = native_rollout(story, cfg, r, seen=service.events)
@@ -178,7 +179,7 @@ def deploy_service(story: Story, cfg: DeployConfig, r: DeployResult) -> None:
     story.record_verdict(cfg, r, result)
     if result.outcome is Outcome.SUCCEEDED:
         if r.new_task_definition != old_arn:
-            story.move_scheduled(scheduled.result(), r)
+            move_scheduled(story, scheduled.result(), r)
         if cfg.max_definitions:  # None or 0: off, as the original's default
             prune(story, r, cfg.max_definitions)
     elif cfg.enable_rollback and result.outcome not in NO_ROLLBACK:

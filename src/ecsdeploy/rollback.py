@@ -22,6 +22,7 @@ from ecsdeploy.models import short_name
 from ecsdeploy.output import describe_counts
 from ecsdeploy.policy import Aborted, Interrupted
 from ecsdeploy.result import DeployResult, Outcome, Rollback
+from ecsdeploy.scheduled import move_scheduled
 from ecsdeploy.story import Phase, Story
 from ecsdeploy.watch import Target, WatchResult, WatchSettings
 
@@ -82,7 +83,7 @@ def roll_back_release(story: Story, cfg: DeployConfig, r: DeployResult, failed: 
         r.outcome = Outcome.ROLLED_BACK
         r.reason = f"rolled back with the release (--atomic): {failed} failed"
         put_back_configuration(story, cfg, r)
-        story.move_scheduled(r.scheduled_tasks, r, back=True)
+        move_scheduled(story, r.scheduled_tasks, r, back=True)
     elif rollback.outcome is Outcome.SKIPPED:
         r.code, r.outcome = ExitCode.DEPLOY_FAILED, Outcome.SUPERSEDED
         r.reason = f"not rolled back with the release (--atomic): {rollback.reason}"

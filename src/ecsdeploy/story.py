@@ -12,11 +12,11 @@ an AWS error) into the result's outcome, saying where the run stood.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from ecsdeploy import preflight, schedules
+from ecsdeploy import preflight
 from ecsdeploy.config import DeployConfig
 from ecsdeploy.diagnose import Diagnoser
 from ecsdeploy.ecs import EcsGateway
@@ -29,18 +29,14 @@ from ecsdeploy.models import (
     ServiceDeployment,
     ServiceEvent,
     Task,
-    family_of,
     rollout_counts,
     short_name,
 )
 from ecsdeploy.output import Reporter, describe_counts
 from ecsdeploy.policy import Aborted, Interrupted
 from ecsdeploy.result import DeployResult, Outcome
-from ecsdeploy.schedules import ScheduledTask
 from ecsdeploy.watch import Target, WatchResult, WatchSettings, paused_reason, watch
 
-#: Seconds the scheduled tasks' reads and writes may retry (throttling), within --timeout.
-SCHEDULED_BUDGET = 10.0
 #: Seconds the task reads that explain a failure (or check health) may retry: they are best
 #: effort, and must not hold up a verdict until the deadline.
 TASK_READ_BUDGET = 3.0
@@ -256,93 +252,6 @@ class Story:
             if check.status == "skipped":
                 self.reporter.warn(f"Preflight skipped {check.describe()}")
         preflight.verdict(checks)
-
-    # -- scheduled tasks (schedules.py): found while the rollout is watched, moved after ---
-
-    def find_scheduled(
-        self, cfg: DeployConfig, cluster_arn: str, current: str, new: str
-    ) -> list[ScheduledTask]:
-        """The rule targets and schedules of the family that run in the cluster, and which
-        of them move from `current` to `new`; an AWS error (AccessDenied, ...) is one warning
-        and no scheduled task is touched. Read-only."""
-        if cfg.scheduled_tasks == "none" or self.readers is None:
-            return []
-        policy = self.policy.budget(SCHEDULED_BUDGET)
-        found: list[ScheduledTask] = []
-        try:
-            events = self.readers.events(policy)
-            for rule in events.rule_names_by_target(cluster_arn):
-                found.extend(schedules.rule_tasks(rule, events.targets_by_rule(rule), cluster_arn))
-            scheduler = self.readers.scheduler(policy)
-            for summary in scheduler.schedules():
-                if (summary.get("Target") or {}).get("Arn") == cluster_arn:
-                    full = scheduler.get_schedule(
-                        summary["Name"], summary.get("GroupName") or "default"
-                    )
-                    if task := schedules.schedule_task(full, cluster_arn):
-                        found.append(task)
-        except Interrupted:
-            raise
-        except EcsDeployError as exc:
-            self.reporter.warn(
-                f"Scheduled tasks not looked for ({exc.message}): they keep their revisions; "
-                "see the README's IAM actions"
-            )
-            return []
-        selected = None if cfg.scheduled_tasks == "auto" else cfg.scheduled_tasks.split(",")
-        return schedules.decide(found, family_of(current), current, new, selected)
-
-    def move_scheduled(
-        self, tasks: list[ScheduledTask], r: DeployResult, *, back: bool = False
-    ) -> None:
-        """Move the scheduled tasks decided to move (or, `back`, the moved ones back): one
-        PutTargets per rule, one UpdateSchedule per schedule. A failure is a warning."""
-        if self.readers is None:
-            return
-        policy = self.policy.budget(SCHEDULED_BUDGET)
-        done: list[ScheduledTask] = []
-        for task in tasks:
-            want = "moved" if back else "move"
-            if task.status != want or task.source is None:
-                done.append(task)
-                continue
-            arn = task.task_definition if back else str(task.new_task_definition)
-            try:
-                if task.kind == "rule":
-                    self.readers.events(policy).put_targets(
-                        task.name, [schedules.retarget_rule_target(task.source, arn)]
-                    )
-                else:
-                    scheduler = self.readers.scheduler(policy)
-                    scheduler.update_schedule(
-                        schedules.schedule_update(task.source, arn, scheduler.update_fields())
-                    )
-            except Interrupted:
-                raise
-            except EcsDeployError as exc:
-                self.reporter.warn(f"Scheduled task {task.label()} not moved: {exc.message}")
-                done.append(replace(task, status="failed", why=exc.message))
-                continue
-            old, new = (
-                (task.new_task_definition, task.task_definition)
-                if back
-                else (task.task_definition, task.new_task_definition)
-            )
-            self.reporter.info(
-                f"Scheduled task {task.label()}: {short_name(old or '')} -> {short_name(new or '')}"
-            )
-            done.append(replace(task, status="moved back" if back else "moved"))
-        r.scheduled_tasks = done
-
-    def show_scheduled(self, tasks: list[ScheduledTask]) -> None:
-        for task in tasks:
-            if task.status == "move":
-                self.reporter.info(
-                    f"Scheduled task {task.label()} will move: {short_name(task.task_definition)} "
-                    f"-> {short_name(task.new_task_definition or '')}"
-                )
-            else:
-                self.reporter.info(f"Scheduled task {task.label()} left alone: {task.why}")
 
     def new_phase(self, phase: Phase, timeout: float) -> None:
         """A phase a signal before it does not stop (a rollback), with a fresh deadline."""
