@@ -256,8 +256,7 @@ def _migrate(
     """--pre-deploy: the new revision's one-off migration task, followed to its end (logs
     streamed); True when it exited 0 and the service may move."""
     story.phase = Phase.MIGRATING
-    essential = {str(c["name"]) for c in containers if c.get("essential", True)}
-    ended = run_one_off(story, cfg, params, essential, r, wait=True, what="migration")
+    ended = run_one_off(story, cfg, params, containers, r, wait=True, what="migration")
     if ended is None:  # interrupted (the task was stopped) or timed out: r says which
         r.reason += "; no service was changed"
         return False

@@ -64,10 +64,9 @@ def register_only(story: Story, cfg: DeployConfig, r: DeployResult) -> None:
         r.new_task_definition = story.register(request)
     r.reason = "registered"
     if run_params is not None:
-        essential = {c["name"] for c in containers if c.get("essential", True)}
         story.phase = Phase.RUNNING_TASK
         run_params["taskDefinition"] = r.new_task_definition
-        run_task(story, cfg, run_params, essential, r)
+        run_task(story, cfg, run_params, containers, r)
     if cluster_arn is not None and r.code == ExitCode.OK:
         found = find_scheduled(story, cfg, cluster_arn, old_arn, r.new_task_definition)
         move_scheduled(story, found, r)
@@ -114,14 +113,18 @@ def check_overrides(run: RunTaskConfig, containers: Sequence[Mapping[str, Any]])
 
 
 def run_task(
-    story: Story, cfg: DeployConfig, params: dict[str, Any], essential: set[str], r: DeployResult
+    story: Story,
+    cfg: DeployConfig,
+    params: dict[str, Any],
+    containers: Sequence[Mapping[str, Any]],
+    r: DeployResult,
 ) -> None:
     """--run-task (with --wait-for-success: wait, streaming its logs, and succeed only if
     every essential container exits 0; a sidecar marked essential=false may exit as it
     likes). The essential container's own exit code N shows as exit 64 + N (N <= 63)."""
     assert cfg.run_task is not None
     ended = run_one_off(
-        story, cfg, params, essential, r, wait=cfg.run_task.wait_for_success, what="task"
+        story, cfg, params, containers, r, wait=cfg.run_task.wait_for_success, what="task"
     )
     if ended is None or ended.failures == []:
         return
@@ -148,7 +151,7 @@ def run_one_off(
     story: Story,
     cfg: DeployConfig,
     params: dict[str, Any],
-    essential: set[str],
+    containers: Sequence[Mapping[str, Any]],
     r: DeployResult,
     *,
     wait: bool,
@@ -157,7 +160,9 @@ def run_one_off(
     """RunTask, and with `wait`, follow the task to its end on the watcher's task wait,
     streaming its containers' logs; None when not waited for (or interrupted, timed out:
     `r` says so). A task that cannot be placed or that stops before its containers ran is
-    TaskNotStartedError, never a wait until --timeout. On a signal the task is stopped."""
+    TaskNotStartedError, never a wait until --timeout. On a signal the task is stopped.
+    `containers`: the revision's container definitions (which are essential; where they
+    log)."""
     reporter, policy = story.reporter, story.policy
     tasks = story.ecs.run_task(**params)
     arns = [t.arn for t in tasks]
@@ -167,13 +172,13 @@ def run_one_off(
         return None
     story.phase = Phase.WAITING_FOR_TASK
     assert policy.deadline is not None
+    essential = {str(c["name"]) for c in containers if c.get("essential", True)}
     stream = None
     if story.readers is not None and cfg.log_lines:
-        definition = story.ecs.describe_task_definition(params["taskDefinition"])[0]
         stream = LogStreamer(
             story.readers,
             policy,
-            definition.get("containerDefinitions", []),
+            containers,
             reporter.task_log,
             reporter.warn,
         )
