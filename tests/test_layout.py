@@ -22,7 +22,7 @@ LAYERS: list[set[str]] = [
     {"rollback", "prune", "scheduled"},
     {"story"},
     {"plan"},
-    {"config", "netconfig"},
+    {"config", "netconfig", "files"},
     {"watch", "ecs", "output", "aws", "gateways", "preflight", "streams"},
     {"result", "changes", "taskdef", "image", "models", "policy", "diagnose", "schedules"},
     {"errors"},

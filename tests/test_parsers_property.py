@@ -18,8 +18,8 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ecsdeploy.config import read_task_definition_file
 from ecsdeploy.errors import ImageError, TaskDefinitionFileError, UsageError
+from ecsdeploy.files import read_task_definition_file
 from ecsdeploy.image import ImageRef, parse_image
 from ecsdeploy.netconfig import parse_network_configuration
 

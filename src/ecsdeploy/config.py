@@ -1,6 +1,6 @@
 """What the command line means, validated: the run's configuration (`DeployConfig`), the
-strategy overrides and their merge, the limits of each value, and the readers of the files
-an option names. `build_config` applies the rules in named groups, in the original's order
+strategy overrides and their merge, and the limits of each value (the files an option names
+are read by files.py). `build_config` applies the rules in named groups, in the original's order
 (the exit code of the first broken rule is the run's, so the order is part of the contract).
 Nothing here makes an AWS call: bad input changes nothing.
 """
@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from ecsdeploy.changes import Changes
 from ecsdeploy.diagnose import DEFAULT_LOG_LINES
-from ecsdeploy.errors import EcsDeployError, ExitCode, TaskDefinitionFileError, UsageError
+from ecsdeploy.errors import EcsDeployError, ExitCode, UsageError
+from ecsdeploy.files import MAX_ENV_FILE_BYTES, read_regular_file, read_task_definition_file
 from ecsdeploy.image import ImageRef, parse_image, parse_tag
 from ecsdeploy.models import NATIVE_STRATEGIES, STRATEGIES
 
@@ -642,72 +643,3 @@ def _check_revision_options(opts: dict[str, Any], changes: Changes) -> None:
 
 #: botocore's own rule for region names (it raises InvalidRegionError past it).
 _REGION = re.compile(r"[a-zA-Z0-9](?:[a-zA-Z0-9\-]{0,61}[a-zA-Z0-9])?")
-
-
-def read_task_definition_file(path: str) -> tuple[dict[str, Any], list[dict[str, str]]]:
-    """Read, parse and check --task-definition-file against botocore's model: every way it
-    can be wrong (unreadable, a directory, not UTF-8, not JSON, unknown fields, wrong types)
-    is one line and exit 20, before any AWS call."""
-    from ecsdeploy.changes import check_resources
-    from ecsdeploy.ecs import check_request, ecs_model, request_fields
-    from ecsdeploy.taskdef import load_task_definition_file, registration_request
-
-    raw = read_regular_file(
-        path, "--task-definition-file", MAX_TASK_DEFINITION_FILE_BYTES, TaskDefinitionFileError
-    )
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise TaskDefinitionFileError(
-            f"--task-definition-file {path} is not UTF-8 text (byte {exc.start}); save it as UTF-8"
-        ) from exc
-    accepted = request_fields("RegisterTaskDefinition")
-    known = {*accepted, *ecs_model().shape_for("TaskDefinition").members}
-    taskdef, tags = load_task_definition_file(text, path, known_fields=known)
-    check_request(
-        "RegisterTaskDefinition",
-        registration_request(taskdef, accepted, tags),
-        TaskDefinitionFileError,
-    )
-    try:
-        check_resources(taskdef)
-    except UsageError as exc:
-        raise TaskDefinitionFileError(f"--task-definition-file {path}: {exc.message}") from exc
-    return taskdef, tags
-
-
-#: Larger files are refused before they are read whole: an env file or a task definition
-#: this size is a mistake (ECS takes at most 64 KiB of task definition).
-MAX_ENV_FILE_BYTES = 1024 * 1024
-MAX_TASK_DEFINITION_FILE_BYTES = 1024 * 1024
-
-
-def read_regular_file(path: str, option: str, limit: int, error: type[EcsDeployError]) -> bytes:
-    """The bytes of a regular file of at most `limit` bytes. A FIFO, a device (/dev/zero) or
-    a directory is refused without blocking or reading: opened non-blocking, checked with
-    fstat, and read only up to the limit."""
-    import stat
-
-    def cannot(why: str) -> EcsDeployError:
-        return error(f"Cannot read {option} {path}: {why}")
-
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    except OSError as exc:
-        raise cannot(exc.strerror or str(exc)) from exc
-    try:
-        mode = os.fstat(fd).st_mode
-        if stat.S_ISDIR(mode):
-            raise cannot("Is a directory")
-        if not stat.S_ISREG(mode):
-            raise cannot("not a regular file (a FIFO or a device); give a file's path")
-        os.set_blocking(fd, True)
-        with os.fdopen(fd, "rb", closefd=False) as fh:
-            raw = fh.read(limit + 1)
-    except OSError as exc:
-        raise cannot(exc.strerror or str(exc)) from exc
-    finally:
-        os.close(fd)
-    if len(raw) > limit:
-        raise cannot(f"larger than {limit // 1024} KiB; is it the right file?")
-    return raw
