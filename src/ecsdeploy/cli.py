@@ -550,7 +550,7 @@ def _reporter_for(opts: dict[str, Any], scanned: Reporter) -> Reporter:
     json_output = opts["output_format"] == "json"
     if (level, json_output) == (scanned.level, scanned.json_output):
         return scanned
-    return Reporter(level=level, json_output=json_output)
+    return Reporter(level=level, json_output=json_output, warnings=scanned.warnings)
 
 
 def envvar_name(param: click.Parameter) -> str | None:
