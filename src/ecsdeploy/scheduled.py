@@ -68,7 +68,7 @@ def find_scheduled(
     unseen: list[tuple[str, str, EcsDeployError]] = []
     for what, actions, look in _LOOKUPS:
         try:
-            found.extend(look(story.readers, policy, cluster_arn))
+            found.extend(list(look(story.readers, policy, cluster_arn)))  # all or none
         except Interrupted:
             raise
         except EcsDeployError as exc:

@@ -94,7 +94,7 @@ def decide(
         elif not _same_revision(runs, current):
             why = (
                 f"pinned to {short_name(runs)}, not {short_name(current)} (the revision the "
-                "service ran): left alone, as it may be pinned on purpose"
+                "service ran); it may be pinned on purpose"
             )
             decided.append(replace(task, status="pinned", why=why))
         else:
