@@ -304,6 +304,22 @@ def test_scheduled_tasks_follow_a_registration_without_a_service(sandbox, cluste
     assert scheduled_revisions(sandbox, cluster) == (f"{cluster}-web:2",) * 2
 
 
+def test_a_registration_denied_its_cluster_warns_and_says_how_to_stop_looking(sandbox, cluster):
+    service(sandbox, cluster)
+    rule_and_schedule(sandbox, cluster, f"{cluster}-web:1")
+    sandbox.scheduler.inject(
+        "DescribeClusters", "error", code="AccessDeniedException", message="no"
+    )
+    run = run_cli(
+        sandbox, "-c", cluster, "-d", f"{cluster}-web", "-i", "nginx:2", "--output", "json"
+    )
+    assert run.code == 0, run.stderr
+    (warning,) = json.loads(run.stdout)["warnings"]
+    assert warning.startswith("Scheduled tasks not looked for: DescribeClusters: access denied")
+    assert warning.endswith("pass --scheduled-tasks none to not look")
+    assert scheduled_revisions(sandbox, cluster) == (f"{cluster}-web:1",) * 2
+
+
 def step_output(path) -> dict[str, str]:
     """The GITHUB_OUTPUT file as key -> value (one line each)."""
     return dict(line.split("=", 1) for line in path.read_text().splitlines())

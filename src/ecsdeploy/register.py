@@ -58,7 +58,14 @@ def register_only(story: Story, cfg: DeployConfig, r: DeployResult) -> None:
         try:  # -d with -c: that cluster's scheduled tasks of the family follow the revision
             cluster_arn = ecs.cluster_arn(cfg.cluster)
         except EcsDeployError as exc:
-            reporter.warn(f"Scheduled tasks not looked for: {exc.message}")
+            reporter.warn(
+                f"Scheduled tasks not looked for: {exc.message}; they keep their revisions"
+                + (
+                    "; pass --scheduled-tasks none to not look"
+                    if exc.code == ExitCode.AWS_ACCESS_DENIED
+                    else ""
+                )
+            )
     if request is not None:
         story.phase = Phase.REGISTERING
         r.new_task_definition = story.register(request)
