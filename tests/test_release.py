@@ -322,3 +322,21 @@ def test_a_failed_atomic_rollback_is_its_own_outcome_and_exit_22(sandbox, cluste
         assert revision(sandbox, cluster, name) == 2
     assert by_name[names[1]]["outcome"] == "rolled_back_by_ecs"
     assert "need a person" in run.stderr
+
+
+def test_a_release_over_one_family_keeps_each_services_previous_revision(sandbox, cluster):
+    """api runs app:1, worker app:2 (one family): the release registers a revision for each,
+    --max-definitions 1 prunes neither's previous one, and --revision previous puts each
+    back on its own, not on the other's (nor on the other's new one)."""
+    family = f"{cluster}-app"
+    sandbox.seed_service(cluster, "api", desired_count=1, family=family)
+    sandbox.seed_service(cluster, "worker", desired_count=1, family=family, image="nginx:w")
+    run, _ = release(sandbox, cluster, ["api", "worker"], "-i", "nginx:2", "--max-definitions", "1")
+    assert run.code == 0, run.stderr
+    active = sandbox.client().list_task_definitions(familyPrefix=family)["taskDefinitionArns"]
+    assert [int(a.rsplit(":", 1)[1]) for a in active] == [1, 2, 3, 4]
+    assert {revision(sandbox, cluster, n) for n in ("api", "worker")} == {3, 4}
+    for name, before in (("api", 1), ("worker", 2)):
+        back = run_cli(sandbox, "-c", cluster, "-n", name, "--revision", "previous", *FAST)
+        assert back.code == 0, back.stderr
+        assert revision(sandbox, cluster, name) == before
