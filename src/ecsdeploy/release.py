@@ -1,6 +1,12 @@
 """A release: several services of one cluster deployed in one run, in parallel, watched
 together, judged each and as a whole.
 
+In passes, each begun once the one before it is done: every service is described, planned and
+checked (reads only; a dry run ends here); then the new revisions are registered (one for the
+services that run one revision) and --pre-deploy's migration runs, once; then the services
+move. With --pre-deploy or --atomic, a release moves every service or none: one failed check
+stops it before its first write. Without them, a service that fails its checks fails alone.
+
 Each service is one deploy, told by `deploy.Deployer` as for a single service (its swap,
 registration, update, watch, verdict and rollback), in a thread of its own with a policy of
 its own (the run's signals, its own rollback phase). What they share is the reading: every
