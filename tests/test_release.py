@@ -340,3 +340,17 @@ def test_a_release_over_one_family_keeps_each_services_previous_revision(sandbox
         back = run_cli(sandbox, "-c", cluster, "-n", name, "--revision", "previous", *FAST)
         assert back.code == 0, back.stderr
         assert revision(sandbox, cluster, name) == before
+
+
+def test_an_atomic_release_with_a_service_that_fails_its_checks_writes_nothing(sandbox, cluster):
+    """--atomic moves every service or none: cache has no container of the image's repository
+    (14), so nothing is registered and no service moves (before: the others deployed, then
+    were rolled back)."""
+    names = services(sandbox, cluster, 2)
+    sandbox.seed_service(cluster, "cache", desired_count=1, image="redis:7")
+    run, summary = release(sandbox, cluster, [*names, "cache"], "-i", "nginx:2", "--atomic")
+    assert run.code == 14, run.stderr
+    assert run.mutating_calls == []
+    by_name = {s["service"]: s for s in summary["services"]}
+    assert "not deployed: cache failed its checks" in by_name[names[0]]["reason"]
+    assert all(revision(sandbox, cluster, n) == 1 for n in names)
