@@ -156,6 +156,7 @@ class Release:
         deployers = [self._deployer(name) for name in names]
         results: list[DeployResult | None] = [None] * len(self.configs)
         plans: list[ServicePlan | None] = [None] * len(self.configs)
+        moved: set[int] = set()  # the services whose move has ended
 
         def plan(i: int, cfg: DeployConfig) -> None:
             try:
@@ -176,6 +177,7 @@ class Release:
             except BaseException as exc:  # a thread must end in a result
                 results[i] = _never_ran(names[i], f"stopped: {type(exc).__name__}: {exc}")
             finally:
+                moved.add(i)
                 deployers[i].policy.live = False
                 batcher.finished(names[i])
 
@@ -191,6 +193,8 @@ class Release:
                 self._in_threads([functools.partial(move, i, *m) for i, m in movers])
         except Aborted:
             self.aborted = True
+            for i in (i for i, p in enumerate(plans) if p is not None and i not in moved):
+                results[i] = None  # planned, not moved: where_it_stood says where it stood
         if self.board is not None:
             self.board.close()
             self.board = None  # rollbacks and the summary print plain lines below it
@@ -242,6 +246,7 @@ class Release:
                 cluster=cfg.cluster,
                 service=names[i],
             )
+            plans[i] = None
         return []
 
     def _prepare(
