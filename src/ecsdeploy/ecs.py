@@ -459,7 +459,9 @@ class EcsGateway(Gateway):
             status=["SUCCESSFUL"],
             maxResults=SERVICE_HISTORY,
         ).get("serviceDeployments", [])
-        briefs = sorted(briefs, key=_created, reverse=True)  # ECS lists them so; make sure
+        briefs = sorted(  # ECS lists them newest first, filtered: make sure
+            (b for b in briefs if b.get("status") == "SUCCESSFUL"), key=_created, reverse=True
+        )
         wanted = list(dict.fromkeys(str(b["targetServiceRevisionArn"]) for b in briefs))
         found = (
             self.call("DescribeServiceRevisions", serviceRevisionArns=wanted).get(
