@@ -46,6 +46,8 @@ from ecsdeploy.watch import Target
 #: Verdicts after which the service runs its previous revision again (rolled back by ECS,
 #: or by ECS at our request).
 _BACK_ON_THE_OLD_REVISION = {Outcome.ROLLED_BACK, Outcome.ROLLED_BACK_BY_ECS}
+#: A release's registrations made at once (the gateway retries one that is throttled).
+REGISTER_AT_ONCE = 5
 
 
 class Deployer:
@@ -303,11 +305,19 @@ def prepare_release(
             story.reporter.info(
                 f"Services {names} run {_short(current)}: one new revision for them"
             )
-        story.phase = Phase.REGISTERING
+    story.phase = Phase.REGISTERING
+
+    def register(group: list[ServicePlan]) -> str:
         assert group[0].plan is not None
-        arn = r.new_task_definition = story.register(group[0].plan.request)
-        for planned in group:
-            planned.target, planned.plan, planned.own_revision = arn, None, len(group) == 1
+        return story.register(group[0].plan.request)
+
+    if groups:  # side by side, as the services move: 20 services wait for no 20 round trips
+        with ThreadPoolExecutor(max_workers=min(len(groups), REGISTER_AT_ONCE)) as pool:
+            arns = list(pool.map(register, groups.values()))
+        for arn, group in zip(arns, groups.values(), strict=True):
+            r.new_task_definition = arn
+            for planned in group:
+                planned.target, planned.plan, planned.own_revision = arn, None, len(group) == 1
     ran_or_runs = frozenset({p.old_arn for p in plans} | {p.target for p in plans})
     for planned in plans:
         planned.release_revisions = ran_or_runs
