@@ -1,5 +1,7 @@
-"""The story of one service deploy, in order: describe -> plan and check every request ->
-register -> update -> watch -> rollback or prune.
+"""The story of one service deploy, in order: describe -> plan and check every request
+(`plan_service`) -> register -> migrate -> update, watch, then rollback or prune
+(`move_service`). A release takes the same steps in passes: every service planned, then
+its registrations and the migration (`prepare_release`), then every service moved.
 
 Validation of the options happened before this (config.py). Here nothing mutating runs before
 every read that could refuse the deploy has run and every mutating request has passed
