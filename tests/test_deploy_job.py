@@ -203,6 +203,106 @@ def test_a_release_migrates_once_with_one_revision_for_a_shared_family(sandbox, 
     assert run.applied.index("RunTask") < run.applied.index("UpdateService")
 
 
+def api_and_worker(sandbox, cluster, **worker: Any) -> None:
+    """api (nginx, in the /job log group) and worker, of families of their own."""
+    service(sandbox, cluster, "api")
+    service(sandbox, cluster, "worker", **worker)
+
+
+def test_a_release_checks_every_service_before_it_registers_or_migrates(sandbox, cluster):
+    """worker has no container of the image's repository (14): the migration never runs,
+    nothing is registered, no service moves."""
+    api_and_worker(sandbox, cluster, image="redis:7")
+    run = run_cli(
+        sandbox, "-c", cluster, "-n", "api,worker", "-i", "nginx:2", "--pre-deploy", "web",
+        "migrate", *FAST, "--output", "json",
+    )  # fmt: skip
+    assert run.code == 14, run.stderr
+    assert run.mutating_calls == []
+    assert "No container's image repository matches nginx" in run.stderr
+    by_name = {s["service"]: s for s in json.loads(run.stdout)["services"]}
+    assert "worker" in by_name["api"]["reason"]  # api did not move, and says why
+    assert revision(sandbox, cluster, "api") == f"{cluster}-api:1"
+
+
+def test_a_release_runs_every_preflight_before_it_registers_or_migrates(sandbox, cluster):
+    """worker logs to a log group that is gone (preflight, 25): nothing is written."""
+    logs = sandbox.client("logs")
+    logs.create_log_group(logGroupName=f"/{cluster}/gone")
+    gone = {"logConfiguration": {"logDriver": "awslogs", "options": {
+        "awslogs-group": f"/{cluster}/gone", "awslogs-stream-prefix": "ecs"}}}  # fmt: skip
+    api_and_worker(sandbox, cluster, container=gone)
+    logs.delete_log_group(logGroupName=f"/{cluster}/gone")
+    run = run_cli(
+        sandbox, "-c", cluster, "-n", "api,worker", "-i", "nginx:2", "--pre-deploy", "web",
+        "migrate", *FAST,
+    )  # fmt: skip
+    assert run.code == 25, run.stderr
+    assert f"/{cluster}/gone" in run.stderr
+    assert run.mutating_calls == []
+
+
+def test_a_release_checks_the_migrations_container_before_it_registers(sandbox, cluster):
+    api_and_worker(sandbox, cluster)
+    run = run_cli(
+        sandbox, "-c", cluster, "-n", "api,worker", "-i", "nginx:2", "--pre-deploy", "nosuch",
+        "migrate", *FAST,
+    )  # fmt: skip
+    assert run.code == 14, run.stderr
+    assert "No container named nosuch" in run.stderr
+    assert run.mutating_calls == []  # "nothing was registered or run" is true
+
+
+def test_a_release_dry_run_exits_as_the_real_run_and_lists_the_migration(sandbox, cluster):
+    api_and_worker(sandbox, cluster)
+    bad = run_cli(
+        sandbox, "-c", cluster, "-n", "api,worker", "-i", "nginx:2", "--pre-deploy", "nosuch",
+        "migrate", "--dry-run", *FAST,
+    )  # fmt: skip
+    assert bad.code == 14, bad.stderr
+    assert bad.mutating_calls == []
+    dry = run_cli(
+        sandbox, "-c", cluster, "-n", "api,worker", "-i", "nginx:2", "--pre-deploy", "web",
+        "migrate", "--dry-run", *FAST, "--output", "json",
+    )  # fmt: skip
+    assert dry.code == 0, dry.stderr
+    assert dry.mutating_calls == []
+    api, worker = json.loads(dry.stdout)["services"]
+    run_task = api["requests"]["RunTask"]  # the migration runs once, with the first service
+    assert run_task["overrides"]["containerOverrides"][0]["command"] == ["migrate"]
+    assert run_task["startedBy"] == "ecs-deploy/pre-deploy"
+    assert "RunTask" not in worker["requests"]
+
+
+def test_a_migration_that_times_out_is_stopped(sandbox, cluster, logs):
+    service(sandbox, cluster)
+    sandbox.set_faults(task_log=tuple(f"long step {i}" for i in range(400)))
+    run = run_cli(
+        sandbox, "-c", cluster, "-n", "web", "-i", "nginx:2", "--pre-deploy", "web",
+        "migrate", *FAST, "-t", "1", "--output", "json",
+    )  # fmt: skip
+    assert run.code == 1, run.stderr
+    assert run.applied == ["RegisterTaskDefinition", "RunTask", "StopTask"]
+    assert "Stopped the migration" in run.stderr
+    reason = json.loads(run.stdout)["reason"]
+    assert "timed out waiting for the migration" in reason
+    assert "it was stopped; no service was changed" in reason
+    assert revision(sandbox, cluster) == f"{cluster}-web:1"
+
+
+def test_pre_deploy_onto_the_revision_the_service_runs_says_the_migration_is_not_run(
+    sandbox, cluster, logs
+):
+    service(sandbox, cluster)
+    run = run_cli(
+        sandbox, "-c", cluster, "-n", "web", "--revision", f"{cluster}-web:1", "--pre-deploy",
+        "web", "migrate", *FAST,
+    )  # fmt: skip
+    assert run.code == 0, run.stderr
+    assert run.mutating_calls == []
+    assert "the migration (--pre-deploy) was not run" in said(run)
+
+
 # -- scheduled tasks ------------------------------------------------------------------------
 
 

@@ -26,6 +26,9 @@ from ecsdeploy.story import Phase, Story
 from ecsdeploy.streams import LogStreamer
 from ecsdeploy.watch import TaskWait, wait_for_tasks
 
+#: Seconds a migration that reached --timeout is given to be stopped (StopTask).
+STOP_BUDGET = 10.0
+
 
 def register_only(story: Story, cfg: DeployConfig, r: DeployResult) -> None:
     """Describe, plan, check, register (and run, and wait) in that order; nothing is written
@@ -211,6 +214,10 @@ def run_one_off(
     if waited.outcome is Outcome.TIMED_OUT:
         r.code, r.outcome = ExitCode.DEPLOY_FAILED, Outcome.TIMED_OUT
         r.reason = f"timed out waiting for the {what} to stop ({cfg.timeout:g}s)"
+        if what == "migration":  # no service will follow it: it must not go on alone
+            policy.deadline = story.clock() + STOP_BUDGET
+            stopped = _stop(story, params.get("cluster") or "default", arns, what, "timed out")
+            r.reason += ": it was stopped" if stopped else ": it could not be stopped"
         return None
     failures: list[str] = []
     exit_code: int | None = None
@@ -246,12 +253,19 @@ def run_one_off(
 
 def _stop_after_signal(story: Story, cluster: str, arns: list[str], what: str) -> None:
     """A signal while a one-off task runs: stop it (the one call a cancel owes), and say so."""
-    policy = story.policy
-    policy.new_phase()
+    story.policy.new_phase()
+    _stop(story, cluster, arns, what, "was interrupted")
+
+
+def _stop(story: Story, cluster: str, arns: list[str], what: str, why: str) -> bool:
+    """StopTask for each task, said; False if any could not be stopped (a warning names it)."""
+    stopped = True
     for arn in arns:
         try:
-            story.ecs.stop_task(cluster, arn, f"ecs-deploy was interrupted while the {what} ran")
+            story.ecs.stop_task(cluster, arn, f"ecs-deploy {why} while the {what} ran")
         except EcsDeployError as exc:
             story.reporter.warn(f"Could not stop the {what} {arn}: {exc.message}")
+            stopped = False
             continue
-        story.reporter.warn(f"Stopped the {what} {arn}: the run was interrupted")
+        story.reporter.warn(f"Stopped the {what} {arn}: the run {why}")
+    return stopped
