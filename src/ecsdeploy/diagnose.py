@@ -184,11 +184,12 @@ def clean_line(text: str, width: int = LOG_LINE_WIDTH) -> str:
     return line if len(line) <= width else line[: width - 1] + "…"
 
 
-def secret_values(container: Mapping[str, Any]) -> list[str]:
+def secret_values(container: Mapping[str, Any], known: Sequence[str] = ()) -> list[str]:
     """The values a log line must not show: the container's environment values whose names
-    look secret, and the passwords of credentials written into URLs. (Secrets from SSM or
-    Secrets Manager are never known to the tool, so they cannot be masked.)"""
-    values = []
+    look secret, the passwords of credentials written into URLs, and the `known` ones (the
+    run's own credentials). (Secrets from SSM or Secrets Manager are never known to the
+    tool, so they cannot be masked.)"""
+    values = list(known)
     for entry in container.get("environment") or []:
         name, value = str(entry.get("name", "")), str(entry.get("value", ""))
         if looks_secret(name):
@@ -260,12 +261,22 @@ class Diagnoser:
     log_lines: int = DEFAULT_LOG_LINES
     budget: float = DIAGNOSIS_BUDGET
     warn: Callable[[str], None] = lambda message: None
+    #: Values masked in every line besides each container's own (the run's credentials).
+    known_secrets: Sequence[str] = ()
     seen: dict[tuple[object, ...], str] = field(default_factory=dict)
     targets: dict[str, TargetHealth] = field(default_factory=dict)
     _definitions: dict[str, Mapping[str, Any]] = field(default_factory=dict)
 
-    def task(self, task: Task, service: Service | None = None) -> TaskDiagnosis:
-        """The diagnosis of one stopped task. Never raises for an AWS error."""
+    def task(
+        self,
+        task: Task,
+        service: Service | None = None,
+        containers: Sequence[Mapping[str, Any]] | None = None,
+    ) -> TaskDiagnosis:
+        """The diagnosis of one stopped task. Never raises for an AWS error. `containers`:
+        the container definitions it ran with, when the caller knows them (a one-off task's,
+        with its one-run overrides, which its log lines are masked by too); else they are
+        read from its task definition."""
         base = TaskDiagnosis(task.arn, task.stopped_reason, task.health_status)
         targets = tuple(t for t in self.targets.values() if t.target in task.private_ips)
         if service is not None and service.target_groups and not targets:
@@ -281,13 +292,17 @@ class Diagnoser:
             )
         self.seen[key] = task.id
         policy = self.policy.budget(self.budget)
-        try:
-            definition = self._definition(task.task_definition, policy)
-        except Interrupted:
-            return _with(base, targets=targets, not_read="interrupted")
-        except EcsDeployError as exc:
-            return _with(base, targets=targets, not_read=f"task definition not read: {exc.message}")
-        by_name = {c.get("name"): c for c in definition.get("containerDefinitions", [])}
+        if containers is None:
+            try:
+                definition = self._definition(task.task_definition, policy)
+            except Interrupted:
+                return _with(base, targets=targets, not_read="interrupted")
+            except EcsDeployError as exc:
+                return _with(
+                    base, targets=targets, not_read=f"task definition not read: {exc.message}"
+                )
+            containers = definition.get("containerDefinitions", [])
+        by_name = {c.get("name"): c for c in containers}
         findings = []
         for container in task.containers:
             if not container.failed and not (container.health_status or "").startswith("UNH"):
@@ -358,7 +373,7 @@ class Diagnoser:
             return (), f"logs not read: {exc.message}"
         if not raw:
             return (), "the log stream is empty"
-        return shown_lines(raw, secret_values(spec)), None
+        return shown_lines(raw, secret_values(spec, self.known_secrets)), None
 
 
 def _with(base: TaskDiagnosis, **changes: Any) -> TaskDiagnosis:

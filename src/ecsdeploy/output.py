@@ -19,8 +19,8 @@ from datetime import UTC, datetime
 from enum import IntEnum
 from typing import IO, Any
 
-from ecsdeploy.changes import shown_argument
-from ecsdeploy.diagnose import TargetHealth, TaskDiagnosis
+from ecsdeploy.changes import MASK, shown_argument
+from ecsdeploy.diagnose import MIN_MASKED_LENGTH, TargetHealth, TaskDiagnosis
 from ecsdeploy.models import (
     Deployment,
     Service,
@@ -61,6 +61,17 @@ def hide(words: Iterable[str]) -> None:
         for spelling, mask in ((word, shown), (json.dumps(word)[1:-1], json.dumps(shown)[1:-1])):
             if spelling != mask:
                 _HIDDEN.setdefault(spelling, mask)
+
+
+def hide_values(values: Iterable[str]) -> None:
+    """Also mask these values (as MASK) in everything written from now on: secrets the run
+    holds that no argument shows as `NAME=VALUE` (the credentials it signs with; cli.run
+    calls it once they are known). Added to `hide`'s table, which the next `hide` clears."""
+    for value in sorted(values, key=len, reverse=True):
+        if len(value) < MIN_MASKED_LENGTH:
+            continue
+        for spelling in (value, json.dumps(value)[1:-1]):
+            _HIDDEN.setdefault(spelling, MASK)
 
 
 def redact(text: str) -> str:

@@ -41,6 +41,8 @@ class LogStreamer:
     containers: Sequence[Mapping[str, Any]]  # the task definition's container definitions
     show: Callable[[str, str], None]
     warn: Callable[[str], None] = lambda message: None
+    #: Values masked in every line besides each container's own (the run's credentials).
+    known_secrets: Sequence[str] = ()
     tokens: dict[tuple[str, str], str | None] = field(default_factory=dict)
     lines: dict[str, int] = field(default_factory=dict)  # shown, per container
     _quiet: set[tuple[str, str]] = field(default_factory=set)  # streams that failed: said once
@@ -62,7 +64,7 @@ class LogStreamer:
             return
         token = self.tokens.get(key)
         reader = self.readers.logs(region, self.policy)
-        secrets = secret_values(spec)
+        secrets = secret_values(spec, self.known_secrets)
         name = str(spec.get("name", ""))
         for _ in range(MAX_PAGES_PER_POLL):
             try:
