@@ -95,6 +95,34 @@ def test_a_crash_shows_the_containers_last_log_lines_masked_and_escaped(sandbox,
     assert container["lines"][-1] == "KeyError: 'DATABASE_URL'"
 
 
+def test_bidi_controls_and_invisible_characters_are_shown_escaped(sandbox, cluster):
+    """A log line cannot reorder what is printed around it (a bidi override, isolate or
+    mark) nor hide text in it (zero-width characters, a byte order mark, tag characters):
+    each shows as its escape, in the text and in the JSON summary alike."""
+    log_group(sandbox, f"/{cluster}")
+    service(sandbox, cluster, awslogs(f"/{cluster}"))
+    sandbox.set_faults(
+        crash_images=CRASH,
+        crash_log=(
+            "access granted \u202edenied\u202c for \u2066admin\u2069\u200f",
+            "pass\u200bword\u200d\u2060 \ufeffchecked\U000e0041 soft\xadhyphen",
+            "kept: ünïcode 日本",
+        ),
+    )
+    run, summary = deploy(sandbox, cluster, "-i", "nginx:crash", "--output", "json")
+    assert run.code == 15, run.stderr
+    shown = [
+        "access granted \\u202edenied\\u202c for \\u2066admin\\u2069\\u200f",
+        "pass\\u200bword\\u200d\\u2060 \\ufeffchecked\\U000e0041 soft\\xadhyphen",
+        "kept: ünïcode 日本",
+    ]
+    for line in shown:
+        assert f"| {line}" in said(run)
+    assert summary["diagnosis"][0]["containers"][0]["lines"][-3:] == shown
+    for raw in ("\u202e", "\u202c", "\u2066", "\u200b", "\u200d", "\ufeff", "\U000e0041"):
+        assert raw not in said(run)
+
+
 def test_three_or_more_identical_failures_read_the_logs_once(sandbox, cluster):
     log_group(sandbox, f"/{cluster}")
     service(sandbox, cluster, awslogs(f"/{cluster}"), desired_count=3)

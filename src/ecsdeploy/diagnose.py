@@ -12,6 +12,7 @@ run's deadline. A diagnosis never changes a verdict: every read that fails becom
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -164,24 +165,38 @@ def log_place(container: Mapping[str, Any], task_id: str, default_region: str) -
 
 
 _ESCAPES = {"\t": " ", "\r": "", "\n": " "}
+#: The Unicode categories shown escaped: Cc, the controls (C0, DEL, C1); Cf, the invisible
+#: format characters (the bidi overrides, embeddings, isolates and marks that reorder what
+#: is printed around them, U+202A-U+202E, U+2066-U+2069, U+200E, U+200F, U+061C; the
+#: zero-width space, joiners and word joiner U+200B-U+200D, U+2060; the byte order mark
+#: U+FEFF; the soft hyphen; the tag characters); Zl and Zp, the line and paragraph separators.
+ESCAPED_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp"})
 
 
 def clean_line(text: str, width: int = LOG_LINE_WIDTH) -> str:
-    """Untrusted text made inert for a terminal and a CI log: every control character (C0,
-    DEL, C1, and the line and paragraph separators) shown escaped (`\\x1b[31m` stays visible
-    but does nothing), a tab as a space; cut at `width` with an ellipsis. Pure."""
+    """Untrusted text made inert for a terminal and a CI log: every character that controls
+    the display or hides in it (ESCAPED_CATEGORIES) shown escaped as Python writes it
+    (`\\x1b[31m` stays visible but does nothing, a bidi override `\\u202e` cannot reorder the
+    line, a zero-width space `\\u200b` shows where it is), a tab as a space; cut at `width`
+    with an ellipsis. Pure."""
     out = []
     for ch in text:
-        if ch in _ESCAPES:
+        if " " <= ch <= "~":  # printable ASCII, most of any log
+            out.append(ch)
+        elif ch in _ESCAPES:
             out.append(_ESCAPES[ch])
-        elif ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F:
-            out.append(f"\\x{ord(ch):02x}")
-        elif ch in ("\u2028", "\u2029"):
-            out.append(f"\\u{ord(ch):04x}")
+        elif unicodedata.category(ch) in ESCAPED_CATEGORIES:
+            out.append(_escaped(ord(ch)))
         else:
             out.append(ch)
     line = "".join(out)
     return line if len(line) <= width else line[: width - 1] + "…"
+
+
+def _escaped(code: int) -> str:
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
 def secret_values(container: Mapping[str, Any], known: Sequence[str] = ()) -> list[str]:
