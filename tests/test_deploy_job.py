@@ -117,6 +117,25 @@ def test_a_line_stdout_cannot_encode_loses_nothing_after_it(sandbox, cluster, li
     assert "Deploy succeeded: task succeeded" in run.stdout
 
 
+@pytest.mark.parametrize("how", ["run-task", "pre-deploy"])
+def test_the_last_lines_readable_only_after_the_task_stopped_are_shown(sandbox, cluster, how):
+    """CloudWatch makes what a container wrote as it exited readable a moment after the
+    task STOPPED: the logs are read again after the stop, until they are quiet."""
+    service(sandbox, cluster)
+    sandbox.set_faults(
+        task_log=("migrating",), late_log=("done: 42 rows", "bye"), late_log_after=0.3
+    )
+    where = (
+        ("-d", f"{cluster}-web", "--run-task", "--wait-for-success")
+        if how == "run-task"
+        else ("-n", "web", "-i", "nginx:2", "--pre-deploy", "web", "migrate")
+    )
+    run = run_cli(sandbox, "-c", cluster, *where, *FAST)
+    assert run.code == 0, said(run)
+    streamed = [line.split("web | ", 1)[1] for line in said(run).splitlines() if "web | " in line]
+    assert streamed[-3:] == ["migrating", "done: 42 rows", "bye"]
+
+
 def test_a_task_that_cannot_be_placed_is_an_error_at_once(sandbox, cluster):
     service(sandbox, cluster)
     sandbox.scheduler.inject(

@@ -196,7 +196,7 @@ def run_one_off(
             clock=story.clock,
             sleep=policy.sleep,
             interrupted=policy.interrupted,
-            stream=stream,
+            stream=stream if stream is not None and stream.follows_any() else None,
         )
     except Interrupted:  # a signal cut a read (of the tasks, or of their logs) short
         waited = TaskWait(Outcome.INTERRUPTED, [])
