@@ -21,6 +21,10 @@ if TYPE_CHECKING:
     import botocore.session
 
 
+#: See `credential_secrets`.
+MIN_CREDENTIAL_LENGTH = 8
+
+
 @dataclass(frozen=True)
 class AwsSettings:
     region: str | None = None
@@ -96,7 +100,10 @@ def credential_secrets(session: botocore.session.Session) -> tuple[str, ...]:
     from (a container's log line, an error message): the access key pair and session token
     the session signs with (from -k/-s, the environment, the profile, a role), and the keys
     written in its profile and the profiles it takes its credentials from (source_profile).
-    Credentials that cannot be resolved yet give nothing: the first call fails on them."""
+    Credentials that cannot be resolved yet give nothing: the first call fails on them.
+    Values shorter than MIN_CREDENTIAL_LENGTH are left out: no AWS credential is that short
+    (key ids have 16 characters or more, secret keys 40), and a local sandbox's dummy keys
+    (`test`, `testing`) protect nothing, while masking them would garble every `latest`."""
     from botocore.exceptions import BotoCoreError
 
     found: list[str | None] = []
@@ -118,7 +125,7 @@ def credential_secrets(session: botocore.session.Session) -> tuple[str, ...]:
             for key in ("aws_access_key_id", "aws_secret_access_key", "aws_session_token")
         ]
         name = profile.get("source_profile")
-    return tuple(dict.fromkeys(str(v) for v in found if v))
+    return tuple(dict.fromkeys(str(v) for v in found if v and len(v) >= MIN_CREDENTIAL_LENGTH))
 
 
 def check_endpoint_environment(environ: dict[str, str] | None = None) -> None:
