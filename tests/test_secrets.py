@@ -187,12 +187,21 @@ def test_a_one_off_tasks_log_lines_mask_its_one_run_overrides(sandbox, logged, t
         assert "snt1urlpass" not in said
 
 
-@pytest.mark.parametrize("given", ["environment", "option"])
+@pytest.mark.parametrize("given", ["environment", "option", "profile"])
 def test_the_deploying_identitys_own_key_is_never_shown(sandbox, logged, tmp_path, given):
-    """A container that logs the key the deploy runs with (-s, or the environment's):
-    masked in the streamed lines, the diagnosis and the JSON summary."""
-    key = "snt1-own-secret-access-key-0042" if given == "option" else SENTINEL_SECRET
-    keys = ("-k", "AKIASNT1OWNKEY000001", "-s", key) if given == "option" else ()
+    """A container that logs the key the deploy runs with (the environment's, -s, or a
+    profile's): masked in the streamed lines, the diagnosis and the JSON summary."""
+    key = {"environment": SENTINEL_SECRET}.get(given, f"snt1-own-{given}-secret-key-0042")
+    keys: tuple[str, ...] = ()
+    env: dict[str, str] = {}
+    if given == "option":
+        keys = ("-k", "AKIASNT1OWNKEY000001", "-s", key)
+    elif given == "profile":
+        credentials = tmp_path / "credentials"
+        credentials.write_text(
+            f"[deployer]\naws_access_key_id = AKIASNT1PROFILE00001\naws_secret_access_key = {key}\n"
+        )
+        keys, env = ("-p", "deployer"), {"AWS_SHARED_CREDENTIALS_FILE": str(credentials)}
     gh = tmp_path / "gh"
     gh.write_text("")
     sandbox.set_faults(
@@ -202,7 +211,7 @@ def test_the_deploying_identitys_own_key_is_never_shown(sandbox, logged, tmp_pat
     )
     run = run_cli(
         sandbox, "-c", logged, "-d", f"{logged}-web", "--run-task", "--wait-for-success",
-        *keys, *FAST, "--output", "json", GITHUB_OUTPUT=str(gh),
+        *keys, *FAST, "--output", "json", GITHUB_OUTPUT=str(gh), **env,
     )  # fmt: skip
     assert run.code == 67, run.stderr
     assert "web | AWS_SECRET_ACCESS_KEY=****" in run.stderr
