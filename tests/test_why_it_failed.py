@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import FAST, ecr_image, run_cli
+from tests.conftest import FAST, SENTINEL_SECRET, ecr_image, run_cli
 
 BREAKER = {"deploymentCircuitBreaker": {"enable": True, "rollback": True}}
 CRASH = ("nginx:crash",)
@@ -93,6 +93,21 @@ def test_a_crash_shows_the_containers_last_log_lines_masked_and_escaped(sandbox,
     assert container["log_group"] == f"/{cluster}"
     assert container["log_stream"] == f"ecs/web/{first['task_arn'].rsplit('/', 1)[1]}"
     assert container["lines"][-1] == "KeyError: 'DATABASE_URL'"
+
+
+def test_the_deploying_identitys_own_key_in_a_crash_log_is_masked(sandbox, cluster):
+    """The key the deploy signs with (here the environment's), printed by the crashing
+    container: masked in the diagnosis, text and JSON (the secrets scan checks every run)."""
+    log_group(sandbox, f"/{cluster}")
+    service(sandbox, cluster, awslogs(f"/{cluster}"))
+    sandbox.set_faults(
+        crash_images=CRASH, crash_log=(f"env: AWS_SECRET_ACCESS_KEY={SENTINEL_SECRET}",)
+    )
+    run, summary = deploy(sandbox, cluster, "-i", "nginx:crash", "--output", "json")
+    assert run.code == 15, run.stderr
+    assert "| env: AWS_SECRET_ACCESS_KEY=****" in said(run)
+    lines = summary["diagnosis"][0]["containers"][0]["lines"]
+    assert lines[-1] == "env: AWS_SECRET_ACCESS_KEY=****"
 
 
 def test_bidi_controls_and_invisible_characters_are_shown_escaped(sandbox, cluster):
