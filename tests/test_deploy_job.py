@@ -94,6 +94,49 @@ def test_the_containers_exit_code_is_carried_in_ours(sandbox, cluster, logs, cod
     assert json.loads(run.stdout)["task_exit_code"] == code
 
 
+@pytest.mark.parametrize(
+    ("line", "shown", "env"),
+    [
+        ("half a pair \ud800 of surrogates", "half a pair \ufffd of surrogates", {}),
+        ("naïve → ascii", "na?ve ? ascii", {"PYTHONIOENCODING": "ascii"}),
+    ],
+    ids=["lone-surrogate", "ascii-terminal"],
+)
+def test_a_line_stdout_cannot_encode_loses_nothing_after_it(sandbox, cluster, line, shown, env):
+    """The line is written with replacement characters; the lines after it, the exit codes
+    and the verdict line still reach stdout (only a closed stream stops output)."""
+    service(sandbox, cluster)
+    sandbox.set_faults(task_log=("before", line, "after"))
+    run = run_cli(
+        sandbox, "-c", cluster, "-d", f"{cluster}-web", "--run-task", "--wait-for-success",
+        *FAST, own_process=True, **env,
+    )  # fmt: skip
+    assert run.code == 0, said(run)
+    assert f"web | {shown}" in run.stdout
+    assert "web | after" in run.stdout
+    assert "container web: exit code 0" in run.stdout
+    assert "Deploy succeeded: task succeeded" in run.stdout
+
+
+@pytest.mark.parametrize("how", ["run-task", "pre-deploy"])
+def test_the_last_lines_readable_only_after_the_task_stopped_are_shown(sandbox, cluster, how):
+    """CloudWatch makes what a container wrote as it exited readable a moment after the
+    task STOPPED: the logs are read again after the stop, until they are quiet."""
+    service(sandbox, cluster)
+    sandbox.set_faults(
+        task_log=("migrating",), late_log=("done: 42 rows", "bye"), late_log_after=0.3
+    )
+    where = (
+        ("-d", f"{cluster}-web", "--run-task", "--wait-for-success")
+        if how == "run-task"
+        else ("-n", "web", "-i", "nginx:2", "--pre-deploy", "web", "migrate")
+    )
+    run = run_cli(sandbox, "-c", cluster, *where, *FAST)
+    assert run.code == 0, said(run)
+    streamed = [line.split("web | ", 1)[1] for line in said(run).splitlines() if "web | " in line]
+    assert streamed[-3:] == ["migrating", "done: 42 rows", "bye"]
+
+
 def test_a_task_that_cannot_be_placed_is_an_error_at_once(sandbox, cluster):
     service(sandbox, cluster)
     sandbox.scheduler.inject(

@@ -34,7 +34,7 @@ from ecsdeploy.models import (
     MAX_BAKE_MINUTES,
 )
 from ecsdeploy.options import FiniteFloat, TenthPercent, container_option
-from ecsdeploy.output import Level, Reporter, hide
+from ecsdeploy.output import Level, Reporter, hide, hide_values
 from ecsdeploy.policy import Aborted, RunPolicy, install_signal_handlers
 from ecsdeploy.result import DeployResult, Outcome, ReleaseResult
 
@@ -492,6 +492,7 @@ def run(
         f"task_definition={config.task_definition} image={config.image}"
     )
     made = clients(settings)
+    hide_values(made.secrets)  # the identity's own keys: never shown, whoever prints them
 
     def on_call(op: str, secs: float, error: str | None) -> None:
         reporter.debug(f"{op} {secs * 1000:.0f} ms" + (f" -> {error}" if error else ""))

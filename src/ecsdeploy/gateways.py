@@ -118,6 +118,11 @@ class AwsReaders:
     def region(self) -> str:
         return self.clients.region
 
+    @property
+    def credential_secrets(self) -> tuple[str, ...]:
+        """The run's own credentials (aws.credential_secrets): masked in every log line."""
+        return self.clients.secrets
+
     def _gateway(self, kind: type[_G], service: str, region: str | None, policy: RunPolicy) -> _G:
         gateway = kind(self.clients.get(service, region), policy=policy)
         gateway.connected = True  # the run's first call already reached the endpoint

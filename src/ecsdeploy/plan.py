@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ecsdeploy import taskdef
-from ecsdeploy.changes import apply_changes, describe_changes, unified_diff
+from ecsdeploy.changes import apply_changes, describe_changes, masked, unified_diff
 from ecsdeploy.ecs import EcsGateway, InvalidRequestError
 from ecsdeploy.errors import (
     EcsDeployError,
@@ -130,9 +130,10 @@ class Planner:
         if run_task is not None:
             requests.append(("RunTask", {**run_task, "taskDefinition": new_label.split(" ")[0]}))
         for operation, request in requests:
-            r.requests[operation] = request
+            shown = masked(request)  # a one-run override's value, as any other value
+            r.requests[operation] = shown
             self.reporter.info(f"{operation} request that would be sent:")
-            self.reporter.block(json.dumps(request, indent=2, sort_keys=True).splitlines())
+            self.reporter.block(json.dumps(shown, indent=2, sort_keys=True).splitlines())
 
     def resolve_revision(
         self, cfg: DeployConfig, service: Service

@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ecsdeploy import taskdef
 from ecsdeploy.config import DeployConfig, RunTaskConfig
 from ecsdeploy.errors import (
     EcsDeployError,
@@ -183,14 +184,17 @@ def run_one_off(
     story.phase = Phase.WAITING_FOR_TASK
     assert policy.deadline is not None
     essential = {str(c["name"]) for c in containers if c.get("essential", True)}
+    # what its lines are masked by: the environment each container runs with, overrides too
+    ran = taskdef.as_run(containers, params.get("overrides"))
     stream = None
     if story.readers is not None and cfg.log_lines:
         stream = LogStreamer(
             story.readers,
             policy,
-            containers,
+            ran,
             reporter.task_log,
             reporter.warn,
+            story.readers.credential_secrets,
         )
     try:
         waited = wait_for_tasks(
@@ -202,7 +206,7 @@ def run_one_off(
             clock=story.clock,
             sleep=policy.sleep,
             interrupted=policy.interrupted,
-            stream=stream,
+            stream=stream if stream is not None and stream.follows_any() else None,
         )
     except Interrupted:  # a signal cut a read (of the tasks, or of their logs) short
         waited = TaskWait(Outcome.INTERRUPTED, [])
@@ -235,7 +239,7 @@ def run_one_off(
         if task.stopped_reason and failures:
             reporter.info(f"Task {task.id} stopped: {task.stopped_reason}")
         if story.diagnoser is not None and any(c.failed for c in task.containers):
-            diagnosis = story.diagnoser.task(task)
+            diagnosis = story.diagnoser.task(task, containers=ran)
             r.diagnosis.append(diagnosis)
             if stream is None:  # streamed: its lines are on the screen already
                 reporter.diagnosis(diagnosis)

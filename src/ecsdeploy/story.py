@@ -227,7 +227,11 @@ class Story:
             self.reporter.warn(notice)
         if self.readers is not None:
             self.diagnoser = Diagnoser(
-                self.readers, self.policy, cfg.log_lines, warn=self.reporter.warn
+                self.readers,
+                self.policy,
+                cfg.log_lines,
+                warn=self.reporter.warn,
+                known_secrets=self.readers.credential_secrets,
             )
 
     def preflight(

@@ -109,6 +109,7 @@ class Middleware:
                 "crash_log",
                 "unhealthy_target_images",
                 "task_log",
+                "late_log",
             ):
                 if key in body:
                     body[key] = tuple(body[key])
