@@ -37,6 +37,7 @@ MUTATING = {
     "StopTask",
     "PutTargets",
     "UpdateSchedule",
+    "ModifyRule",
 }
 _names = itertools.count(1)
 

@@ -63,6 +63,13 @@ _NOT_FOUND = {
     "ParameterNotFound",
     "TargetGroupNotFound",
     "TargetGroupNotFoundException",
+    # the migration's (migration.py): listeners, IAM roles, CodeDeploy
+    "ListenerNotFound",
+    "NoSuchEntity",
+    "ApplicationDoesNotExistException",
+    "DeploymentGroupDoesNotExistException",
+    "DeploymentConfigDoesNotExistException",
+    "DeploymentDoesNotExistException",
 }
 
 

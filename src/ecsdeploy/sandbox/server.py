@@ -33,6 +33,7 @@ MUTATING = frozenset(
         "DeleteService",
         "PutTargets",
         "UpdateSchedule",
+        "ModifyRule",
     }
 )
 DUMMY_CREDENTIALS = {
