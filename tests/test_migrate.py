@@ -735,3 +735,26 @@ def test_a_service_without_a_deployment_group_is_refused(sandbox, cluster):
     run = migrate(sandbox, cluster, ROLE)
     assert run.code == 17
     assert "No CodeDeploy deployment group deploys service web" in run.stderr
+
+
+def test_a_custom_configuration_that_cannot_be_read_needs_strategy(sandbox, cluster):
+    made = codedeploy_service(sandbox, cluster, config="my-canary")
+    sandbox.scheduler.inject_error(
+        "GetDeploymentConfig", 2, "DeploymentConfigDoesNotExistException", "No such config", 400
+    )
+    run = migrate(sandbox, cluster, made["role"], "--dry-run")
+    assert run.code == 19
+    assert "Could not read deployment configuration my-canary" in said(run)
+    assert "choose the strategy with --strategy" in run.stderr
+    run = migrate(sandbox, cluster, made["role"], "--dry-run", "--strategy", "blue-green")
+    assert run.code == 0, said(run)
+    assert run.applied == []
+
+
+def test_a_role_that_cannot_be_read_is_a_warning(sandbox, cluster):
+    made = codedeploy_service(sandbox, cluster)
+    sandbox.scheduler.inject_error("GetRole", 1, "AccessDenied", "not allowed", 403)
+    run = migrate(sandbox, cluster, made["role"], "--dry-run")
+    assert run.code == 0, said(run)
+    assert f"Could not check role {made['role']}" in said(run)
+    assert "it must trust ecs.amazonaws.com" in said(run)

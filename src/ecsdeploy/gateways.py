@@ -316,10 +316,20 @@ class CodeDeployGroups(Gateway):
             deploymentGroupName=group,
             includeOnlyStatuses=list(statuses),
         )
+        from ecsdeploy.errors import AwsAccessError, EcsDeployError
+        from ecsdeploy.policy import Interrupted
+
         found = []
         for deployment_id in ids:
-            info = self.deployment(deployment_id)
-            found.append((deployment_id, str(info.get("status", "InProgress"))))
+            try:
+                with self.within(5.0):
+                    status = str(self.deployment(deployment_id).get("status") or "InProgress")
+            except (Interrupted, AwsAccessError):
+                raise
+            except EcsDeployError:
+                status = "in progress"  # listed as such; its own status could not be read
+            if status in statuses or status == "in progress":
+                found.append((deployment_id, status))
         return found
 
     def deployment(self, deployment_id: str) -> dict[str, Any]:

@@ -15,7 +15,6 @@ from typing import Any
 from ecsdeploy.config import DeployConfig
 from ecsdeploy.ecs import EcsGateway, check_request
 from ecsdeploy.errors import (
-    AwsAccessError,
     EcsDeployError,
     ExitCode,
     NotFoundError,
@@ -36,6 +35,10 @@ from ecsdeploy.output import Reporter
 from ecsdeploy.policy import Interrupted
 from ecsdeploy.result import DeployResult, Outcome
 from ecsdeploy.story import Phase, Story
+
+#: Seconds a read that only adds to the plan (a custom configuration, the last AppSpec, the
+#: role) may retry: its failure is a warning, and must not use up the run's deadline.
+BEST_EFFORT_READ = 5.0
 
 
 def migrate(
@@ -80,8 +83,9 @@ def migrate_to_native(story: Story, cfg: DeployConfig, r: DeployResult) -> None:
     routing = routing_of(config_name)
     if routing is None:
         try:
-            routing = codedeploy.traffic_routing(config_name)
-        except (Interrupted, AwsAccessError):
+            with codedeploy.within(BEST_EFFORT_READ):
+                routing = codedeploy.traffic_routing(config_name)
+        except Interrupted:
             raise
         except EcsDeployError as exc:
             reporter.warn(f"Could not read deployment configuration {config_name}: {exc.message}")
@@ -171,7 +175,7 @@ def migrate_to_native(story: Story, cfg: DeployConfig, r: DeployResult) -> None:
     reporter.info(
         f"Migrated: service {cfg.service} now uses ECS's deployment controller "
         f"({conf['strategy']}, bake time {conf.get('bakeTimeInMinutes', 0)} min); its next "
-        "deploy (-i) is an ECS blue/green deployment"
+        f"deploy (-i) is ECS's own {conf['strategy']} deployment"
     )
     reporter.info(
         f"CodeDeploy application {application} and deployment group {name} are left in "
@@ -228,8 +232,9 @@ def _hooks(codedeploy: Any, group: dict[str, Any], reporter: Reporter) -> list[t
     if not deployment_id:
         return []
     try:
-        revision = codedeploy.deployment(str(deployment_id)).get("revision") or {}
-    except (Interrupted, AwsAccessError):
+        with codedeploy.within(BEST_EFFORT_READ):
+            revision = codedeploy.deployment(str(deployment_id)).get("revision") or {}
+    except Interrupted:
         raise
     except EcsDeployError as exc:
         reporter.warn(f"Could not read deployment {deployment_id}'s AppSpec: {exc.message}")
@@ -249,9 +254,13 @@ def _hooks(codedeploy: Any, group: dict[str, Any], reporter: Reporter) -> list[t
 
 def _role(readers: AwsReaders, story: Story, arn: str) -> tuple[dict[str, Any] | None, bool]:
     """GetRole: (the role or None, whether it could be read at all)."""
+    iam = readers.iam(story.policy)
     try:
-        return readers.iam(story.policy).role(arn.rsplit("/", 1)[-1]), True
-    except AwsAccessError as exc:
+        with iam.within(BEST_EFFORT_READ):
+            return iam.role(arn.rsplit("/", 1)[-1]), True
+    except Interrupted:
+        raise
+    except EcsDeployError as exc:
         story.reporter.warn(
             f"Could not check role {arn} (iam:GetRole: {exc.message}); it must {ROLE_NEEDS}"
         )
@@ -266,6 +275,21 @@ def _moved(ecs: EcsGateway, cfg: DeployConfig) -> bool:
         return ecs.describe_one_service(cfg.cluster, cfg.service).deployment_controller == "ECS"
     except EcsDeployError:
         return False
+
+
+def _tg(arn: str) -> str:
+    """A target group's name, from its ARN (…:targetgroup/NAME/ID)."""
+    parts = arn.split("/")
+    return parts[-2] if len(parts) >= 3 else arn
+
+
+def _which(the_plan: Plan, change: dict[str, Any]) -> str:
+    """Which listener rule a ModifyRule changes, in words."""
+    for balancer in the_plan.update.get("loadBalancers") or []:
+        advanced = balancer.get("advancedConfiguration") or {}
+        if advanced.get("testListenerRule") == change["RuleArn"]:
+            return "test listener's rule"
+    return "production listener's rule"
 
 
 def _in_order(the_plan: Plan) -> list[tuple[str, dict[str, Any]]]:
@@ -291,8 +315,8 @@ def _show(reporter: Reporter, cfg: DeployConfig, the_plan: Plan, config_name: st
     for balancer in the_plan.update.get("loadBalancers") or []:
         advanced = balancer["advancedConfiguration"]
         reporter.info(
-            f"  production target group {short_name(balancer['targetGroupArn'])}, alternate "
-            f"{short_name(advanced['alternateTargetGroupArn'])}, container "
+            f"  production target group {_tg(balancer['targetGroupArn'])}, alternate "
+            f"{_tg(advanced['alternateTargetGroupArn'])}, container "
             f"{balancer['containerName']}:{balancer['containerPort']}"
         )
         reporter.info(f"  productionListenerRule {advanced['productionListenerRule']}")
@@ -307,8 +331,8 @@ def _show(reporter: Reporter, cfg: DeployConfig, the_plan: Plan, config_name: st
         reporter.info("  automatic rollback on failure: the deployment circuit breaker")
     for change in the_plan.rule_changes:
         reporter.info(
-            f"  listener rule {short_name(change['RuleArn'])}: add the idle target group at "
-            "weight 0 (ECS needs both target groups on its rules; no request goes elsewhere)"
+            f"  {_which(the_plan, change)}: add the idle target group at weight 0 (ECS needs "
+            "both target groups on its rules; no request goes elsewhere)"
         )
     for hook in the_plan.hooks:
         where = f"ECS's {hook.stage} stage" if hook.stage else "no ECS stage"
