@@ -125,7 +125,7 @@ def migrate_to_native(story: Story, cfg: DeployConfig, r: DeployResult) -> None:
     _show(reporter, cfg, the_plan, config_name)
     if the_plan.problems:
         for problem in the_plan.problems:
-            reporter.error(f"Cannot migrate: {problem}")
+            reporter.warn(f"Check failed: {problem}")
         raise UnsupportedServiceError(
             f"Service {cfg.service} cannot be migrated yet ({len(the_plan.problems)} check(s) "
             f"failed): {'; '.join(the_plan.problems)}; nothing was changed"
