@@ -446,6 +446,7 @@ def codedeploy_service(
     termination: dict[str, Any] | None = None,
     test_listener: bool = False,
     role: bool = True,
+    ready: dict[str, Any] | None = None,
 ) -> dict[str, str]:
     """A CODE_DEPLOY service `web` behind an ALB, with its CodeDeploy application and group,
     all made with plain boto3 calls; returns the ARNs the tests look at."""
@@ -505,7 +506,7 @@ def codedeploy_service(
         blueGreenDeploymentConfiguration={
             "terminateBlueInstancesOnDeploymentSuccess": termination
             or {"action": "TERMINATE", "terminationWaitTimeInMinutes": 5},
-            "deploymentReadyOption": {"actionOnTimeout": "CONTINUE_DEPLOYMENT"},
+            "deploymentReadyOption": ready or {"actionOnTimeout": "CONTINUE_DEPLOYMENT"},
         },
         loadBalancerInfo={
             "targetGroupPairInfoList": [
@@ -758,3 +759,67 @@ def test_a_role_that_cannot_be_read_is_a_warning(sandbox, cluster):
     assert run.code == 0, said(run)
     assert f"Could not check role {made['role']}" in said(run)
     assert "it must trust ecs.amazonaws.com" in said(run)
+
+
+def test_the_ready_wait_becomes_a_pause_the_next_deploy_stops_at(sandbox, cluster, monkeypatch):
+    monkeypatch.setattr(sandbox.scheduler, "minute", 0.05)
+    made = codedeploy_service(
+        sandbox, cluster, ready={"actionOnTimeout": "STOP_DEPLOYMENT", "waitTimeInMinutes": 600}
+    )
+    run = migrate(sandbox, cluster, made["role"])
+    assert run.code == 0, said(run)
+    assert "becomes a PAUSE hook at POST_TEST_TRAFFIC_SHIFT" in said(run)
+    steady(sandbox, cluster)
+    run = run_cli(
+        sandbox,
+        "-c",
+        cluster,
+        "-n",
+        "web",
+        *FAST,
+        "-i",
+        "nginx:1.26",
+        "--on-pause",
+        "exit",
+        "--no-preflight",
+    )
+    assert run.code == 23, said(run)
+    assert "POST_TEST_TRAFFIC_SHIFT" in said(run)
+
+
+def test_the_sandbox_moves_the_controller_only_with_what_a_native_strategy_needs(sandbox, cluster):
+    from botocore.exceptions import ClientError
+
+    made = codedeploy_service(sandbox, cluster)
+    ecs = sandbox.client()
+    native = {"strategy": "BLUE_GREEN", "bakeTimeInMinutes": 0}
+    plain = {"targetGroupArn": made["blue"], "containerName": "web", "containerPort": 80}
+    with pytest.raises(ClientError, match="advancedConfiguration must specify"):
+        ecs.update_service(
+            cluster=cluster,
+            service="web",
+            deploymentController={"type": "ECS"},
+            deploymentConfiguration=native,
+            loadBalancers=[plain],
+        )
+    assert described(sandbox, cluster)["deploymentController"] == {"type": "CODE_DEPLOY"}
+    rule = sandbox.client("elbv2").describe_rules(ListenerArn=made["prod_listener"])["Rules"][0]
+    advanced = {
+        "alternateTargetGroupArn": made["green"],
+        "productionListenerRule": rule["RuleArn"],
+        "roleArn": made["role"],
+    }
+    ecs.update_service(
+        cluster=cluster,
+        service="web",
+        deploymentController={"type": "ECS"},
+        deploymentConfiguration=native,
+        loadBalancers=[{**plain, "advancedConfiguration": advanced}],
+    )
+    steady(sandbox, cluster)  # its tasks are one ECS deployment of its revision
+    service = described(sandbox, cluster)
+    assert service["runningCount"] == 2
+    with pytest.raises(ClientError, match="not supported"):
+        ecs.update_service(
+            cluster=cluster, service="web", deploymentController={"type": "EXTERNAL"}
+        )

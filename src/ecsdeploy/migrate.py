@@ -174,51 +174,20 @@ def plan(found: Found) -> Plan:
     # The load balancer: which target group takes production traffic, and the rules.
     pair = _target_group_pair(group, found, problems)
     balancer = _service_load_balancer(service, pair, problems)
-    routes = ((group.get("loadBalancerInfo") or {}).get("targetGroupPairInfoList") or [{}])[0]
-    prod_listeners = list((routes.get("prodTrafficRoute") or {}).get("listenerArns") or [])
-    test_listeners = list((routes.get("testTrafficRoute") or {}).get("listenerArns") or [])
-    rule_changes: list[dict[str, Any]] = []
-    production = alternate = prod_rule = test_rule = None
-    if len(prod_listeners) != 1:
-        problems.append(
-            f"the deployment group names {len(prod_listeners)} production listeners: ECS "
-            "shifts production traffic on one listener rule; give the group one"
-        )
-    elif pair is not None:
-        prod_rule = _rule_for(found, prod_listeners[0], pair, "production", problems)
-        if prod_rule is not None:
-            production = _serving(prod_rule, pair, "production", problems)
-    if production is not None and pair is not None and prod_rule is not None:
-        alternate = pair[1] if production == pair[0] else pair[0]
-        _check_task_sets(service, production, problems)
-        change = _with_both(prod_rule, production, alternate)
-        if change is not None:
-            rule_changes.append(change)
-        if len(test_listeners) > 1:
-            problems.append(
-                f"the deployment group names {len(test_listeners)} test listeners: ECS takes "
-                "one test listener rule; give the group one"
-            )
-        elif test_listeners:
-            test_rule = _rule_for(found, test_listeners[0], pair, "test", problems)
-            if test_rule is not None and _serving(test_rule, pair, "test", problems):
-                change = _with_both(test_rule, production, alternate)
-                if change is not None:
-                    rule_changes.append(change)
+    routes = _routes(found, pair, problems) if pair is not None else None
 
     conf = _deployment_configuration(found, problems, notes)
     load_balancer: dict[str, Any] = {}
-    if balancer is not None and production is not None and alternate is not None:
-        assert prod_rule is not None
+    if balancer is not None and routes is not None:
         advanced = {
-            "alternateTargetGroupArn": alternate,
-            "productionListenerRule": str(prod_rule["RuleArn"]),
+            "alternateTargetGroupArn": routes.alternate,
+            "productionListenerRule": routes.production_rule,
             "roleArn": found.role_arn,
         }
-        if test_rule is not None:
-            advanced["testListenerRule"] = str(test_rule["RuleArn"])
+        if routes.test_rule is not None:
+            advanced["testListenerRule"] = routes.test_rule
         load_balancer = {
-            "targetGroupArn": production,
+            "targetGroupArn": routes.production,
             "containerName": balancer.get("containerName"),
             "containerPort": balancer.get("containerPort"),
             "advancedConfiguration": advanced,
@@ -235,11 +204,61 @@ def plan(found: Found) -> Plan:
     hooks = [Hook(e, f, HOOK_STAGES.get(e)) for e, f in found.hooks]
     return Plan(
         update=update,
-        rule_changes=rule_changes,
+        rule_changes=routes.changes if routes is not None else [],
         problems=problems,
         hooks=hooks,
         notes=notes,
-        back=_way_back(found, production, balancer),
+        back=_way_back(found, routes.production if routes else None, balancer),
+    )
+
+
+@dataclass(frozen=True)
+class Routes:
+    """Where traffic goes: the target group production traffic reaches and the other one,
+    the listener rules ECS will shift it on, and the ModifyRules that put both target groups
+    on those rules."""
+
+    production: str
+    alternate: str
+    production_rule: str
+    test_rule: str | None
+    changes: list[dict[str, Any]]
+
+
+def _routes(found: Found, pair: tuple[str, str], problems: list[str]) -> Routes | None:
+    """The group's listeners, read through their rules; None when a check failed."""
+    group_routes = (found.group.get("loadBalancerInfo") or {}).get("targetGroupPairInfoList")
+    route = (group_routes or [{}])[0]
+    listeners = {
+        role: list((route.get(key) or {}).get("listenerArns") or [])
+        for role, key in (("production", "prodTrafficRoute"), ("test", "testTrafficRoute"))
+    }
+    for role, arns in listeners.items():
+        if len(arns) > 1 or (role == "production" and not arns):
+            problems.append(
+                f"the deployment group names {len(arns)} {role} listeners: ECS shifts "
+                f"{role} traffic on one listener rule; give the group one"
+            )
+            return None
+    prod_rule = _rule_for(found, listeners["production"][0], pair, "production", problems)
+    production = _serving(prod_rule, pair, "production", problems) if prod_rule else None
+    if prod_rule is None or production is None:
+        return None
+    alternate = pair[1] if production == pair[0] else pair[0]
+    _check_task_sets(found.service, production, problems)
+    changes = [c for c in [_with_both(prod_rule, production, alternate)] if c is not None]
+    test_rule = None
+    if listeners["test"]:
+        test_rule = _rule_for(found, listeners["test"][0], pair, "test", problems)
+        if test_rule is None or not _serving(test_rule, pair, "test", problems):
+            return None
+        changes += [c for c in [_with_both(test_rule, production, alternate)] if c is not None]
+    return Routes(
+        production=production,
+        alternate=alternate,
+        production_rule=str(prod_rule["RuleArn"]),
+        test_rule=str(test_rule["RuleArn"]) if test_rule is not None else None,
+        changes=changes,
     )
 
 
