@@ -38,6 +38,7 @@ MUTATING = {
     "PutTargets",
     "UpdateSchedule",
     "ModifyRule",
+    "ModifyListener",
 }
 _names = itertools.count(1)
 

@@ -17,7 +17,7 @@ import pytest
 
 from ecsdeploy.config import StrategyOverrides
 from ecsdeploy.errors import UsageError
-from ecsdeploy.migrate import Found, parse_hooks, plan, routing_of
+from ecsdeploy.migrate import Found, RuleChange, parse_hooks, plan, routing_of
 from tests.conftest import FAST, run_cli
 
 ROLE_TRUST = {
@@ -304,25 +304,36 @@ def test_the_load_balancer_and_rules():
             },
         }
     ]
-    # the rule forwards to blue alone: green is added at weight 0 (no request moves)
+    # the listener's default rule forwards to blue alone: green is added at weight 0 (no
+    # request moves), with ModifyListener (ModifyRule cannot change a default rule)
     assert result.rule_changes == [
-        {
-            "RuleArn": PROD_RULE,
-            "Actions": [
-                {
-                    "Type": "forward",
-                    "ForwardConfig": {
-                        "TargetGroups": [
-                            {"TargetGroupArn": BLUE, "Weight": 100},
-                            {"TargetGroupArn": GREEN, "Weight": 0},
-                        ]
-                    },
-                }
-            ],
-        }
+        RuleChange("ModifyListener", {"ListenerArn": PROD, "DefaultActions": [BOTH]}, PROD_RULE)
     ]
     assert result.back["deploymentController"] == {"type": "CODE_DEPLOY"}
     assert result.back["loadBalancers"][0]["targetGroupArn"] == BLUE
+
+
+BOTH = {
+    "Type": "forward",
+    "ForwardConfig": {
+        "TargetGroups": [
+            {"TargetGroupArn": BLUE, "Weight": 100},
+            {"TargetGroupArn": GREEN, "Weight": 0},
+        ]
+    },
+}
+
+
+def test_a_rule_of_its_own_is_changed_with_modify_rule():
+    own = {**rule(PROD_RULE, BLUE), "IsDefault": False, "Priority": "10"}
+    result = plan(found(rules={PROD: [own]}))
+    assert result.rule_changes == [
+        RuleChange("ModifyRule", {"RuleArn": PROD_RULE, "Actions": [BOTH]}, PROD_RULE)
+    ]
+    assert result.requests == {
+        "ModifyRule": [{"RuleArn": PROD_RULE, "Actions": [BOTH]}],
+        "UpdateService": result.update,
+    }
 
 
 def test_production_is_where_traffic_goes_after_an_odd_number_of_deploys():
@@ -358,7 +369,7 @@ def test_a_test_listener_gives_the_test_rule_and_no_change_where_both_are_on_the
     assert result.problems == []
     advanced = result.update["loadBalancers"][0]["advancedConfiguration"]
     assert advanced["testListenerRule"] == TEST_RULE
-    assert [c["RuleArn"] for c in result.rule_changes] == [TEST_RULE]
+    assert [c.rule for c in result.rule_changes] == [TEST_RULE]
 
 
 @pytest.mark.parametrize(
@@ -545,7 +556,7 @@ def said(run) -> str:
     return run.stdout + run.stderr
 
 
-MOVES = ("ModifyRule", "UpdateService")
+MOVES = ("ModifyRule", "ModifyListener", "UpdateService")
 
 
 @pytest.mark.parametrize(
@@ -585,8 +596,8 @@ def test_dry_run_prints_the_plan_and_writes_nothing(sandbox, cluster):
     run = migrate(sandbox, cluster, made["role"], "--dry-run", "--output", "json")
     assert run.code == 0, said(run)
     assert run.applied == []
-    assert "ModifyRule request that would be sent" in run.stderr
-    assert "UpdateService request that would be sent" in run.stderr
+    assert "ModifyListener request that would be sent" in said(run)
+    assert "UpdateService request that would be sent" in said(run)
     data = json.loads(run.stdout.strip().splitlines()[-1])
     assert data["outcome"] == "dry_run"
     update = data["requests"]["UpdateService"]
@@ -598,7 +609,7 @@ def test_dry_run_prints_the_plan_and_writes_nothing(sandbox, cluster):
         update["loadBalancers"][0]["advancedConfiguration"]["alternateTargetGroupArn"]
         == made["green"]
     )
-    assert [c["RuleArn"] for c in data["requests"]["ModifyRule"]] != []
+    assert [c["ListenerArn"] for c in data["requests"]["ModifyListener"]] == [made["prod_listener"]]
     assert described(sandbox, cluster)["deploymentController"] == {"type": "CODE_DEPLOY"}
 
 
@@ -609,7 +620,11 @@ def test_the_real_run_moves_the_service_and_a_deploy_after_is_blue_green(
     made = codedeploy_service(sandbox, cluster, test_listener=True)
     run = migrate(sandbox, cluster, made["role"])
     assert run.code == 0, said(run)
-    assert [c for c in run.applied if c in MOVES] == ["ModifyRule", "ModifyRule", "UpdateService"]
+    assert [c for c in run.applied if c in MOVES] == [
+        "ModifyListener",
+        "ModifyListener",
+        "UpdateService",
+    ]
     assert "now uses ECS's deployment controller (BLUE_GREEN, bake time 5 min)" in said(run)
     assert "To go back to CodeDeploy" in said(run)
     assert '"type": "CODE_DEPLOY"' in said(run)
@@ -804,6 +819,8 @@ def test_the_sandbox_moves_the_controller_only_with_what_a_native_strategy_needs
         )
     assert described(sandbox, cluster)["deploymentController"] == {"type": "CODE_DEPLOY"}
     rule = sandbox.client("elbv2").describe_rules(ListenerArn=made["prod_listener"])["Rules"][0]
+    with pytest.raises(ClientError, match="OperationNotPermitted"):  # as ELB: ModifyListener
+        sandbox.client("elbv2").modify_rule(RuleArn=rule["RuleArn"], Actions=rule["Actions"])
     advanced = {
         "alternateTargetGroupArn": made["green"],
         "productionListenerRule": rule["RuleArn"],

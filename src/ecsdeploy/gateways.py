@@ -230,9 +230,10 @@ class SchedulerGateway(Gateway):
 
 class ListenerRulesGateway(ElbGateway):
     """The load balancer's side of a migration to ECS's blue/green: target groups by name,
-    a listener's rules, and the one write, ModifyRule."""
+    a listener's rules, and the one write: a rule's actions (ModifyRule), or a listener's
+    default rule's (ModifyListener)."""
 
-    MUTATING = frozenset({"ModifyRule"})
+    MUTATING = frozenset({"ModifyRule", "ModifyListener"})
 
     def target_group_arn(self, name: str) -> str | None:
         """The ARN of the target group called `name`; None when there is none."""
@@ -263,8 +264,11 @@ class ListenerRulesGateway(ElbGateway):
         except NotFoundError:
             return None
 
-    def modify_rule(self, request: Mapping[str, Any]) -> None:
-        self.call("ModifyRule", **request)
+    def change_rule(self, operation: str, request: Mapping[str, Any]) -> None:
+        """ModifyRule or ModifyListener, as the change says."""
+        if operation not in self.MUTATING:
+            raise ValueError(operation)
+        self.call(operation, **request)
 
 
 class IamGateway(Gateway):

@@ -10,7 +10,8 @@ and both target groups associated with the listener rules ECS shifts traffic on 
 first deployment rolls back: "Both targetGroup and alternateTargetGroup must be associated
 with the productionListenerRule or testListenerRule"). CodeDeploy's listeners forward to one
 target group, so the rules usually need the other one added: that change is planned here
-(ModifyRule, the missing group at weight 0, so no request is routed differently) and sent,
+(the missing group at weight 0, so no request is routed differently: ModifyRule, or
+ModifyListener for a listener's default rule, which ModifyRule cannot change) and sent,
 behind the same dry run, before the UpdateService.
 """
 
@@ -106,6 +107,17 @@ class Hook:
     stage: str | None  # None: CodeDeploy's own event, no ECS stage
 
 
+@dataclass(frozen=True)
+class RuleChange:
+    """One listener rule's new forward action: ModifyRule, or, for a listener's default
+    rule, ModifyListener (ELB: "To modify the actions for the default rule, use
+    ModifyListener")."""
+
+    operation: str  # ModifyRule or ModifyListener
+    request: dict[str, Any]
+    rule: str  # the rule's ARN
+
+
 @dataclass
 class Plan:
     """The requests that move the service (rules first, then the service), the checks that
@@ -113,7 +125,7 @@ class Plan:
     and the request that goes back."""
 
     update: dict[str, Any]
-    rule_changes: list[dict[str, Any]] = field(default_factory=list)
+    rule_changes: list[RuleChange] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     hooks: list[Hook] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -123,8 +135,8 @@ class Plan:
     def requests(self) -> dict[str, Any]:
         """The requests, by operation, in the order they are sent."""
         found: dict[str, Any] = {}
-        if self.rule_changes:
-            found["ModifyRule"] = self.rule_changes
+        for change in self.rule_changes:
+            found.setdefault(change.operation, []).append(change.request)
         found["UpdateService"] = self.update
         return found
 
@@ -222,7 +234,7 @@ class Routes:
     alternate: str
     production_rule: str
     test_rule: str | None
-    changes: list[dict[str, Any]]
+    changes: list[RuleChange]
 
 
 def _routes(found: Found, pair: tuple[str, str], problems: list[str]) -> Routes | None:
@@ -246,19 +258,20 @@ def _routes(found: Found, pair: tuple[str, str], problems: list[str]) -> Routes 
         return None
     alternate = pair[1] if production == pair[0] else pair[0]
     _check_task_sets(found.service, production, problems)
-    changes = [c for c in [_with_both(prod_rule, production, alternate)] if c is not None]
+    prod_listener = listeners["production"][0]
+    changes = [_with_both(prod_rule, prod_listener, production, alternate)]
     test_rule = None
     if listeners["test"]:
         test_rule = _rule_for(found, listeners["test"][0], pair, "test", problems)
         if test_rule is None or not _serving(test_rule, pair, "test", problems):
             return None
-        changes += [c for c in [_with_both(test_rule, production, alternate)] if c is not None]
+        changes.append(_with_both(test_rule, listeners["test"][0], production, alternate))
     return Routes(
         production=production,
         alternate=alternate,
         production_rule=str(prod_rule["RuleArn"]),
         test_rule=str(test_rule["RuleArn"]) if test_rule is not None else None,
-        changes=changes,
+        changes=[c for c in changes if c is not None],
     )
 
 
@@ -466,8 +479,10 @@ def _check_task_sets(service: Mapping[str, Any], production: str, problems: list
             )
 
 
-def _with_both(rule: Mapping[str, Any], production: str, alternate: str) -> dict[str, Any] | None:
-    """The ModifyRule that associates both target groups with `rule` (the missing one at
+def _with_both(
+    rule: Mapping[str, Any], listener: str, production: str, alternate: str
+) -> RuleChange | None:
+    """The change that associates both target groups with `rule` (the missing one at
     weight 0: no request goes elsewhere); None when both already are."""
     targets = _forward_targets(rule) or []
     present = {arn for arn, _ in targets}
@@ -490,7 +505,11 @@ def _with_both(rule: Mapping[str, Any], production: str, alternate: str) -> dict
     new_action: dict[str, Any] = {"Type": "forward", "ForwardConfig": forward}
     if action.get("Order") is not None:
         new_action["Order"] = action["Order"]
-    return {"RuleArn": str(rule["RuleArn"]), "Actions": [new_action]}
+    arn = str(rule["RuleArn"])
+    if rule.get("IsDefault"):
+        request = {"ListenerArn": listener, "DefaultActions": [new_action]}
+        return RuleChange("ModifyListener", request, arn)
+    return RuleChange("ModifyRule", {"RuleArn": arn, "Actions": [new_action]}, arn)
 
 
 # -- the deployment configuration --------------------------------------------------------------

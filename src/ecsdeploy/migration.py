@@ -26,11 +26,12 @@ from ecsdeploy.migrate import (
     ROLE_NEEDS,
     Found,
     Plan,
+    RuleChange,
     parse_hooks,
     plan,
     routing_of,
 )
-from ecsdeploy.models import Service, short_name
+from ecsdeploy.models import Service
 from ecsdeploy.output import Reporter
 from ecsdeploy.policy import Interrupted
 from ecsdeploy.result import DeployResult, Outcome
@@ -132,7 +133,7 @@ def migrate_to_native(story: Story, cfg: DeployConfig, r: DeployResult) -> None:
         )
     ecs.check_request("UpdateService", the_plan.update)
     for change in the_plan.rule_changes:
-        check_request("ModifyRule", change, model=elb.client.meta.service_model)
+        check_request(change.operation, change.request, model=elb.client.meta.service_model)
     if cfg.dry_run:
         r.outcome, r.code = Outcome.DRY_RUN, ExitCode.OK
         r.reason = "nothing was changed"
@@ -145,10 +146,10 @@ def migrate_to_native(story: Story, cfg: DeployConfig, r: DeployResult) -> None:
     # The writes: the rules first (traffic-neutral), then the service.
     story.phase = Phase.MIGRATING_CONTROLLER
     for change in the_plan.rule_changes:
-        elb.modify_rule(change)
+        elb.change_rule(change.operation, change.request)
         reporter.info(
-            f"Listener rule {short_name(change['RuleArn'])} now forwards to both "
-            "target groups (the idle one at weight 0: no request goes elsewhere)"
+            f"The {_which(the_plan, change)} now forwards to both target groups (the idle one "
+            f"at weight 0: no request goes elsewhere; {change.operation})"
         )
     try:
         ecs.update_service(**the_plan.update)
@@ -283,17 +284,18 @@ def _tg(arn: str) -> str:
     return parts[-2] if len(parts) >= 3 else arn
 
 
-def _which(the_plan: Plan, change: dict[str, Any]) -> str:
-    """Which listener rule a ModifyRule changes, in words."""
+def _which(the_plan: Plan, change: RuleChange) -> str:
+    """Which listener rule a change is for, in words."""
     for balancer in the_plan.update.get("loadBalancers") or []:
         advanced = balancer.get("advancedConfiguration") or {}
-        if advanced.get("testListenerRule") == change["RuleArn"]:
+        if advanced.get("testListenerRule") == change.rule:
             return "test listener's rule"
     return "production listener's rule"
 
 
 def _in_order(the_plan: Plan) -> list[tuple[str, dict[str, Any]]]:
-    return [("ModifyRule", c) for c in the_plan.rule_changes] + [("UpdateService", the_plan.update)]
+    changes = [(c.operation, c.request) for c in the_plan.rule_changes]
+    return [*changes, ("UpdateService", the_plan.update)]
 
 
 def _show(reporter: Reporter, cfg: DeployConfig, the_plan: Plan, config_name: str) -> None:

@@ -11,6 +11,7 @@ The scheduler's UpdateService (patches.py) hands such a request here first.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 #: CodeDeploy's deployment statuses that are not final.
@@ -95,3 +96,28 @@ def _active_codedeploy(response: Any, service: Any) -> str | None:
         if names and deployment.status in ACTIVE_CODEDEPLOY_STATUSES:
             return str(deployment.deployment_id)
     return None
+
+
+def patch_default_rules() -> Callable[[], None]:
+    """ELB refuses ModifyRule on a listener's default rule ("To modify the actions for the
+    default rule, use ModifyListener"); moto lets it through. Returns the undo."""
+    from moto.elbv2.exceptions import ELBClientError
+    from moto.elbv2.models import ELBv2Backend
+
+    original = ELBv2Backend.modify_rule
+
+    def modify_rule(self: Any, rule_arn: str, conditions: Any, actions: Any) -> Any:
+        rules = self.describe_rules(listener_arn=None, rule_arns=[rule_arn])
+        if rules and rules[0].is_default:
+            raise ELBClientError(
+                "OperationNotPermitted",
+                "The default rule cannot be modified with ModifyRule: use ModifyListener.",
+            )
+        return original(self, rule_arn, conditions, actions)
+
+    setattr(ELBv2Backend, "modify_rule", modify_rule)  # noqa: B010  (patching moto)
+
+    def undo() -> None:
+        setattr(ELBv2Backend, "modify_rule", original)  # noqa: B010
+
+    return undo

@@ -322,6 +322,7 @@ def apply(scheduler: Any) -> Callable[[], None]:
         setattr(R, name, fn)
     _ = ServiceNotFoundException  # imported so an upgrade that renames it fails here
     undo_targets = telemetry.patch_target_health()
+    undo_rules = controller.patch_default_rules()
 
     def undo() -> None:
         for name, fn in originals.items():
@@ -329,6 +330,7 @@ def apply(scheduler: Any) -> Callable[[], None]:
         for name in added:
             delattr(R, name)
         undo_targets()
+        undo_rules()
 
     return undo
 

@@ -34,6 +34,7 @@ MUTATING = frozenset(
         "PutTargets",
         "UpdateSchedule",
         "ModifyRule",
+        "ModifyListener",
     }
 )
 DUMMY_CREDENTIALS = {
