@@ -57,7 +57,7 @@ def migrate_to_native(story: Story, cfg: DeployConfig, r: DeployResult) -> None:
     assert cfg.service
     assert cfg.infrastructure_role_arn
     assert story.readers is not None
-    ecs, reporter, readers, policy = story.ecs, story.reporter, story.readers, story.policy
+    ecs, reporter = story.ecs, story.reporter
     story.begin(cfg)
 
     story.phase = Phase.DESCRIBING_SERVICE
@@ -76,50 +76,10 @@ def migrate_to_native(story: Story, cfg: DeployConfig, r: DeployResult) -> None:
         )
 
     story.phase = Phase.CHECKING_MIGRATION
-    codedeploy = readers.codedeploy(policy)
-    group = _group(codedeploy.groups_of(cfg.cluster, cfg.service), cfg)
-    application, name = str(group["applicationName"]), str(group["deploymentGroupName"])
-    reporter.info(f"CodeDeploy application {application}, deployment group {name}")
-    config_name = str(group.get("deploymentConfigName") or "CodeDeployDefault.ECSAllAtOnce")
-    routing = routing_of(config_name)
-    if routing is None:
-        try:
-            with codedeploy.within(BEST_EFFORT_READ):
-                routing = codedeploy.traffic_routing(config_name)
-        except Interrupted:
-            raise
-        except EcsDeployError as exc:
-            reporter.warn(f"Could not read deployment configuration {config_name}: {exc.message}")
-    active = codedeploy.active_deployments(application, name, ACTIVE_DEPLOYMENT_STATUSES)
-    hooks = _hooks(codedeploy, group, reporter)
-    elb = readers.listener_rules(policy)
-    pairs = (group.get("loadBalancerInfo") or {}).get("targetGroupPairInfoList") or []
-    target_groups: dict[str, str] = {}
-    rules: dict[str, Any] = {}
-    for pair in pairs:
-        for tg in pair.get("targetGroups") or []:
-            arn = elb.target_group_arn(str(tg.get("name")))
-            if arn is not None:
-                target_groups[str(tg.get("name"))] = arn
-        for route in ("prodTrafficRoute", "testTrafficRoute"):
-            for listener in (pair.get(route) or {}).get("listenerArns") or []:
-                rules[listener] = elb.rules(listener)
-    rules = {k: v for k, v in rules.items() if v is not None}
-    role, role_checked = _role(readers, story, cfg.infrastructure_role_arn)
-    found = Found(
-        cluster=cfg.cluster,
-        service=raw,
-        group=group,
-        role_arn=cfg.infrastructure_role_arn,
-        routing=routing,
-        target_groups=target_groups,
-        rules=rules,
-        role=role,
-        role_checked=role_checked,
-        active_deployments=active,
-        hooks=hooks,
-        overrides=cfg.strategy,
-    )
+    found, config_name = _read(story, cfg, raw)
+    application = str(found.group["applicationName"])
+    name = str(found.group["deploymentGroupName"])
+    elb = story.readers.listener_rules(story.policy)
     the_plan = plan(found)
     r.strategy = str(the_plan.update["deploymentConfiguration"].get("strategy"))
     r.requests = the_plan.requests
@@ -190,6 +150,62 @@ def migrate_to_native(story: Story, cfg: DeployConfig, r: DeployResult) -> None:
             + "'"
         ]
     )
+
+
+def _read(story: Story, cfg: DeployConfig, raw: dict[str, Any]) -> tuple[Found, str]:
+    """Everything the mapping needs, read: the service's CodeDeploy deployment group, its
+    traffic routing, deployments in progress and last AppSpec's hooks; the target groups and
+    listener rules; the infrastructure role. Returns it, and the configuration's name."""
+    assert cfg.cluster
+    assert cfg.service
+    assert cfg.infrastructure_role_arn
+    assert story.readers is not None
+    reporter, readers, policy = story.reporter, story.readers, story.policy
+    codedeploy = readers.codedeploy(policy)
+    group = _group(codedeploy.groups_of(cfg.cluster, cfg.service), cfg)
+    application, name = str(group["applicationName"]), str(group["deploymentGroupName"])
+    reporter.info(f"CodeDeploy application {application}, deployment group {name}")
+    config_name = str(group.get("deploymentConfigName") or "CodeDeployDefault.ECSAllAtOnce")
+    routing = routing_of(config_name)
+    if routing is None:
+        try:
+            with codedeploy.within(BEST_EFFORT_READ):
+                routing = codedeploy.traffic_routing(config_name)
+        except Interrupted:
+            raise
+        except EcsDeployError as exc:
+            reporter.warn(f"Could not read deployment configuration {config_name}: {exc.message}")
+    active = codedeploy.active_deployments(application, name, ACTIVE_DEPLOYMENT_STATUSES)
+    hooks = _hooks(codedeploy, group, reporter)
+    elb = readers.listener_rules(policy)
+    pairs = (group.get("loadBalancerInfo") or {}).get("targetGroupPairInfoList") or []
+    target_groups: dict[str, str] = {}
+    rules: dict[str, Any] = {}
+    for pair in pairs:
+        for tg in pair.get("targetGroups") or []:
+            arn = elb.target_group_arn(str(tg.get("name")))
+            if arn is not None:
+                target_groups[str(tg.get("name"))] = arn
+        for route in ("prodTrafficRoute", "testTrafficRoute"):
+            for listener in (pair.get(route) or {}).get("listenerArns") or []:
+                rules[listener] = elb.rules(listener)
+    rules = {k: v for k, v in rules.items() if v is not None}
+    role, role_checked = _role(readers, story, cfg.infrastructure_role_arn)
+    found = Found(
+        cluster=cfg.cluster,
+        service=raw,
+        group=group,
+        role_arn=cfg.infrastructure_role_arn,
+        routing=routing,
+        target_groups=target_groups,
+        rules=rules,
+        role=role,
+        role_checked=role_checked,
+        active_deployments=active,
+        hooks=hooks,
+        overrides=cfg.strategy,
+    )
+    return found, config_name
 
 
 def _describe(ecs: EcsGateway, cluster: str, name: str) -> dict[str, Any]:
