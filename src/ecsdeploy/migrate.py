@@ -506,7 +506,7 @@ def _with_both(
     if action.get("Order") is not None:
         new_action["Order"] = action["Order"]
     arn = str(rule["RuleArn"])
-    if rule.get("IsDefault"):
+    if rule.get("IsDefault") or rule.get("Priority") == "default":
         request = {"ListenerArn": listener, "DefaultActions": [new_action]}
         return RuleChange("ModifyListener", request, arn)
     return RuleChange("ModifyRule", {"RuleArn": arn, "Actions": [new_action]}, arn)
