@@ -66,6 +66,13 @@ _NOT_FOUND = {
     "ParameterNotFound",
     "TargetGroupNotFound",
     "TargetGroupNotFoundException",
+    # the migration's (migration.py): listeners, IAM roles, CodeDeploy
+    "ListenerNotFound",
+    "NoSuchEntity",
+    "ApplicationDoesNotExistException",
+    "DeploymentGroupDoesNotExistException",
+    "DeploymentConfigDoesNotExistException",
+    "DeploymentDoesNotExistException",
 }
 
 

@@ -33,6 +33,8 @@ MUTATING = frozenset(
         "DeleteService",
         "PutTargets",
         "UpdateSchedule",
+        "ModifyRule",
+        "ModifyListener",
     }
 )
 DUMMY_CREDENTIALS = {
