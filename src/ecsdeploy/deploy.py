@@ -92,6 +92,7 @@ def deploy_service(story: Story, cfg: DeployConfig, r: DeployResult) -> None:
         resume(story, cfg, r)
         return
     story.phase = Phase.DESCRIBING_SERVICE
+    story.preflight_early(cfg)
     service = ecs.describe_service(cfg.cluster, cfg.service)
     _check_deployable(service)
     old_arn = r.old_task_definition = r.new_task_definition = service.task_definition

@@ -197,6 +197,7 @@ class Story:
         self.phase = Phase.STARTING
         self.service_updated = False
         self.result: DeployResult | None = None  # the run's, once one has begun
+        self._early_checks: preflight.Early = {}  # image checks begun with the first reads
 
     # -- the frame ---------------------------------------------------------------------------
 
@@ -226,6 +227,15 @@ class Story:
                 self.readers, self.policy, cfg.log_lines, warn=self.reporter.warn
             )
 
+    def preflight_early(self, cfg: DeployConfig) -> None:
+        """Start the checks that need only the command line (each -i in ECR) now, beside the
+        first reads; `preflight` takes their answers (and ignores those it does not need)."""
+        if cfg.preflight and self.readers is not None and cfg.image is not None:
+            images = [str(i) for i in (cfg.image, *cfg.extra_images)]
+            self._early_checks = preflight.start_images(
+                self.readers, self.policy, images, self.readers.region
+            )
+
     def preflight(
         self, cfg: DeployConfig, containers: Sequence[Mapping[str, Any]], r: DeployResult
     ) -> None:
@@ -242,7 +252,7 @@ class Story:
             return
         self.phase = Phase.PREFLIGHT
         started = self.clock()
-        checks = preflight.run(self.readers, self.policy, found)
+        checks = preflight.run(self.readers, self.policy, found, self._early_checks)
         r.preflight = [c.as_dict() for c in checks]
         ok = sum(c.status == "ok" for c in checks)
         self.reporter.info(

@@ -52,22 +52,27 @@ class Middleware:
         #: them: half before the request is served, half after, outside the lock, so that
         #: concurrent requests overlap.
         self.latency = latency
+        #: (time.monotonic() on arrival, operation) of every AWS request, for the benchmarks.
+        self.arrivals: list[tuple[float, str]] = []
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         if path.startswith("/_sandbox/"):
             return self._control(environ, start_response, path.removeprefix("/_sandbox/"))
+        operation = _operation(environ)
+        self.arrivals.append((time.monotonic(), operation))
         latency = self.latency
         if latency > 0:
             time.sleep(latency / 2)
         try:
-            return self._serve(environ, start_response)
+            return self._serve(environ, start_response, operation)
         finally:
             if latency > 0:
                 time.sleep(latency / 2)
 
-    def _serve(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        operation = _operation(environ)
+    def _serve(
+        self, environ: dict[str, Any], start_response: StartResponse, operation: str
+    ) -> Iterable[bytes]:
         with self.scheduler.lock:
             self.scheduler.requests.append(operation)
             fault = self.scheduler.take_injected(operation)
@@ -199,6 +204,11 @@ class Sandbox:
     def requests(self) -> list[str]:
         with self.scheduler.lock:
             return list(self.scheduler.requests)
+
+    @property
+    def arrivals(self) -> list[tuple[float, str]]:
+        """(time.monotonic() on arrival, operation) of every AWS request served so far."""
+        return list(self._middleware.arrivals) if self._middleware is not None else []
 
     @property
     def applied(self) -> list[str]:
