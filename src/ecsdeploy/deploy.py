@@ -17,31 +17,26 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ecsdeploy.config import DeployConfig, merge_deployment_configuration
 from ecsdeploy.ecs import EcsGateway
 from ecsdeploy.errors import ExitCode, UnsupportedServiceError, UsageError
 from ecsdeploy.gateways import AwsReaders
-from ecsdeploy.models import Service, short_name
+from ecsdeploy.models import NATIVE_STRATEGIES, Service, short_name
 from ecsdeploy.models import short_name as _short
-from ecsdeploy.native import native_rollout, resume, service_deployment_to_follow
 from ecsdeploy.output import Reporter
 from ecsdeploy.plan import PLACEHOLDER_ARN, Planner, new_revision_asked
 from ecsdeploy.policy import RunPolicy
-from ecsdeploy.prune import prune
-from ecsdeploy.register import check_overrides, one_off_params, register_only, run_one_off
 from ecsdeploy.result import DeployResult, Outcome
-from ecsdeploy.rollback import (
-    put_back_configuration,
-    roll_back_native,
-    roll_back_release,
-    roll_back_rolling,
-)
-from ecsdeploy.scheduled import find_scheduled, move_scheduled, show_scheduled
-from ecsdeploy.schedules import ScheduledTask
 from ecsdeploy.story import NO_ROLLBACK, Phase, Story, record_pause
 from ecsdeploy.watch import Target
+
+if TYPE_CHECKING:
+    from ecsdeploy.schedules import ScheduledTask
+
+# The other stories (native, rollback, prune, register, scheduled) are imported where they
+# are needed: a rolling deploy that succeeds loads none of native's or rollback's code.
 
 #: Verdicts after which the service runs its previous revision again (rolled back by ECS,
 #: or by ECS at our request).
@@ -70,11 +65,15 @@ class Deployer:
 
     def register_only(self, cfg: DeployConfig) -> DeployResult:
         """`-d` without `-n`: register a new revision (and run it with --run-task)."""
+        from ecsdeploy.register import register_only
+
         r = DeployResult(ExitCode.OK, Outcome.SUCCEEDED, "", cluster=cfg.cluster)
         return self.story.run(r, cfg.timeout, lambda: register_only(self.story, cfg, r))
 
     def roll_back_release(self, cfg: DeployConfig, r: DeployResult, failed: str) -> None:
         """--atomic: put this service, which succeeded, back with the failed release."""
+        from ecsdeploy.rollback import roll_back_release
+
         roll_back_release(self.story, cfg, r, failed)
 
     def where_it_stood(self, outcome: Outcome, how: str) -> DeployResult | None:
@@ -89,6 +88,8 @@ def deploy_service(story: Story, cfg: DeployConfig, r: DeployResult) -> None:
     planner = Planner(ecs, reporter)
     story.begin(cfg)
     if cfg.resume is not None:
+        from ecsdeploy.native import resume
+
         resume(story, cfg, r)
         return
     story.phase = Phase.DESCRIBING_SERVICE
@@ -124,6 +125,8 @@ def deploy_service(story: Story, cfg: DeployConfig, r: DeployResult) -> None:
         story.preflight(cfg, containers, r)
     migration = None
     if cfg.pre_deploy is not None:
+        from ecsdeploy.register import check_overrides, one_off_params
+
         if containers is None:
             containers = ecs.describe_task_definition(target_arn)[0]["containerDefinitions"]
         check_overrides(cfg.pre_deploy, containers)
@@ -132,6 +135,8 @@ def deploy_service(story: Story, cfg: DeployConfig, r: DeployResult) -> None:
         ecs.check_request("RunTask", {**migration, "taskDefinition": PLACEHOLDER_ARN}, UsageError)
     cluster_arn = _cluster_arn(service, cfg.cluster)
     if cfg.dry_run:
+        from ecsdeploy.scheduled import find_scheduled, show_scheduled
+
         planner.dry_run(r, old_arn, plan, update, migration)
         r.scheduled_tasks = find_scheduled(story, cfg, cluster_arn, old_arn, "<the new revision>")
         show_scheduled(story, r.scheduled_tasks)
@@ -162,28 +167,40 @@ def deploy_service(story: Story, cfg: DeployConfig, r: DeployResult) -> None:
         cfg.service,
         deployment_id,
         old_arn,
-        service_deployment_to_follow(story, cfg, r, updated),
+        _service_deployment_to_follow(story, cfg, r, updated),
     )
 
     # Watch it to its verdict (the scheduled tasks are looked for meanwhile); then roll back,
     # or move the scheduled tasks and prune.
     story.phase = Phase.WAITING
-    scheduled = _in_background(
-        lambda: find_scheduled(story, cfg, cluster_arn, old_arn, str(r.new_task_definition))
-    )
+
+    def look_for_scheduled() -> list[ScheduledTask]:
+        from ecsdeploy.scheduled import find_scheduled  # off the main thread
+
+        return find_scheduled(story, cfg, cluster_arn, old_arn, str(r.new_task_definition))
+
+    scheduled = _in_background(look_for_scheduled)
     settings = story.settings(cfg, require_healthy)
-    rollout = native_rollout(story, cfg, r, seen=service.events)
     if target.service_deployment_arn:
+        from ecsdeploy.native import native_rollout
+
+        rollout = native_rollout(story, cfg, r, seen=service.events)
         result = rollout.run(target, settings)
     else:
         result = story.watch(r, target, settings, seen=service.events)
     story.record_verdict(cfg, r, result)
     if result.outcome is Outcome.SUCCEEDED:
         if r.new_task_definition != old_arn:
+            from ecsdeploy.scheduled import move_scheduled
+
             move_scheduled(story, scheduled.result(), r)
         if cfg.max_definitions:  # None or 0: off, as the original's default
+            from ecsdeploy.prune import prune
+
             prune(story, r, cfg.max_definitions)
     elif cfg.enable_rollback and result.outcome not in NO_ROLLBACK:
+        from ecsdeploy.rollback import roll_back_native, roll_back_rolling
+
         if target.service_deployment_arn:
             roll_back_native(story, cfg, r, rollout, target=target, previous=result)
         else:
@@ -192,6 +209,8 @@ def deploy_service(story: Story, cfg: DeployConfig, r: DeployResult) -> None:
         # an answer to a hook failed: unless rolled back, the deployment still waits
         record_pause(cfg, r, result.service_deployment)
     if r.code == ExitCode.ROLLED_BACK or result.outcome in _BACK_ON_THE_OLD_REVISION:
+        from ecsdeploy.rollback import put_back_configuration
+
         put_back_configuration(story, cfg, r)
 
 
@@ -202,6 +221,8 @@ def prepare_release(
     that run one revision (registered once, each service then pointed at it), and
     --pre-deploy's migration, once, with the first service's new revision. Returns the
     revision each such service deploys; a failed migration (or any error) fails `r`."""
+    from ecsdeploy.register import check_overrides, one_off_params
+
     cfg = configs[0]
     planner = Planner(story.ecs, story.reporter)
     groups: dict[str, list[Service]] = {}
@@ -239,6 +260,19 @@ def _cluster_arn(service: Service, cluster: str) -> str:
     return ":".join(service.arn.split(":")[:5]) + f":cluster/{cluster}"
 
 
+def _service_deployment_to_follow(
+    story: Story, cfg: DeployConfig, r: DeployResult, updated: Service
+) -> str | None:
+    """native.py's, for a native strategy; a rolling deploy does not load native.py."""
+    if (updated.strategy if updated.deployment_configuration else r.strategy) in NATIVE_STRATEGIES:
+        from ecsdeploy.native import service_deployment_to_follow
+
+        return service_deployment_to_follow(story, cfg, r, updated)
+    if updated.deployment_configuration:
+        r.strategy = updated.strategy
+    return None
+
+
 def _in_background(work: Callable[[], list[ScheduledTask]]) -> Future[list[ScheduledTask]]:
     """Run `work` beside the rollout's watch (its reads cost the deploy no time)."""
     pool = ThreadPoolExecutor(max_workers=1)
@@ -256,6 +290,8 @@ def _migrate(
 ) -> bool:
     """--pre-deploy: the new revision's one-off migration task, followed to its end (logs
     streamed); True when it exited 0 and the service may move."""
+    from ecsdeploy.register import run_one_off
+
     story.phase = Phase.MIGRATING
     ended = run_one_off(story, cfg, params, containers, r, wait=True, what="migration")
     if ended is None:  # interrupted (the task was stopped) or timed out: r says which
