@@ -25,6 +25,9 @@ from typing import Any, Literal, Protocol
 from ecsdeploy.errors import AwsAccessError, EcsDeployError, NotFoundError, PreflightError
 from ecsdeploy.policy import Interrupted, RunPolicy
 
+#: The services of the checks that need the revision (all but ECR's).
+LATER = ("ssm", "secretsmanager", "logs")
+
 #: Seconds the checks may retry (throttling), never past the run's deadline.
 PREFLIGHT_BUDGET = 10.0
 

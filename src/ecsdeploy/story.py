@@ -230,11 +230,16 @@ class Story:
     def preflight_early(self, cfg: DeployConfig) -> None:
         """Start the checks that need only the command line (each -i in ECR) now, beside the
         first reads; `preflight` takes their answers (and ignores those it does not need)."""
-        if cfg.preflight and self.readers is not None and cfg.image is not None:
+        if not cfg.preflight or self.readers is None:
+            return
+        if cfg.image is not None:
             images = [str(i) for i in (cfg.image, *cfg.extra_images)]
             self._early_checks = preflight.start_images(
                 self.readers, self.policy, images, self.readers.region
             )
+        # The other checks' clients are made once the revision is known; their models
+        # (most of a client's cost) load now, while the first reads are on the wire.
+        self.readers.clients.prepare(preflight.LATER, after=list(self._early_checks.values()))
 
     def preflight(
         self, cfg: DeployConfig, containers: Sequence[Mapping[str, Any]], r: DeployResult
