@@ -115,11 +115,14 @@ def seed_production(sandbox: Sandbox, cluster: str) -> None:
     )
 
 
-def deploy_once(sandbox: Sandbox, argv: list[str], figures: Figures, verbose: bool) -> None:
+def deploy_once(
+    sandbox: Sandbox, argv: list[str], figures: Figures, verbose: bool, src: str | None = None
+) -> None:
+    env = child_env(sandbox)
+    if src:  # another checkout's ecsdeploy (e.g. the main branch's, as "before")
+        env["PYTHONPATH"] = src
     started = time.monotonic()
-    proc = subprocess.run(
-        argv, env=child_env(sandbox), capture_output=True, text=True, timeout=600, check=False
-    )
+    proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600, check=False)
     ended = time.monotonic()
     if proc.returncode != 0:
         raise SystemExit(f"{argv[0]} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
@@ -157,11 +160,16 @@ def ratio(ours: float, theirs: float) -> str:
     return f"{ours / theirs:.2f}x" if theirs else "-"
 
 
-def row(name: str, ours: list[float], theirs: list[float], unit: str = "s") -> str:
-    a, b = median(ours), median(theirs) if theirs else 0.0
+def row(
+    name: str, ours: list[float], theirs: list[float], before: list[float], unit: str = "s"
+) -> str:
     fmt = "{:.3f} s" if unit == "s" else "{:.0f}"
-    other = fmt.format(b) if theirs else "-"
-    return f"| {name} | {fmt.format(a)} | {other} | {ratio(a, b) if theirs else '-'} |"
+    a, b = median(ours), median(theirs) if theirs else 0.0
+    cells = [fmt.format(a), fmt.format(b) if theirs else "-", ratio(a, b) if theirs else "-"]
+    if before:
+        c = median(before)
+        cells += [fmt.format(c), ratio(c, b) if theirs else "-"]
+    return f"| {name} | {' | '.join(cells)} |"
 
 
 def main() -> None:
@@ -170,6 +178,12 @@ def main() -> None:
     parser.add_argument("--latency", type=float, nargs="+", default=[0.0, 0.06])
     parser.add_argument("--step-delay", type=float, default=0.1)
     parser.add_argument("--only-ours", action="store_true", help="no fabfuel (no package index)")
+    parser.add_argument(
+        "--before",
+        metavar="SRC",
+        help="also run the ecsdeploy package of this src/ directory (e.g. an export of the main "
+        "branch) as a third contestant, alternating",
+    )
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args()
     fabfuel = None if args.only_ours else fabfuel_exe()
@@ -185,18 +199,26 @@ def main() -> None:
         ours = timed([EXE, flag], args.runs)
         theirs = timed([fabfuel, flag], args.runs) if fabfuel else 0.0
         print(f"{flag}: ours {ours:.3f} s, fabfuel's {theirs:.3f} s ({ratio(ours, theirs)})")
+        if args.before:
+            before = timed(["env", f"PYTHONPATH={args.before}", EXE, flag], args.runs)
+            print(f"{flag}: before {before:.3f} s (includes env(1)'s own start)")
     with Sandbox(step_delay=args.step_delay) as sandbox:
         seed_production(sandbox, "bench")
         tag = 1
         for latency in args.latency:
             sandbox.latency = latency
-            ours, theirs = Figures(), Figures()
+            ours, theirs, before = Figures(), Figures(), Figures()
             for _ in range(args.runs):
                 image = push(sandbox, str(tag))
                 deploy_once(
                     sandbox, [EXE, "-c", "bench", "-n", "web", "-i", image], ours, args.verbose
                 )
                 tag += 1
+                if args.before:
+                    image = push(sandbox, str(tag))
+                    argv = [EXE, "-c", "bench", "-n", "web", "-i", image]
+                    deploy_once(sandbox, argv, before, args.verbose, src=args.before)
+                    tag += 1
                 if fabfuel:
                     image = push(sandbox, str(tag))
                     argv = [fabfuel, "deploy", "bench", "web", "-i", "web", image]
@@ -206,10 +228,25 @@ def main() -> None:
                 f"\nproduction-like deploy, {latency * 1000:.0f} ms per AWS request, "
                 f"{args.runs} runs alternating, medians (sandbox step {args.step_delay} s):"
             )
-            print("| | ours | fabfuel | ratio |")
-            print("| --- | --- | --- | --- |")
-            print(row("start -> UpdateService sent", ours.to_update, theirs.to_update))
-            print(row("overhead (wall - ECS's own rollout)", ours.overhead, theirs.overhead))
+            more = " before | before/fabfuel |" if args.before else ""
+            print("| | ours | fabfuel | ours/fabfuel |" + more)
+            print("| --- | --- | --- | --- |" + (" --- | --- |" if args.before else ""))
+            print(
+                row(
+                    "start -> UpdateService sent",
+                    ours.to_update,
+                    theirs.to_update,
+                    before.to_update,
+                )
+            )
+            print(
+                row(
+                    "overhead (wall - ECS's own rollout)",
+                    ours.overhead,
+                    theirs.overhead,
+                    before.overhead,
+                )
+            )
             print(
                 row(
                     "first AWS request after the process starts",
@@ -217,8 +254,12 @@ def main() -> None:
                     theirs.first_request,
                 )
             )
-            print(row("wall", ours.wall, theirs.wall))
-            print(row("requests per deploy", ours.requests, theirs.requests, unit="n"))
+            print(row("wall", ours.wall, theirs.wall, before.wall))
+            print(
+                row(
+                    "requests per deploy", ours.requests, theirs.requests, before.requests, unit="n"
+                )
+            )
 
 
 if __name__ == "__main__":

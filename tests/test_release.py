@@ -322,3 +322,19 @@ def test_a_failed_atomic_rollback_is_its_own_outcome_and_exit_22(sandbox, cluste
         assert revision(sandbox, cluster, name) == 2
     assert by_name[names[1]]["outcome"] == "rolled_back_by_ecs"
     assert "need a person" in run.stderr
+
+
+def test_a_release_looks_for_scheduled_tasks_once_per_cluster_not_per_service(sandbox, cluster):
+    """ListRuleNamesByTarget and ListSchedules answer for the whole cluster: three services
+    of three families in one cluster ask once each, and the one family's rule and schedule
+    still move."""
+    from tests.test_deploy_job import rule_and_schedule, scheduled_revisions
+
+    names = services(sandbox, cluster, 3)
+    rule_and_schedule(sandbox, cluster, f"{cluster}-s01:1")
+    run, summary = release(sandbox, cluster, names, "-i", "nginx:2")
+    assert run.code == 0, run.stderr
+    assert run.calls.count("ListRuleNamesByTarget") == 1
+    assert run.calls.count("ListTargetsByRule") == 1
+    assert run.calls.count("GET /schedules") == 1
+    assert scheduled_revisions(sandbox, cluster) == (f"{cluster}-s01:2", f"{cluster}-s01:2")
