@@ -332,7 +332,7 @@ def test_a_release_looks_for_scheduled_tasks_once_per_cluster_not_per_service(sa
 
     names = services(sandbox, cluster, 3)
     rule_and_schedule(sandbox, cluster, f"{cluster}-s01:1")
-    run, summary = release(sandbox, cluster, names, "-i", "nginx:2")
+    run, _ = release(sandbox, cluster, names, "-i", "nginx:2")
     assert run.code == 0, run.stderr
     assert run.calls.count("ListRuleNamesByTarget") == 1
     assert run.calls.count("ListTargetsByRule") == 1
