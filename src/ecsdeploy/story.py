@@ -33,6 +33,7 @@ from ecsdeploy.models import (
     short_name,
 )
 from ecsdeploy.output import Reporter, describe_counts
+from ecsdeploy.plan import new_revision_asked
 from ecsdeploy.policy import Aborted, Interrupted
 from ecsdeploy.result import DeployResult, Outcome
 from ecsdeploy.watch import Target, WatchResult, WatchSettings, paused_reason, watch
@@ -232,6 +233,8 @@ class Story:
         first reads; `preflight` takes their answers (and ignores those it does not need)."""
         if not cfg.preflight or self.readers is None:
             return
+        if not new_revision_asked(cfg) and cfg.revision is None:
+            return  # no revision to check
         if cfg.image is not None:
             images = [str(i) for i in (cfg.image, *cfg.extra_images)]
             self._early_checks = preflight.start_images(
