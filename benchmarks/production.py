@@ -252,6 +252,7 @@ def main() -> None:
                     "first AWS request after the process starts",
                     ours.first_request,
                     theirs.first_request,
+                    before.first_request,
                 )
             )
             print(row("wall", ours.wall, theirs.wall, before.wall))
