@@ -10,7 +10,8 @@ region as a CI runner sees it; concurrent requests overlap). Runs alternate betw
 - start -> UpdateService: from the process start to the UpdateService request's arrival;
 - overhead: wall time minus ECS's own rollout (UpdateService to COMPLETED, in the sandbox);
 - first AWS request: from the process start to the first request's arrival;
-- requests per deploy; and `--version` / `--help` of each, with no AWS.
+- requests per deploy, and the process's CPU time (user + system: what a busy machine makes
+  everything else wait for); and `--version` / `--help` of each, with no AWS.
 
 fabfuel's tool (PyPI `ecs-deploy` FABFUEL_VERSION) is installed into a scratch virtualenv,
 .bench-venv/ (gitignored; bench-only, never a dependency of ours), on first use: pip needs
@@ -26,6 +27,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import resource
 import subprocess
 import sys
 import time
@@ -48,6 +50,7 @@ class Figures:
     first_request: list[float] = field(default_factory=list)
     requests: list[float] = field(default_factory=list)
     wall: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)  # the child's user + system time
 
 
 def fabfuel_exe() -> str:
@@ -121,9 +124,12 @@ def deploy_once(
     env = child_env(sandbox)
     if src:  # another checkout's ecsdeploy (e.g. the main branch's, as "before")
         env["PYTHONPATH"] = src
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
     proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600, check=False)
     ended = time.monotonic()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    figures.cpu.append(after.ru_utime + after.ru_stime - used.ru_utime - used.ru_stime)
     if proc.returncode != 0:
         raise SystemExit(f"{argv[0]} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     mine = [(t - started, op) for t, op in sandbox.arrivals if started <= t <= ended]
@@ -256,6 +262,7 @@ def main() -> None:
                 )
             )
             print(row("wall", ours.wall, theirs.wall, before.wall))
+            print(row("CPU time of the process (user + system)", ours.cpu, theirs.cpu, before.cpu))
             print(
                 row(
                     "requests per deploy", ours.requests, theirs.requests, before.requests, unit="n"
