@@ -586,7 +586,7 @@ def main(
     args = drop_empty_arguments(command.params, sys.argv[1:] if argv is None else argv)
     hide(argument_pairs(args, os.environ))
     scan = scan_args(command.params, args)
-    if not {"-h", "--help", "--version"} & set(args) and not os.environ.get("ECS_DEPLOY_NO_WARMUP"):
+    if not {"-h", "--help", "--version"} & set(args):
         from ecsdeploy.aws import warm_up
 
         warm_up()  # botocore and the ECS client's data load while the options are checked
