@@ -43,36 +43,6 @@ class AwsSettings:
         )
 
 
-_WARM: dict[str, Any] = {}
-
-
-def warm_up(services: tuple[str, ...] = ("ecs",)) -> None:
-    """Start loading botocore and the data a client of `services` is made from (the models,
-    the endpoint rules) in a background thread, while the command line is parsed and checked;
-    `build_session` takes the loader when it is ready. Best effort: a failure here only
-    means the session loads its own, as it would have."""
-    if _WARM or os.environ.get("AWS_DATA_PATH"):
-        return
-    import threading
-
-    def load() -> None:
-        try:
-            import botocore.session  # noqa: F401  # the import is most of the cost
-            from botocore.loaders import create_loader
-
-            loader = create_loader()
-            for name in ("endpoints", "partitions", "sdk-default-configuration", "_retry"):
-                loader.load_data(name)
-            load_models(loader, services)
-            _WARM["loader"] = loader
-        except Exception:  # noqa: S110  # best effort: the session loads its own
-            pass
-
-    thread = threading.Thread(target=load, name="aws-warm-up", daemon=True)
-    _WARM["thread"] = thread
-    thread.start()
-
-
 def client_config() -> Any:
     """botocore's own retries are off: ecs.py retries reads with tenacity, bounded by the
     deploy's deadline, so retries are never multiplied."""
@@ -93,7 +63,6 @@ def build_session(settings: AwsSettings) -> botocore.session.Session:
 
     try:
         session = botocore.session.Session(profile=settings.profile)
-        _take_warm_loader(session)
         session.get_scoped_config()  # an unknown profile fails here, not mid-deploy
         if settings.access_key_id and settings.secret_access_key:
             session.set_credentials(settings.access_key_id, settings.secret_access_key)
@@ -119,7 +88,6 @@ def build_session(settings: AwsSettings) -> botocore.session.Session:
     except BotoCoreError as exc:
         raise AwsAccessError(f"Could not assume role {settings.assume_role_arn}: {exc}") from exc
     assumed = botocore.session.Session()
-    _take_warm_loader(assumed)
     assumed.set_credentials(creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
     assumed.set_config_variable("region", region)
     return assumed
@@ -131,16 +99,6 @@ def load_models(loader: Any, services: Sequence[str]) -> None:
     for service in services:
         loader.load_service_model(service, "service-2", api_version=None)
         loader.load_service_model(service, "endpoint-rule-set-1", api_version=None)
-
-
-def _take_warm_loader(session: botocore.session.Session) -> None:
-    thread = _WARM.get("thread")
-    if thread is None:
-        return
-    thread.join()
-    loader = _WARM.get("loader")
-    if loader is not None and session.get_config_variable("data_path") is None:
-        session.register_component("data_loader", loader)
 
 
 def check_endpoint_environment(environ: dict[str, str] | None = None) -> None:

@@ -586,10 +586,6 @@ def main(
     args = drop_empty_arguments(command.params, sys.argv[1:] if argv is None else argv)
     hide(argument_pairs(args, os.environ))
     scan = scan_args(command.params, args)
-    if not {"-h", "--help", "--version"} & set(args):
-        from ecsdeploy.aws import warm_up
-
-        warm_up()  # botocore and the ECS client's data load while the options are checked
     reporter = Reporter(level=scan.level, json_output=scan.json_output)
     result: DeployResult | ReleaseResult
     try:
