@@ -191,9 +191,9 @@ def deploy_service(story: Story, cfg: DeployConfig, r: DeployResult) -> None:
     story.record_verdict(cfg, r, result)
     if result.outcome is Outcome.SUCCEEDED:
         if r.new_task_definition != old_arn:
-            from ecsdeploy.scheduled import move_scheduled
+            from ecsdeploy.scheduled import follow_revision
 
-            move_scheduled(story, scheduled.result(), r)
+            follow_revision(story, r, scheduled.result)
         if cfg.max_definitions:  # None or 0: off, as the original's default
             from ecsdeploy.prune import prune
 
