@@ -290,6 +290,9 @@ def test_access_denied_on_scheduled_tasks_is_one_warning(sandbox, cluster):
     run = run_cli(sandbox, "-c", cluster, "-n", "web", "-i", "nginx:2", *FAST)
     assert run.code == 0, run.stderr
     assert "Scheduled tasks not looked for" in said(run)
+    # the action to grant, where the policy is, and how to stop looking
+    assert "the role needs events:ListRuleNamesByTarget: see docs/iam.md" in said(run)
+    assert "pass --scheduled-tasks none" in said(run)
     assert scheduled_revisions(sandbox, cluster) == (f"{cluster}-web:1",) * 2
 
 

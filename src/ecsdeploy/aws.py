@@ -77,9 +77,15 @@ def build_session(settings: AwsSettings) -> botocore.session.Session:
             RoleArn=settings.assume_role_arn, RoleSessionName=settings.session_name
         )["Credentials"]
     except ClientError as exc:
+        error = exc.response.get("Error", {})
+        hint = (
+            "; the identity that assumes it needs sts:AssumeRole on it, and the role's trust "
+            "policy must allow that identity: see docs/iam.md"
+            if error.get("Code") in ("AccessDenied", "AccessDeniedException")
+            else ""
+        )
         raise AwsAccessError(
-            f"Could not assume role {settings.assume_role_arn}: "
-            f"{exc.response.get('Error', {}).get('Message', exc)}"
+            f"Could not assume role {settings.assume_role_arn}: {error.get('Message', exc)}{hint}"
         ) from exc
     except BotoCoreError as exc:
         raise AwsAccessError(f"Could not assume role {settings.assume_role_arn}: {exc}") from exc

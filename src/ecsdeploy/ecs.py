@@ -40,9 +40,9 @@ _THROTTLING = {
     "TooManyRequestsException",
     "RequestLimitExceeded",
 }
+_DENIED = {"AccessDeniedException", "AccessDenied"}  # the policy, not the credentials
 _ACCESS = {
-    "AccessDeniedException",
-    "AccessDenied",
+    *_DENIED,
     "UnrecognizedClientException",
     "InvalidClientTokenId",
     "InvalidSignatureException",
@@ -279,7 +279,7 @@ class Gateway:
                     self._trace(operation, started, None)
                     return result
         except Exception as exc:
-            error = translate(exc, operation)
+            error = translate(exc, operation, iam_prefix(self.client))
             if retry_on(exc) and self.policy.interrupted():  # the signal ended the retries
                 raise Interrupted(
                     f"interrupted while retrying {operation} (last error: {error.message})"
@@ -467,8 +467,29 @@ class EcsGateway(Gateway):
         return [Task.from_api(t) for t in response.get("tasks", [])]
 
 
-def translate(exc: Exception, operation: str) -> EcsDeployError:
-    """One-line errors with their exit codes instead of tracebacks."""
+IAM_HELP = "docs/iam.md"
+
+
+def iam_prefix(client: Any) -> str:
+    """The IAM action prefix of a client's service (its signing name: ecs, logs,
+    elasticloadbalancing, scheduler, ...)."""
+    try:
+        return str(client.meta.service_model.signing_name)
+    except AttributeError:  # a test's stand-in client
+        return "ecs"
+
+
+def access_denied(operation: str, code: str, message: str, prefix: str = "ecs") -> str:
+    """An AccessDenied message that names the IAM action to grant and where the policy is."""
+    return (
+        f"{operation}: access denied ({code}: {message}); the role needs {prefix}:{operation}: "
+        f"see {IAM_HELP}"
+    )
+
+
+def translate(exc: Exception, operation: str, prefix: str = "ecs") -> EcsDeployError:
+    """One-line errors with their exit codes instead of tracebacks; `prefix` is the IAM
+    prefix of the service called, for AccessDenied."""
     from botocore.exceptions import (
         BotoCoreError,
         NoCredentialsError,
@@ -486,8 +507,13 @@ def translate(exc: Exception, operation: str) -> EcsDeployError:
     code = _error_code(exc)
     if code is not None:
         message = getattr(exc, "response", {}).get("Error", {}).get("Message", "") or code
+        if code in _DENIED:
+            return AwsAccessError(access_denied(operation, code, message, prefix))
         if code in _ACCESS:
-            return AwsAccessError(f"{operation}: access denied ({code}: {message})")
+            return AwsAccessError(
+                f"{operation}: the credentials were refused ({code}: {message}); check the "
+                "keys, the profile or the role session (expired?)"
+            )
         if code in _NOT_FOUND:
             return NotFoundError(f"{operation}: {message} ({code})")
         if code == "ClientException" and "task definition" in message.lower():

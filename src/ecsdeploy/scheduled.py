@@ -49,7 +49,7 @@ def find_scheduled(
     except EcsDeployError as exc:
         story.reporter.warn(
             f"Scheduled tasks not looked for ({exc.message}): they keep their revisions; "
-            "see the README's IAM actions"
+            "if this role is not meant to move them, pass --scheduled-tasks none"
         )
         return []
     selected = None if cfg.scheduled_tasks == "auto" else cfg.scheduled_tasks.split(",")

@@ -8,6 +8,7 @@ import contextlib
 import io
 import json
 import os
+import re
 import socket
 import struct
 import threading
@@ -35,6 +36,8 @@ MUTATING = frozenset(
         "UpdateSchedule",
     }
 )
+#: ecs-deploy's user agent (aws.client_config): the calls the tool made, told from a test's own.
+TOOL_AGENT = "ecs-deploy-cli"
 DUMMY_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
@@ -56,6 +59,8 @@ class Middleware:
         operation = _operation(environ)
         with self.scheduler.lock:
             self.scheduler.requests.append(operation)
+            if TOOL_AGENT in environ.get("HTTP_USER_AGENT", ""):
+                self.scheduler.tool_log.append((_signing_service(environ), operation))
             fault = self.scheduler.take_injected(operation)
         if fault is not None and fault.kind == "delay":
             time.sleep(fault.delay)  # outside the lock: the scheduler and others go on
@@ -160,6 +165,13 @@ class Sandbox:
     @property
     def endpoint(self) -> str:
         return f"http://{self.host}:{self.port}"
+
+    @property
+    def tool_log(self) -> list[tuple[str, str]]:
+        """(signing service, operation) of each call ecs-deploy made (told by its user agent
+        from a test's own), in order: the service is the prefix of the call's IAM action."""
+        with self.scheduler.lock:
+            return list(self.scheduler.tool_log)
 
     @property
     def requests(self) -> list[str]:
@@ -349,6 +361,15 @@ def _drop_connection(
     if start_response is not None:  # werkzeug wants a status; writing it fails quietly now
         start_response("500 Dropped", [("Content-Length", "0")])
     return []
+
+
+def _signing_service(environ: dict[str, Any]) -> str:
+    """The service a request was signed for (its SigV4 credential scope: ecs, logs,
+    elasticloadbalancing, ...), which is the prefix of its IAM actions."""
+    match = re.search(
+        r"Credential=[^/]*/[^/]*/[^/]*/([^/]+)/", environ.get("HTTP_AUTHORIZATION", "")
+    )
+    return match.group(1) if match else ""
 
 
 def _operation(environ: dict[str, Any]) -> str:
