@@ -11,6 +11,7 @@ everything here reaches the local sandbox.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -69,6 +70,7 @@ def build_session(settings: AwsSettings) -> botocore.session.Session:
         raise AwsAccessError(f"{exc}; check --profile and your AWS config") from exc
     if region is None:
         raise AwsError("No AWS region: pass -r/--region or set AWS_DEFAULT_REGION")
+    check_region(str(region))
     if not settings.assume_role_arn:
         return session
     sts: Any = session.create_client("sts", config=client_config())
@@ -93,6 +95,21 @@ def build_session(settings: AwsSettings) -> botocore.session.Session:
     assumed.set_credentials(creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
     assumed.set_config_variable("region", region)
     return assumed
+
+
+#: An AWS region's shape: us-east-1, eu-central-2, us-gov-west-1, cn-northwest-1, eu-isoe-west-1.
+#: Whether such a region exists is AWS's to say (a new one may be newer than botocore).
+REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]{1,2}")
+
+
+def check_region(region: str) -> None:
+    """Refuse a region that is not shaped like one, at once (exit 3), before any call: sent
+    anyway, it would only fail to connect."""
+    if not REGION.fullmatch(region):
+        raise UsageError(
+            f"{region!r} is not a region name (from -r, AWS_REGION, AWS_DEFAULT_REGION or the "
+            "profile); use one like us-east-1"
+        )
 
 
 def check_endpoint_environment(environ: dict[str, str] | None = None) -> None:

@@ -343,15 +343,10 @@ class EcsGateway(Gateway):
         try:
             response = self.call("DescribeServices", cluster=cluster, services=[service])
         except NotFoundError as exc:
-            raise NotFoundError(
-                f"Cluster {cluster} not found; check -c/--cluster ({exc.message})"
-            ) from exc
+            raise NotFoundError(f"{cluster_not_found(self, cluster)} ({exc.message})") from exc
         services = response.get("services", [])
         if not services:
-            raise NotFoundError(
-                f"Service {service} not found in cluster {cluster}; check -n/--service-name and "
-                "-c/--cluster"
-            )
+            raise NotFoundError(service_not_found(self, cluster, service))
         return Service.from_api(services[0])
 
     def describe_task_definition(
@@ -452,7 +447,7 @@ class EcsGateway(Gateway):
         """The cluster's ARN (scheduled tasks name their cluster by it)."""
         found = self.call("DescribeClusters", clusters=[cluster]).get("clusters") or []
         if not found:
-            raise NotFoundError(f"Cluster {cluster} not found; check -c/--cluster")
+            raise NotFoundError(cluster_not_found(self, cluster))
         return str(found[0]["clusterArn"])
 
     def stop_task(self, cluster: str, task: str, reason: str) -> None:
@@ -465,6 +460,28 @@ class EcsGateway(Gateway):
             reasons = "; ".join(f"{f.get('arn', '')}: {f.get('reason', '')}" for f in failures)
             raise TaskNotStartedError(f"RunTask placed no task: {reasons}")
         return [Task.from_api(t) for t in response.get("tasks", [])]
+
+
+def region_of(gateway: Gateway) -> str:
+    try:
+        return str(gateway.client.meta.region_name)
+    except AttributeError:  # a test's stand-in client
+        return "the configured region"
+
+
+def cluster_not_found(gateway: Gateway, cluster: str) -> str:
+    """A cluster exists in one region: the usual cause of "not found" is the region."""
+    return (
+        f"Cluster {cluster} not found in region {region_of(gateway)}; check -c/--cluster, and "
+        "-r/--region (or AWS_REGION, AWS_DEFAULT_REGION, the profile's region)"
+    )
+
+
+def service_not_found(gateway: Gateway, cluster: str, service: str) -> str:
+    return (
+        f"Service {service} not found in cluster {cluster} (region {region_of(gateway)}); check "
+        "-n/--service-name, -c/--cluster and -r/--region"
+    )
 
 
 IAM_HELP = "docs/iam.md"

@@ -103,6 +103,13 @@ class SecretsGateway(Gateway):
         self.call("DescribeSecret", SecretId=secret_id)
 
 
+class StsGateway(Gateway):
+    def caller(self) -> str:
+        """Who the run's credentials are: the account and the identity's ARN (no secret)."""
+        answer = self.call("GetCallerIdentity")
+        return f"account {answer.get('Account')} as {answer.get('Arn')}"
+
+
 _G = TypeVar("_G", bound=Gateway)
 
 
@@ -147,6 +154,9 @@ class AwsReaders:
 
     def scheduler(self, policy: RunPolicy) -> SchedulerGateway:
         return self._gateway(SchedulerGateway, "scheduler", None, policy)
+
+    def sts(self, policy: RunPolicy) -> StsGateway:
+        return self._gateway(StsGateway, "sts", None, policy)
 
 
 class EventsGateway(Gateway):

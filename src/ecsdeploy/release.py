@@ -24,7 +24,7 @@ from typing import Any
 from ecsdeploy.changes import Changes
 from ecsdeploy.config import DeployConfig
 from ecsdeploy.deploy import Deployer, prepare_release
-from ecsdeploy.ecs import DESCRIBE_SERVICES_LIMIT, EcsGateway
+from ecsdeploy.ecs import DESCRIBE_SERVICES_LIMIT, EcsGateway, service_not_found
 from ecsdeploy.errors import EcsDeployError, ExitCode, NotFoundError
 from ecsdeploy.gateways import AwsReaders
 from ecsdeploy.models import Service
@@ -114,10 +114,7 @@ class DescribeBatcher:
                     elif name in found:
                         slot.result = found[name]
                     else:
-                        slot.error = NotFoundError(
-                            f"Service {name} not found in cluster {cluster}; check "
-                            "-n/--service-name and -c/--cluster"
-                        )
+                        slot.error = NotFoundError(service_not_found(ecs, cluster, name))
                     slot.done = True
             self.cond.notify_all()
 

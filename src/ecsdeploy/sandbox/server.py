@@ -5,6 +5,7 @@ scheduler (one lock), logs operation names, injects throttling and serves `/_san
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import json
 import os
@@ -57,11 +58,14 @@ class Middleware:
         if path.startswith("/_sandbox/"):
             return self._control(environ, start_response, path.removeprefix("/_sandbox/"))
         operation = _operation(environ)
+        region, service = _scope(environ)
         with self.scheduler.lock:
             self.scheduler.requests.append(operation)
             if TOOL_AGENT in environ.get("HTTP_USER_AGENT", ""):
-                self.scheduler.tool_log.append((_signing_service(environ), operation))
+                self.scheduler.tool_log.append((service, operation))
             fault = self.scheduler.take_injected(operation)
+        if region and region not in _served_regions():
+            return _unknown_region(region, start_response)
         if fault is not None and fault.kind == "delay":
             time.sleep(fault.delay)  # outside the lock: the scheduler and others go on
         elif fault is not None and fault.kind == "error":
@@ -363,13 +367,43 @@ def _drop_connection(
     return []
 
 
-def _signing_service(environ: dict[str, Any]) -> str:
-    """The service a request was signed for (its SigV4 credential scope: ecs, logs,
-    elasticloadbalancing, ...), which is the prefix of its IAM actions."""
+def _scope(environ: dict[str, Any]) -> tuple[str, str]:
+    """The region and the service a request was signed for (its SigV4 credential scope); the
+    service (ecs, logs, elasticloadbalancing, ...) is the prefix of its IAM actions."""
     match = re.search(
-        r"Credential=[^/]*/[^/]*/[^/]*/([^/]+)/", environ.get("HTTP_AUTHORIZATION", "")
+        r"Credential=[^/]*/[^/]*/([^/]*)/([^/]+)/", environ.get("HTTP_AUTHORIZATION", "")
     )
-    return match.group(1) if match else ""
+    return (match.group(1), match.group(2)) if match else ("", "")
+
+
+@functools.cache
+def _served_regions() -> frozenset[str]:
+    """The regions moto serves: those botocore knows for ECS, in every partition."""
+    import botocore.session
+
+    session = botocore.session.get_session()
+    return frozenset(
+        region
+        for partition in session.get_available_partitions()
+        for region in session.get_available_regions("ecs", partition_name=partition)
+    )
+
+
+def _unknown_region(region: str, start_response: StartResponse) -> Iterable[bytes]:
+    """A region AWS has no endpoint for: in AWS the call could not connect; here, one clear
+    error at once (moto would answer an HTML 500, which a client retries until its timeout)."""
+    body = json.dumps(
+        {
+            "__type": "UnknownRegion",
+            "message": f"no such region {region!r}: the sandbox (like AWS) serves only AWS's "
+            "regions, e.g. us-east-1",
+        }
+    ).encode()
+    start_response(
+        "400 Bad Request",
+        [("Content-Type", "application/x-amz-json-1.1"), ("Content-Length", str(len(body)))],
+    )
+    return [body]
 
 
 def _operation(environ: dict[str, Any]) -> str:
