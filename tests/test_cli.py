@@ -236,3 +236,4 @@ def test_verbose_says_which_region_endpoint_and_account_it_uses(sandbox, cluster
         f"using region us-east-1, endpoint {sandbox.endpoint}, account 123456789012 as "
         "arn:aws:sts::123456789012:" in said
     )
+    assert "region=None" not in said  # the variable's region is the one used, not "None"

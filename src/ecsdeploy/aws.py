@@ -32,8 +32,9 @@ class AwsSettings:
     session_name: str = "ecs-deploy"
 
     def __repr__(self) -> str:  # never show a key, even in a debug dump
+        given = "not given: the environment's or the profile's"  # -v prints the one used
         return (
-            f"AwsSettings(region={self.region!r}, profile={self.profile!r}, "
+            f"AwsSettings(region={self.region or given!r}, profile={self.profile!r}, "
             f"access_key_id={'***' if self.access_key_id else None}, "
             f"secret_access_key={'***' if self.secret_access_key else None}, "
             f"assume_role_arn={self.assume_role_arn!r})"
