@@ -107,6 +107,7 @@ CASES = [
         "environment variable use --env CONTAINER NAME=VALUE)",
     ),
     Bad((*X, "-i", "nginx", "-r", "eu-west-9x"), 3, "'eu-west-9x' is not a region name"),
+    Bad((*X, "-i", "nginx", "-r", "eu-west-1a"), 3, "'eu-west-1a' is not a region name"),  # a zone
     Bad((*X, "-to", ""), 8, "-i/--image is required"),  # an empty -to is no -to, as in bash
     Bad((*X, "-i", "nginx", "-e", "TAG"), 13, "Unable to parse tag", {"TAG": "a b"}),
     # Usage: click's parser and our option rules.
@@ -344,3 +345,20 @@ def _fill(arg: str, cluster: str, tmp_path: Path) -> str:
         path.write_bytes(FILES[arg[6:-1]].replace(b"{family}", f"{cluster}-web".encode()))
         return str(path)
     return arg.replace("{cluster}", cluster)
+
+
+def test_every_region_botocore_knows_is_shaped_like_one():
+    """The shape refused at once (exit 3) never refuses a region AWS has."""
+    import botocore.session
+
+    from ecsdeploy.aws import REGION
+
+    session = botocore.session.get_session()
+    known = {
+        region
+        for partition in session.get_available_partitions()
+        for service in ("ecs", "sts", "logs")
+        for region in session.get_available_regions(service, partition_name=partition)
+    }
+    assert "us-east-1" in known
+    assert [r for r in sorted(known) if not REGION.fullmatch(r)] == []

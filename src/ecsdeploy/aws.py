@@ -98,9 +98,10 @@ def build_session(settings: AwsSettings) -> botocore.session.Session:
     return assumed
 
 
-#: An AWS region's shape: us-east-1, eu-central-2, us-gov-west-1, cn-northwest-1, eu-isoe-west-1.
-#: Whether such a region exists is AWS's to say (a new one may be newer than botocore).
-REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]{1,2}")
+#: An AWS region's shape: us-east-1, eu-central-2, us-gov-west-1, cn-northwest-1, eu-isoe-west-1,
+#: eusc-de-east-1 (not an availability zone: eu-west-1a). Whether such a region exists is AWS's
+#: to say (a new one may be newer than botocore).
+REGION = re.compile(r"[a-z]{2,4}(-[a-z]+)+-[0-9]{1,2}")
 
 
 def check_region(region: str) -> None:
