@@ -35,6 +35,8 @@ MUTATING = frozenset(
         "DeleteService",
         "PutTargets",
         "UpdateSchedule",
+        "ModifyRule",
+        "ModifyListener",
     }
 )
 #: ecs-deploy's user agent (aws.client_config): the calls the tool made, told from a test's own.
@@ -118,6 +120,7 @@ class Middleware:
                 "crash_log",
                 "unhealthy_target_images",
                 "task_log",
+                "late_log",
             ):
                 if key in body:
                     body[key] = tuple(body[key])
