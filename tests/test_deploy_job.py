@@ -494,6 +494,8 @@ def test_each_lookup_stands_on_its_own(sandbox, cluster, tmp_path, denied, after
     assert len(warnings) == 1, warnings
     assert f"Scheduled tasks not looked for in {what}" in warnings[0]
     assert "--scheduled-tasks none" in warnings[0]
+    action = "scheduler:ListSchedules" if denied.startswith("GET") else f"events:{denied}"
+    assert f"the role needs {action}: see docs/iam.md" in warnings[0]  # the IAM action to grant
     assert json.loads(step_output(outputs)["warnings"]) == warnings
 
 

@@ -115,3 +115,14 @@ def test_relative_links_resolve(name):
         assert target.exists(), link
         if anchor:
             assert anchor in _anchors(target), link
+
+
+def test_the_readme_action_step_uses_real_inputs():
+    import yaml
+
+    block = README.split("```yaml\n", 1)[1].split("```", 1)[0]
+    steps = yaml.safe_load(block)
+    step = next(s for s in steps if "ecs-deploy-cli@" in s.get("uses", ""))
+    inputs = yaml.safe_load((ROOT / "action.yml").read_text())["inputs"]
+    assert set(step["with"]) <= set(inputs)
+    assert {n for n, i in inputs.items() if i.get("required")} <= set(step["with"])

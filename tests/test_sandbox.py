@@ -730,3 +730,40 @@ def test_latency_control_endpoint_and_command_option(sandbox):
 
     help_text = CliRunner().invoke(main, ["--help"]).output
     assert "--latency SECONDS" in help_text
+
+
+# -- the command: python -m ecsdeploy.sandbox, its ready line, its help ----------------------
+
+
+def test_the_sandbox_says_on_one_line_when_it_is_ready(tmp_path):
+    import subprocess
+    import sys
+
+    ready = tmp_path / "ready"
+    with subprocess.Popen(
+        [sys.executable, "-m", "ecsdeploy.sandbox", "--port", "0", "--ready-file", str(ready)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    ) as proc:
+        try:
+            assert proc.stdout is not None
+            line = proc.stdout.readline()  # blocks until the sandbox serves (or exits)
+            endpoint = ready.read_text().strip()
+            assert line == f"ecs-deploy sandbox ready on {endpoint}\n"
+            with urllib.request.urlopen(f"{endpoint}/_sandbox/requests", timeout=10) as answer:
+                assert answer.status == 200  # it serves once it says so
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+
+def test_the_help_lists_what_seed_demo_creates():
+    from ecsdeploy.sandbox.cli import DEMO_SERVICES, main
+
+    text = next(p for p in main.params if p.name == "seed_demo").help or ""
+    names = [*DEMO_SERVICES, "api", "orders-api", "orders-worker", "orders-nightly"]
+    for name in names:
+        assert f"'{name}'" in text, name
+    assert "six services" in text
+    assert len(names) - 1 == 6  # the rule is not a service

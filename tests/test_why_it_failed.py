@@ -198,6 +198,7 @@ def test_access_denied_on_logs_is_one_line_and_the_verdict_stands(sandbox, clust
     run, _ = deploy(sandbox, cluster, "-i", "nginx:crash")
     assert run.code == 15, run.stderr
     assert "logs not read: GetLogEvents: access denied" in said(run)
+    assert "the role needs logs:GetLogEvents: see docs/iam.md" in said(run)
 
 
 def test_a_container_that_never_started_has_no_stream_and_says_so(sandbox, cluster):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -39,8 +40,9 @@ class AwsSettings:
     session_name: str = "ecs-deploy"
 
     def __repr__(self) -> str:  # never show a key, even in a debug dump
+        given = "not given: the environment's or the profile's"  # -v prints the one used
         return (
-            f"AwsSettings(region={self.region!r}, profile={self.profile!r}, "
+            f"AwsSettings(region={self.region or given!r}, profile={self.profile!r}, "
             f"access_key_id={'***' if self.access_key_id else None}, "
             f"secret_access_key={'***' if self.secret_access_key else None}, "
             f"assume_role_arn={self.assume_role_arn!r})"
@@ -78,6 +80,7 @@ def build_session(settings: AwsSettings) -> tuple[botocore.session.Session, tupl
         raise AwsAccessError(f"{exc}; check --profile and your AWS config") from exc
     if region is None:
         raise AwsError("No AWS region: pass -r/--region or set AWS_DEFAULT_REGION")
+    check_region(str(region))
     secrets = credential_secrets(session)
     if not settings.assume_role_arn:
         return session, secrets
@@ -87,9 +90,15 @@ def build_session(settings: AwsSettings) -> tuple[botocore.session.Session, tupl
             RoleArn=settings.assume_role_arn, RoleSessionName=settings.session_name
         )["Credentials"]
     except ClientError as exc:
+        error = exc.response.get("Error", {})
+        hint = (
+            "; the identity that assumes it needs sts:AssumeRole on it, and the role's trust "
+            "policy must allow that identity: see docs/iam.md"
+            if error.get("Code") in ("AccessDenied", "AccessDeniedException")
+            else ""
+        )
         raise AwsAccessError(
-            f"Could not assume role {settings.assume_role_arn}: "
-            f"{exc.response.get('Error', {}).get('Message', exc)}"
+            f"Could not assume role {settings.assume_role_arn}: {error.get('Message', exc)}{hint}"
         ) from exc
     except BotoCoreError as exc:
         raise AwsAccessError(f"Could not assume role {settings.assume_role_arn}: {exc}") from exc
@@ -138,6 +147,22 @@ def load_models(loader: Any, services: Sequence[str]) -> None:
     for service in services:
         loader.load_service_model(service, "service-2", api_version=None)
         loader.load_service_model(service, "endpoint-rule-set-1", api_version=None)
+
+
+#: An AWS region's shape: us-east-1, eu-central-2, us-gov-west-1, cn-northwest-1, eu-isoe-west-1,
+#: eusc-de-east-1 (not an availability zone: eu-west-1a). Whether such a region exists is AWS's
+#: to say (a new one may be newer than botocore).
+REGION = re.compile(r"[a-z]{2,4}(-[a-z]+)+-[0-9]{1,2}")
+
+
+def check_region(region: str) -> None:
+    """Refuse a region that is not shaped like one, at once (exit 3), before any call: sent
+    anyway, it would only fail to connect."""
+    if not REGION.fullmatch(region):
+        raise UsageError(
+            f"{region!r} is not a region name (from -r, AWS_REGION, AWS_DEFAULT_REGION or the "
+            "profile); use one like us-east-1"
+        )
 
 
 def check_endpoint_environment(environ: dict[str, str] | None = None) -> None:

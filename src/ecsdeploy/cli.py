@@ -33,13 +33,14 @@ from ecsdeploy.models import (
     LINEAR_STEP_PERCENT_RANGE,
     MAX_BAKE_MINUTES,
 )
-from ecsdeploy.options import FiniteFloat, TenthPercent, container_option
+from ecsdeploy.options import Seconds, TenthPercent, container_option
 from ecsdeploy.output import Level, Reporter, hide, hide_values
 from ecsdeploy.policy import Aborted, RunPolicy, install_signal_handlers
 from ecsdeploy.result import DeployResult, Outcome, ReleaseResult
 
 if TYPE_CHECKING:
-    from ecsdeploy.aws import AwsSettings
+    from ecsdeploy.aws import AwsSettings, Clients
+    from ecsdeploy.gateways import AwsReaders
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 #: Every option can also come from ECS_DEPLOY_<ITS LONG NAME> (--cluster: ECS_DEPLOY_CLUSTER,
@@ -49,6 +50,16 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
 _F = TypeVar("_F", bound=Callable[..., Any])
+
+#: What `ecs-deploy` given no arguments at all prints before its error.
+USAGE = [
+    "Usage:",
+    "  ecs-deploy -c CLUSTER -n SERVICE -i IMAGE [-t SECONDS] [options]  deploy a service",
+    "  ecs-deploy -c CLUSTER -n SERVICE --force-new-deployment           restart its tasks",
+    "  ecs-deploy -c CLUSTER -n SERVICE --resume continue|rollback       answer a paused deploy",
+    "  ecs-deploy -d TASKDEF -i IMAGE                                    register a revision only",
+    "  ecs-deploy -c CLUSTER -d TASKDEF --run-task --wait-for-success    run a one-off task",
+]
 
 
 #: Each option's --help section, by the option (filled by `section`).
@@ -276,7 +287,7 @@ class SectionedCommand(click.Command):
     click.option(
         "-t",
         "--timeout",
-        type=FiniteFloat(min=1, max=MAX_TIMEOUT),
+        type=Seconds(min=1, max=MAX_TIMEOUT),
         default=90,
         show_default=True,
         metavar="SECONDS",
@@ -294,7 +305,7 @@ class SectionedCommand(click.Command):
     ),
     click.option(
         "--poll-interval",
-        type=FiniteFloat(min=0.1, max=MAX_POLL_INTERVAL),
+        type=Seconds(min=0.1, max=MAX_POLL_INTERVAL),
         default=1.0,
         show_default=True,
         metavar="SECONDS",
@@ -512,6 +523,8 @@ def run(
         reporter.debug(f"{op} {secs * 1000:.0f} ms" + (f" -> {error}" if error else ""))
 
     readers = AwsReaders(made, on_call)
+    if reporter.level >= Level.VERBOSE:
+        reporter.debug(_access_used(made, readers, policy))
     if len(config.services) > 1:
         from ecsdeploy.release import Release  # a single deploy does not pay for it
 
@@ -539,6 +552,16 @@ def run(
     if config.service:
         return deployer.deploy_service(config)
     return deployer.register_only(config)
+
+
+def _access_used(made: Clients, readers: AwsReaders, policy: RunPolicy) -> str:
+    """-v: the region, endpoint and account the run actually uses (the options may name none
+    of them: they come from the environment and the profile)."""
+    try:
+        who = readers.sts(policy.budget(3.0)).caller()
+    except EcsDeployError as exc:
+        who = f"account not known ({exc.message})"
+    return f"using region {made.region}, endpoint {made.get('ecs').meta.endpoint_url}, {who}"
 
 
 def execute(
@@ -614,14 +637,18 @@ def main(
         try:
             opts = command.main(args=args, prog_name="ecs-deploy", standalone_mode=False)
         except click.ClickException as exc:
+            message = exc.format_message().rstrip(".")
             result = DeployResult.failure(
-                ExitCode.USAGE, f"{exc.format_message().rstrip('.')}; see ecs-deploy --help"
+                ExitCode.USAGE, f"{message}{_usage_hint(message, args)}; see ecs-deploy --help"
             )
         else:
             if not isinstance(opts, dict):  # --help or --version: click printed it
                 _exit(int(opts or 0), fast=fast_exit)
             reporter = _reporter_for(opts, reporter)
             result = execute(opts, reporter, policy)
+            if not args and result.code == ExitCode.NO_SERVICE_OR_TASK_DEFINITION:
+                reporter.usage(USAGE)
+                result.reason += "; see ecs-deploy --help for every option"
     except Aborted:
         result = _aborted_at_start_up(policy)
     policy.finishing = True
@@ -630,6 +657,19 @@ def main(
     else:
         reporter.summary(result)
     _exit(int(result.code), fast=fast_exit)
+
+
+def _usage_hint(message: str, args: Sequence[str]) -> str:
+    """What a usage error most likely means, for the habits other tools teach: fabfuel's
+    `-e CONTAINER NAME VALUE` sets a variable, where -e here is the bash tool's."""
+    if "unexpected extra argument" in message and any(
+        a in ("-e", "--tag-env-var") or a.startswith("--tag-env-var=") for a in args
+    ):
+        return (
+            " (-e is --tag-env-var, as in the bash tool: the image tag from variable VAR; to "
+            "set an environment variable use --env CONTAINER NAME=VALUE)"
+        )
+    return ""
 
 
 def _exit(code: int, *, fast: bool = False) -> None:

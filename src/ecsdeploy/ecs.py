@@ -43,9 +43,9 @@ _THROTTLING = {
     "TooManyRequestsException",
     "RequestLimitExceeded",
 }
+_DENIED = {"AccessDeniedException", "AccessDenied"}  # the policy, not the credentials
 _ACCESS = {
-    "AccessDeniedException",
-    "AccessDenied",
+    *_DENIED,
     "UnrecognizedClientException",
     "InvalidClientTokenId",
     "InvalidSignatureException",
@@ -294,7 +294,7 @@ class Gateway:
                     self._trace(operation, started, None)
                     return result
         except Exception as exc:
-            error = translate(exc, operation)
+            error = translate(exc, operation, iam_prefix(self.client))
             if retry_on(exc) and self.policy.interrupted():  # the signal ended the retries
                 raise Interrupted(
                     f"interrupted while retrying {operation} (last error: {error.message})"
@@ -358,15 +358,10 @@ class EcsGateway(Gateway):
         try:
             response = self.call("DescribeServices", cluster=cluster, services=[service])
         except NotFoundError as exc:
-            raise NotFoundError(
-                f"Cluster {cluster} not found; check -c/--cluster ({exc.message})"
-            ) from exc
+            raise NotFoundError(f"{cluster_not_found(self, cluster)} ({exc.message})") from exc
         services = response.get("services", [])
         if not services:
-            raise NotFoundError(
-                f"Service {service} not found in cluster {cluster}; check -n/--service-name and "
-                "-c/--cluster"
-            )
+            raise NotFoundError(service_not_found(self, cluster, service))
         return Service.from_api(services[0])
 
     def describe_task_definition(
@@ -496,7 +491,7 @@ class EcsGateway(Gateway):
         """The cluster's ARN (scheduled tasks name their cluster by it)."""
         found = self.call("DescribeClusters", clusters=[cluster]).get("clusters") or []
         if not found:
-            raise NotFoundError(f"Cluster {cluster} not found; check -c/--cluster")
+            raise NotFoundError(cluster_not_found(self, cluster))
         return str(found[0]["clusterArn"])
 
     def stop_task(self, cluster: str, task: str, reason: str) -> None:
@@ -511,8 +506,51 @@ class EcsGateway(Gateway):
         return [Task.from_api(t) for t in response.get("tasks", [])]
 
 
-def translate(exc: Exception, operation: str) -> EcsDeployError:
-    """One-line errors with their exit codes instead of tracebacks."""
+def region_of(gateway: Gateway) -> str:
+    try:
+        return str(gateway.client.meta.region_name)
+    except AttributeError:  # a test's stand-in client
+        return "the configured region"
+
+
+def cluster_not_found(gateway: Gateway, cluster: str) -> str:
+    """A cluster exists in one region: the usual cause of "not found" is the region."""
+    return (
+        f"Cluster {cluster} not found in region {region_of(gateway)}; check -c/--cluster, and "
+        "-r/--region (or AWS_REGION, AWS_DEFAULT_REGION, the profile's region)"
+    )
+
+
+def service_not_found(gateway: Gateway, cluster: str, service: str) -> str:
+    return (
+        f"Service {service} not found in cluster {cluster} (region {region_of(gateway)}); check "
+        "-n/--service-name, -c/--cluster and -r/--region"
+    )
+
+
+IAM_HELP = "docs/iam.md"
+
+
+def iam_prefix(client: Any) -> str:
+    """The IAM action prefix of a client's service (its signing name: ecs, logs,
+    elasticloadbalancing, scheduler, ...)."""
+    try:
+        return str(client.meta.service_model.signing_name)
+    except AttributeError:  # a test's stand-in client
+        return "ecs"
+
+
+def access_denied(operation: str, code: str, message: str, prefix: str = "ecs") -> str:
+    """An AccessDenied message that names the IAM action to grant and where the policy is."""
+    return (
+        f"{operation}: access denied ({code}: {message}); the role needs {prefix}:{operation}: "
+        f"see {IAM_HELP}"
+    )
+
+
+def translate(exc: Exception, operation: str, prefix: str = "ecs") -> EcsDeployError:
+    """One-line errors with their exit codes instead of tracebacks; `prefix` is the IAM
+    prefix of the service called, for AccessDenied."""
     from botocore.exceptions import (
         BotoCoreError,
         NoCredentialsError,
@@ -530,8 +568,13 @@ def translate(exc: Exception, operation: str) -> EcsDeployError:
     code = _error_code(exc)
     if code is not None:
         message = getattr(exc, "response", {}).get("Error", {}).get("Message", "") or code
+        if code in _DENIED:
+            return AwsAccessError(access_denied(operation, code, message, prefix))
         if code in _ACCESS:
-            return AwsAccessError(f"{operation}: access denied ({code}: {message})")
+            return AwsAccessError(
+                f"{operation}: the credentials were refused ({code}: {message}); check the "
+                "keys, the profile or the role session (expired?)"
+            )
         if code in _NOT_FOUND:
             return NotFoundError(f"{operation}: {message} ({code})")
         if code == "ClientException" and "task definition" in message.lower():

@@ -106,6 +106,13 @@ class SecretsGateway(Gateway):
         self.call("DescribeSecret", SecretId=secret_id)
 
 
+class StsGateway(Gateway):
+    def caller(self) -> str:
+        """Who the run's credentials are: the account and the identity's ARN (no secret)."""
+        answer = self.call("GetCallerIdentity")
+        return f"account {answer.get('Account')} as {answer.get('Arn')}"
+
+
 _G = TypeVar("_G", bound=Gateway)
 _R = TypeVar("_R")
 
@@ -208,6 +215,9 @@ class AwsReaders:
         gateway = self._gateway(SchedulerGateway, "scheduler", None, policy)
         gateway.answers = self.answers
         return gateway
+
+    def sts(self, policy: RunPolicy) -> StsGateway:
+        return self._gateway(StsGateway, "sts", None, policy)
 
 
 class EventsGateway(Gateway):

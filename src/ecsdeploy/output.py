@@ -197,6 +197,13 @@ class Reporter:
         self._clear_status()
         self._err.write(f"ERROR: {message}\n")
 
+    def usage(self, lines: list[str]) -> None:
+        """The command's forms, on stderr with the error they precede (a command given no
+        arguments at all)."""
+        self._clear_status()
+        for line in lines:
+            self._err.write(line + "\n")
+
     # -- the watcher's observer ------------------------------------------------------------
 
     def progress(

@@ -29,7 +29,7 @@ from typing import Any
 
 from ecsdeploy.config import DeployConfig
 from ecsdeploy.deploy import Deployer, ServicePlan, prepare_release
-from ecsdeploy.ecs import DESCRIBE_SERVICES_LIMIT, EcsGateway
+from ecsdeploy.ecs import DESCRIBE_SERVICES_LIMIT, EcsGateway, service_not_found
 from ecsdeploy.errors import EcsDeployError, ExitCode, NotFoundError
 from ecsdeploy.gateways import AwsReaders
 from ecsdeploy.models import Service, family_of
@@ -118,10 +118,7 @@ class DescribeBatcher:
                     elif name in found:
                         slot.result = found[name]
                     else:
-                        slot.error = NotFoundError(
-                            f"Service {name} not found in cluster {cluster}; check "
-                            "-n/--service-name and -c/--cluster"
-                        )
+                        slot.error = NotFoundError(service_not_found(ecs, cluster, name))
                     slot.done = True
             self.cond.notify_all()
 

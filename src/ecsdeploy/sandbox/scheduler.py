@@ -97,6 +97,7 @@ class Scheduler:
     injected: dict[str, Injection] = field(default_factory=dict)  # by operation
     requests: list[str] = field(default_factory=list)
     applied: list[str] = field(default_factory=list)  # mutating calls that took effect
+    tool_log: list[tuple[str, str]] = field(default_factory=list)  # ecs-deploy's own calls
     tasks: dict[str, Task] = field(default_factory=dict)  # by task ARN, in creation order
     #: Tasks not yet STOPPED, by (cluster ARN, group): a step touches only these, so stopped
     #: tasks (ECS keeps them visible) cost nothing at 5,000-task scale.

@@ -5,9 +5,11 @@ scheduler (one lock), logs operation names, injects throttling and serves `/_san
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import json
 import os
+import re
 import socket
 import struct
 import threading
@@ -37,6 +39,8 @@ MUTATING = frozenset(
         "ModifyListener",
     }
 )
+#: ecs-deploy's user agent (aws.client_config): the calls the tool made, told from a test's own.
+TOOL_AGENT = "ecs-deploy-cli"
 DUMMY_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
@@ -75,9 +79,14 @@ class Middleware:
     def _serve(
         self, environ: dict[str, Any], start_response: StartResponse, operation: str
     ) -> Iterable[bytes]:
+        region, service = _scope(environ)
         with self.scheduler.lock:
             self.scheduler.requests.append(operation)
+            if TOOL_AGENT in environ.get("HTTP_USER_AGENT", ""):
+                self.scheduler.tool_log.append((service, operation))
             fault = self.scheduler.take_injected(operation)
+        if region and region not in _served_regions():
+            return _unknown_region(region, start_response)
         if fault is not None and fault.kind == "delay":
             time.sleep(fault.delay)  # outside the lock: the scheduler and others go on
         elif fault is not None and fault.kind == "error":
@@ -202,6 +211,13 @@ class Sandbox:
     @property
     def endpoint(self) -> str:
         return f"http://{self.host}:{self.port}"
+
+    @property
+    def tool_log(self) -> list[tuple[str, str]]:
+        """(signing service, operation) of each call ecs-deploy made (told by its user agent
+        from a test's own), in order: the service is the prefix of the call's IAM action."""
+        with self.scheduler.lock:
+            return list(self.scheduler.tool_log)
 
     @property
     def requests(self) -> list[str]:
@@ -400,6 +416,45 @@ def _drop_connection(
     if start_response is not None:  # werkzeug wants a status; writing it fails quietly now
         start_response("500 Dropped", [("Content-Length", "0")])
     return []
+
+
+def _scope(environ: dict[str, Any]) -> tuple[str, str]:
+    """The region and the service a request was signed for (its SigV4 credential scope); the
+    service (ecs, logs, elasticloadbalancing, ...) is the prefix of its IAM actions."""
+    match = re.search(
+        r"Credential=[^/]*/[^/]*/([^/]*)/([^/]+)/", environ.get("HTTP_AUTHORIZATION", "")
+    )
+    return (match.group(1), match.group(2)) if match else ("", "")
+
+
+@functools.cache
+def _served_regions() -> frozenset[str]:
+    """The regions moto serves: those botocore knows for ECS, in every partition."""
+    import botocore.session
+
+    session = botocore.session.get_session()
+    return frozenset(
+        region
+        for partition in session.get_available_partitions()
+        for region in session.get_available_regions("ecs", partition_name=partition)
+    )
+
+
+def _unknown_region(region: str, start_response: StartResponse) -> Iterable[bytes]:
+    """A region AWS has no endpoint for: in AWS the call could not connect; here, one clear
+    error at once (moto would answer an HTML 500, which a client retries until its timeout)."""
+    body = json.dumps(
+        {
+            "__type": "UnknownRegion",
+            "message": f"no such region {region!r}: the sandbox (like AWS) serves only AWS's "
+            "regions, e.g. us-east-1",
+        }
+    ).encode()
+    start_response(
+        "400 Bad Request",
+        [("Content-Type", "application/x-amz-json-1.1"), ("Content-Length", str(len(body)))],
+    )
+    return [body]
 
 
 def _operation(environ: dict[str, Any]) -> str:
