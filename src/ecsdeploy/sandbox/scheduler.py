@@ -13,6 +13,7 @@ import math
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -110,6 +111,8 @@ class Scheduler:
     generation: int = 0  # bumped by every write and fault change (see `step`)
     #: Seconds in a sandbox minute: bake times are given in minutes.
     minute: float = 60.0
+    #: What else moves a step with the tasks (CodeDeploy's deployments: codedeploy.py).
+    steppers: list[Callable[[], None]] = field(default_factory=list)
 
     # -- knobs ---------------------------------------------------------------------------
 
@@ -200,6 +203,8 @@ class Scheduler:
                     continue
                 self._advance_service(ref)
                 ref.quiet_at = self.generation if self._steady(ref) else None
+            for stepper in self.steppers:
+                stepper()
 
     def changed(self) -> None:
         """Something may have changed a steady service (an API write, a fault): step them
