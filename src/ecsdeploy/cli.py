@@ -371,6 +371,27 @@ class SectionedCommand(click.Command):
     ),
 )
 @section(
+    "CodeDeploy (CODE_DEPLOY services)",
+    click.option(
+        "--codedeploy-application",
+        metavar="APP",
+        help="The CodeDeploy application of a CODE_DEPLOY service (with --codedeploy-group); "
+        "default: the one whose deployment group's ecsServices names the service.",
+    ),
+    click.option(
+        "--codedeploy-group",
+        metavar="GROUP",
+        help="The CodeDeploy deployment group of a CODE_DEPLOY service (with "
+        "--codedeploy-application).",
+    ),
+    click.option(
+        "--codedeploy-appspec",
+        metavar="FILE",
+        help="AppSpec template for a CODE_DEPLOY service's deployment (JSON; YAML when PyYAML "
+        "is installed): hooks, network configuration, ...; its TaskDefinition is replaced.",
+    ),
+)
+@section(
     "One-off tasks (-d)",
     click.option(
         "--run-task", is_flag=True, help="With -d: run the new revision as a one-off task."

@@ -88,11 +88,19 @@ def deploy_service(story: Story, cfg: DeployConfig, r: DeployResult) -> None:
     ecs, reporter = story.ecs, story.reporter
     planner = Planner(ecs, reporter)
     story.begin(cfg)
-    if cfg.resume is not None:
-        resume(story, cfg, r)
-        return
     story.phase = Phase.DESCRIBING_SERVICE
     service = ecs.describe_service(cfg.cluster, cfg.service)
+    if service.deployment_controller == "CODE_DEPLOY" and service.is_active:
+        from ecsdeploy import codedeploy  # only a CODE_DEPLOY service pays for it
+
+        if cfg.resume is not None:
+            codedeploy.resume(story, cfg, r, service)
+        else:
+            codedeploy.deploy(story, cfg, r, service)
+        return
+    if cfg.resume is not None:
+        resume(story, cfg, r, service)
+        return
     _check_deployable(service)
     old_arn = r.old_task_definition = r.new_task_definition = service.task_definition
     reporter.info(f"Current task definition: {old_arn}")

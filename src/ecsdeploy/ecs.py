@@ -63,6 +63,11 @@ _NOT_FOUND = {
     "ParameterNotFound",
     "TargetGroupNotFound",
     "TargetGroupNotFoundException",
+    # CodeDeploy's (gateways.CodeDeployGateway)
+    "ApplicationDoesNotExistException",
+    "DeploymentGroupDoesNotExistException",
+    "DeploymentDoesNotExistException",
+    "DeploymentConfigDoesNotExistException",
 }
 
 

@@ -478,6 +478,7 @@ def summary_dict(result: DeployResult) -> dict[str, Any]:
         "diagnosis": [d.as_dict() for d in result.diagnosis],
         "preflight": result.preflight,
         "task_exit_code": result.task_exit_code,
+        "codedeploy": result.codedeploy,
         "scheduled_tasks": [t.as_dict() for t in result.scheduled_tasks],
         "stopped_tasks_total": len(result.stopped_tasks),
         "stopped_tasks": [
