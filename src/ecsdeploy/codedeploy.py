@@ -150,6 +150,9 @@ class Follower:
     shown_status: str = ""
     tasks_seen: set[str] = field(default_factory=set)
     polls: int = 0
+    #: Deployments whose Ready wait we answered: CodeDeploy may show them Ready a moment
+    #: longer, and they must not be answered twice.
+    answered: set[str] = field(default_factory=set)
 
     def read(self, deployment_id: str) -> Snapshot:
         info = self.cd.deployment(deployment_id)
@@ -181,7 +184,7 @@ class Follower:
             if what == "deployment":
                 if self.cfg.wait_until == "traffic-shifted" and snap.traffic_shifted:
                     return Outcome.SUCCEEDED, snap
-                if snap.status == "Ready" and until_ready:
+                if snap.status == "Ready" and until_ready and deployment_id not in self.answered:
                     if self.cfg.on_pause != "wait":
                         return Outcome.PAUSED, snap
                     if not hinted:
@@ -209,11 +212,13 @@ class Follower:
                         f"--on-pause continue: ContinueDeployment READY_WAIT on {deployment_id}"
                     )
                     cd.continue_deployment(deployment_id)
+                    self.answered.add(deployment_id)
                     continue
                 story.reporter.warn(
                     f"--on-pause rollback: StopDeployment with rollback on {deployment_id}"
                 )
                 cd.stop_deployment(deployment_id, auto_rollback=True)
+                self.answered.add(deployment_id)
                 asked = "--on-pause rollback"
                 r.rollback = Rollback(deployment_id=None, requested_with="StopDeployment")
                 self.cfg = replace(self.cfg, on_pause="wait")
@@ -707,6 +712,6 @@ def resume(story: Story, cfg: DeployConfig, r: DeployResult, service: Service) -
         asked = "--resume rollback"
     story.service_updated = True
     story.phase = Phase.WAITING
-    _follower(story, cd, replace(cfg, on_pause="wait"), r).follow_to_the_end(
-        deployment_id, asked=asked
-    )
+    follower = _follower(story, cd, replace(cfg, on_pause="wait"), r)
+    follower.answered.add(deployment_id)
+    follower.follow_to_the_end(deployment_id, asked=asked)
