@@ -46,8 +46,8 @@ class ExitCode(IntEnum):
     NOT_FOUND = 17
     #: Any other AWS error (the endpoint unreachable, a bad request after validation).
     AWS_ERROR = 18
-    #: The service is not deployed by ECS itself (CODE_DEPLOY or EXTERNAL controller),
-    #: or it is DRAINING/INACTIVE: nothing was changed.
+    #: The service has the EXTERNAL deployment controller (CODE_DEPLOY services are deployed
+    #: through CodeDeploy), or it is DRAINING/INACTIVE: nothing was changed.
     UNSUPPORTED_SERVICE = 19
     #: --task-definition-file is unreadable or not a task definition.
     BAD_TASK_DEFINITION_FILE = 20

@@ -451,7 +451,15 @@ def describe_traffic(sd: ServiceDeployment) -> str:
 
 
 def summary_dict(result: DeployResult) -> dict[str, Any]:
-    """The end-of-deploy summary, for --output json and GitHub step outputs."""
+    """The end-of-deploy summary, for --output json and GitHub step outputs (`codedeploy`
+    only for a CODE_DEPLOY service, so every other summary stays as it was)."""
+    data = _summary_dict(result)
+    if result.codedeploy is not None:
+        data["codedeploy"] = result.codedeploy
+    return data
+
+
+def _summary_dict(result: DeployResult) -> dict[str, Any]:
     return {
         "cluster": result.cluster,
         "service": result.service,
@@ -478,7 +486,6 @@ def summary_dict(result: DeployResult) -> dict[str, Any]:
         "diagnosis": [d.as_dict() for d in result.diagnosis],
         "preflight": result.preflight,
         "task_exit_code": result.task_exit_code,
-        "codedeploy": result.codedeploy,
         "scheduled_tasks": [t.as_dict() for t in result.scheduled_tasks],
         "stopped_tasks_total": len(result.stopped_tasks),
         "stopped_tasks": [
