@@ -154,9 +154,13 @@ def seed_demo_orders(sandbox: Sandbox, step_delay: float) -> None:
 @click.option(
     "--seed-demo",
     is_flag=True,
-    help="Create cluster 'demo' with services 'web' (ROLLING), 'web-bg' (BLUE_GREEN with a "
-    "PAUSE hook after the test traffic shift) and 'web-canary' (CANARY 20%), each 2 tasks "
-    "of nginx:1.25 with the circuit breaker and its rollback.",
+    help="Create cluster 'demo' with six services, each with the circuit breaker and its "
+    "rollback: 'web' (ROLLING), 'web-bg' (BLUE_GREEN with a PAUSE hook after the test traffic "
+    "shift) and 'web-canary' (CANARY 20%), 2 tasks of nginx:1.25 each; 'api' (2 tasks of the "
+    "ECR image demo/api:1.0, tags 1.0 and 1.1 pushed, logs in /demo/api); 'orders-api' and "
+    "'orders-worker' (one task each of family 'orders', logs in /demo/orders); and the "
+    "EventBridge rule 'orders-nightly', which runs orders:1 in the cluster. Takes a few "
+    "seconds: wait for the ready line.",
 )
 @click.option(
     "--fail-image",
@@ -194,6 +198,7 @@ def main(
     if crash_images:
         sandbox.set_faults(crash_images=crash_images)
     if seed_demo:
+        click.echo("ecs-deploy sandbox: seeding the demo (a few seconds)...", err=True)
         for name, conf in DEMO_SERVICES.items():
             sandbox.seed_service(
                 "demo",
@@ -205,10 +210,12 @@ def main(
             )
         seed_demo_api(sandbox, step_delay)
         seed_demo_orders(sandbox, step_delay)
-    click.echo(f"ecs-deploy sandbox serving on {sandbox.endpoint}", err=True)
     if ready_file:
         with open(ready_file, "w", encoding="utf-8") as fh:
             fh.write(sandbox.endpoint + "\n")
+    # The one line a user waits for, on stdout: commands sent before it may fail to connect.
+    click.echo(f"ecs-deploy sandbox ready on {sandbox.endpoint}")
+    sys.stdout.flush()
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: done.set())
