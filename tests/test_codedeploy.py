@@ -451,3 +451,14 @@ def test_the_description_says_who_deployed_what(env, by):
     text = appspec.description(["nginx:2"], "web", "web:7", env)
     assert text.startswith("ecs-deploy: web -> web:7 (image nginx:2)")
     assert (by in text) if by else ", by" not in text
+
+
+def test_a_lost_answer_to_create_deployment_is_followed_not_deregistered(
+    sandbox, cluster, minute
+):
+    seed(sandbox, cluster)
+    sandbox.scheduler.inject("CreateDeployment", "drop", after=True)
+    run = start_cli(sandbox, "-c", cluster, "-n", "web", *FAST, "-i", "nginx:2").finish(sandbox)
+    assert run.code == 0, run.stderr
+    assert run.applied == ["RegisterTaskDefinition", "CreateDeployment"]
+    assert "has our AppSpec: following it" in said(run)

@@ -575,6 +575,11 @@ def deploy(story: Story, cfg: DeployConfig, r: DeployResult, service: Service) -
     target_arn = old_arn
     if cfg.revision is not None:
         target_arn, containers = planner.resolve_revision(cfg, service)
+        if target_arn == old_arn and not cfg.force_new_deployment:
+            r.outcome = Outcome.DRY_RUN if cfg.dry_run else Outcome.SUCCEEDED
+            r.reason = f"already on {short_name(old_arn)}"
+            reporter.info(f"The service already runs {short_name(old_arn)}: nothing to do")
+            return
     elif new_revision_asked(cfg):
         plan = planner.plan_revision(cfg, old_arn)
         containers = plan.containers
@@ -633,7 +638,6 @@ def _refuse_options(cfg: DeployConfig) -> None:
             ("-D/--desired-count", cfg.desired_count is not None),
             ("-m/--min and -M/--max", cfg.min_percent is not None or cfg.max_percent is not None),
             ("--pre-deploy", cfg.pre_deploy is not None),
-            ("--force-new-deployment without a change", cfg.force_new_deployment),
         )
         if given
     ]
@@ -652,27 +656,53 @@ def _create(
     *,
     orphan: bool,
 ) -> str:
-    """CreateDeployment; when it is refused, the revision registered for it is deregistered
-    (nothing will ever run it), and a refusal because another deployment started in between
-    exits 28 naming it."""
+    """CreateDeployment. When it fails, look whether it was carried out all the same (a lost
+    answer: an active deployment of the group with our AppSpec) and follow that one if so;
+    otherwise the revision registered for it is deregistered (nothing will ever run it), and
+    a refusal because another deployment started in between exits 28 naming it."""
     try:
         return cd.create_deployment(request)
     except Interrupted:
         raise
     except EcsDeployError as exc:
+        taken = _created_all_the_same(cd, group, request)
+        if taken is not None:
+            story.reporter.warn(
+                f"CreateDeployment reported an error ({exc.message}), but deployment {taken} "
+                "has our AppSpec: following it"
+            )
+            return taken
         registered = story.result.new_task_definition if story.result else None
+        gone = ""
         if orphan and registered:
-            story.deregister_orphan(registered)
+            story.deregister_orphan(registered, "CodeDeploy did not deploy it")
+            gone = f"; {short_name(registered)} was deregistered"
         if "DeploymentLimitExceeded" in exc.message:
             raise DeploymentInProgressError(
-                f"CodeDeploy refused the deployment: {exc.message.split(': ', 2)[-1]}"
-                + (f"; {short_name(registered)} was deregistered" if orphan and registered else "")
+                f"CodeDeploy refused the deployment: {exc.message.split(': ', 2)[-1]}{gone}"
             ) from exc
-        if orphan and registered:
-            raise type(exc)(
-                f"{exc.message}; {short_name(registered)} was deregistered", exc.code
-            ) from exc
+        if gone:
+            raise type(exc)(f"{exc.message}{gone}", exc.code) from exc
         raise
+
+
+def _created_all_the_same(
+    cd: CodeDeployGateway, group: Group, request: Mapping[str, Any]
+) -> str | None:
+    """The group's active deployment whose AppSpec is ours, if CreateDeployment took."""
+    ours = request["revision"]["appSpecContent"]["sha256"]
+    try:
+        for deployment_id in cd.active_deployments(group.application, group.name):
+            info = cd.deployment(deployment_id)
+            sent = ((info.get("revision") or {}).get("appSpecContent") or {}).get("sha256")
+            content = ((info.get("revision") or {}).get("appSpecContent") or {}).get("content")
+            if sent == ours or content == request["revision"]["appSpecContent"]["content"]:
+                return deployment_id
+    except Interrupted:
+        raise
+    except EcsDeployError:
+        return None
+    return None
 
 
 def resume(story: Story, cfg: DeployConfig, r: DeployResult, service: Service) -> None:

@@ -404,11 +404,11 @@ class Story:
             return now
         return None
 
-    def deregister_orphan(self, arn: str) -> None:
+    def deregister_orphan(self, arn: str, why: str = "the service was not updated to it") -> None:
         """Deregister a revision registered for a deployment that was refused."""
         try:
             self.ecs.deregister_task_definition(arn)
         except EcsDeployError as exc:
             self.reporter.warn(f"Could not deregister the unused revision {arn}: {exc.message}")
             return
-        self.reporter.warn(f"Deregistered {short_name(arn)}: nothing was deployed with it")
+        self.reporter.warn(f"Deregistered {short_name(arn)}: {why}")
