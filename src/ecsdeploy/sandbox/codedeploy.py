@@ -370,8 +370,10 @@ class CodeDeployHost:
             self._remove(run.ref, run.green)
 
     def _finish(self, run: Run, status: str) -> None:
+        """The deployment ends; the timeline (benchmarks) says when."""
         d = run.deployment
         d.status, d.complete_time = status, records.now()
+        self.scheduler.timeline.setdefault(run.id, {})[status.lower()] = time.monotonic()
         d.deployment_overview.update(InProgress=0, Ready=0, **{status: 1})
 
     def _replacement(self, run: Run) -> Any:
@@ -483,6 +485,7 @@ class CodeDeployHost:
         )
         backend.deployments[d.deployment_id] = d
         self.runs[d.deployment_id] = Run(d, ref, cluster, _events(LIFECYCLE))
+        self.scheduler.timeline[d.deployment_id] = {"created": time.monotonic()}
         return str(d.deployment_id)
 
     def _create(self, ref: ServiceRef, cluster: str, original: Any, rollback_of: Run) -> Run:
