@@ -453,12 +453,43 @@ def test_the_description_says_who_deployed_what(env, by):
     assert (by in text) if by else ", by" not in text
 
 
-def test_a_lost_answer_to_create_deployment_is_followed_not_deregistered(
-    sandbox, cluster, minute
-):
+def test_a_lost_answer_to_create_deployment_is_followed_not_deregistered(sandbox, cluster, minute):
     seed(sandbox, cluster)
     sandbox.scheduler.inject("CreateDeployment", "drop", after=True)
     run = start_cli(sandbox, "-c", cluster, "-n", "web", *FAST, "-i", "nginx:2").finish(sandbox)
     assert run.code == 0, run.stderr
     assert run.applied == ["RegisterTaskDefinition", "CreateDeployment"]
     assert "has our AppSpec: following it" in said(run)
+
+
+@pytest.mark.parametrize(
+    ("config", "steps"),
+    [
+        ("CodeDeployDefault.ECSCanary10Percent5Minutes", ["10%", "100%"]),
+        ("CodeDeployDefault.ECSLinear10PercentEvery3Minutes", ["10%", "50%", "100%"]),
+    ],
+)
+def test_canary_and_linear_steps_are_each_shown(sandbox, cluster, minute, config, steps):
+    seed(sandbox, cluster, deployment_config=config)
+    run = cd_deploy(sandbox, cluster, "-i", "nginx:2", "-t", "30")
+    assert run.code == 0, run.stderr
+    assert f"({config})" in said(run)
+    for step in steps:
+        assert f"production traffic {step} replacement" in said(run)
+
+
+def test_codedeploy_options_on_an_ecs_service_are_refused(sandbox, cluster):
+    sandbox.seed_service(cluster, "web", family=f"{cluster}-web")
+    run = cd_deploy(
+        sandbox,
+        cluster,
+        "-i",
+        "nginx:2",
+        "--codedeploy-application",
+        "a",
+        "--codedeploy-group",
+        "g",
+    )
+    assert run.code == 3, run.stderr
+    assert "not CODE_DEPLOY: drop the --codedeploy-* options" in run.stderr
+    assert run.applied == []

@@ -638,6 +638,7 @@ def _refuse_options(cfg: DeployConfig) -> None:
             ("-D/--desired-count", cfg.desired_count is not None),
             ("-m/--min and -M/--max", cfg.min_percent is not None or cfg.max_percent is not None),
             ("--pre-deploy", cfg.pre_deploy is not None),
+            ("--atomic (its rollback is an UpdateService)", cfg.atomic),
         )
         if given
     ]

@@ -98,6 +98,11 @@ def deploy_service(story: Story, cfg: DeployConfig, r: DeployResult) -> None:
         else:
             codedeploy.deploy(story, cfg, r, service)
         return
+    if cfg.codedeploy_application or cfg.codedeploy_appspec is not None:
+        raise UsageError(
+            f"Service {service.name} uses the {service.deployment_controller} deployment "
+            "controller, not CODE_DEPLOY: drop the --codedeploy-* options; nothing was changed"
+        )
     if cfg.resume is not None:
         resume(story, cfg, r, service)
         return
