@@ -154,13 +154,15 @@ def seed_demo_orders(sandbox: Sandbox, step_delay: float) -> None:
 @click.option(
     "--seed-demo",
     is_flag=True,
-    help="Create cluster 'demo' with six services, each with the circuit breaker and its "
-    "rollback: 'web' (ROLLING), 'web-bg' (BLUE_GREEN with a PAUSE hook after the test traffic "
-    "shift) and 'web-canary' (CANARY 20%), 2 tasks of nginx:1.25 each; 'api' (2 tasks of the "
-    "ECR image demo/api:1.0, tags 1.0 and 1.1 pushed, logs in /demo/api); 'orders-api' and "
-    "'orders-worker' (one task each of family 'orders', logs in /demo/orders); and the "
-    "EventBridge rule 'orders-nightly', which runs orders:1 in the cluster. Takes a few "
-    "seconds: wait for the ready line.",
+    help="Create cluster 'demo' with seven services, the first six with the circuit breaker "
+    "and its rollback: 'web' (ROLLING), 'web-bg' (BLUE_GREEN with a PAUSE hook after the "
+    "test traffic shift) and 'web-canary' (CANARY 20%), 2 tasks of nginx:1.25 each; 'api' "
+    "(2 tasks of the ECR image demo/api:1.0, tags 1.0 and 1.1 pushed, logs in /demo/api); "
+    "'orders-api' and 'orders-worker' (one task each of family 'orders', logs in "
+    "/demo/orders); the EventBridge rule 'orders-nightly', which runs orders:1 in the "
+    "cluster; and 'web-cd', a CODE_DEPLOY service behind an ALB with its CodeDeploy "
+    "application and deployment group 'demo-web-cd' (all at once, a test listener, a "
+    "termination wait of a minute). Takes a few seconds: wait for the ready line.",
 )
 @click.option(
     "--fail-image",
@@ -210,6 +212,14 @@ def main(
             )
         seed_demo_api(sandbox, step_delay)
         seed_demo_orders(sandbox, step_delay)
+        sandbox.seed_codedeploy_service(
+            "demo",
+            "web-cd",
+            "nginx:1.25",
+            termination_wait_minutes=1,
+            test_listener=True,
+            timeout=60 + 10 * step_delay,
+        )
     if ready_file:
         with open(ready_file, "w", encoding="utf-8") as fh:
             fh.write(sandbox.endpoint + "\n")
