@@ -38,7 +38,7 @@ from ecsdeploy.policy import Interrupted
 from ecsdeploy.result import DeployResult, Outcome, Rollback
 from ecsdeploy.rollback import guarded
 from ecsdeploy.story import Phase, Story, resume_command
-from ecsdeploy.watch import MAX_STOPPED_TASKS_SHOWN, Pacer
+from ecsdeploy.watch import FIRST_POLL, MAX_STOPPED_TASKS_SHOWN, Pacer
 
 #: CodeDeploy's final deployment statuses.
 FINAL = ("Succeeded", "Failed", "Stopped")
@@ -53,6 +53,17 @@ LIFECYCLE = (
     "AllowTraffic",
     "AfterAllowTraffic",
 )
+
+
+#: Reads after a deployment ended before concluding that CodeDeploy does not roll it back.
+ROLLBACK_NAMED_POLLS = 3
+
+
+def _rolls_back(snap: Snapshot, event: str) -> bool:
+    """The deployment's automatic rollback covers this end (DEPLOYMENT_FAILURE, or
+    DEPLOYMENT_STOP_ON_REQUEST for a stop)."""
+    conf = snap.info.get("autoRollbackConfiguration") or {}
+    return bool(conf.get("enabled")) and any(event in str(e) for e in conf.get("events") or [])
 
 
 @dataclass(frozen=True)
@@ -273,8 +284,9 @@ class Follower:
         # Failed or Stopped
         assert snap is not None
         why = snap.error or status
-        rollback_id = snap.rollback_id
         stopped = status == "Stopped"
+        expected = bool(asked) or _rolls_back(snap, "STOP" if stopped else "FAILURE")
+        rollback_id = snap.rollback_id or (self.rollback_named(deployment_id) if expected else None)
         if rollback_id is None:
             r.outcome, r.code = Outcome.FAILED, ExitCode.DEPLOY_FAILED
             r.reason = f"CodeDeploy deployment {deployment_id} {status} ({why}), not rolled back"
@@ -354,13 +366,7 @@ class Follower:
             except EcsDeployError as exc:
                 if "AlreadyCompleted" not in exc.message:
                     raise
-            rollback_id = None
-            for _ in range(50):  # CodeDeploy names the rollback deployment once it has stopped
-                snap = self.read(deployment_id)
-                rollback_id = snap.rollback_id
-                if rollback_id or snap.status in FINAL:
-                    break
-                story.policy.sleep(min(0.2, cfg.poll_interval))
+            rollback_id = self.rollback_named(deployment_id)
             if rollback_id is None:
                 assert r.rollback is not None
                 r.rollback = r.rollback.ended(
@@ -383,6 +389,22 @@ class Follower:
             r.reason += f"; {rollback.reason}: the service needs a person"
         else:
             r.reason += f"; the rollback: {rollback.reason}"
+
+    def rollback_named(self, deployment_id: str) -> str | None:
+        """The rollback deployment CodeDeploy names in `rollbackInfo`, once it has one: it
+        may end the deployment a moment before it names it, so a few more reads (at most
+        ROLLBACK_NAMED_POLLS after the end, never past the deadline) before concluding
+        there is none."""
+        policy, after_end = self.story.policy, 0
+        while after_end < ROLLBACK_NAMED_POLLS:
+            snap = self.read(deployment_id)
+            if snap.rollback_id:
+                return snap.rollback_id
+            after_end += snap.status in FINAL
+            if policy.deadline is not None and self.story.clock() >= policy.deadline:
+                return None
+            policy.sleep(min(FIRST_POLL, self.cfg.poll_interval))
+        return None
 
     @staticmethod
     def resume(cfg: DeployConfig) -> str:
