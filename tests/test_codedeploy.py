@@ -493,3 +493,78 @@ def test_codedeploy_options_on_an_ecs_service_are_refused(sandbox, cluster):
     assert run.code == 3, run.stderr
     assert "not CODE_DEPLOY: drop the --codedeploy-* options" in run.stderr
     assert run.applied == []
+
+
+# -- the follower, on a fake clock (no sandbox, no real sleep) --------------------------------
+
+
+class _ScriptedCodeDeploy:
+    """GetDeployment/GetDeploymentTarget answers, one status a read (the last repeats)."""
+
+    def __init__(self, statuses: list[str]) -> None:
+        self.statuses = statuses
+        self.reads = 0
+
+    def deployment(self, deployment_id: str) -> dict[str, Any]:
+        status = self.statuses[min(self.reads, len(self.statuses) - 1)]
+        self.reads += 1
+        return {"deploymentId": deployment_id, "status": status}
+
+    def ecs_target(self, deployment_id: str, target_id: str) -> dict[str, Any] | None:
+        return None
+
+
+def _follower(statuses: list[str], timeout: float, **cfg: Any):
+    import io
+
+    from ecsdeploy.codedeploy import Follower
+    from ecsdeploy.config import DeployConfig
+    from ecsdeploy.ecs import EcsGateway
+    from ecsdeploy.errors import ExitCode
+    from ecsdeploy.output import Level, Reporter
+    from ecsdeploy.policy import RunPolicy
+    from ecsdeploy.result import DeployResult, Outcome
+    from ecsdeploy.story import Story
+
+    now = [0.0]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    policy = RunPolicy(deadline=timeout, clock=lambda: now[0], sleep=sleep)
+    story = Story(EcsGateway(None, policy=policy), Reporter(Level.QUIET, out=io.StringIO()))
+    config = DeployConfig(cluster="c", service="web", poll_interval=1.0, **cfg)
+    r = DeployResult(ExitCode.OK, Outcome.SUCCEEDED, "")
+    cd = _ScriptedCodeDeploy(statuses)
+    return Follower(story, cd, config, r, "c:web"), cd, now, slept  # type: ignore[arg-type]
+
+
+def test_the_follower_sees_succeeded_at_the_next_read_and_stops_reading():
+    from ecsdeploy.result import Outcome
+
+    follower, cd, _now, slept = _follower(["InProgress"] * 4 + ["Succeeded"], timeout=600)
+    outcome, _snap = follower.follow("d-1")
+    assert outcome is Outcome.SUCCEEDED
+    assert cd.reads == 5  # one read each poll, none after the verdict
+    assert len(slept) == 4
+    assert max(slept) <= 1.1  # ramped up to the 1 s interval (+10% jitter) at most
+
+
+@pytest.mark.parametrize(
+    ("statuses", "on_pause", "expected"),
+    [
+        (["InProgress"], "wait", "timed_out"),
+        (["Ready"], "wait", "timed_out"),
+        (["InProgress", "Ready"], "exit", "paused"),
+        (["Failed"], "wait", "failed"),
+        (["Stopped"], "wait", "failed"),
+    ],
+)
+def test_the_follower_verdicts_on_a_fake_clock(statuses, on_pause, expected):
+    follower, _cd, now, _slept = _follower(statuses, timeout=30, on_pause=on_pause)
+    outcome, _snap = follower.follow("d-1")
+    assert outcome.value == expected
+    if expected == "timed_out":
+        assert now[0] == pytest.approx(30)  # the deadline, not a poll past it

@@ -160,7 +160,6 @@ class Follower:
     shown_sets: tuple[object, ...] | None = None
     shown_status: str = ""
     tasks_seen: set[str] = field(default_factory=set)
-    polls: int = 0
     #: Deployments whose Ready wait we answered: CodeDeploy may show them Ready a moment
     #: longer, and they must not be answered twice.
     answered: set[str] = field(default_factory=set)
@@ -168,11 +167,10 @@ class Follower:
     def read(self, deployment_id: str) -> Snapshot:
         info = self.cd.deployment(deployment_id)
         target = self.cd.ecs_target(deployment_id, self.target_id)
-        self.polls += 1
         return Snapshot(info, target)
 
     def follow(
-        self, deployment_id: str, *, until_ready: bool = True, what: str = "deployment"
+        self, deployment_id: str, *, what: str = "deployment"
     ) -> tuple[Outcome, Snapshot | None]:
         """Poll until the deployment is final (or, for ours, traffic-shifted with
         --wait-until traffic-shifted, or Ready when --on-pause does not wait), the deadline
@@ -195,7 +193,7 @@ class Follower:
             if what == "deployment":
                 if self.cfg.wait_until == "traffic-shifted" and snap.traffic_shifted:
                     return Outcome.SUCCEEDED, snap
-                if snap.status == "Ready" and until_ready and deployment_id not in self.answered:
+                if snap.status == "Ready" and deployment_id not in self.answered:
                     if self.cfg.on_pause != "wait":
                         return Outcome.PAUSED, snap
                     if not hinted:
@@ -335,7 +333,7 @@ class Follower:
         ):
             story.new_phase(Phase.ROLLING_BACK, cfg.timeout)
         story.phase = Phase.ROLLING_BACK
-        outcome, snap = self.follow(rollback_id, until_ready=False, what="rollback deployment")
+        outcome, snap = self.follow(rollback_id, what="rollback deployment")
         assert r.rollback is not None
         ended = snap.status if snap is not None and snap.status in FINAL else outcome.value
         outcome_of = {
