@@ -568,3 +568,35 @@ def test_the_follower_verdicts_on_a_fake_clock(statuses, on_pause, expected):
     assert outcome.value == expected
     if expected == "timed_out":
         assert now[0] == pytest.approx(30)  # the deadline, not a poll past it
+
+
+def test_an_unknown_group_exits_17_naming_it(sandbox, cluster, minute):
+    seed(sandbox, cluster)
+    run = cd_deploy(
+        sandbox,
+        cluster,
+        *("-i", "nginx:2", "--codedeploy-application", f"{cluster}-web"),
+        *("--codedeploy-group", "nope"),
+    )
+    assert run.code == 17, run.stderr
+    assert "DeploymentGroupDoesNotExistException" in run.stderr
+    assert run.applied == []
+
+
+def test_the_sandbox_refuses_what_codedeploy_refuses(sandbox, cluster, minute):
+    """The refusals the command's own checks come before: a second active deployment
+    (DeploymentLimitExceededException), ContinueDeployment when not Ready."""
+    info = seed(sandbox, cluster, ready_wait_minutes=6000)
+    cd = sandbox.client("codedeploy")
+    spec = appspec.build(None, info["task_definition"], "web", 80)
+    request = {
+        "applicationName": info["application"],
+        "deploymentGroupName": info["group"],
+        "revision": appspec.revision(spec),
+    }
+    first = cd.create_deployment(**request)["deploymentId"]
+    with pytest.raises(cd.exceptions.ClientError, match="DeploymentLimitExceededException"):
+        cd.create_deployment(**request)
+    with pytest.raises(cd.exceptions.ClientError, match="DeploymentIsNotInReadyState"):
+        cd.continue_deployment(deploymentId=first, deploymentWaitType="READY_WAIT")
+    cd.stop_deployment(deploymentId=first, autoRollbackEnabled=True)
