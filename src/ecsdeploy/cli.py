@@ -431,12 +431,13 @@ class SectionedCommand(click.Command):
     ),
     click.option(
         "--scheduled-tasks",
-        default="auto",
-        show_default=True,
+        default=None,
+        show_default="auto; none for a one-off task (-d with --run-task)",
         metavar="auto|none|NAME,...",
         help="After a successful deploy, move the family's scheduled tasks in the cluster "
         "(EventBridge rules' ECS targets, EventBridge Scheduler schedules) from the revision "
-        "the service ran to the new one: all of them, none, or these rule/schedule names.",
+        "the service ran to the new one: all of them, none, or these rule/schedule names. "
+        "A one-off task moves them only when this is given.",
     ),
     click.option(
         "--pre-deploy",
@@ -572,7 +573,7 @@ def _reporter_for(opts: dict[str, Any], scanned: Reporter) -> Reporter:
     json_output = opts["output_format"] == "json"
     if (level, json_output) == (scanned.level, scanned.json_output):
         return scanned
-    return Reporter(level=level, json_output=json_output)
+    return Reporter(level=level, json_output=json_output, warnings=scanned.warnings)
 
 
 def envvar_name(param: click.Parameter) -> str | None:

@@ -238,7 +238,7 @@ def build_config(opts: dict[str, Any]) -> tuple[DeployConfig, AwsSettings]:
         notices=tuple(notices),
         reregister=reregister,
         log_lines=opts["log_lines"],
-        scheduled_tasks=opts["scheduled_tasks"],
+        scheduled_tasks=_scheduled_tasks(opts),
         preflight=not opts["no_preflight"],
         services=services,
         atomic=opts["atomic"],
@@ -459,6 +459,15 @@ def _check_combinations(opts: dict[str, Any]) -> None:
         )
     if opts["dry_run"] and opts["resume"]:
         raise UsageError("--dry-run cannot be used with --resume: resuming is its only action")
+
+
+def _scheduled_tasks(opts: dict[str, Any]) -> str:
+    """--scheduled-tasks, or its default: scheduled tasks follow a service deploy (or a
+    registration), never a one-off task (-d with --run-task) unless asked; its revision is
+    not one a service has run."""
+    if opts["scheduled_tasks"] is not None:
+        return str(opts["scheduled_tasks"])
+    return "none" if opts["run_task"] and not opts["service"] else "auto"
 
 
 def _run_task(opts: dict[str, Any], *, pre_deploy: bool = False) -> RunTaskConfig | None:

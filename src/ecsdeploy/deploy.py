@@ -38,7 +38,7 @@ from ecsdeploy.rollback import (
     roll_back_release,
     roll_back_rolling,
 )
-from ecsdeploy.scheduled import find_scheduled, move_scheduled, show_scheduled
+from ecsdeploy.scheduled import find_scheduled, follow_revision, show_scheduled
 from ecsdeploy.schedules import ScheduledTask
 from ecsdeploy.story import NO_ROLLBACK, Phase, Story, record_pause
 from ecsdeploy.watch import Target
@@ -192,7 +192,7 @@ def deploy_service(story: Story, cfg: DeployConfig, r: DeployResult) -> None:
     story.record_verdict(cfg, r, result)
     if result.outcome is Outcome.SUCCEEDED:
         if r.new_task_definition != old_arn:
-            move_scheduled(story, scheduled.result(), r)
+            follow_revision(story, r, scheduled.result)
         if cfg.max_definitions:  # None or 0: off, as the original's default
             prune(story, r, cfg.max_definitions)
     elif cfg.enable_rollback and result.outcome not in NO_ROLLBACK:

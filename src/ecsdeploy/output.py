@@ -117,6 +117,9 @@ class Reporter:
     out: IO[str] | None = field(default_factory=lambda: sys.stdout)  # None: fd 1 is closed
     err: IO[str] | None = field(default_factory=lambda: sys.stderr)
     tty: bool | None = None
+    #: Every warning said, at any level: the summary lists each (JSON `warnings`, the
+    #: `warnings=` step output). A story records them in its result (`record_into`).
+    warnings: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._out, self._err = _Stream(self.out), _Stream(self.err)
@@ -145,8 +148,17 @@ class Reporter:
             self._line(f"debug: {message}")
 
     def warn(self, message: str) -> None:
+        """The one way a warning is said: shown (unless quiet) and recorded."""
+        self.warnings.append(message)
         if self.level >= Level.NORMAL:
             self._line(self._paint(message, "33"))
+
+    def record_into(self, warnings: list[str]) -> None:
+        """Record warnings in `warnings` (a run's result) from now on, after those said
+        before the run began (a repeated option, ...)."""
+        if warnings is not self.warnings:
+            warnings.extend(w for w in self.warnings if w not in warnings)
+            self.warnings = warnings
 
     def error(self, message: str) -> None:
         self._clear_status()
@@ -241,6 +253,11 @@ class Reporter:
         """The end of every run, whatever ended it: the JSON object (with --output json),
         one ERROR line on stderr for a failure, and the GitHub step outputs."""
         data = summary_dict(result)
+        # a run that never began (bad input) still lists what was said before it
+        data["warnings"] = [
+            *result.warnings,
+            *(w for w in self.warnings if w not in result.warnings),
+        ]
         if self.json_output:
             self._clear_status()
             self._out.write(json.dumps(data, sort_keys=True) + "\n")

@@ -22,6 +22,11 @@ def prune(story: Story, r: DeployResult, keep: int) -> None:
     assert r.new_task_definition
     story.phase = Phase.PRUNING
     ecs, reporter = story.ecs, story.reporter
+    if story.policy.interrupted():  # after the verdict (moving the scheduled tasks): it stands
+        reporter.warn(
+            f"Not pruned (--max-definitions {keep}): a signal arrived after the deploy succeeded"
+        )
+        return
     try:
         arns = ecs.list_task_definitions(family_of(r.new_task_definition), sort="ASC")
         if len(arns) <= keep:
@@ -55,7 +60,6 @@ def prune(story: Story, r: DeployResult, keep: int) -> None:
         reporter.warn(f"Interrupted while pruning: {len(r.deregistered)} deregistered")
     except EcsDeployError as exc:
         message = f"Pruning stopped: {exc.message}"
-        r.warnings.append(message)
         reporter.warn(message)
 
 

@@ -21,7 +21,7 @@ from ecsdeploy.plan import PLACEHOLDER_ARN, Planner, new_revision_asked
 from ecsdeploy.policy import Interrupted
 from ecsdeploy.prune import prune
 from ecsdeploy.result import DeployResult, Outcome
-from ecsdeploy.scheduled import find_scheduled, move_scheduled
+from ecsdeploy.scheduled import find_scheduled, follow_revision
 from ecsdeploy.story import Phase, Story
 from ecsdeploy.streams import LogStreamer
 from ecsdeploy.watch import TaskWait, wait_for_tasks
@@ -58,7 +58,14 @@ def register_only(story: Story, cfg: DeployConfig, r: DeployResult) -> None:
         try:  # -d with -c: that cluster's scheduled tasks of the family follow the revision
             cluster_arn = ecs.cluster_arn(cfg.cluster)
         except EcsDeployError as exc:
-            reporter.warn(f"Scheduled tasks not looked for: {exc.message}")
+            reporter.warn(
+                f"Scheduled tasks not looked for: {exc.message}; they keep their revisions"
+                + (
+                    "; pass --scheduled-tasks none to not look"
+                    if exc.code == ExitCode.AWS_ACCESS_DENIED
+                    else ""
+                )
+            )
     if request is not None:
         story.phase = Phase.REGISTERING
         r.new_task_definition = story.register(request)
@@ -68,8 +75,8 @@ def register_only(story: Story, cfg: DeployConfig, r: DeployResult) -> None:
         run_params["taskDefinition"] = r.new_task_definition
         run_task(story, cfg, run_params, containers, r)
     if cluster_arn is not None and r.code == ExitCode.OK:
-        found = find_scheduled(story, cfg, cluster_arn, old_arn, r.new_task_definition)
-        move_scheduled(story, found, r)
+        new_arn = r.new_task_definition
+        follow_revision(story, r, lambda: find_scheduled(story, cfg, cluster_arn, old_arn, new_arn))
     if run_params is None and cfg.max_definitions:
         prune(story, r, cfg.max_definitions)
 

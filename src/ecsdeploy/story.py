@@ -147,7 +147,6 @@ class _Recorder:
             self.reporter.diagnosis(diagnosis)
 
     def warn(self, message: str) -> None:
-        self.result.warnings.append(message)
         self.reporter.warn(message)
 
 
@@ -202,7 +201,7 @@ class Story:
 
     def run(self, result: DeployResult, timeout: float, body: Callable[[], None]) -> DeployResult:
         """Run `body` within one deadline; whatever ends it, `result` says where it stood."""
-        self.result = result
+        self.attach(result)
         started = self.clock()
         self.policy.deadline = started + timeout
         try:
@@ -215,6 +214,11 @@ class Story:
             result.code, result.outcome, result.reason = exc.code, Outcome.ERROR, exc.message
         result.duration = self.clock() - started
         return result
+
+    def attach(self, result: DeployResult) -> None:
+        """`result` is the run's from now on: every warning said is recorded in it."""
+        self.result = result
+        self.reporter.record_into(result.warnings)
 
     def begin(self, cfg: DeployConfig) -> None:
         """A story's first step: say the notices the options left (`-i` ignored with `-to`,
