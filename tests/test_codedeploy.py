@@ -600,3 +600,20 @@ def test_the_sandbox_refuses_what_codedeploy_refuses(sandbox, cluster, minute):
     with pytest.raises(cd.exceptions.ClientError, match="DeploymentIsNotInReadyState"):
         cd.continue_deployment(deploymentId=first, deploymentWaitType="READY_WAIT")
     cd.stop_deployment(deploymentId=first, autoRollbackEnabled=True)
+
+
+def test_two_groups_for_one_service_are_refused_naming_both(sandbox, cluster, minute):
+    info = seed(sandbox, cluster)
+    cd = sandbox.client("codedeploy")
+    cd.create_application(applicationName=f"{cluster}-other", computePlatform="ECS")
+    cd.create_deployment_group(
+        applicationName=f"{cluster}-other",
+        deploymentGroupName="other",
+        serviceRoleArn="arn:aws:iam::123456789012:role/cd",
+        ecsServices=[{"serviceName": "web", "clusterName": cluster}],
+    )
+    run = cd_deploy(sandbox, cluster, "-i", "nginx:2")
+    assert run.code == 3, run.stderr
+    assert f"{info['application']}/{info['group']}" in run.stderr
+    assert f"{cluster}-other/other" in run.stderr
+    assert run.applied == []

@@ -521,10 +521,10 @@ def find_group(cd: CodeDeployGateway, cfg: DeployConfig) -> Group:
         return Group(cfg.codedeploy_application, cfg.codedeploy_group, info)
     found = []
     for app in cd.ecs_applications():
-        for name in cd.deployment_groups(app):
-            info = cd.deployment_group(app, name)
+        names = cd.deployment_groups(app)
+        for info in cd.deployment_groups_info(app, names) if names else []:
             if _names_service(info, cluster, cfg.service):
-                found.append(Group(app, name, info))
+                found.append(Group(app, str(info.get("deploymentGroupName")), info))
     if not found:
         raise NotFoundError(
             f"No CodeDeploy deployment group deploys service {cfg.service} of cluster "
@@ -532,9 +532,9 @@ def find_group(cd: CodeDeployGateway, cfg: DeployConfig) -> Group:
             "--codedeploy-application and --codedeploy-group; nothing was changed"
         )
     if len(found) > 1:
-        names = ", ".join(f"{g.application}/{g.name}" for g in found)
+        listed = ", ".join(f"{g.application}/{g.name}" for g in found)
         raise UsageError(
-            f"Several CodeDeploy deployment groups deploy service {cfg.service}: {names}; "
+            f"Several CodeDeploy deployment groups deploy service {cfg.service}: {listed}; "
             "choose one with --codedeploy-application and --codedeploy-group"
         )
     return found[0]

@@ -258,6 +258,20 @@ class CodeDeployGateway(Gateway):
     def deployment_groups(self, application: str) -> list[str]:
         return self._listed("ListDeploymentGroups", "deploymentGroups", applicationName=application)
 
+    def deployment_groups_info(
+        self, application: str, groups: Sequence[str]
+    ) -> list[dict[str, Any]]:
+        """Several groups of one application (BatchGetDeploymentGroups, 100 a call)."""
+        found: list[dict[str, Any]] = []
+        for start in range(0, len(groups), 100):
+            page = self.call(
+                "BatchGetDeploymentGroups",
+                applicationName=application,
+                deploymentGroupNames=list(groups[start : start + 100]),
+            )
+            found.extend(page.get("deploymentGroupsInfo") or [])
+        return found
+
     def deployment_group(self, application: str, group: str) -> dict[str, Any]:
         answer = self.call(
             "GetDeploymentGroup", applicationName=application, deploymentGroupName=group

@@ -75,6 +75,7 @@ OPERATIONS = (
     "batch_get_deployment_targets",
     "get_deployment_config",
     "create_deployment_config",
+    "batch_get_deployment_groups",
 )
 
 
@@ -724,7 +725,25 @@ def apply(scheduler: Any) -> Callable[[], None]:
         }
         return ActionResult({"deploymentConfigId": host.configs[name]["deploymentConfigId"]})
 
+    def batch_get_deployment_groups(self: Any) -> Any:
+        from moto.codedeploy.responses import _deployment_group_info
+
+        app = self._get_param("applicationName", "")
+        found, missing = [], []
+        for name in self._get_param("deploymentGroupNames") or []:
+            try:
+                group = self.codedeploy_backend.get_deployment_group(app, name)
+            except CodeDeployException:
+                missing.append(name)
+                continue
+            found.append(_deployment_group_info(group))
+        answer: dict[str, Any] = {"deploymentGroupsInfo": found}
+        if missing:
+            answer["errorMessage"] = f"Deployment groups not found: {', '.join(missing)}"
+        return ActionResult(answer)
+
     handlers = {
+        "batch_get_deployment_groups": batch_get_deployment_groups,
         "create_deployment": create_deployment,
         "get_deployment": get_deployment,
         "batch_get_deployments": batch_get_deployments,
