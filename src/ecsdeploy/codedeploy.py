@@ -184,9 +184,9 @@ class Follower:
                 return Outcome.INTERRUPTED, snap
             try:
                 snap = self.read(deployment_id)
+                self.show(snap, what)  # its task reads stop at a signal too
             except Interrupted:
                 return Outcome.INTERRUPTED, snap
-            self.show(snap, what)
             self.note(snap)
             if snap.status in FINAL:
                 return (Outcome.SUCCEEDED if snap.status == "Succeeded" else Outcome.FAILED), snap
