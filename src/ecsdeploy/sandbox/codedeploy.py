@@ -122,13 +122,23 @@ class CodeDeployHost:
         self.scheduler = scheduler
         self.runs: dict[str, Run] = {}
         self.configs: dict[str, dict[str, Any]] = {}  # custom deployment configurations
+        self._services: list[ServiceRef] = []  # the CODE_DEPLOY ones
+        self._scanned = -1
 
     # -- the step ------------------------------------------------------------------------
 
     def step(self) -> None:
-        for ref in list(self.scheduler.services.values()):
+        services = self.scheduler.services
+        if len(services) != self._scanned:  # a test session seeds hundreds of ECS services
+            self._scanned = len(services)
+            self._services = [
+                r
+                for r in services.values()
+                if r.service.deployment_controller.get("type") == "CODE_DEPLOY"
+            ]
+        for ref in self._services:
             svc = ref.service
-            if svc.deployment_controller.get("type") != "CODE_DEPLOY" or svc.status != "ACTIVE":
+            if svc.status != "ACTIVE":
                 continue
             if not svc.task_sets:
                 self._primary_task_set(ref)
