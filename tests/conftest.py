@@ -37,6 +37,8 @@ MUTATING = {
     "StopTask",
     "PutTargets",
     "UpdateSchedule",
+    "ModifyRule",
+    "ModifyListener",
 }
 _names = itertools.count(1)
 

@@ -94,6 +94,49 @@ def test_the_containers_exit_code_is_carried_in_ours(sandbox, cluster, logs, cod
     assert json.loads(run.stdout)["task_exit_code"] == code
 
 
+@pytest.mark.parametrize(
+    ("line", "shown", "env"),
+    [
+        ("half a pair \ud800 of surrogates", "half a pair \ufffd of surrogates", {}),
+        ("naïve → ascii", "na?ve ? ascii", {"PYTHONIOENCODING": "ascii"}),
+    ],
+    ids=["lone-surrogate", "ascii-terminal"],
+)
+def test_a_line_stdout_cannot_encode_loses_nothing_after_it(sandbox, cluster, line, shown, env):
+    """The line is written with replacement characters; the lines after it, the exit codes
+    and the verdict line still reach stdout (only a closed stream stops output)."""
+    service(sandbox, cluster)
+    sandbox.set_faults(task_log=("before", line, "after"))
+    run = run_cli(
+        sandbox, "-c", cluster, "-d", f"{cluster}-web", "--run-task", "--wait-for-success",
+        *FAST, own_process=True, **env,
+    )  # fmt: skip
+    assert run.code == 0, said(run)
+    assert f"web | {shown}" in run.stdout
+    assert "web | after" in run.stdout
+    assert "container web: exit code 0" in run.stdout
+    assert "Deploy succeeded: task succeeded" in run.stdout
+
+
+@pytest.mark.parametrize("how", ["run-task", "pre-deploy"])
+def test_the_last_lines_readable_only_after_the_task_stopped_are_shown(sandbox, cluster, how):
+    """CloudWatch makes what a container wrote as it exited readable a moment after the
+    task STOPPED: the logs are read again after the stop, until they are quiet."""
+    service(sandbox, cluster)
+    sandbox.set_faults(
+        task_log=("migrating",), late_log=("done: 42 rows", "bye"), late_log_after=0.3
+    )
+    where = (
+        ("-d", f"{cluster}-web", "--run-task", "--wait-for-success")
+        if how == "run-task"
+        else ("-n", "web", "-i", "nginx:2", "--pre-deploy", "web", "migrate")
+    )
+    run = run_cli(sandbox, "-c", cluster, *where, *FAST)
+    assert run.code == 0, said(run)
+    streamed = [line.split("web | ", 1)[1] for line in said(run).splitlines() if "web | " in line]
+    assert streamed[-3:] == ["migrating", "done: 42 rows", "bye"]
+
+
 def test_a_task_that_cannot_be_placed_is_an_error_at_once(sandbox, cluster):
     service(sandbox, cluster)
     sandbox.scheduler.inject(
@@ -201,6 +244,106 @@ def test_a_release_migrates_once_with_one_revision_for_a_shared_family(sandbox, 
         revision(sandbox, cluster, "api") == revision(sandbox, cluster, "worker") == f"{family}:2"
     )
     assert run.applied.index("RunTask") < run.applied.index("UpdateService")
+
+
+def api_and_worker(sandbox, cluster, **worker: Any) -> None:
+    """api (nginx, in the /job log group) and worker, of families of their own."""
+    service(sandbox, cluster, "api")
+    service(sandbox, cluster, "worker", **worker)
+
+
+def test_a_release_checks_every_service_before_it_registers_or_migrates(sandbox, cluster):
+    """worker has no container of the image's repository (14): the migration never runs,
+    nothing is registered, no service moves."""
+    api_and_worker(sandbox, cluster, image="redis:7")
+    run = run_cli(
+        sandbox, "-c", cluster, "-n", "api,worker", "-i", "nginx:2", "--pre-deploy", "web",
+        "migrate", *FAST, "--output", "json",
+    )  # fmt: skip
+    assert run.code == 14, run.stderr
+    assert run.mutating_calls == []
+    assert "No container's image repository matches nginx" in run.stderr
+    by_name = {s["service"]: s for s in json.loads(run.stdout)["services"]}
+    assert "worker" in by_name["api"]["reason"]  # api did not move, and says why
+    assert revision(sandbox, cluster, "api") == f"{cluster}-api:1"
+
+
+def test_a_release_runs_every_preflight_before_it_registers_or_migrates(sandbox, cluster):
+    """worker logs to a log group that is gone (preflight, 25): nothing is written."""
+    logs = sandbox.client("logs")
+    logs.create_log_group(logGroupName=f"/{cluster}/gone")
+    gone = {"logConfiguration": {"logDriver": "awslogs", "options": {
+        "awslogs-group": f"/{cluster}/gone", "awslogs-stream-prefix": "ecs"}}}  # fmt: skip
+    api_and_worker(sandbox, cluster, container=gone)
+    logs.delete_log_group(logGroupName=f"/{cluster}/gone")
+    run = run_cli(
+        sandbox, "-c", cluster, "-n", "api,worker", "-i", "nginx:2", "--pre-deploy", "web",
+        "migrate", *FAST,
+    )  # fmt: skip
+    assert run.code == 25, run.stderr
+    assert f"/{cluster}/gone" in run.stderr
+    assert run.mutating_calls == []
+
+
+def test_a_release_checks_the_migrations_container_before_it_registers(sandbox, cluster):
+    api_and_worker(sandbox, cluster)
+    run = run_cli(
+        sandbox, "-c", cluster, "-n", "api,worker", "-i", "nginx:2", "--pre-deploy", "nosuch",
+        "migrate", *FAST,
+    )  # fmt: skip
+    assert run.code == 14, run.stderr
+    assert "No container named nosuch" in run.stderr
+    assert run.mutating_calls == []  # "nothing was registered or run" is true
+
+
+def test_a_release_dry_run_exits_as_the_real_run_and_lists_the_migration(sandbox, cluster):
+    api_and_worker(sandbox, cluster)
+    bad = run_cli(
+        sandbox, "-c", cluster, "-n", "api,worker", "-i", "nginx:2", "--pre-deploy", "nosuch",
+        "migrate", "--dry-run", *FAST,
+    )  # fmt: skip
+    assert bad.code == 14, bad.stderr
+    assert bad.mutating_calls == []
+    dry = run_cli(
+        sandbox, "-c", cluster, "-n", "api,worker", "-i", "nginx:2", "--pre-deploy", "web",
+        "migrate", "--dry-run", *FAST, "--output", "json",
+    )  # fmt: skip
+    assert dry.code == 0, dry.stderr
+    assert dry.mutating_calls == []
+    api, worker = json.loads(dry.stdout)["services"]
+    run_task = api["requests"]["RunTask"]  # the migration runs once, with the first service
+    assert run_task["overrides"]["containerOverrides"][0]["command"] == ["migrate"]
+    assert run_task["startedBy"] == "ecs-deploy/pre-deploy"
+    assert "RunTask" not in worker["requests"]
+
+
+def test_a_migration_that_times_out_is_stopped(sandbox, cluster, logs):
+    service(sandbox, cluster)
+    sandbox.set_faults(task_log=tuple(f"long step {i}" for i in range(400)))
+    run = run_cli(
+        sandbox, "-c", cluster, "-n", "web", "-i", "nginx:2", "--pre-deploy", "web",
+        "migrate", *FAST, "-t", "1", "--output", "json",
+    )  # fmt: skip
+    assert run.code == 1, run.stderr
+    assert run.applied == ["RegisterTaskDefinition", "RunTask", "StopTask"]
+    assert "Stopped the migration" in run.stderr
+    reason = json.loads(run.stdout)["reason"]
+    assert "timed out waiting for the migration" in reason
+    assert "it was stopped; no service was changed" in reason
+    assert revision(sandbox, cluster) == f"{cluster}-web:1"
+
+
+def test_pre_deploy_onto_the_revision_the_service_runs_says_the_migration_is_not_run(
+    sandbox, cluster, logs
+):
+    service(sandbox, cluster)
+    run = run_cli(
+        sandbox, "-c", cluster, "-n", "web", "--revision", f"{cluster}-web:1", "--pre-deploy",
+        "web", "migrate", *FAST,
+    )  # fmt: skip
+    assert run.code == 0, run.stderr
+    assert run.mutating_calls == []
+    assert "the migration (--pre-deploy) was not run" in said(run)
 
 
 # -- scheduled tasks ------------------------------------------------------------------------

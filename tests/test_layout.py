@@ -18,10 +18,11 @@ LAYERS: list[set[str]] = [
     {"cli", "argv", "options"},
     {"release"},
     {"deploy"},
-    {"native", "register", "codedeploy"},
+    {"native", "register", "migration", "codedeploy"},
     {"rollback", "prune", "scheduled"},
     {"story"},
     {"plan"},
+    {"migrate"},
     {"config", "netconfig", "files"},
     {"watch", "ecs", "output", "aws", "gateways", "preflight", "streams"},
     {

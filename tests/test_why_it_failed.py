@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import FAST, ecr_image, run_cli
+from tests.conftest import FAST, SENTINEL_SECRET, ecr_image, run_cli
 
 BREAKER = {"deploymentCircuitBreaker": {"enable": True, "rollback": True}}
 CRASH = ("nginx:crash",)
@@ -93,6 +93,49 @@ def test_a_crash_shows_the_containers_last_log_lines_masked_and_escaped(sandbox,
     assert container["log_group"] == f"/{cluster}"
     assert container["log_stream"] == f"ecs/web/{first['task_arn'].rsplit('/', 1)[1]}"
     assert container["lines"][-1] == "KeyError: 'DATABASE_URL'"
+
+
+def test_the_deploying_identitys_own_key_in_a_crash_log_is_masked(sandbox, cluster):
+    """The key the deploy signs with (here the environment's), printed by the crashing
+    container: masked in the diagnosis, text and JSON (the secrets scan checks every run)."""
+    log_group(sandbox, f"/{cluster}")
+    service(sandbox, cluster, awslogs(f"/{cluster}"))
+    sandbox.set_faults(
+        crash_images=CRASH, crash_log=(f"env: AWS_SECRET_ACCESS_KEY={SENTINEL_SECRET}",)
+    )
+    run, summary = deploy(sandbox, cluster, "-i", "nginx:crash", "--output", "json")
+    assert run.code == 15, run.stderr
+    assert "| env: AWS_SECRET_ACCESS_KEY=****" in said(run)
+    lines = summary["diagnosis"][0]["containers"][0]["lines"]
+    assert lines[-1] == "env: AWS_SECRET_ACCESS_KEY=****"
+
+
+def test_bidi_controls_and_invisible_characters_are_shown_escaped(sandbox, cluster):
+    """A log line cannot reorder what is printed around it (a bidi override, isolate or
+    mark) nor hide text in it (zero-width characters, a byte order mark, tag characters):
+    each shows as its escape, in the text and in the JSON summary alike."""
+    log_group(sandbox, f"/{cluster}")
+    service(sandbox, cluster, awslogs(f"/{cluster}"))
+    sandbox.set_faults(
+        crash_images=CRASH,
+        crash_log=(
+            "access granted \u202edenied\u202c for \u2066admin\u2069\u200f",
+            "pass\u200bword\u200d\u2060 \ufeffchecked\U000e0041 soft\xadhyphen",
+            "kept: ünïcode 日本",
+        ),
+    )
+    run, summary = deploy(sandbox, cluster, "-i", "nginx:crash", "--output", "json")
+    assert run.code == 15, run.stderr
+    shown = [
+        "access granted \\u202edenied\\u202c for \\u2066admin\\u2069\\u200f",
+        "pass\\u200bword\\u200d\\u2060 \\ufeffchecked\\U000e0041 soft\\xadhyphen",
+        "kept: ünïcode 日本",
+    ]
+    for line in shown:
+        assert f"| {line}" in said(run)
+    assert summary["diagnosis"][0]["containers"][0]["lines"][-3:] == shown
+    for raw in ("\u202e", "\u202c", "\u2066", "\u200b", "\u200d", "\ufeff", "\U000e0041"):
+        assert raw not in said(run)
 
 
 def test_three_or_more_identical_failures_read_the_logs_once(sandbox, cluster):

@@ -21,6 +21,10 @@ if TYPE_CHECKING:
     import botocore.session
 
 
+#: See `credential_secrets`.
+MIN_CREDENTIAL_LENGTH = 8
+
+
 @dataclass(frozen=True)
 class AwsSettings:
     region: str | None = None
@@ -52,8 +56,9 @@ def client_config() -> Any:
     )
 
 
-def build_session(settings: AwsSettings) -> botocore.session.Session:
-    """A session with the user's credentials and region, after assuming a role when asked."""
+def build_session(settings: AwsSettings) -> tuple[botocore.session.Session, tuple[str, ...]]:
+    """A session with the user's credentials and region, after assuming a role when asked;
+    and the secret parts of every credential it took to make it (see `credential_secrets`)."""
     import botocore.session
     from botocore.exceptions import BotoCoreError, ClientError
 
@@ -69,8 +74,9 @@ def build_session(settings: AwsSettings) -> botocore.session.Session:
         raise AwsAccessError(f"{exc}; check --profile and your AWS config") from exc
     if region is None:
         raise AwsError("No AWS region: pass -r/--region or set AWS_DEFAULT_REGION")
+    secrets = credential_secrets(session)
     if not settings.assume_role_arn:
-        return session
+        return session, secrets
     sts: Any = session.create_client("sts", config=client_config())
     try:
         creds = sts.assume_role(
@@ -86,7 +92,40 @@ def build_session(settings: AwsSettings) -> botocore.session.Session:
     assumed = botocore.session.Session()
     assumed.set_credentials(creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
     assumed.set_config_variable("region", region)
-    return assumed
+    return assumed, (*secrets, *credential_secrets(assumed))
+
+
+def credential_secrets(session: botocore.session.Session) -> tuple[str, ...]:
+    """What of the deploying identity's credentials no output may show, wherever it comes
+    from (a container's log line, an error message): the access key pair and session token
+    the session signs with (from -k/-s, the environment, the profile, a role), and the keys
+    written in its profile and the profiles it takes its credentials from (source_profile).
+    Credentials that cannot be resolved yet give nothing: the first call fails on them.
+    Values shorter than MIN_CREDENTIAL_LENGTH are left out: no AWS credential is that short
+    (key ids have 16 characters or more, secret keys 40), and a local sandbox's dummy keys
+    (`test`, `testing`) protect nothing, while masking them would garble every `latest`."""
+    from botocore.exceptions import BotoCoreError
+
+    found: list[str | None] = []
+    try:
+        credentials = session.get_credentials()
+        if credentials is not None:
+            frozen = credentials.get_frozen_credentials()
+            found += [frozen.access_key, frozen.secret_key, frozen.token]
+        profiles = session.full_config.get("profiles", {})
+    except BotoCoreError:
+        return ()
+    name: str | None = session.profile or "default"
+    seen: set[str] = set()
+    while name and name not in seen:
+        seen.add(name)
+        profile = profiles.get(name) or {}
+        found += [
+            profile.get(key)
+            for key in ("aws_access_key_id", "aws_secret_access_key", "aws_session_token")
+        ]
+        name = profile.get("source_profile")
+    return tuple(dict.fromkeys(str(v) for v in found if v and len(v) >= MIN_CREDENTIAL_LENGTH))
 
 
 def check_endpoint_environment(environ: dict[str, str] | None = None) -> None:
@@ -112,10 +151,12 @@ class Clients:
     region; threads of a release share them): the ECS client, and the read-only ones a
     failure's diagnosis and the preflight use, in the region a resource names."""
 
-    def __init__(self, session: botocore.session.Session) -> None:
+    def __init__(self, session: botocore.session.Session, secrets: tuple[str, ...] = ()) -> None:
         import threading
 
         self.session = session
+        #: The credentials' secret parts (`credential_secrets`): never to be shown.
+        self.secrets = secrets
         self.region = str(session.get_config_variable("region"))
         self._made: dict[tuple[str, str], Any] = {}
         self._lock = threading.Lock()
@@ -137,7 +178,7 @@ def clients(settings: AwsSettings) -> Clients:
     from botocore.exceptions import InvalidRegionError
 
     check_endpoint_environment()
-    made = Clients(build_session(settings))
+    made = Clients(*build_session(settings))
     try:
         made.get("ecs")
     except InvalidRegionError as exc:

@@ -34,7 +34,7 @@ from ecsdeploy.models import (
     MAX_BAKE_MINUTES,
 )
 from ecsdeploy.options import FiniteFloat, TenthPercent, container_option
-from ecsdeploy.output import Level, Reporter, hide
+from ecsdeploy.output import Level, Reporter, hide, hide_values
 from ecsdeploy.policy import Aborted, RunPolicy, install_signal_handlers
 from ecsdeploy.result import DeployResult, Outcome, ReleaseResult
 
@@ -391,6 +391,19 @@ class SectionedCommand(click.Command):
         help="AppSpec template for a CODE_DEPLOY service's deployment (JSON; YAML when PyYAML "
         "is installed): hooks, network configuration, ...; its TaskDefinition is replaced.",
     ),
+    click.option(
+        "--migrate-to-native",
+        is_flag=True,
+        help="With -c and -n and no -i: move the CODE_DEPLOY service in place onto ECS's own "
+        "blue/green (its CodeDeploy group's strategy, bake time, alarms and load balancer; "
+        "the strategy options override), after checking every prerequisite.",
+    ),
+    click.option(
+        "--infrastructure-role-arn",
+        metavar="ARN",
+        help="With --migrate-to-native: the role ECS assumes to shift traffic on the load "
+        "balancer (advancedConfiguration.roleArn).",
+    ),
 )
 @section(
     "One-off tasks (-d)",
@@ -491,6 +504,7 @@ def command(**opts: Any) -> dict[str, Any]:
     \b
     ecs-deploy -c CLUSTER -n SERVICE -i IMAGE [-t TIMEOUT]
     ecs-deploy -c CLUSTER -n SERVICE --resume continue|rollback
+    ecs-deploy -c CLUSTER -n SERVICE --migrate-to-native --infrastructure-role-arn ARN
     ecs-deploy -d TASKDEF -i IMAGE [--run-task --wait-for-success]
     """
     return opts  # main() runs it: a parse error must reach the same summary as any failure
@@ -514,6 +528,7 @@ def run(
         f"task_definition={config.task_definition} image={config.image}"
     )
     made = clients(settings)
+    hide_values(made.secrets)  # the identity's own keys: never shown, whoever prints them
 
     def on_call(op: str, secs: float, error: str | None) -> None:
         reporter.debug(f"{op} {secs * 1000:.0f} ms" + (f" -> {error}" if error else ""))
@@ -538,6 +553,10 @@ def run(
         return release.run()
     gateway = EcsGateway(made.get("ecs"), policy=policy)
     gateway.on_call = on_call
+    if config.migrate_to_native:
+        from ecsdeploy.migration import migrate  # only a migration pays for it
+
+        return migrate(gateway, reporter, readers, config)
     deployer = Deployer(gateway, reporter, readers)
     if config.service:
         return deployer.deploy_service(config)

@@ -561,7 +561,7 @@ def _follower(story: Story, cd: CodeDeployGateway, cfg: DeployConfig, r: DeployR
 def _gateway(story: Story) -> CodeDeployGateway:
     if story.readers is None:
         raise AwsError("CodeDeploy needs the run's AWS clients; none were given")
-    return story.readers.codedeploy(story.policy)
+    return story.readers.codedeploy_deployments(story.policy)
 
 
 # -- the stories ---------------------------------------------------------------------------

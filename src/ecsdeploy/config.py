@@ -175,6 +175,10 @@ class DeployConfig:
     codedeploy_application: str | None = None
     codedeploy_group: str | None = None
     codedeploy_appspec: dict[str, Any] | None = None
+    #: --migrate-to-native: move the CODE_DEPLOY service onto ECS's controller (migration.py),
+    #: with this role for ECS to change the load balancer.
+    migrate_to_native: bool = False
+    infrastructure_role_arn: str | None = None
 
 
 def _fail(code: ExitCode, message: str) -> EcsDeployError:
@@ -194,6 +198,7 @@ def build_config(opts: dict[str, Any]) -> tuple[DeployConfig, AwsSettings]:
     notices: list[str] = []
     _check_target(opts, services)
     changes = build_changes(opts)
+    _check_migration(opts, services, changes)
     _check_what_to_deploy(opts, changes)
     max_definitions = _max_definitions(opts["max_definitions"])
     _check_one_off_task_options(opts)
@@ -245,6 +250,8 @@ def build_config(opts: dict[str, Any]) -> tuple[DeployConfig, AwsSettings]:
         codedeploy_application=opts.get("codedeploy_application"),
         codedeploy_group=opts.get("codedeploy_group"),
         codedeploy_appspec=_codedeploy_appspec(opts, services),
+        migrate_to_native=opts["migrate_to_native"],
+        infrastructure_role_arn=opts["infrastructure_role_arn"],
     )
     return config, _aws_settings(opts)
 
@@ -310,6 +317,59 @@ def _check_target(opts: dict[str, Any], services: tuple[str, ...]) -> None:
     _check_native_options(opts)
 
 
+#: What --migrate-to-native cannot take: it changes the controller and its configuration
+#: only (migrate, then deploy).
+_NOT_WITH_MIGRATION = {
+    "image": "-i/--image",
+    "force_new_deployment": "--force-new-deployment",
+    "tag_only": "-to/--tag-only",
+    "revision": "--revision",
+    "resume": "--resume",
+    "task_definition_file": "--task-definition-file",
+    "use_latest_task_def": "--use-latest-task-def",
+    "pre_deploy": "--pre-deploy",
+    "desired_count": "-D/--desired-count",
+    "min_percent": "-m/--min",
+    "max_percent": "-M/--max",
+    "max_definitions": "--max-definitions",
+}
+
+
+def _check_migration(opts: dict[str, Any], services: tuple[str, ...], changes: Changes) -> None:
+    """--migrate-to-native moves one service's controller and nothing else; it needs the
+    infrastructure role, which nothing else takes."""
+    role = opts["infrastructure_role_arn"]
+    if not opts["migrate_to_native"]:
+        if role:
+            raise UsageError("--infrastructure-role-arn is only valid with --migrate-to-native")
+        return
+    if not opts["service"]:
+        raise UsageError("--migrate-to-native moves a service: use it with -c and -n")
+    if len(services) > 1:
+        raise UsageError("--migrate-to-native moves one service at a time: give a single -n")
+    given = [flag for key, flag in _NOT_WITH_MIGRATION.items() if opts[key] not in (None, False)]
+    if changes.given:
+        given.append("the change options (--env, --secret, ...)")
+    if given:
+        raise UsageError(
+            f"--migrate-to-native changes the deployment controller only: drop "
+            f"{', '.join(given)} (migrate, then deploy)"
+        )
+    if not role:
+        raise UsageError(
+            "--migrate-to-native needs --infrastructure-role-arn ARN: the role ECS assumes to "
+            "shift traffic on the load balancer"
+        )
+    from ecsdeploy.changes import check_role_arn
+
+    check_role_arn(role, "--infrastructure-role-arn")
+    if opts["strategy"] == "rolling":
+        raise UsageError(
+            "--migrate-to-native moves the service to ECS's blue/green, linear or canary "
+            "deployments: drop --strategy rolling (or pass blue-green, linear or canary)"
+        )
+
+
 def _check_what_to_deploy(opts: dict[str, Any], changes: Changes) -> None:
     """Something to deploy: an image, a tag, a change, a revision, a restart, a resume (8)."""
     _check_revision_options(opts, changes)
@@ -320,6 +380,7 @@ def _check_what_to_deploy(opts: dict[str, Any], changes: Changes) -> None:
         and not opts["resume"]
         and not opts["revision"]
         and not opts["run_task"]  # runs the current revision as it is (overrides aside)
+        and not opts["migrate_to_native"]
         and not changes.given
     ):
         raise _fail(

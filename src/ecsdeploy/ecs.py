@@ -11,6 +11,7 @@ import contextlib
 import functools
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import datetime
 from typing import Any, Protocol
 
 from tenacity import RetryCallState, Retrying, retry_if_exception, wait_random_exponential
@@ -27,6 +28,8 @@ from ecsdeploy.policy import Interrupted, RunPolicy
 
 DESCRIBE_TASKS_LIMIT = 100  # DescribeTasks refuses more ARNs than this
 DESCRIBE_SERVICES_LIMIT = 10  # DescribeServices refuses more services than this
+#: Service deployments read for --revision previous (also DescribeServiceRevisions' limit).
+SERVICE_HISTORY = 20
 MAX_ATTEMPTS_WITHOUT_DEADLINE = 12
 #: Attempts of the run's first call when the endpoint cannot be reached at all: a wrong
 #: AWS_ENDPOINT_URL or region must fail in seconds, not after the whole --timeout.
@@ -63,12 +66,20 @@ _NOT_FOUND = {
     "ParameterNotFound",
     "TargetGroupNotFound",
     "TargetGroupNotFoundException",
-    # CodeDeploy's (gateways.CodeDeployGateway)
+    # the migration's (migration.py) and CodeDeploy's (gateways.CodeDeployGateway):
+    # listeners, IAM roles, CodeDeploy
+    "ListenerNotFound",
+    "NoSuchEntity",
     "ApplicationDoesNotExistException",
     "DeploymentGroupDoesNotExistException",
-    "DeploymentDoesNotExistException",
     "DeploymentConfigDoesNotExistException",
+    "DeploymentDoesNotExistException",
 }
+
+
+def _created(record: Mapping[str, Any]) -> float:
+    created = record.get("createdAt")
+    return created.timestamp() if isinstance(created, datetime) else 0.0
 
 
 def _error_code(exc: BaseException) -> str | None:
@@ -444,6 +455,35 @@ class EcsGateway(Gateway):
             reasons = "; ".join(str(f.get("reason", "")) for f in response.get("failures") or [])
             raise NotFoundError(f"Service deployment {arn} not found ({reasons or 'no reason'})")
         return ServiceDeployment.from_api(found[0])
+
+    def revisions_it_ran(self, cluster: str, service: str) -> list[str]:
+        """The task definitions the service's latest SUCCESSFUL service deployments put in
+        place, newest first (ListServiceDeployments, one page; DescribeServiceRevisions):
+        what it ran, each until the next one replaced it."""
+        briefs = self.call(
+            "ListServiceDeployments",
+            cluster=cluster,
+            service=service,
+            status=["SUCCESSFUL"],
+            maxResults=SERVICE_HISTORY,
+        ).get("serviceDeployments", [])
+        briefs = sorted(  # ECS lists them newest first, filtered: make sure
+            (b for b in briefs if b.get("status") == "SUCCESSFUL"), key=_created, reverse=True
+        )
+        wanted = list(dict.fromkeys(str(b["targetServiceRevisionArn"]) for b in briefs))
+        found = (
+            self.call("DescribeServiceRevisions", serviceRevisionArns=wanted).get(
+                "serviceRevisions", []
+            )
+            if wanted
+            else []
+        )
+        task_definition = {str(r["serviceRevisionArn"]): str(r["taskDefinition"]) for r in found}
+        return [
+            task_definition[str(b["targetServiceRevisionArn"])]
+            for b in briefs
+            if str(b["targetServiceRevisionArn"]) in task_definition
+        ]
 
     def stop_service_deployment(self, arn: str, stop_type: str = "ROLLBACK") -> None:
         self.call("StopServiceDeployment", serviceDeploymentArn=arn, stopType=stop_type)

@@ -118,6 +118,11 @@ class AwsReaders:
     def region(self) -> str:
         return self.clients.region
 
+    @property
+    def credential_secrets(self) -> tuple[str, ...]:
+        """The run's own credentials (aws.credential_secrets): masked in every log line."""
+        return self.clients.secrets
+
     def _gateway(self, kind: type[_G], service: str, region: str | None, policy: RunPolicy) -> _G:
         gateway = kind(self.clients.get(service, region), policy=policy)
         gateway.connected = True  # the run's first call already reached the endpoint
@@ -142,13 +147,23 @@ class AwsReaders:
     def secrets(self, region: str, policy: RunPolicy) -> SecretsGateway:
         return self._gateway(SecretsGateway, "secretsmanager", region, policy)
 
+    def listener_rules(self, policy: RunPolicy) -> ListenerRulesGateway:
+        return self._gateway(ListenerRulesGateway, "elbv2", None, policy)
+
+    def iam(self, policy: RunPolicy) -> IamGateway:
+        return self._gateway(IamGateway, "iam", None, policy)
+
+    def codedeploy(self, policy: RunPolicy) -> CodeDeployGroups:
+        return self._gateway(CodeDeployGroups, "codedeploy", None, policy)
+
     def events(self, policy: RunPolicy) -> EventsGateway:
         return self._gateway(EventsGateway, "events", None, policy)
 
     def scheduler(self, policy: RunPolicy) -> SchedulerGateway:
         return self._gateway(SchedulerGateway, "scheduler", None, policy)
 
-    def codedeploy(self, policy: RunPolicy) -> CodeDeployGateway:
+    def codedeploy_deployments(self, policy: RunPolicy) -> CodeDeployGateway:
+        """CodeDeploy for deploying a CODE_DEPLOY service (codedeploy.py)."""
         return self._gateway(CodeDeployGateway, "codedeploy", None, policy)
 
 
@@ -220,6 +235,134 @@ class SchedulerGateway(Gateway):
     def update_fields(self) -> list[str]:
         model = self.client.meta.service_model
         return list(model.operation_model("UpdateSchedule").input_shape.members)
+
+
+class ListenerRulesGateway(ElbGateway):
+    """The load balancer's side of a migration to ECS's blue/green: target groups by name,
+    a listener's rules, and the one write: a rule's actions (ModifyRule), or a listener's
+    default rule's (ModifyListener)."""
+
+    MUTATING = frozenset({"ModifyRule", "ModifyListener"})
+
+    def target_group_arn(self, name: str) -> str | None:
+        """The ARN of the target group called `name`; None when there is none."""
+        from ecsdeploy.errors import NotFoundError
+
+        try:
+            page = self.call("DescribeTargetGroups", Names=[name])
+        except NotFoundError:
+            return None
+        groups = page.get("TargetGroups") or []
+        return str(groups[0]["TargetGroupArn"]) if groups else None
+
+    def rules(self, listener: str) -> list[dict[str, Any]] | None:
+        """Every rule of the listener (its default rule too); None when it does not exist."""
+        from ecsdeploy.errors import NotFoundError
+
+        found: list[dict[str, Any]] = []
+        marker: str | None = None
+        try:
+            while True:
+                page = self.call(
+                    "DescribeRules", ListenerArn=listener, **({"Marker": marker} if marker else {})
+                )
+                found.extend(page.get("Rules") or [])
+                marker = page.get("NextMarker")
+                if not marker:
+                    return found
+        except NotFoundError:
+            return None
+
+    def change_rule(self, operation: str, request: Mapping[str, Any]) -> None:
+        """ModifyRule or ModifyListener, as the change says."""
+        if operation not in self.MUTATING:
+            raise ValueError(operation)
+        self.call(operation, **request)
+
+
+class IamGateway(Gateway):
+    def role(self, name: str) -> dict[str, Any] | None:
+        """GetRole's Role (its trust policy), or None when there is no such role."""
+        from ecsdeploy.errors import NotFoundError
+
+        try:
+            return dict(self.call("GetRole", RoleName=name).get("Role") or {})
+        except NotFoundError:
+            return None
+
+
+class CodeDeployGroups(Gateway):
+    """The CodeDeploy reads of a migration: the deployment group of a service, its
+    deployments in progress, its deployment configuration, the AppSpec it last deployed."""
+
+    def groups_of(self, cluster: str, service: str) -> list[dict[str, Any]]:
+        """Every ECS deployment group whose ecsServices names this cluster and service."""
+        cluster = cluster.rsplit("/", 1)[-1]
+        found = []
+        for application in self._all("ListApplications", "applications"):
+            names = self._all(
+                "ListDeploymentGroups", "deploymentGroups", applicationName=application
+            )
+            for name in names:
+                info = (
+                    self.call(
+                        "GetDeploymentGroup", applicationName=application, deploymentGroupName=name
+                    ).get("deploymentGroupInfo")
+                    or {}
+                )
+                if any(
+                    s.get("serviceName") == service
+                    and str(s.get("clusterName", "")).rsplit("/", 1)[-1] == cluster
+                    for s in info.get("ecsServices") or []
+                ):
+                    found.append(dict(info))
+        return found
+
+    def active_deployments(
+        self, application: str, group: str, statuses: Sequence[str]
+    ) -> list[tuple[str, str]]:
+        """The group's deployments in these statuses: (id, status)."""
+        ids = self._all(
+            "ListDeployments",
+            "deployments",
+            applicationName=application,
+            deploymentGroupName=group,
+            includeOnlyStatuses=list(statuses),
+        )
+        from ecsdeploy.errors import AwsAccessError, EcsDeployError
+        from ecsdeploy.policy import Interrupted
+
+        found = []
+        for deployment_id in ids:
+            try:
+                with self.within(5.0):
+                    status = str(self.deployment(deployment_id).get("status") or "InProgress")
+            except (Interrupted, AwsAccessError):
+                raise
+            except EcsDeployError:
+                status = "in progress"  # listed as such; its own status could not be read
+            if status in statuses or status == "in progress":
+                found.append((deployment_id, status))
+        return found
+
+    def deployment(self, deployment_id: str) -> dict[str, Any]:
+        info = self.call("GetDeployment", deploymentId=deployment_id).get("deploymentInfo")
+        return dict(info or {})
+
+    def traffic_routing(self, config_name: str) -> dict[str, Any]:
+        """A deployment configuration's trafficRoutingConfig (GetDeploymentConfig)."""
+        info = self.call("GetDeploymentConfig", deploymentConfigName=config_name)
+        return dict((info.get("deploymentConfigInfo") or {}).get("trafficRoutingConfig") or {})
+
+    def _all(self, operation: str, key: str, **params: Any) -> list[str]:
+        found: list[str] = []
+        token: str | None = None
+        while True:
+            page = self.call(operation, **params, **({"nextToken": token} if token else {}))
+            found.extend(str(x) for x in page.get(key) or [])
+            token = page.get("nextToken")
+            if not token:
+                return found
 
 
 #: CodeDeploy's deployment statuses that keep a deployment group busy (ListDeployments).

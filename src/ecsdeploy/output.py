@@ -2,8 +2,9 @@
 alone; colour and the live status line only on a terminal (CI gets timestamped lines).
 
 Output never decides a deploy: writing to a closed stdout or to a reader that quit early
-(`| head`) stops quietly, an unwritable GITHUB_OUTPUT is one warning on stderr, and the run
-goes on as it would have.
+(`| head`) stops quietly, text the stream cannot encode is written with replacement
+characters (only a closed stream stops output), an unwritable GITHUB_OUTPUT is one warning on
+stderr, and the run goes on as it would have.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from datetime import UTC, datetime
 from enum import IntEnum
 from typing import IO, Any
 
-from ecsdeploy.changes import shown_argument
-from ecsdeploy.diagnose import TargetHealth, TaskDiagnosis
+from ecsdeploy.changes import MASK, shown_argument
+from ecsdeploy.diagnose import MIN_MASKED_LENGTH, TargetHealth, TaskDiagnosis
 from ecsdeploy.models import (
     Deployment,
     Service,
@@ -63,6 +64,17 @@ def hide(words: Iterable[str]) -> None:
                 _HIDDEN.setdefault(spelling, mask)
 
 
+def hide_values(values: Iterable[str]) -> None:
+    """Also mask these values (as MASK) in everything written from now on: secrets the run
+    holds that no argument shows as `NAME=VALUE` (the credentials it signs with; cli.run
+    calls it once they are known). Added to `hide`'s table, which the next `hide` clears."""
+    for value in sorted(values, key=len, reverse=True):
+        if len(value) < MIN_MASKED_LENGTH:
+            continue
+        for spelling in (value, json.dumps(value)[1:-1]):
+            _HIDDEN.setdefault(spelling, MASK)
+
+
 def redact(text: str) -> str:
     """`text` with every hidden word masked. Pure but for the table `hide` fills."""
     for word, mask in _HIDDEN.items():
@@ -82,8 +94,12 @@ class _Stream:
     def write(self, text: str) -> bool:
         if self.broken or self.stream is None:
             return False
+        text = redact(text)
         try:
-            self.stream.write(redact(text))
+            try:
+                self.stream.write(text)
+            except UnicodeEncodeError:  # nothing was written: the stream is fine, the text not
+                self.stream.write(encodable(text, getattr(self.stream, "encoding", None)))
             self.stream.flush()
         except (OSError, ValueError):  # BrokenPipeError, EBADF, "I/O on closed file"
             self.broken = True
@@ -95,6 +111,23 @@ class _Stream:
             return not self.broken and self.stream is not None and self.stream.isatty()
         except (OSError, ValueError):
             return False
+
+
+def encodable(text: str, encoding: str | None) -> str:
+    """`text` with each character the stream's encoding cannot take (a lone surrogate from a
+    log line; anything beyond ASCII on an ASCII terminal) replaced by U+FFFD, or by `?`
+    where even that cannot be encoded."""
+    encoding = encoding or "utf-8"
+
+    def fits(ch: str) -> bool:
+        try:
+            ch.encode(encoding)
+        except (UnicodeEncodeError, LookupError):
+            return False
+        return True
+
+    mark = "\ufffd" if fits("\ufffd") else "?"
+    return "".join(ch if fits(ch) else mark for ch in text)
 
 
 #: A crash loop stops tasks by the hundred; the summary (and each GitHub step output, one
@@ -525,7 +558,7 @@ def write_github_output(data: Mapping[str, Any]) -> None:
     path = os.environ.get("GITHUB_OUTPUT")
     if not path:
         return
-    with open(path, "a", encoding="utf-8") as fh:
+    with open(path, "a", encoding="utf-8", errors="replace") as fh:
         for key, value in data.items():
             text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
             # one line per output: a newline would start a new key (or a heredoc)

@@ -65,6 +65,8 @@ class Phase(Enum):
     PREFLIGHT = "checking what the new revision needs"
     REGISTERING = "registering the new revision"
     MIGRATING = "running the migration"
+    CHECKING_MIGRATION = "checking the move to ECS's controller"
+    MIGRATING_CONTROLLER = "moving the service to ECS's controller"
     UPDATING = "updating the service"
     WAITING = "waiting for the deployment"
     FINDING_PAUSED = "finding the paused deployment"
@@ -227,7 +229,11 @@ class Story:
             self.reporter.warn(notice)
         if self.readers is not None:
             self.diagnoser = Diagnoser(
-                self.readers, self.policy, cfg.log_lines, warn=self.reporter.warn
+                self.readers,
+                self.policy,
+                cfg.log_lines,
+                warn=self.reporter.warn,
+                known_secrets=self.readers.credential_secrets,
             )
 
     def preflight(

@@ -10,7 +10,8 @@ starts no task for a task set. This module fills that in, as AWS documents it:
   balancer), and every task set keeps `scale` percent of the desired count running (the
   scheduler's tasks, startedBy the task set's id; failed ones are replaced).
 - CreateDeployment refuses a second active deployment in the group
-  (DeploymentLimitExceededException). A deployment walks ECS's lifecycle events in order:
+  (DeploymentLimitExceededException). A deployment whose AppSpec names no TaskDefinition is
+  kept as moto keeps it (Created, never run). A deployment walks ECS's lifecycle events in order:
   BeforeInstall, Install (the replacement task set scales up in the group's other target
   group), AfterInstall, AllowTestTraffic (Skipped without a test listener),
   AfterAllowTestTraffic, then waits at Ready when the group's deploymentReadyOption says
@@ -138,8 +139,8 @@ class CodeDeployHost:
             ]
         for ref in self._services:
             svc = ref.service
-            if svc.status != "ACTIVE":
-                continue
+            if svc.status != "ACTIVE" or svc.deployment_controller.get("type") != "CODE_DEPLOY":
+                continue  # (migrated to the ECS controller: the scheduler's now)
             if not svc.task_sets:
                 self._primary_task_set(ref)
             self._keep_task_sets(ref)
@@ -466,15 +467,15 @@ class CodeDeployHost:
                 f"The deployment configuration {config} does not exist",
             )
         revision = params.get("revision") or {}
-        try:
-            appspec = _appspec(revision)
-            props = _target_service(appspec)
-            if not props["TaskDefinition"]:
-                raise ValueError("TaskDefinition is empty")
-        except (KeyError, ValueError, TypeError, StopIteration) as exc:
+        if revision.get("revisionType") != "AppSpecContent":
             raise CodeDeployException(
-                "InvalidRevisionException", f"The AppSpec content is not valid: {exc}"
-            ) from exc
+                "InvalidRevisionException", "An ECS deployment's revision is AppSpecContent"
+            )
+        try:
+            props = _target_service(_appspec(revision))
+            runs = bool(props["TaskDefinition"])
+        except (KeyError, ValueError, TypeError):
+            runs = False  # kept as moto keeps it (Created): the sandbox does not run it
         cluster, service = _ecs_service(group)
         ref = self._service_ref(cluster, service)
         if ref is None:
@@ -495,6 +496,8 @@ class CodeDeployHost:
             params.get("autoRollbackConfiguration") or group.auto_rollback_configuration
         )
         backend.deployments[d.deployment_id] = d
+        if not runs:
+            return str(d.deployment_id)
         self.runs[d.deployment_id] = Run(d, ref, cluster, _events(LIFECYCLE))
         self.scheduler.timeline[d.deployment_id] = {"created": time.monotonic()}
         return str(d.deployment_id)

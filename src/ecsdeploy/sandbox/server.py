@@ -36,6 +36,8 @@ MUTATING = frozenset(
         "CreateDeployment",
         "StopDeployment",
         "ContinueDeployment",
+        "ModifyRule",
+        "ModifyListener",
     }
 )
 DUMMY_CREDENTIALS = {
@@ -112,6 +114,7 @@ class Middleware:
                 "crash_log",
                 "unhealthy_target_images",
                 "task_log",
+                "late_log",
             ):
                 if key in body:
                     body[key] = tuple(body[key])
