@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import sys
 import threading
@@ -162,7 +163,8 @@ def seed_demo_orders(sandbox: Sandbox, step_delay: float) -> None:
     "/demo/orders); the EventBridge rule 'orders-nightly', which runs orders:1 in the "
     "cluster; and 'web-cd', a CODE_DEPLOY service behind an ALB with its CodeDeploy "
     "application and deployment group 'demo-web-cd' (all at once, a test listener, a "
-    "termination wait of a minute). Takes a few seconds: wait for the ready line.",
+    "termination wait of a minute), with the IAM role 'demo-ecs-infra' for its migration to "
+    "ECS's blue/green. Takes a few seconds: wait for the ready line.",
 )
 @click.option(
     "--fail-image",
@@ -219,6 +221,21 @@ def main(
             termination_wait_minutes=1,
             test_listener=True,
             timeout=60 + 10 * step_delay,
+        )
+        sandbox.client("iam").create_role(  # for web-cd's migration to ECS's blue/green
+            RoleName="demo-ecs-infra",
+            AssumeRolePolicyDocument=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "ecs.amazonaws.com"},
+                            "Action": "sts:AssumeRole",
+                        }
+                    ],
+                }
+            ),
         )
     if ready_file:
         with open(ready_file, "w", encoding="utf-8") as fh:
