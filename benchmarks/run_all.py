@@ -12,6 +12,7 @@ for script in (
     "startup.py",
     "overhead.py",
     "overhead.py --preflight",
+    "production.py",
     "failure_detection.py",
     "diagnosis.py",
     "deploy_job.py",

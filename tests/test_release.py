@@ -354,3 +354,19 @@ def test_an_atomic_release_with_a_service_that_fails_its_checks_writes_nothing(s
     by_name = {s["service"]: s for s in summary["services"]}
     assert "not deployed: cache failed its checks" in by_name[names[0]]["reason"]
     assert all(revision(sandbox, cluster, n) == 1 for n in names)
+
+
+def test_a_release_looks_for_scheduled_tasks_once_per_cluster_not_per_service(sandbox, cluster):
+    """ListRuleNamesByTarget and ListSchedules answer for the whole cluster: three services
+    of three families in one cluster ask once each, and the one family's rule and schedule
+    still move."""
+    from tests.test_deploy_job import rule_and_schedule, scheduled_revisions
+
+    names = services(sandbox, cluster, 3)
+    rule_and_schedule(sandbox, cluster, f"{cluster}-s01:1")
+    run, _ = release(sandbox, cluster, names, "-i", "nginx:2")
+    assert run.code == 0, run.stderr
+    assert run.calls.count("ListRuleNamesByTarget") == 1
+    assert run.calls.count("ListTargetsByRule") == 1
+    assert run.calls.count("GET /schedules") == 1
+    assert scheduled_revisions(sandbox, cluster) == (f"{cluster}-s01:2", f"{cluster}-s01:2")

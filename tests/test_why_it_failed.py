@@ -320,6 +320,22 @@ def test_preflight_refuses_an_ecr_tag_that_does_not_exist_before_anything_is_reg
     assert "Preflight: 1 of 1 checked exist" in said(ok)
 
 
+def test_the_ecr_image_check_leaves_beside_the_first_read_not_after_the_task_definition(
+    sandbox, cluster
+):
+    """-i alone says which image to check: its DescribeImages does not wait for the
+    service's description (held a second here) nor for the task definition's."""
+    image = ecr_image(sandbox, f"{cluster}-web", "1.0")
+    new = ecr_image(sandbox, f"{cluster}-web", "2.0")
+    service(sandbox, cluster, image=image)
+    sandbox.scheduler.inject("DescribeServices", "delay", delay=1.0)
+    run, _ = deploy(sandbox, cluster, "-i", new)
+    assert run.code == 0, run.stderr
+    assert run.calls.count("DescribeImages") == 1
+    assert run.calls.index("DescribeImages") < run.calls.index("DescribeTaskDefinition")
+    assert "Preflight: 1 of 1 checked exist" in said(run)
+
+
 @pytest.mark.parametrize("kind", ["parameter", "secret", "log group"])
 def test_each_preflight_check_passes_fails_and_is_skipped_on_access_denied(
     sandbox, cluster, kind, tmp_path

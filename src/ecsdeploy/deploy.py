@@ -19,31 +19,26 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ecsdeploy.config import DeployConfig, merge_deployment_configuration
 from ecsdeploy.ecs import EcsGateway
 from ecsdeploy.errors import ExitCode, UnsupportedServiceError, UsageError
 from ecsdeploy.gateways import AwsReaders
-from ecsdeploy.models import Service
+from ecsdeploy.models import NATIVE_STRATEGIES, Service
 from ecsdeploy.models import short_name as _short
-from ecsdeploy.native import native_rollout, resume, service_deployment_to_follow
 from ecsdeploy.output import Reporter
 from ecsdeploy.plan import PLACEHOLDER_ARN, Plan, Planner, new_revision_asked
 from ecsdeploy.policy import RunPolicy
-from ecsdeploy.prune import prune
-from ecsdeploy.register import check_overrides, one_off_params, register_only, run_one_off
 from ecsdeploy.result import DeployResult, Outcome
-from ecsdeploy.rollback import (
-    put_back_configuration,
-    roll_back_native,
-    roll_back_release,
-    roll_back_rolling,
-)
-from ecsdeploy.scheduled import find_scheduled, follow_revision, show_scheduled
-from ecsdeploy.schedules import ScheduledTask
 from ecsdeploy.story import NO_ROLLBACK, Phase, Story, record_pause
 from ecsdeploy.watch import Target
+
+if TYPE_CHECKING:
+    from ecsdeploy.schedules import ScheduledTask
+
+# The other stories (native, rollback, prune, register, scheduled) are imported where they
+# are needed: a rolling deploy that succeeds loads none of native's or rollback's code.
 
 #: Verdicts after which the service runs its previous revision again (rolled back by ECS,
 #: or by ECS at our request).
@@ -85,6 +80,7 @@ class Deployer:
             assert cfg.service
             self.story.begin(cfg)
             self.story.phase = Phase.DESCRIBING_SERVICE
+            self.story.preflight_early(cfg)
             service = self.story.ecs.describe_service(cfg.cluster, cfg.service)
             found = plan_service(self.story, cfg, service, r)
             if found is not None and cfg.dry_run:
@@ -101,11 +97,15 @@ class Deployer:
 
     def register_only(self, cfg: DeployConfig) -> DeployResult:
         """`-d` without `-n`: register a new revision (and run it with --run-task)."""
+        from ecsdeploy.register import register_only
+
         r = DeployResult(ExitCode.OK, Outcome.SUCCEEDED, "", cluster=cfg.cluster)
         return self.story.run(r, cfg.timeout, lambda: register_only(self.story, cfg, r))
 
     def roll_back_release(self, cfg: DeployConfig, r: DeployResult, failed: str) -> None:
         """--atomic: put this service, which succeeded, back with the failed release."""
+        from ecsdeploy.rollback import roll_back_release
+
         roll_back_release(self.story, cfg, r, failed)
 
     def where_it_stood(self, outcome: Outcome, how: str) -> DeployResult | None:
@@ -140,10 +140,13 @@ def deploy_service(story: Story, cfg: DeployConfig, r: DeployResult) -> None:
     assert cfg.service
     story.begin(cfg)
     story.phase = Phase.DESCRIBING_SERVICE
+    story.preflight_early(cfg)
     service = story.ecs.describe_service(cfg.cluster, cfg.service)
     if _through_codedeploy(story, cfg, r, service):
         return
     if cfg.resume is not None:
+        from ecsdeploy.native import resume
+
         resume(story, cfg, r, service)
         return
     planned = plan_service(story, cfg, service, r)
@@ -203,6 +206,8 @@ def plan_service(
         story.preflight(cfg, containers, r)
     migration = None
     if cfg.pre_deploy is not None:
+        from ecsdeploy.register import check_overrides, one_off_params
+
         if containers is None:
             containers = ecs.describe_task_definition(target_arn)[0]["containerDefinitions"]
         check_overrides(cfg.pre_deploy, containers)
@@ -230,6 +235,8 @@ def plan_service(
 def show_dry_run(story: Story, cfg: DeployConfig, planned: ServicePlan, r: DeployResult) -> None:
     """--dry-run: every read and check has run; show what would be sent (the scheduled
     tasks that would move too), send nothing."""
+    from ecsdeploy.scheduled import find_scheduled, show_scheduled
+
     Planner(story.ecs, story.reporter).dry_run(
         r, planned.old_arn, planned.plan, planned.update, planned.migration
     )
@@ -259,28 +266,40 @@ def move_service(story: Story, cfg: DeployConfig, planned: ServicePlan, r: Deplo
         cfg.service,
         deployment_id,
         old_arn,
-        service_deployment_to_follow(story, cfg, r, updated),
+        _service_deployment_to_follow(story, cfg, r, updated),
     )
 
     # Watch it to its verdict (the scheduled tasks are looked for meanwhile); then roll back,
     # or move the scheduled tasks and prune.
     story.phase = Phase.WAITING
-    scheduled = _in_background(
-        lambda: find_scheduled(story, cfg, planned.cluster_arn, old_arn, str(r.new_task_definition))
-    )
+
+    def look_for_scheduled() -> list[ScheduledTask]:
+        from ecsdeploy.scheduled import find_scheduled  # off the main thread
+
+        return find_scheduled(story, cfg, planned.cluster_arn, old_arn, str(r.new_task_definition))
+
+    scheduled = _in_background(look_for_scheduled)
     settings = story.settings(cfg, planned.require_healthy)
-    rollout = native_rollout(story, cfg, r, seen=service.events)
     if target.service_deployment_arn:
+        from ecsdeploy.native import native_rollout
+
+        rollout = native_rollout(story, cfg, r, seen=service.events)
         result = rollout.run(target, settings)
     else:
         result = story.watch(r, target, settings, seen=service.events)
     story.record_verdict(cfg, r, result)
     if result.outcome is Outcome.SUCCEEDED:
         if r.new_task_definition != old_arn:
+            from ecsdeploy.scheduled import follow_revision
+
             follow_revision(story, r, scheduled.result)
         if cfg.max_definitions:  # None or 0: off, as the original's default
+            from ecsdeploy.prune import prune
+
             prune(story, r, cfg.max_definitions, planned.release_revisions)
     elif cfg.enable_rollback and result.outcome not in NO_ROLLBACK:
+        from ecsdeploy.rollback import roll_back_native, roll_back_rolling
+
         if target.service_deployment_arn:
             roll_back_native(story, cfg, r, rollout, target=target, previous=result)
         else:
@@ -289,6 +308,8 @@ def move_service(story: Story, cfg: DeployConfig, planned: ServicePlan, r: Deplo
         # an answer to a hook failed: unless rolled back, the deployment still waits
         record_pause(cfg, r, result.service_deployment)
     if r.code == ExitCode.ROLLED_BACK or result.outcome in _BACK_ON_THE_OLD_REVISION:
+        from ecsdeploy.rollback import put_back_configuration
+
         put_back_configuration(story, cfg, r)
 
 
@@ -341,6 +362,19 @@ def _cluster_arn(service: Service, cluster: str) -> str:
     return ":".join(service.arn.split(":")[:5]) + f":cluster/{cluster}"
 
 
+def _service_deployment_to_follow(
+    story: Story, cfg: DeployConfig, r: DeployResult, updated: Service
+) -> str | None:
+    """native.py's, for a native strategy; a rolling deploy does not load native.py."""
+    if (updated.strategy if updated.deployment_configuration else r.strategy) in NATIVE_STRATEGIES:
+        from ecsdeploy.native import service_deployment_to_follow
+
+        return service_deployment_to_follow(story, cfg, r, updated)
+    if updated.deployment_configuration:
+        r.strategy = updated.strategy
+    return None
+
+
 def _in_background(work: Callable[[], list[ScheduledTask]]) -> Future[list[ScheduledTask]]:
     """Run `work` beside the rollout's watch (its reads cost the deploy no time)."""
     pool = ThreadPoolExecutor(max_workers=1)
@@ -358,6 +392,8 @@ def _migrate(
 ) -> bool:
     """--pre-deploy: the new revision's one-off migration task, followed to its end (logs
     streamed); True when it exited 0 and the service may move."""
+    from ecsdeploy.register import run_one_off
+
     story.phase = Phase.MIGRATING
     ended = run_one_off(story, cfg, params, containers, r, wait=True, what="migration")
     if ended is None:  # interrupted (the task was stopped) or timed out: r says which

@@ -7,7 +7,10 @@ AwsAccessError for a refusal). None of them ever reads a secret's value.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import copy
+import functools
+import threading
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ecsdeploy.diagnose import TargetHealth
@@ -104,6 +107,45 @@ class SecretsGateway(Gateway):
 
 
 _G = TypeVar("_G", bound=Gateway)
+_R = TypeVar("_R")
+
+
+class Answers:
+    """Reads that answer per cluster, not per service (the scheduled tasks' lookups), made
+    once a run: every story sharing the readers (a release's services, in their threads)
+    gets a copy of the first answer; the others wait for it rather than ask again. An error
+    is not kept: the next one asks."""
+
+    def __init__(self) -> None:
+        self._answers: dict[Hashable, Any] = {}
+        self._locks: dict[Hashable, threading.Lock] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable, read: Callable[[], _R]) -> _R:
+        with self._lock:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            if key not in self._answers:
+                self._answers[key] = read()
+            return copy.deepcopy(self._answers[key])  # type: ignore[no-any-return]
+
+    def forget(self, key: Hashable) -> None:
+        """After our own write: the next read asks again."""
+        with self._lock:
+            self._answers.pop(key, None)
+
+
+def once_a_run(read: Callable[..., _R]) -> Callable[..., _R]:
+    """A gateway's read made once a run (by its arguments) through the readers' Answers."""
+
+    @functools.wraps(read)
+    def once(self: Any, *args: Any) -> _R:
+        answers: Answers | None = getattr(self, "answers", None)
+        if answers is None:
+            return read(self, *args)
+        return answers.get((read.__name__, *args), lambda: read(self, *args))
+
+    return once
 
 
 class AwsReaders:
@@ -113,6 +155,7 @@ class AwsReaders:
     def __init__(self, clients: Clients, on_call: Any = None) -> None:
         self.clients = clients
         self.on_call = on_call
+        self.answers = Answers()  # the scheduled tasks' lookups: once a run, per cluster
 
     @property
     def region(self) -> str:
@@ -157,10 +200,14 @@ class AwsReaders:
         return self._gateway(CodeDeployGroups, "codedeploy", None, policy)
 
     def events(self, policy: RunPolicy) -> EventsGateway:
-        return self._gateway(EventsGateway, "events", None, policy)
+        gateway = self._gateway(EventsGateway, "events", None, policy)
+        gateway.answers = self.answers
+        return gateway
 
     def scheduler(self, policy: RunPolicy) -> SchedulerGateway:
-        return self._gateway(SchedulerGateway, "scheduler", None, policy)
+        gateway = self._gateway(SchedulerGateway, "scheduler", None, policy)
+        gateway.answers = self.answers
+        return gateway
 
     def codedeploy_deployments(self, policy: RunPolicy) -> CodeDeployGateway:
         """CodeDeploy for deploying a CODE_DEPLOY service (codedeploy.py)."""
@@ -171,7 +218,9 @@ class EventsGateway(Gateway):
     """EventBridge rules (their ECS targets)."""
 
     MUTATING = frozenset({"PutTargets"})
+    answers: Answers | None = None
 
+    @once_a_run
     def rule_names_by_target(self, target_arn: str) -> list[str]:
         names: list[str] = []
         token: str | None = None
@@ -186,6 +235,7 @@ class EventsGateway(Gateway):
             if not token:
                 return names
 
+    @once_a_run
     def targets_by_rule(self, rule: str) -> list[dict[str, Any]]:
         targets: list[dict[str, Any]] = []
         token: str | None = None
@@ -201,7 +251,11 @@ class EventsGateway(Gateway):
     def put_targets(self, rule: str, targets: list[dict[str, Any]]) -> None:
         from ecsdeploy.errors import AwsError
 
-        answer = self.call("PutTargets", Rule=rule, Targets=targets)
+        try:
+            answer = self.call("PutTargets", Rule=rule, Targets=targets)
+        finally:  # the rule's targets are read again if asked again
+            if self.answers is not None:
+                self.answers.forget(("targets_by_rule", rule))
         if answer.get("FailedEntryCount"):
             failed = answer.get("FailedEntries") or []
             raise AwsError(
@@ -214,7 +268,9 @@ class SchedulerGateway(Gateway):
     """EventBridge Scheduler schedules."""
 
     MUTATING = frozenset({"UpdateSchedule"})
+    answers: Answers | None = None
 
+    @once_a_run
     def schedules(self) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = []
         token: str | None = None
@@ -225,12 +281,18 @@ class SchedulerGateway(Gateway):
             if not token:
                 return found
 
+    @once_a_run
     def get_schedule(self, name: str, group: str) -> dict[str, Any]:
         answer = self.call("GetSchedule", Name=name, GroupName=group)
         return {k: v for k, v in answer.items() if k != "ResponseMetadata"}
 
     def update_schedule(self, request: Mapping[str, Any]) -> None:
-        self.call("UpdateSchedule", **request)
+        try:
+            self.call("UpdateSchedule", **request)
+        finally:  # the schedule is read again if asked again
+            if self.answers is not None:
+                key = ("get_schedule", request.get("Name"), request.get("GroupName") or "default")
+                self.answers.forget(key)
 
     def update_fields(self) -> list[str]:
         model = self.client.meta.service_model

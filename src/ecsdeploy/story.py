@@ -33,6 +33,7 @@ from ecsdeploy.models import (
     short_name,
 )
 from ecsdeploy.output import Reporter, describe_counts
+from ecsdeploy.plan import new_revision_asked
 from ecsdeploy.policy import Aborted, Interrupted
 from ecsdeploy.result import DeployResult, Outcome
 from ecsdeploy.watch import Target, WatchResult, WatchSettings, paused_reason, watch
@@ -198,6 +199,7 @@ class Story:
         self.phase = Phase.STARTING
         self.service_updated = False
         self.result: DeployResult | None = None  # the run's, once one has begun
+        self._early_checks: preflight.Early = {}  # image checks begun with the first reads
 
     # -- the frame ---------------------------------------------------------------------------
 
@@ -236,6 +238,22 @@ class Story:
                 known_secrets=self.readers.credential_secrets,
             )
 
+    def preflight_early(self, cfg: DeployConfig) -> None:
+        """Start the checks that need only the command line (each -i in ECR) now, beside the
+        first reads; `preflight` takes their answers (and ignores those it does not need)."""
+        if not cfg.preflight or self.readers is None:
+            return
+        if not new_revision_asked(cfg) and cfg.revision is None:
+            return  # no revision to check
+        if cfg.image is not None:
+            images = [str(i) for i in (cfg.image, *cfg.extra_images)]
+            self._early_checks = preflight.start_images(
+                self.readers, self.policy, images, self.readers.region
+            )
+        # The other checks' clients are made once the revision is known; their models
+        # (most of a client's cost) load now, while the first reads are on the wire.
+        self.readers.clients.prepare(preflight.LATER, after=list(self._early_checks.values()))
+
     def preflight(
         self, cfg: DeployConfig, containers: Sequence[Mapping[str, Any]], r: DeployResult
     ) -> None:
@@ -252,7 +270,7 @@ class Story:
             return
         self.phase = Phase.PREFLIGHT
         started = self.clock()
-        checks = preflight.run(self.readers, self.policy, found)
+        checks = preflight.run(self.readers, self.policy, found, self._early_checks)
         r.preflight = [c.as_dict() for c in checks]
         ok = sum(c.status == "ok" for c in checks)
         self.reporter.info(

@@ -153,6 +153,15 @@ def seed_demo_orders(sandbox: Sandbox, step_delay: float) -> None:
     help="Seconds in a sandbox minute: native deployments' bake times are in minutes.",
 )
 @click.option(
+    "--latency",
+    type=click.FloatRange(min=0, max=10),
+    default=0.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Added to every AWS request's round trip (concurrent requests overlap), as a real "
+    "region answers a CI runner: e.g. 0.06.",
+)
+@click.option(
     "--seed-demo",
     is_flag=True,
     help="Create cluster 'demo' with seven services, the first six with the circuit breaker "
@@ -190,6 +199,7 @@ def main(
     port: int,
     step_delay: float,
     minute: float,
+    latency: float,
     seed_demo: bool,
     fail_images: tuple[str, ...],
     crash_images: tuple[str, ...],
@@ -237,6 +247,7 @@ def main(
                 }
             ),
         )
+    sandbox.latency = latency  # after the seeding, which it would only slow down
     if ready_file:
         with open(ready_file, "w", encoding="utf-8") as fh:
             fh.write(sandbox.endpoint + "\n")

@@ -50,15 +50,34 @@ StartResponse = Callable[..., Any]
 
 
 class Middleware:
-    def __init__(self, app: Any, scheduler: Scheduler) -> None:
+    def __init__(self, app: Any, scheduler: Scheduler, latency: float = 0.0) -> None:
         self.app = app
         self.scheduler = scheduler
+        #: Seconds added to every AWS request's round trip, as a real region's distance adds
+        #: them: half before the request is served, half after, outside the lock, so that
+        #: concurrent requests overlap.
+        self.latency = latency
+        #: (time.monotonic() on arrival, operation) of every AWS request, for the benchmarks.
+        self.arrivals: list[tuple[float, str]] = []
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         if path.startswith("/_sandbox/"):
             return self._control(environ, start_response, path.removeprefix("/_sandbox/"))
         operation = _operation(environ)
+        self.arrivals.append((time.monotonic(), operation))
+        latency = self.latency
+        if latency > 0:
+            time.sleep(latency / 2)
+        try:
+            return self._serve(environ, start_response, operation)
+        finally:
+            if latency > 0:
+                time.sleep(latency / 2)
+
+    def _serve(
+        self, environ: dict[str, Any], start_response: StartResponse, operation: str
+    ) -> Iterable[bytes]:
         with self.scheduler.lock:
             self.scheduler.requests.append(operation)
             fault = self.scheduler.take_injected(operation)
@@ -135,6 +154,8 @@ class Middleware:
             )
         elif name == "inject":
             s.inject(body.pop("operation"), body.pop("kind"), **body)
+        elif name == "latency":
+            self.latency = max(0.0, float(body["seconds"]))
         else:
             start_response("404 Not Found", [("Content-Type", "application/json")])
             return [b'{"error": "unknown sandbox endpoint"}']
@@ -152,7 +173,10 @@ class Sandbox:
         step_delay: float = 0.05,
         host: str = "127.0.0.1",
         minute: float = 60.0,
+        latency: float = 0.0,
     ) -> None:
+        """`latency`: seconds added to every AWS request served (not to `/_sandbox/` knobs),
+        concurrent requests overlapping, as a real region answers a CI runner."""
         if host not in ("127.0.0.1", "localhost", "::1"):
             raise ValueError("the sandbox listens on loopback only")
         self.host = host
@@ -162,6 +186,21 @@ class Sandbox:
         self._threads: list[threading.Thread] = []
         self._server: Any = None
         self._undo: Callable[[], None] | None = None
+        self._base_latency = latency
+        self._middleware: Middleware | None = None
+        self._latency = latency
+
+    @property
+    def latency(self) -> float:
+        """Seconds added to every AWS request's round trip (settable while it serves;
+        `reset_faults` puts the constructor's value back)."""
+        return self._middleware.latency if self._middleware is not None else self._latency
+
+    @latency.setter
+    def latency(self, seconds: float) -> None:
+        self._latency = max(0.0, seconds)
+        if self._middleware is not None:
+            self._middleware.latency = self._latency
 
     @property
     def endpoint(self) -> str:
@@ -171,6 +210,11 @@ class Sandbox:
     def requests(self) -> list[str]:
         with self.scheduler.lock:
             return list(self.scheduler.requests)
+
+    @property
+    def arrivals(self) -> list[tuple[float, str]]:
+        """(time.monotonic() on arrival, operation) of every AWS request served so far."""
+        return list(self._middleware.arrivals) if self._middleware is not None else []
 
     @property
     def applied(self) -> list[str]:
@@ -218,6 +262,7 @@ class Sandbox:
             self.scheduler.faults = Faults()
             self.scheduler.service_faults.clear()
             self.scheduler.injected.clear()
+        self.latency = self._base_latency
 
     def start(self) -> Sandbox:
         from moto.moto_server.werkzeug_app import (
@@ -235,7 +280,10 @@ class Sandbox:
             undo_ecs()
 
         self._undo = undo
-        app = Middleware(DomainDispatcherApplication(create_backend_app), self.scheduler)
+        app = Middleware(
+            DomainDispatcherApplication(create_backend_app), self.scheduler, self._latency
+        )
+        self._middleware = app
 
         class QuietHandler(MotoRequestHandler):
             def log_request(self, *args: Any, **kwargs: Any) -> None:
