@@ -497,47 +497,12 @@ class Follower:
 # -- finding the group --------------------------------------------------------------------
 
 
-def _names_service(info: Mapping[str, Any], cluster: str, service: str) -> bool:
-    return any(
-        s.get("serviceName") == service and short_name(str(s.get("clusterName", ""))) == cluster
-        for s in info.get("ecsServices") or []
-    )
-
-
 def find_group(cd: CodeDeployGateway, cfg: DeployConfig) -> Group:
-    """The deployment group whose ecsServices name the service: the one given, or found by
-    listing the ECS applications and their groups."""
+    """The deployment group whose ecsServices name the service: the one given, or found."""
     assert cfg.cluster
     assert cfg.service
-    cluster = short_name(cfg.cluster)
-    if cfg.codedeploy_application and cfg.codedeploy_group:
-        info = cd.deployment_group(cfg.codedeploy_application, cfg.codedeploy_group)
-        if not _names_service(info, cluster, cfg.service):
-            raise UsageError(
-                f"CodeDeploy deployment group {cfg.codedeploy_group} of application "
-                f"{cfg.codedeploy_application} does not deploy service {cfg.service} of "
-                f"cluster {cluster}; check --codedeploy-application and --codedeploy-group"
-            )
-        return Group(cfg.codedeploy_application, cfg.codedeploy_group, info)
-    found = []
-    for app in cd.ecs_applications():
-        names = cd.deployment_groups(app)
-        for info in cd.deployment_groups_info(app, names) if names else []:
-            if _names_service(info, cluster, cfg.service):
-                found.append(Group(app, str(info.get("deploymentGroupName")), info))
-    if not found:
-        raise NotFoundError(
-            f"No CodeDeploy deployment group deploys service {cfg.service} of cluster "
-            f"{cluster} (service uses the CODE_DEPLOY controller); give "
-            "--codedeploy-application and --codedeploy-group; nothing was changed"
-        )
-    if len(found) > 1:
-        listed = ", ".join(f"{g.application}/{g.name}" for g in found)
-        raise UsageError(
-            f"Several CodeDeploy deployment groups deploy service {cfg.service}: {listed}; "
-            "choose one with --codedeploy-application and --codedeploy-group"
-        )
-    return found[0]
+    info = cd.group_of(cfg.cluster, cfg.service, cfg.codedeploy_application, cfg.codedeploy_group)
+    return Group(str(info["applicationName"]), str(info.get("deploymentGroupName")), info)
 
 
 def check_idle(cd: CodeDeployGateway, group: Group) -> None:
@@ -561,7 +526,7 @@ def _follower(story: Story, cd: CodeDeployGateway, cfg: DeployConfig, r: DeployR
 def _gateway(story: Story) -> CodeDeployGateway:
     if story.readers is None:
         raise AwsError("CodeDeploy needs the run's AWS clients; none were given")
-    return story.readers.codedeploy_deployments(story.policy)
+    return story.readers.codedeploy(story.policy)
 
 
 # -- the stories ---------------------------------------------------------------------------
