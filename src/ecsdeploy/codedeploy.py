@@ -33,7 +33,7 @@ from ecsdeploy.errors import (
 )
 from ecsdeploy.gateways import CodeDeployGateway
 from ecsdeploy.models import Service, Task, short_name
-from ecsdeploy.plan import PLACEHOLDER_ARN, Planner, new_revision_asked
+from ecsdeploy.plan import PLACEHOLDER_ARN, Planner
 from ecsdeploy.policy import Interrupted
 from ecsdeploy.result import DeployResult, Outcome, Rollback
 from ecsdeploy.rollback import guarded
@@ -621,18 +621,10 @@ def deploy(story: Story, cfg: DeployConfig, r: DeployResult, service: Service) -
     check_idle(cd, group)
 
     planner = Planner(story.ecs, reporter)
-    plan = containers = None
-    target_arn = old_arn
-    if cfg.revision is not None:
-        target_arn, containers = planner.resolve_revision(cfg, service)
-        if target_arn == old_arn and not cfg.force_new_deployment:
-            r.outcome = Outcome.DRY_RUN if cfg.dry_run else Outcome.SUCCEEDED
-            r.reason = f"already on {short_name(old_arn)}"
-            reporter.info(f"The service already runs {short_name(old_arn)}: nothing to do")
-            return
-    elif new_revision_asked(cfg):
-        plan = planner.plan_revision(cfg, old_arn)
-        containers = plan.containers
+    target = planner.target(cfg, service, r)
+    if target is None:
+        return
+    plan, containers, target_arn = target.plan, target.containers, target.arn
     lb = service.load_balancers[0] if service.load_balancers else {}
     container, port = lb.get("containerName"), lb.get("containerPort")
     images = [str(i) for i in (cfg.image, *cfg.extra_images) if i is not None]
