@@ -29,6 +29,8 @@ from tests.conftest import (
     start_cli,
 )
 
+BREAKER = {"deploymentCircuitBreaker": {"enable": True, "rollback": True}}
+
 
 def service(sandbox: Any, cluster: str) -> dict[str, Any]:
     return sandbox.client().describe_services(cluster=cluster, services=["web"])["services"][0]
@@ -76,10 +78,14 @@ class AnotherRunDeploysFirst(Reporter):
         self.sandbox, self.cluster = sandbox, cluster
 
     def warn(self, message: str) -> None:
-        if message.startswith("Rolling back to"):
-            self.sandbox.client().update_service(
-                cluster=self.cluster, service="web", taskDefinition=f"{self.cluster}-web:1"
-            )
+        if message.startswith("Rolling back to"):  # a revision of its own (web:3)
+            ecs = self.sandbox.client()
+            base = ecs.describe_task_definition(taskDefinition=f"{self.cluster}-web:1")
+            mine = ecs.register_task_definition(
+                family=f"{self.cluster}-web",
+                containerDefinitions=base["taskDefinition"]["containerDefinitions"],
+            )["taskDefinition"]["taskDefinitionArn"]
+            ecs.update_service(cluster=self.cluster, service="web", taskDefinition=mine)
         super().warn(message)
 
 
@@ -100,6 +106,42 @@ def test_rollback_never_reverts_a_deployment_that_is_not_ours(sandbox, cluster):
     )
     # ours and the other run's: the rollback made no UpdateService of its own
     assert sandbox.applied[before:].count("UpdateService") == 2
+
+
+def test_a_rollback_that_ecs_began_as_our_verdict_came_is_ecs_rollback(sandbox, cluster):
+    """--max-failed-tasks 1 decides; in the same moment ECS's circuit breaker goes back to
+    the previous revision: the run reads as ECS's rollback (15), not as superseded (1)."""
+    seed(sandbox, cluster, desired_count=1, deployment_configuration=BREAKER)
+    # the breaker holds off until the verdict has been reached, then trips at once
+    sandbox.set_faults("web", fail_images=("*:broken",), circuit_breaker_threshold=1000)
+    sandbox.scheduler.inject("ListTasks", "hold")  # the verdict's look at the stopped tasks
+    started = start_cli(
+        sandbox,
+        *("-c", cluster, "-n", "web", *FAST, "-i", "nginx:broken", "--max-failed-tasks", "1"),
+        *("--enable-rollback", "--output", "json"),
+    )
+    started.wait_for_call(sandbox, "ListTasks")
+    sandbox.set_faults("web", circuit_breaker_threshold=1)
+    wait_until(lambda: service(sandbox, cluster)["taskDefinition"].endswith("-web:1"))
+    sandbox.scheduler.release("ListTasks")
+    run = started.finish(sandbox)
+    assert run.code == 15, run.stdout + run.stderr
+    summary = json.loads(run.stdout)
+    assert summary["outcome"] == "rolled_back_by_ecs"
+    assert summary["reason"] == (
+        f"rolled back by ECS to {cluster}-web:1, triggered by the deployment circuit breaker: "
+        "tasks failed to start"
+    )
+    assert "Rollback skipped" not in run.stderr
+    assert run.applied.count("UpdateService") == 1  # ECS rolled back; we sent no second one
+
+
+def wait_until(condition: Any, within: float = 30) -> None:
+    """Block until `condition()` holds (the sandbox moves on its own clock)."""
+    deadline = time.monotonic() + within
+    while not condition():
+        assert time.monotonic() < deadline, "the sandbox never got there"
+        time.sleep(0.01)
 
 
 def test_prune_keeps_revisions_that_a_service_deployment_runs(sandbox, cluster):

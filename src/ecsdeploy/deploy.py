@@ -186,11 +186,11 @@ def deploy_service(story: Story, cfg: DeployConfig, r: DeployResult) -> None:
         if target.service_deployment_arn:
             roll_back_native(story, cfg, r, rollout, target=target, previous=result)
         else:
-            roll_back_rolling(story, cfg, r, old_arn)
+            roll_back_rolling(story, cfg, r, old_arn, seen=result.deployment)
     if result.outcome is Outcome.ERROR and r.code != ExitCode.ROLLED_BACK:
         # an answer to a hook failed: unless rolled back, the deployment still waits
         record_pause(cfg, r, result.service_deployment)
-    if r.code == ExitCode.ROLLED_BACK or result.outcome in _BACK_ON_THE_OLD_REVISION:
+    if r.code == ExitCode.ROLLED_BACK or r.outcome in _BACK_ON_THE_OLD_REVISION:
         put_back_configuration(story, cfg, r)
 
 

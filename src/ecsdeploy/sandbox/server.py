@@ -59,6 +59,8 @@ class Middleware:
             fault = self.scheduler.take_injected(operation)
         if fault is not None and fault.kind == "delay":
             time.sleep(fault.delay)  # outside the lock: the scheduler and others go on
+        elif fault is not None and fault.kind == "hold":
+            self.scheduler.hold(operation).wait(fault.delay)  # outside the lock, as above
         elif fault is not None and fault.kind == "error":
             body = json.dumps({"__type": fault.code, "message": fault.message})
             start_response(
@@ -105,6 +107,7 @@ class Middleware:
             service = body.pop("service", None)
             for key in (
                 "fail_images",
+                "stall_images",
                 "crash_images",
                 "crash_log",
                 "unhealthy_target_images",
@@ -212,6 +215,9 @@ class Sandbox:
             self.scheduler.faults = Faults()
             self.scheduler.service_faults.clear()
             self.scheduler.injected.clear()
+            for held in self.scheduler.holds.values():
+                held.set()  # a test that failed before releasing a call must not hang
+            self.scheduler.holds.clear()
 
     def start(self) -> Sandbox:
         from moto.moto_server.werkzeug_app import (
