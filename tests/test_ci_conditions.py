@@ -24,6 +24,7 @@ from tests.conftest import (
     child_env,
     cli_path,
     deploy,
+    ecr_image,
     run_cli,
     seed,
     start_cli,
@@ -68,6 +69,25 @@ def test_overlapping_deploys_never_undo_each_other(sandbox, cluster):
     assert "is still in progress on the service; this deploy replaces it" in run2.stdout
     # two deploys, two deployments: the superseded one rolled nothing back
     assert sandbox.applied[before:].count("UpdateService") == 2
+
+
+def test_a_deployment_in_progress_is_named_only_when_ours_replaces_it(sandbox, cluster):
+    """The preflight refuses the deploy: nothing replaces the deployment in progress, so
+    nothing says so; the deploy that goes on names it as its UpdateService is sent."""
+    image = ecr_image(sandbox, f"{cluster}-web", "1.0")
+    seed(sandbox, cluster, image=image)
+    sandbox.set_faults("web", stall=True)
+    sandbox.client().update_service(cluster=cluster, service="web", forceNewDeployment=True)
+    repository = image.rsplit(":", 1)[0]
+    refused = deploy(sandbox, cluster, "-i", f"{repository}:9.9")
+    assert refused.code == 25, refused.stderr
+    assert "still in progress" not in refused.stdout + refused.stderr
+    assert refused.mutating_calls == []
+    run = deploy(sandbox, cluster, "-i", image, "-t", "1")  # stalled: it times out
+    assert "is still in progress on the service; this deploy replaces it" in run.stdout
+    said = run.stdout.splitlines()
+    notice = next(i for i, line in enumerate(said) if "this deploy replaces it" in line)
+    assert "Service updated: deployment" in said[notice + 1]
 
 
 class AnotherRunDeploysFirst(Reporter):

@@ -96,7 +96,6 @@ def deploy_service(story: Story, cfg: DeployConfig, r: DeployResult) -> None:
     _check_deployable(service)
     old_arn = r.old_task_definition = r.new_task_definition = service.task_definition
     reporter.info(f"Current task definition: {old_arn}")
-    _note_deployments_in_progress(reporter, service)
 
     # Plan and check every mutating request before making the first one.
     story.phase = Phase.PREPARING
@@ -152,6 +151,7 @@ def deploy_service(story: Story, cfg: DeployConfig, r: DeployResult) -> None:
         if not _migrate(story, cfg, migration, containers, r):
             return  # no service was changed
     story.phase = Phase.UPDATING
+    _note_deployments_in_progress(reporter, service)
     updated = story.update_service(cfg, service, update, orphan=request is not None)
     story.service_updated = True
     r.deployment_id = deployment_id = story.deployment_to_follow(cfg, updated)
@@ -293,7 +293,8 @@ def _service_update(
 
 
 def _note_deployments_in_progress(reporter: Reporter, service: Service) -> None:
-    """Say so when our deploy is about to replace one that has not finished."""
+    """Say so, as our UpdateService is sent, when it replaces a deployment that has not
+    finished (not before: a check that refuses the deploy replaces nothing)."""
     d = service.primary
     if d is None or d.rollout_completed:
         return
