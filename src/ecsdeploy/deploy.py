@@ -226,7 +226,8 @@ def prepare_release(
             migration["startedBy"] = "ecs-deploy/pre-deploy"
             migration["taskDefinition"] = arn
             check_overrides(cfg.pre_deploy, plan.containers)
-            if not _migrate(story, cfg, migration, plan.containers, r):
+            moving = [c.service for c in configs if c.service]
+            if not _migrate(story, cfg, migration, plan.containers, r, moving):
                 return shared
     return shared
 
@@ -252,9 +253,10 @@ def _migrate(
     params: dict[str, Any],
     containers: Sequence[Mapping[str, Any]],
     r: DeployResult,
+    services: Sequence[str] = (),
 ) -> bool:
     """--pre-deploy: the new revision's one-off migration task, followed to its end (logs
-    streamed); True when it exited 0 and the service may move."""
+    streamed); True when it exited 0 and the service (a release's `services`) may move."""
     story.phase = Phase.MIGRATING
     ended = run_one_off(story, cfg, params, containers, r, wait=True, what="migration")
     if ended is None:  # interrupted (the task was stopped) or timed out: r says which
@@ -264,7 +266,8 @@ def _migrate(
         r.code, r.outcome = ExitCode.MIGRATION_FAILED, Outcome.FAILED
         r.reason = f"migration failed ({'; '.join(ended.failures)}): no service was changed"
         return False
-    story.reporter.info("Migration succeeded: updating the service")
+    moving = f"services {', '.join(services)}" if len(services) > 1 else "service"
+    story.reporter.info(f"Migration succeeded: updating the {moving}")
     return True
 
 
