@@ -227,7 +227,7 @@ def prepare_release(
             migration["taskDefinition"] = arn
             check_overrides(cfg.pre_deploy, plan.containers)
             moving = [c.service for c in configs if c.service]
-            if not _migrate(story, cfg, migration, plan.containers, r, moving):
+            if not _migrate(story, cfg, migration, plan.containers, r, services=moving):
                 return shared
     return shared
 
@@ -253,6 +253,7 @@ def _migrate(
     params: dict[str, Any],
     containers: Sequence[Mapping[str, Any]],
     r: DeployResult,
+    *,
     services: Sequence[str] = (),
 ) -> bool:
     """--pre-deploy: the new revision's one-off migration task, followed to its end (logs
