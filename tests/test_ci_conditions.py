@@ -196,13 +196,33 @@ def test_a_signal_at_any_moment_of_start_up_is_a_clean_exit(sandbox, cluster, de
     time.sleep(delay)
     started.signal(sig)
     run = started.finish(sandbox)
-    assert run.code == code, run.stderr
+    if before_our_handlers(run, sig):
+        return
     assert "Traceback" not in run.stderr
+    assert run.code == code, run.stderr
     summary = json.loads(run.stdout)
     assert summary["outcome"] == "interrupted"
     assert summary["exit_code"] == code
     if "UpdateService" not in run.applied:  # stopped before the deploy: nothing deployed
         assert service(sandbox, cluster)["taskDefinition"].endswith(f"{cluster}-web:1")
+
+
+def before_our_handlers(run: Any, sig: int) -> bool:
+    """The signal came in the interpreter's own start-up, before any code of ours could
+    install a handler (a few milliseconds; far more on a loaded machine): Python ended the
+    process, as it ends any program then. SIGTERM's default action kills it (the shell sees
+    143, as after our handler); SIGINT is Python's KeyboardInterrupt, raised wherever the
+    interpreter stood. Either way nothing of ours ran: no AWS call, no summary."""
+    if run.code == code_of(sig) or run.calls or run.stdout:
+        return False
+    killed = run.code == -sig
+    keyboard = sig == signal.SIGINT and run.stderr.rstrip().endswith("KeyboardInterrupt")
+    assert killed or keyboard, (run.code, run.stderr)
+    return True
+
+
+def code_of(sig: int) -> int:
+    return 128 + sig
 
 
 def test_a_second_signal_aborts_at_once_but_still_reports(sandbox, cluster, tmp_path):
