@@ -227,7 +227,7 @@ def code_of(sig: int) -> int:
 
 def test_a_second_signal_aborts_at_once_but_still_reports(sandbox, cluster, tmp_path):
     seed(sandbox, cluster)
-    sandbox.scheduler.inject("DescribeServices", "delay", delay=2.0, skip=1)  # the first poll
+    sandbox.scheduler.inject("DescribeServices", "hold", skip=1)  # the first poll, held
     gh = tmp_path / "gh"
     started = start_cli(
         sandbox,
@@ -236,9 +236,10 @@ def test_a_second_signal_aborts_at_once_but_still_reports(sandbox, cluster, tmp_
     )
     started.wait_for_call(sandbox, "DescribeServices", 2)
     started.signal(signal.SIGTERM)
-    time.sleep(0.2)
+    time.sleep(0.5)  # two signals, not one: the first is handled before the second comes
     started.signal(signal.SIGTERM)  # the first is still pending inside the held call
     run = started.finish(sandbox)
+    sandbox.scheduler.release("DescribeServices")
     assert run.code == 143, run.stderr
     summary = json.loads(run.stdout)
     assert summary["outcome"] == "aborted"

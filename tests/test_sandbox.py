@@ -210,7 +210,8 @@ def test_stall_fault_keeps_tasks_pending(sandbox, cluster):
     new_revision(ecs, cluster, "nginx:2")
     update(ecs, cluster)
     wait_for(lambda: describe(ecs, cluster)["deployments"][0]["pendingCount"] == 2)
-    time.sleep(0.3)
+    steps = sandbox.scheduler.steps
+    wait_for(lambda: sandbox.scheduler.steps >= steps + 10)  # steps, not seconds, pass
     primary = describe(ecs, cluster)["deployments"][0]
     assert (primary["runningCount"], primary["rolloutState"]) == (0, "IN_PROGRESS")
 
