@@ -534,10 +534,12 @@ def test_native_strategies_walk_ecs_stages_and_keep_blue_through_the_bake(
     assert set(STAGES) <= set(stages)  # every stage, in turn
     assert {v["stage"] for v in seen} <= set(stages)  # the follower saw nothing else
     assert sorted({h["production"] for h in history}) == weights
-    bake = [v for v in seen if v["stage"] == "BAKE_TIME"]
-    assert bake[0]["blue"] == 2  # blue keeps running through the bake
-    after = next(v for v in seen if v["stage"] == "CLEAN_UP")
-    assert after["at"] - bake[0]["at"] >= 2 * 0.4 * 0.9  # bakeTimeInMinutes x the minute
+    # blue keeps running through the bake (whenever the follower looked during it)
+    assert all(v["blue"] == 2 for v in seen if v["stage"] == "BAKE_TIME")
+    baked = next(h["at"] for h in history if h["stage"] == "CLEAN_UP") - next(
+        h["at"] for h in history if h["stage"] == "BAKE_TIME"
+    )
+    assert baked >= 2 * 0.4  # bakeTimeInMinutes x the minute, as the sandbox timed it
     source = seen[-1]["record"]["sourceServiceRevisions"][0]
     assert source["requestedProductionTrafficWeight"] == 0.0
     final = describe(ecs, cluster)
