@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: env demo test lint typecheck unit bench clean lock
+.PHONY: env demo test lint typecheck docs unit bench clean lock
 
 env: $(STAMP)
 
@@ -24,11 +24,16 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# The documentation site (docs/, mkdocs.yml) into site/; --strict fails on a broken link or
+# anchor. Not -q: it hides the warnings that --strict counts.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
+
 # Four workers on two cores: most of the suite waits on the sandbox's rollouts, not the CPU.
 unit: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest -n 4
 
-test: lint typecheck unit
+test: lint typecheck docs unit
 
 # The image's pinned, hashed dependencies (needs the package index): commit what it writes.
 lock: $(STAMP)
@@ -38,4 +43,4 @@ bench: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python benchmarks/run_all.py
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache site

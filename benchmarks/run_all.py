@@ -12,11 +12,13 @@ for script in (
     "startup.py",
     "overhead.py",
     "overhead.py --preflight",
+    "production.py",
     "failure_detection.py",
     "diagnosis.py",
     "deploy_job.py",
     "api_calls.py",
     "reliability.py",
+    "codedeploy.py",
 ):
     print(f"$ python benchmarks/{script}", flush=True)
     name, *options = script.split()

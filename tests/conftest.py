@@ -37,6 +37,8 @@ MUTATING = {
     "StopTask",
     "PutTargets",
     "UpdateSchedule",
+    "ModifyRule",
+    "ModifyListener",
 }
 _names = itertools.count(1)
 
@@ -66,6 +68,7 @@ def sandbox() -> Iterator[Sandbox]:
     with Sandbox(step_delay=0.02) as sb:
         assert_loopback(sb.endpoint)
         yield sb
+        _TOOL_CALLS.update(sb.tool_log)
 
 
 @pytest.fixture(autouse=True)
@@ -115,23 +118,48 @@ def leaked_secrets(texts: list[str], args: tuple[str, ...] = ()) -> list[str]:
 
 _SCANNED = [0]  # command runs scanned this session (reported at the end of the run)
 _PROCESSES = [0]  # of which ran as a process of their own
+#: (service, operation) of every AWS call ecs-deploy made this session, in any worker: each
+#: must be allowed by docs/iam-policy.json (checked when the session ends).
+_TOOL_CALLS: set[tuple[str, str]] = set()
+_NOT_ALLOWED: list[str] = []
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    """An xdist worker hands its count to the controller (see pytest_testnodedown)."""
+    """An xdist worker hands its counts and calls to the controller (pytest_testnodedown);
+    the controller (or a run without workers) checks the calls against the IAM policy, and
+    fails the session if one is not allowed."""
     workeroutput = getattr(session.config, "workeroutput", None)
     if workeroutput is not None:
         workeroutput["scanned"] = _SCANNED[0]
         workeroutput["processes"] = _PROCESSES[0]
+        workeroutput["tool_calls"] = sorted(_TOOL_CALLS)
+        return
+    from tests.iam_policy import not_allowed
+
+    _NOT_ALLOWED[:] = not_allowed(_TOOL_CALLS)
+    if _NOT_ALLOWED:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_testnodedown(node: Any, error: Any) -> None:
     output = getattr(node, "workeroutput", {})
     _SCANNED[0] += int(output.get("scanned", 0))
     _PROCESSES[0] += int(output.get("processes", 0))
+    _TOOL_CALLS.update((service, op) for service, op in output.get("tool_calls", []))
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if _NOT_ALLOWED:
+        terminalreporter.write_line(
+            f"FAILED: docs/iam-policy.json does not allow {', '.join(_NOT_ALLOWED)}, which "
+            "ecs-deploy called in this session",
+            red=True,
+        )
+    elif _TOOL_CALLS:
+        terminalreporter.write_line(
+            f"IAM policy: the {len(_TOOL_CALLS)} AWS operations ecs-deploy called are all "
+            "allowed by docs/iam-policy.json"
+        )
     if _SCANNED[0]:
         terminalreporter.write_line(
             f"secrets scan: {_SCANNED[0]} runs of ecs-deploy ({_PROCESSES[0]} in a process of "

@@ -97,6 +97,17 @@ CASES = [
     Bad((*X, "-i", " nginx"), 13, "it is empty or has spaces"),
     Bad((*X, "-i", "repo//name"), 13, "not a valid repository name component"),
     Bad((*X, "-to", "bad/tag"), 13, "Unable to parse tag 'bad/tag'"),
+    # Habits of the bash tool's README and of fabfuel's, each answered with the fix.
+    Bad((*X, "-i", "repo:`git describe`"), 13, 'in double quotes: -i "repo:$(git describe)"'),
+    Bad((*X, "-i", "nginx", "-t", "5m"), 3, "'5m' is not a number of seconds (e.g. 300 for"),
+    Bad(
+        (*X, "-e", "web", "LOG=1"),
+        3,
+        "(-e is --tag-env-var, as in the bash tool: the image tag from variable VAR; to set an "
+        "environment variable use --env CONTAINER NAME=VALUE)",
+    ),
+    Bad((*X, "-i", "nginx", "-r", "eu-west-9x"), 3, "'eu-west-9x' is not a region name"),
+    Bad((*X, "-i", "nginx", "-r", "eu-west-1a"), 3, "'eu-west-1a' is not a region name"),  # a zone
     Bad((*X, "-to", ""), 8, "-i/--image is required"),  # an empty -to is no -to, as in bash
     Bad((*X, "-i", "nginx", "-e", "TAG"), 13, "Unable to parse tag", {"TAG": "a b"}),
     # Usage: click's parser and our option rules.
@@ -118,7 +129,7 @@ CASES = [
     Bad((*X, "-i", "nginx", "-D", "two"), 3, "'two' is not a valid integer"),
     Bad((*X, "-i", "nginx", "-m", "-5"), 3, "is not in the range"),
     Bad((*X, "-i", "nginx", "-M", "50"), 3, "is not in the range"),
-    Bad((*X, "-i", "nginx", "-t", "soon"), 3, "'soon' is not a valid float"),
+    Bad((*X, "-i", "nginx", "-t", "soon"), 3, "'soon' is not a number of seconds"),
     Bad((*X, "-i", "nginx", "-t", "nan"), 3, "'nan' is not a finite number"),
     Bad((*X, "-i", "nginx", "-t", "inf"), 3, "'inf' is not a finite number"),
     Bad((*X, "-i", "nginx", "-t", "-inf"), 3, "'-inf' is not a finite number"),
@@ -334,3 +345,20 @@ def _fill(arg: str, cluster: str, tmp_path: Path) -> str:
         path.write_bytes(FILES[arg[6:-1]].replace(b"{family}", f"{cluster}-web".encode()))
         return str(path)
     return arg.replace("{cluster}", cluster)
+
+
+def test_every_region_botocore_knows_is_shaped_like_one():
+    """The shape refused at once (exit 3) never refuses a region AWS has."""
+    import botocore.session
+
+    from ecsdeploy.aws import REGION
+
+    session = botocore.session.get_session()
+    known = {
+        region
+        for partition in session.get_available_partitions()
+        for service in ("ecs", "sts", "logs")
+        for region in session.get_available_regions(service, partition_name=partition)
+    }
+    assert "us-east-1" in known
+    assert [r for r in sorted(known) if not REGION.fullmatch(r)] == []

@@ -58,7 +58,7 @@ def test_the_command_line_wins_over_the_environment(sandbox, cluster):
 def test_a_bad_value_from_the_environment_is_a_usage_error(sandbox, cluster):
     run = run_cli(sandbox, "-c", cluster, "-n", "web", "-i", "x", ECS_DEPLOY_TIMEOUT="soon")
     assert run.code == 3, run.stderr
-    assert "'soon' is not a valid float" in run.stderr
+    assert "'soon' is not a number of seconds" in run.stderr
     assert run.calls == []
 
 

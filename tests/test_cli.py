@@ -132,7 +132,7 @@ def test_no_matching_container_registers_nothing(sandbox, cluster):
         (
             ["-c", "nowhere", "-n", "web", "-i", "nginx"],
             17,
-            "Cluster nowhere not found; check -c/--cluster",
+            "Cluster nowhere not found in region us-east-1; check -c/--cluster",
         ),
         (["-n", "missing", "-i", "nginx"], 17, "Service missing not found"),
     ],
@@ -148,12 +148,22 @@ def test_missing_aws_resources_get_one_line_and_code(sandbox, cluster, args, cod
     assert run.mutating_calls == []
 
 
-@pytest.mark.parametrize("controller", ["CODE_DEPLOY", "EXTERNAL"])
-def test_non_ecs_deployment_controller_is_refused_before_any_change(sandbox, cluster, controller):
+@pytest.mark.parametrize(
+    ("controller", "code", "message"),
+    [
+        ("CODE_DEPLOY", 17, "No CodeDeploy deployment group deploys service web"),
+        ("EXTERNAL", 19, "uses the EXTERNAL deployment controller"),
+    ],
+)
+def test_non_ecs_deployment_controller_is_refused_before_any_change(
+    sandbox, cluster, controller, code, message
+):
+    """EXTERNAL is refused; CODE_DEPLOY is deployed through its CodeDeploy group, which this
+    service has none of (test_codedeploy.py has the rest)."""
     seed(sandbox, cluster, desired_count=0, deployment_controller=controller)
     run = deploy(sandbox, cluster, "-i", "nginx:2", own_process=True)
-    assert run.code == 19
-    assert f"uses the {controller} deployment controller" in run.stderr
+    assert run.code == code
+    assert message in run.stderr
     assert run.mutating_calls == []
 
 
@@ -226,3 +236,50 @@ def test_usage_exit_codes_from_the_console_script(sandbox, args, code):
     run = run_cli(sandbox, *args, own_process=True)
     assert run.code == code, run.stderr
     assert run.calls == []
+
+
+def test_a_cluster_looked_for_in_another_region_names_the_region(sandbox, cluster):
+    seed(sandbox, cluster, desired_count=1)  # in us-east-1
+    run = deploy(sandbox, cluster, "-i", "nginx:2", "-r", "eu-west-1")
+    assert run.code == 17, run.stderr
+    assert f"Cluster {cluster} not found in region eu-west-1; check -c/--cluster, and " in (
+        run.stderr
+    )
+    assert "-r/--region" in run.stderr
+    assert run.mutating_calls == []
+
+
+def test_a_region_that_does_not_exist_is_one_line_at_once(sandbox, cluster):
+    """Well formed, but no endpoint answers for it: said at once, not retried to -t."""
+    import time
+
+    started = time.monotonic()
+    run = deploy(sandbox, cluster, "-i", "nginx:2", "-r", "eu-west-9", "-t", "60")
+    assert run.code == 18, run.stderr
+    assert "no such region 'eu-west-9'" in run.stderr
+    assert "<html" not in run.stderr.lower()
+    assert time.monotonic() - started < 20  # one call, no retries until the deadline
+    assert run.calls == ["DescribeServices"]
+
+
+def test_no_arguments_prints_the_usage_and_points_to_help(sandbox):
+    run = run_cli(sandbox)
+    assert run.code == 5
+    assert run.stderr.startswith("Usage:\n  ecs-deploy -c CLUSTER -n SERVICE -i IMAGE")
+    assert run.stderr.rstrip().endswith(
+        "ERROR: One of -n/--service-name or -d/--task-definition is required; see ecs-deploy "
+        "--help for every option"
+    )
+    assert run.calls == []
+
+
+def test_verbose_says_which_region_endpoint_and_account_it_uses(sandbox, cluster):
+    seed(sandbox, cluster, desired_count=1)
+    run = deploy(sandbox, cluster, "-i", "nginx:2", "-v", AWS_DEFAULT_REGION="us-east-1")
+    assert run.code == 0, run.stderr
+    said = run.stdout + run.stderr
+    assert (
+        f"using region us-east-1, endpoint {sandbox.endpoint}, account 123456789012 as "
+        "arn:aws:sts::123456789012:" in said
+    )
+    assert "region=None" not in said  # the variable's region is the one used, not "None"

@@ -236,6 +236,26 @@ def test_revision_points_the_service_at_an_existing_revision(sandbox, cluster, f
     assert json.loads(run.stdout)["new_task_definition"] == arn
 
 
+def test_previous_is_the_services_own_history_and_the_familys_order_without_it(sandbox, cluster):
+    """:1 -> :2, then another pipeline registers :3 and moves the service to it: previous is
+    :2, which the service ran, by ECS's record of its deployments (never :2 by numbering
+    alone when the service ran :1 before); that record denied, the family's order decides."""
+    seed(sandbox, cluster)
+    assert deploy(sandbox, cluster, "-i", "nginx:2").code == 0
+    assert deploy(sandbox, cluster, "--revision", f"{cluster}-web:1").code == 0  # :1 again
+    run = deploy(sandbox, cluster, "--revision", "previous")
+    assert run.code == 0, said(run)
+    assert service_td(sandbox, cluster).endswith(":2")  # numbering alone: "none before :1"
+    assert f"the service ran {cluster}-web:2 before {cluster}-web:1" in said(run)
+    sandbox.scheduler.inject(
+        "ListServiceDeployments", "error", code="AccessDeniedException", message="no"
+    )
+    run = deploy(sandbox, cluster, "--revision", "previous")
+    assert run.code == 0, said(run)
+    assert service_td(sandbox, cluster).endswith(":1")
+    assert "deployment history not read" in said(run)
+
+
 def test_revision_of_another_family_or_inactive_is_refused(sandbox, cluster):
     seed(sandbox, cluster)
     ecs = sandbox.client()

@@ -1,6 +1,6 @@
 """The image and the CI files, checked without a Docker engine or a registry: the Dockerfile
 linted by hadolint, docker-compose.yml and action.yml validated against their published
-schemas, the README's workflow example against the workflow schema, the build context, and
+schemas, the docs' workflow examples against the workflow schema, the build context, and
 the lock files against pyproject.toml."""
 
 from __future__ import annotations
@@ -48,10 +48,16 @@ def test_files_match_their_published_schemas(schema, path):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("marker", ["workflow-example", "deploy-job-workflow"])
-def test_the_readme_workflow_example_is_a_valid_workflow(tmp_path, marker):
-    readme = (ROOT / "README.md").read_text()
-    block = readme.split(f"<!-- {marker} -->", 1)[1].split(f"<!-- /{marker} -->")[0]
+@pytest.mark.parametrize(
+    ("page", "marker"),
+    [
+        ("docs/guides/ci.md", "workflow-example"),
+        ("docs/guides/deploy-job.md", "deploy-job-workflow"),
+    ],
+)
+def test_the_docs_workflow_examples_are_valid_workflows(tmp_path, page, marker):
+    text = (ROOT / page).read_text()
+    block = text.split(f"<!-- {marker} -->", 1)[1].split(f"<!-- /{marker} -->")[0]
     workflow = block.split("```yaml\n", 1)[1].split("```", 1)[0]
     path = tmp_path / "deploy.yml"
     path.write_text(workflow)

@@ -1,9 +1,10 @@
 """The whole deploy job, through the real command against the sandbox: one-off tasks (logs
 streamed in order across pages, the container's exit code, overrides that register nothing, a
 task that cannot be placed), migrations before the service moves (passes, fails, is
-interrupted), scheduled tasks that follow the deploy (moved, pinned ones left alone, moved
-back by --atomic, AccessDenied, --dry-run), several -i, and one registration for services of
-one family."""
+interrupted), scheduled tasks that follow the deploy (moved, pinned ones left alone and named,
+moved back by --atomic, --dry-run; each lookup on its own, warnings in the summary, a signal
+after the verdict, none for a one-off task unless asked, names that match nothing), several
+-i, and one registration for services of one family."""
 
 from __future__ import annotations
 
@@ -91,6 +92,49 @@ def test_the_containers_exit_code_is_carried_in_ours(sandbox, cluster, logs, cod
     )  # fmt: skip
     assert run.code == exit_code, run.stderr
     assert json.loads(run.stdout)["task_exit_code"] == code
+
+
+@pytest.mark.parametrize(
+    ("line", "shown", "env"),
+    [
+        ("half a pair \ud800 of surrogates", "half a pair \ufffd of surrogates", {}),
+        ("naïve → ascii", "na?ve ? ascii", {"PYTHONIOENCODING": "ascii"}),
+    ],
+    ids=["lone-surrogate", "ascii-terminal"],
+)
+def test_a_line_stdout_cannot_encode_loses_nothing_after_it(sandbox, cluster, line, shown, env):
+    """The line is written with replacement characters; the lines after it, the exit codes
+    and the verdict line still reach stdout (only a closed stream stops output)."""
+    service(sandbox, cluster)
+    sandbox.set_faults(task_log=("before", line, "after"))
+    run = run_cli(
+        sandbox, "-c", cluster, "-d", f"{cluster}-web", "--run-task", "--wait-for-success",
+        *FAST, own_process=True, **env,
+    )  # fmt: skip
+    assert run.code == 0, said(run)
+    assert f"web | {shown}" in run.stdout
+    assert "web | after" in run.stdout
+    assert "container web: exit code 0" in run.stdout
+    assert "Deploy succeeded: task succeeded" in run.stdout
+
+
+@pytest.mark.parametrize("how", ["run-task", "pre-deploy"])
+def test_the_last_lines_readable_only_after_the_task_stopped_are_shown(sandbox, cluster, how):
+    """CloudWatch makes what a container wrote as it exited readable a moment after the
+    task STOPPED: the logs are read again after the stop, until they are quiet."""
+    service(sandbox, cluster)
+    sandbox.set_faults(
+        task_log=("migrating",), late_log=("done: 42 rows", "bye"), late_log_after=0.3
+    )
+    where = (
+        ("-d", f"{cluster}-web", "--run-task", "--wait-for-success")
+        if how == "run-task"
+        else ("-n", "web", "-i", "nginx:2", "--pre-deploy", "web", "migrate")
+    )
+    run = run_cli(sandbox, "-c", cluster, *where, *FAST)
+    assert run.code == 0, said(run)
+    streamed = [line.split("web | ", 1)[1] for line in said(run).splitlines() if "web | " in line]
+    assert streamed[-3:] == ["migrating", "done: 42 rows", "bye"]
 
 
 def test_a_task_that_cannot_be_placed_is_an_error_at_once(sandbox, cluster):
@@ -203,6 +247,106 @@ def test_a_release_migrates_once_with_one_revision_for_a_shared_family(sandbox, 
     assert "Migration succeeded: updating the services api, worker" in run.stderr
 
 
+def api_and_worker(sandbox, cluster, **worker: Any) -> None:
+    """api (nginx, in the /job log group) and worker, of families of their own."""
+    service(sandbox, cluster, "api")
+    service(sandbox, cluster, "worker", **worker)
+
+
+def test_a_release_checks_every_service_before_it_registers_or_migrates(sandbox, cluster):
+    """worker has no container of the image's repository (14): the migration never runs,
+    nothing is registered, no service moves."""
+    api_and_worker(sandbox, cluster, image="redis:7")
+    run = run_cli(
+        sandbox, "-c", cluster, "-n", "api,worker", "-i", "nginx:2", "--pre-deploy", "web",
+        "migrate", *FAST, "--output", "json",
+    )  # fmt: skip
+    assert run.code == 14, run.stderr
+    assert run.mutating_calls == []
+    assert "No container's image repository matches nginx" in run.stderr
+    by_name = {s["service"]: s for s in json.loads(run.stdout)["services"]}
+    assert "worker" in by_name["api"]["reason"]  # api did not move, and says why
+    assert revision(sandbox, cluster, "api") == f"{cluster}-api:1"
+
+
+def test_a_release_runs_every_preflight_before_it_registers_or_migrates(sandbox, cluster):
+    """worker logs to a log group that is gone (preflight, 25): nothing is written."""
+    logs = sandbox.client("logs")
+    logs.create_log_group(logGroupName=f"/{cluster}/gone")
+    gone = {"logConfiguration": {"logDriver": "awslogs", "options": {
+        "awslogs-group": f"/{cluster}/gone", "awslogs-stream-prefix": "ecs"}}}  # fmt: skip
+    api_and_worker(sandbox, cluster, container=gone)
+    logs.delete_log_group(logGroupName=f"/{cluster}/gone")
+    run = run_cli(
+        sandbox, "-c", cluster, "-n", "api,worker", "-i", "nginx:2", "--pre-deploy", "web",
+        "migrate", *FAST,
+    )  # fmt: skip
+    assert run.code == 25, run.stderr
+    assert f"/{cluster}/gone" in run.stderr
+    assert run.mutating_calls == []
+
+
+def test_a_release_checks_the_migrations_container_before_it_registers(sandbox, cluster):
+    api_and_worker(sandbox, cluster)
+    run = run_cli(
+        sandbox, "-c", cluster, "-n", "api,worker", "-i", "nginx:2", "--pre-deploy", "nosuch",
+        "migrate", *FAST,
+    )  # fmt: skip
+    assert run.code == 14, run.stderr
+    assert "No container named nosuch" in run.stderr
+    assert run.mutating_calls == []  # "nothing was registered or run" is true
+
+
+def test_a_release_dry_run_exits_as_the_real_run_and_lists_the_migration(sandbox, cluster):
+    api_and_worker(sandbox, cluster)
+    bad = run_cli(
+        sandbox, "-c", cluster, "-n", "api,worker", "-i", "nginx:2", "--pre-deploy", "nosuch",
+        "migrate", "--dry-run", *FAST,
+    )  # fmt: skip
+    assert bad.code == 14, bad.stderr
+    assert bad.mutating_calls == []
+    dry = run_cli(
+        sandbox, "-c", cluster, "-n", "api,worker", "-i", "nginx:2", "--pre-deploy", "web",
+        "migrate", "--dry-run", *FAST, "--output", "json",
+    )  # fmt: skip
+    assert dry.code == 0, dry.stderr
+    assert dry.mutating_calls == []
+    api, worker = json.loads(dry.stdout)["services"]
+    run_task = api["requests"]["RunTask"]  # the migration runs once, with the first service
+    assert run_task["overrides"]["containerOverrides"][0]["command"] == ["migrate"]
+    assert run_task["startedBy"] == "ecs-deploy/pre-deploy"
+    assert "RunTask" not in worker["requests"]
+
+
+def test_a_migration_that_times_out_is_stopped(sandbox, cluster, logs):
+    service(sandbox, cluster)
+    sandbox.set_faults(task_log=tuple(f"long step {i}" for i in range(400)))
+    run = run_cli(
+        sandbox, "-c", cluster, "-n", "web", "-i", "nginx:2", "--pre-deploy", "web",
+        "migrate", *FAST, "-t", "1", "--output", "json",
+    )  # fmt: skip
+    assert run.code == 1, run.stderr
+    assert run.applied == ["RegisterTaskDefinition", "RunTask", "StopTask"]
+    assert "Stopped the migration" in run.stderr
+    reason = json.loads(run.stdout)["reason"]
+    assert "timed out waiting for the migration" in reason
+    assert "it was stopped; no service was changed" in reason
+    assert revision(sandbox, cluster) == f"{cluster}-web:1"
+
+
+def test_pre_deploy_onto_the_revision_the_service_runs_says_the_migration_is_not_run(
+    sandbox, cluster, logs
+):
+    service(sandbox, cluster)
+    run = run_cli(
+        sandbox, "-c", cluster, "-n", "web", "--revision", f"{cluster}-web:1", "--pre-deploy",
+        "web", "migrate", *FAST,
+    )  # fmt: skip
+    assert run.code == 0, run.stderr
+    assert run.mutating_calls == []
+    assert "the migration (--pre-deploy) was not run" in said(run)
+
+
 # -- scheduled tasks ------------------------------------------------------------------------
 
 
@@ -282,18 +426,6 @@ def test_dry_run_lists_what_would_move_and_none_moves_nothing(sandbox, cluster):
     assert scheduled_revisions(sandbox, cluster) == (f"{cluster}-web:1",) * 2
 
 
-def test_access_denied_on_scheduled_tasks_is_one_warning(sandbox, cluster):
-    service(sandbox, cluster)
-    rule_and_schedule(sandbox, cluster, f"{cluster}-web:1")
-    sandbox.scheduler.inject(
-        "ListRuleNamesByTarget", "error", code="AccessDeniedException", message="no"
-    )
-    run = run_cli(sandbox, "-c", cluster, "-n", "web", "-i", "nginx:2", *FAST)
-    assert run.code == 0, run.stderr
-    assert "Scheduled tasks not looked for" in said(run)
-    assert scheduled_revisions(sandbox, cluster) == (f"{cluster}-web:1",) * 2
-
-
 def test_an_atomic_rollback_moves_scheduled_tasks_back(sandbox, cluster):
     breaker = {"deploymentCircuitBreaker": {"enable": True, "rollback": True}}
     service(sandbox, cluster, "api", deployment_configuration=breaker)
@@ -314,6 +446,151 @@ def test_scheduled_tasks_follow_a_registration_without_a_service(sandbox, cluste
     run = run_cli(sandbox, "-c", cluster, "-d", f"{cluster}-web", "-i", "nginx:2")
     assert run.code == 0, run.stderr
     assert scheduled_revisions(sandbox, cluster) == (f"{cluster}-web:2",) * 2
+
+
+def test_a_registration_denied_its_cluster_warns_and_says_how_to_stop_looking(sandbox, cluster):
+    service(sandbox, cluster)
+    rule_and_schedule(sandbox, cluster, f"{cluster}-web:1")
+    sandbox.scheduler.inject(
+        "DescribeClusters", "error", code="AccessDeniedException", message="no"
+    )
+    run = run_cli(
+        sandbox, "-c", cluster, "-d", f"{cluster}-web", "-i", "nginx:2", "--output", "json"
+    )
+    assert run.code == 0, run.stderr
+    (warning,) = json.loads(run.stdout)["warnings"]
+    assert warning.startswith("Scheduled tasks not looked for: DescribeClusters: access denied")
+    assert warning.endswith("pass --scheduled-tasks none to not look")
+    assert scheduled_revisions(sandbox, cluster) == (f"{cluster}-web:1",) * 2
+
+
+def step_output(path) -> dict[str, str]:
+    """The GITHUB_OUTPUT file as key -> value (one line each)."""
+    return dict(line.split("=", 1) for line in path.read_text().splitlines())
+
+
+@pytest.mark.parametrize(
+    ("denied", "after", "what"),
+    [
+        ("GET /schedules", ("web:2", "web:1"), "EventBridge Scheduler schedules"),
+        ("ListRuleNamesByTarget", ("web:1", "web:2"), "EventBridge rules"),
+    ],
+    ids=["ListSchedules", "ListRuleNamesByTarget"],
+)
+def test_each_lookup_stands_on_its_own(sandbox, cluster, tmp_path, denied, after, what):
+    """A role allowed EventBridge but not EventBridge Scheduler (or the other way round):
+    what the other lookup found moves, and what could not be looked at is one warning, in
+    the JSON summary and the step outputs too."""
+    service(sandbox, cluster)
+    rule_and_schedule(sandbox, cluster, f"{cluster}-web:1")
+    sandbox.scheduler.inject(denied, "error", code="AccessDeniedException", message="no")
+    outputs = tmp_path / "out"
+    run = run_cli(
+        sandbox, "-c", cluster, "-n", "web", "-i", "nginx:2", *FAST, "--output", "json",
+        GITHUB_OUTPUT=str(outputs),
+    )  # fmt: skip
+    assert run.code == 0, run.stderr
+    assert scheduled_revisions(sandbox, cluster) == tuple(f"{cluster}-{r}" for r in after)
+    warnings = json.loads(run.stdout)["warnings"]
+    assert len(warnings) == 1, warnings
+    assert f"Scheduled tasks not looked for in {what}" in warnings[0]
+    assert "--scheduled-tasks none" in warnings[0]
+    action = "scheduler:ListSchedules" if denied.startswith("GET") else f"events:{denied}"
+    assert f"the role needs {action}: see docs/iam.md" in warnings[0]  # the IAM action to grant
+    assert json.loads(step_output(outputs)["warnings"]) == warnings
+
+
+def test_a_scheduled_task_that_cannot_be_moved_is_a_warning_in_the_summary(
+    sandbox, cluster, tmp_path
+):
+    service(sandbox, cluster)
+    rule_and_schedule(sandbox, cluster, f"{cluster}-web:1")
+    sandbox.scheduler.inject("PutTargets", "error", code="AccessDeniedException", message="no")
+    outputs = tmp_path / "out"
+    run = run_cli(
+        sandbox, "-c", cluster, "-n", "web", "-i", "nginx:2", *FAST, "--output", "json",
+        GITHUB_OUTPUT=str(outputs),
+    )  # fmt: skip
+    assert run.code == 0, run.stderr
+    assert scheduled_revisions(sandbox, cluster) == (f"{cluster}-web:1", f"{cluster}-web:2")
+    summary = json.loads(run.stdout)
+    (warning,) = summary["warnings"]
+    assert f"Scheduled task rule {cluster}-nightly (target job) not moved" in warning
+    assert "--scheduled-tasks none" in warning
+    assert f"aws events put-targets --rule {cluster}-nightly" in warning
+    assert json.loads(step_output(outputs)["warnings"]) == summary["warnings"]
+    rule = next(t for t in summary["scheduled_tasks"] if t["kind"] == "rule")
+    assert rule["status"] == "failed"
+    assert rule["command"].startswith("aws events put-targets")
+
+
+def test_a_signal_while_scheduled_tasks_move_leaves_the_success_standing(sandbox, cluster):
+    """The rollout COMPLETED; then, while PutTargets is throttled, SIGTERM: the deploy still
+    succeeded (exit 0); what was not moved is named with the command that moves it, and
+    nothing more is done (no UpdateSchedule, no pruning)."""
+    service(sandbox, cluster)
+    rule_and_schedule(sandbox, cluster, f"{cluster}-web:1")
+    sandbox.scheduler.throttle("PutTargets", 1000)
+    started = start_cli(
+        sandbox, "-c", cluster, "-n", "web", "-i", "nginx:2", "--max-definitions", "1",
+        *FAST, "--output", "json",
+    )  # fmt: skip
+    started.wait_for_call(sandbox, "PutTargets")
+    started.signal(signal.SIGTERM)
+    run = started.finish(sandbox)
+    assert run.code == 0, run.stderr
+    summary = json.loads(run.stdout)
+    assert summary["outcome"] == "succeeded"
+    assert run.applied == ["RegisterTaskDefinition", "UpdateService"]
+    assert scheduled_revisions(sandbox, cluster) == (f"{cluster}-web:1",) * 2
+    statuses = {t["kind"]: (t["status"], t["command"]) for t in summary["scheduled_tasks"]}
+    assert statuses["rule"][0] == statuses["schedule"][0] == "not moved"
+    assert statuses["rule"][1].startswith(f"aws events put-targets --rule {cluster}-nightly")
+    assert statuses["schedule"][1].startswith("aws scheduler update-schedule")
+    assert f"{cluster}-web:2" in statuses["schedule"][1]
+    assert any("Not pruned" in w for w in summary["warnings"])
+
+
+def test_a_one_off_task_moves_no_scheduled_task_unless_asked(sandbox, cluster):
+    """-d with --run-task: the revision is not one a service has run; the family's
+    scheduled tasks stay where they are, unless --scheduled-tasks says otherwise."""
+    service(sandbox, cluster)
+    rule_and_schedule(sandbox, cluster, f"{cluster}-web:1")
+    one_off = ("-c", cluster, "-d", f"{cluster}-web", "-i", "nginx:2", "--run-task", *FAST)
+    run = run_cli(sandbox, *one_off)
+    assert run.code == 0, run.stderr
+    assert "ListRuleNamesByTarget" not in run.calls
+    assert scheduled_revisions(sandbox, cluster) == (f"{cluster}-web:1",) * 2
+    rule_and_schedule(sandbox, cluster, f"{cluster}-web:2", "asked")  # on the family's newest
+    asked = run_cli(
+        sandbox, *one_off, "--wait-for-success", "--scheduled-tasks", f"{cluster}-asked"
+    )
+    assert asked.code == 0, asked.stderr
+    assert scheduled_revisions(sandbox, cluster, "asked") == (f"{cluster}-web:3",) * 2
+    assert scheduled_revisions(sandbox, cluster) == (f"{cluster}-web:1",) * 2  # not asked
+
+
+def test_pinned_scheduled_tasks_are_named_in_the_text_output(sandbox, cluster):
+    service(sandbox, cluster)
+    rule_and_schedule(sandbox, cluster, f"{cluster}-web:7", "pinned")
+    rule_and_schedule(sandbox, cluster, "someone-else:1", "other")
+    run = run_cli(sandbox, "-c", cluster, "-n", "web", "-i", "nginx:2", *FAST)
+    assert run.code == 0, run.stderr
+    assert f"rule {cluster}-pinned (target job) left alone: pinned to {cluster}-web:7" in run.stdout
+    assert f"schedule default/{cluster}-other left alone: runs family someone-else" in run.stdout
+
+
+def test_a_scheduled_task_name_that_matches_nothing_is_a_warning(sandbox, cluster):
+    service(sandbox, cluster)
+    rule_and_schedule(sandbox, cluster, f"{cluster}-web:1")
+    run = run_cli(
+        sandbox, "-c", cluster, "-n", "web", "-i", "nginx:2", "--scheduled-tasks",
+        f"{cluster}-nightly,{cluster}-nigthly", *FAST, "--output", "json",
+    )  # fmt: skip
+    assert run.code == 0, run.stderr
+    assert scheduled_revisions(sandbox, cluster) == (f"{cluster}-web:2",) * 2
+    (warning,) = json.loads(run.stdout)["warnings"]
+    assert warning.startswith(f"--scheduled-tasks {cluster}-nigthly: no EventBridge rule")
 
 
 # -- every image of the build ---------------------------------------------------------------

@@ -85,6 +85,9 @@ def test_where_the_logs_are_not(container, says):
         ("c1\x9bhidden", "c1\\x9bhidden"),
         ("line\u2028sep", "line\\u2028sep"),
         ("ok ünïcode", "ok ünïcode"),
+        ("bidi \u202eright-to-left\u202c", "bidi \\u202eright-to-left\\u202c"),
+        ("zero\u200bwidth\ufeff", "zero\\u200bwidth\\ufeff"),
+        ("tag\U000e0041", "tag\\U000e0041"),
     ],
 )
 def test_log_text_is_made_inert(raw, shown):

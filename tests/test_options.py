@@ -378,6 +378,7 @@ def test_access_denied_gets_its_own_code(sandbox, cluster):
     run = deploy(sandbox, cluster, "-i", "nginx:2")
     assert run.code == 16
     assert "access denied (AccessDeniedException: User is not authorized" in run.stderr
+    assert "the role needs ecs:DescribeServices: see docs/iam.md" in run.stderr
     assert run.mutating_calls == []
 
 

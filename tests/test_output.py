@@ -149,3 +149,25 @@ def test_a_release_on_a_terminal_shows_a_row_per_service():
         "web     [  0.2s] new 1/2 running\n"
         "worker  [  0.2s] new 0/2 running\n"
     )
+
+
+def test_every_warning_is_in_the_summary_and_the_step_outputs(sandbox, cluster, tmp_path):
+    """One way to warn, and it records: a warning said before the run began (a repeated
+    option) and one said during it reach the JSON summary and GITHUB_OUTPUT's warnings=,
+    with -q too, where no warning line is printed."""
+    from tests.conftest import deploy, seed
+
+    seed(sandbox, cluster, desired_count=1)
+    outputs = tmp_path / "out"
+    run = deploy(
+        sandbox, cluster, "-i", "nginx:2", "-t", "5", "-t", "60", "--scheduled-tasks", "nope",
+        "-q", "--output", "json", GITHUB_OUTPUT=str(outputs),
+    )  # fmt: skip
+    assert run.code == 0, run.stderr
+    warnings = json.loads(run.stdout)["warnings"]
+    assert warnings[0] == "-t/--timeout was given more than once: the last value is used"
+    assert warnings[1].startswith("--scheduled-tasks nope: no EventBridge rule or schedule")
+    assert len(warnings) == 2, warnings
+    assert run.stderr == ""
+    step = dict(line.split("=", 1) for line in outputs.read_text().splitlines())
+    assert json.loads(step["warnings"]) == warnings

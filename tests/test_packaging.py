@@ -24,10 +24,19 @@ def test_dockerfile_is_small_non_root_and_enters_the_command():
 def test_compose_services():
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     services = compose["services"]
-    assert services["ecsdeploy"]["env_file"] == "local.env"
+    # local.env is optional; credentials also pass through from the shell
+    assert services["ecsdeploy"]["env_file"] == [{"path": "local.env", "required": False}]
+    assert {"AWS_ACCESS_KEY_ID", "AWS_PROFILE", "AWS_DEFAULT_REGION", "AWS_ROLE_ARN"} <= set(
+        services["ecsdeploy"]["environment"]
+    )
     assert services["ecsdeploy"]["build"] == "."
-    assert services["sandbox"]["entrypoint"] == ["ecs-deploy-sandbox"]
+    sandbox = services["sandbox"]
+    assert sandbox["entrypoint"] == ["ecs-deploy-sandbox"]
+    # healthy once it serves: the healthcheck reads the ready file the sandbox writes
+    ready = sandbox["command"][sandbox["command"].index("--ready-file") + 1]
+    assert sandbox["healthcheck"]["test"] == ["CMD", "test", "-s", ready]
     local = services["ecsdeploy-sandbox"]
+    assert local["depends_on"] == {"sandbox": {"condition": "service_healthy"}}
     assert local["network_mode"] == "service:sandbox"  # loopback reaches the sandbox
     assert local["environment"]["AWS_ENDPOINT_URL"].startswith("http://127.0.0.1:")
 

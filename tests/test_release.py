@@ -323,3 +323,51 @@ def test_a_failed_atomic_rollback_is_its_own_outcome_and_exit_22(sandbox, cluste
         assert revision(sandbox, cluster, name) == 2
     assert by_name[names[1]]["outcome"] == "rolled_back_by_ecs"
     assert "need a person" in run.stderr
+
+
+def test_a_release_over_one_family_keeps_each_services_previous_revision(sandbox, cluster):
+    """api runs app:1, worker app:2 (one family): the release registers a revision for each,
+    --max-definitions 1 prunes neither's previous one, and --revision previous puts each
+    back on its own, not on the other's (nor on the other's new one)."""
+    family = f"{cluster}-app"
+    sandbox.seed_service(cluster, "api", desired_count=1, family=family)
+    sandbox.seed_service(cluster, "worker", desired_count=1, family=family, image="nginx:w")
+    run, _ = release(sandbox, cluster, ["api", "worker"], "-i", "nginx:2", "--max-definitions", "1")
+    assert run.code == 0, run.stderr
+    active = sandbox.client().list_task_definitions(familyPrefix=family)["taskDefinitionArns"]
+    assert [int(a.rsplit(":", 1)[1]) for a in active] == [1, 2, 3, 4]
+    assert {revision(sandbox, cluster, n) for n in ("api", "worker")} == {3, 4}
+    for name, before in (("api", 1), ("worker", 2)):
+        back = run_cli(sandbox, "-c", cluster, "-n", name, "--revision", "previous", *FAST)
+        assert back.code == 0, back.stderr
+        assert revision(sandbox, cluster, name) == before
+
+
+def test_an_atomic_release_with_a_service_that_fails_its_checks_writes_nothing(sandbox, cluster):
+    """--atomic moves every service or none: cache has no container of the image's repository
+    (14), so nothing is registered and no service moves (before: the others deployed, then
+    were rolled back)."""
+    names = services(sandbox, cluster, 2)
+    sandbox.seed_service(cluster, "cache", desired_count=1, image="redis:7")
+    run, summary = release(sandbox, cluster, [*names, "cache"], "-i", "nginx:2", "--atomic")
+    assert run.code == 14, run.stderr
+    assert run.mutating_calls == []
+    by_name = {s["service"]: s for s in summary["services"]}
+    assert "not deployed: cache failed its checks" in by_name[names[0]]["reason"]
+    assert all(revision(sandbox, cluster, n) == 1 for n in names)
+
+
+def test_a_release_looks_for_scheduled_tasks_once_per_cluster_not_per_service(sandbox, cluster):
+    """ListRuleNamesByTarget and ListSchedules answer for the whole cluster: three services
+    of three families in one cluster ask once each, and the one family's rule and schedule
+    still move."""
+    from tests.test_deploy_job import rule_and_schedule, scheduled_revisions
+
+    names = services(sandbox, cluster, 3)
+    rule_and_schedule(sandbox, cluster, f"{cluster}-s01:1")
+    run, _ = release(sandbox, cluster, names, "-i", "nginx:2")
+    assert run.code == 0, run.stderr
+    assert run.calls.count("ListRuleNamesByTarget") == 1
+    assert run.calls.count("ListTargetsByRule") == 1
+    assert run.calls.count("GET /schedules") == 1
+    assert scheduled_revisions(sandbox, cluster) == (f"{cluster}-s01:2", f"{cluster}-s01:2")

@@ -685,3 +685,92 @@ def test_stop_and_continue_refuse_what_they_cannot_do(sandbox, cluster):
         ecs.stop_service_deployment(serviceDeploymentArn=done, stopType="ABORT")
     with pytest.raises(ClientError, match="is not awaiting action"):
         ecs.continue_service_deployment(serviceDeploymentArn=done, hookId="nope")
+
+
+def test_latency_is_added_to_every_aws_request_and_concurrent_requests_overlap(sandbox):
+    """Each request takes at least the latency; four at once take about one latency, not
+    four (the sleep is outside the sandbox's lock). `Sandbox(latency=...)` sets it from the
+    start; here the session's sandbox gets it for one test (reset_faults puts it back)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    assert Sandbox(latency=0.4).latency == 0.4
+    ecs = sandbox.client()
+    clients = [sandbox.client() for _ in range(4)]
+    for c in [ecs, *clients]:
+        c.list_clusters()  # the connection and the model, outside the timings
+    sandbox.latency = 0.4
+    started = time.monotonic()
+    ecs.list_clusters()
+    assert time.monotonic() - started >= 0.4
+    started = time.monotonic()
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda c: c.list_clusters(), clients))
+    assert time.monotonic() - started < 4 * 0.4 * 0.75
+    # the knobs answer at once; the latency is settable, and reset with the faults
+    started = time.monotonic()
+    urllib.request.urlopen(f"{sandbox.endpoint}/_sandbox/requests", timeout=5).read()
+    assert time.monotonic() - started < 0.4
+    arrived = [op for _, op in sandbox.arrivals[-6:]]
+    assert arrived[-5:] == ["ListClusters"] * 5
+    sandbox.reset_faults()
+    assert sandbox.latency == 0
+    started = time.monotonic()
+    ecs.list_clusters()
+    assert time.monotonic() - started < 0.4
+
+
+def test_latency_control_endpoint_and_command_option(sandbox):
+    req = urllib.request.Request(
+        f"{sandbox.endpoint}/_sandbox/latency", data=b'{"seconds": 0.3}', method="POST"
+    )
+    urllib.request.urlopen(req, timeout=5).read()
+    assert sandbox.latency == 0.3
+    started = time.monotonic()
+    sandbox.client().list_clusters()
+    assert time.monotonic() - started >= 0.3
+    sandbox.reset_faults()
+    assert sandbox.latency == 0
+
+    from click.testing import CliRunner
+
+    from ecsdeploy.sandbox.cli import main
+
+    help_text = CliRunner().invoke(main, ["--help"]).output
+    assert "--latency SECONDS" in help_text
+
+
+# -- the command: python -m ecsdeploy.sandbox, its ready line, its help ----------------------
+
+
+def test_the_sandbox_says_on_one_line_when_it_is_ready(tmp_path):
+    import subprocess
+    import sys
+
+    ready = tmp_path / "ready"
+    with subprocess.Popen(
+        [sys.executable, "-m", "ecsdeploy.sandbox", "--port", "0", "--ready-file", str(ready)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    ) as proc:
+        try:
+            assert proc.stdout is not None
+            line = proc.stdout.readline()  # blocks until the sandbox serves (or exits)
+            endpoint = ready.read_text().strip()
+            assert line == f"ecs-deploy sandbox ready on {endpoint}\n"
+            with urllib.request.urlopen(f"{endpoint}/_sandbox/requests", timeout=10) as answer:
+                assert answer.status == 200  # it serves once it says so
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+
+def test_the_help_lists_what_seed_demo_creates():
+    from ecsdeploy.sandbox.cli import DEMO_SERVICES, main
+
+    text = next(p for p in main.params if p.name == "seed_demo").help or ""
+    names = [*DEMO_SERVICES, "api", "orders-api", "orders-worker", "orders-nightly"]
+    for name in names:
+        assert f"'{name}'" in text, name
+    assert "six services" in text
+    assert len(names) - 1 == 6  # the rule is not a service

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import run_cli, seed
+from tests.conftest import FAST, SENTINEL_SECRET, run_cli, seed
 
 #: How a secret ends up on a command line by mistake or on purpose, with the exit code each
 #: gets; `{s}` is the sentinel, `{c}` the cluster. All are --dry-run or refused: no writes.
@@ -89,3 +89,134 @@ def test_the_image_and_revision_are_shown(sandbox, service):
     run = run_cli(sandbox, "-c", service, "-n", "web", "-i", "nginx:snt1image", "--dry-run")
     assert run.code == 0, run.stderr
     assert "nginx:snt1image" in run.stdout + run.stderr
+
+
+# -- values the run itself knows are secret -------------------------------------------------
+
+LOGS = {
+    "logConfiguration": {
+        "logDriver": "awslogs",
+        "options": {"awslogs-group": "/secrets", "awslogs-stream-prefix": "ecs"},
+    }
+}
+#: One-run overrides: a secret-looking name, a URL's password, and a value that is shown.
+OVERRIDES = (
+    "--run-task-env", "web", "DB_PASSWORD=snt1override",
+    "--run-task-env", "web", "DATABASE_URL=postgres://app:snt1urlpass@db/app",
+    "--run-task-env", "web", "MODE=once",
+)  # fmt: skip
+SHOWN_OVERRIDES = [
+    {"name": "DB_PASSWORD", "value": "****"},
+    {"name": "DATABASE_URL", "value": "postgres://app:****@db/app"},
+    {"name": "MODE", "value": "once"},
+]
+
+
+@pytest.fixture
+def logged(sandbox, cluster) -> str:
+    """A steady service whose container logs to CloudWatch (awslogs)."""
+    client = sandbox.client("logs")
+    if not client.describe_log_groups(logGroupNamePrefix="/secrets")["logGroups"]:
+        client.create_log_group(logGroupName="/secrets")
+    seed(sandbox, cluster, desired_count=1, container=LOGS)
+    return cluster
+
+
+def _texts(run, gh) -> list[str]:
+    return [run.stdout, run.stderr, gh.read_text()]
+
+
+@pytest.mark.parametrize("how", ["run-task", "pre-deploy"])
+def test_a_one_run_override_is_masked_in_a_dry_runs_request(sandbox, logged, tmp_path, how):
+    """The RunTask request a dry run prints (text, JSON `requests`, GITHUB_OUTPUT) masks a
+    --run-task-env value as the task definition's environment is masked."""
+    gh = tmp_path / "gh"
+    gh.write_text("")
+    where = (
+        ("-d", f"{logged}-web", "--run-task")
+        if how == "run-task"
+        else ("-n", "web", "-i", "nginx:2", "--pre-deploy", "web", "migrate")
+    )
+    text = run_cli(sandbox, "-c", logged, *where, *OVERRIDES, "--dry-run", GITHUB_OUTPUT=str(gh))
+    assert text.code == 0, text.stderr
+    assert '"value": "****"' in text.stdout
+    assert '"value": "postgres://app:****@db/app"' in text.stdout
+    assert '"value": "once"' in text.stdout  # not secret: shown
+    as_json = run_cli(
+        sandbox, "-c", logged, *where, *OVERRIDES, "--dry-run", "--output", "json",
+        GITHUB_OUTPUT=str(gh),
+    )  # fmt: skip
+    assert as_json.code == 0, as_json.stderr
+    request = json.loads(as_json.stdout)["requests"]["RunTask"]
+    assert request["overrides"]["containerOverrides"][0]["environment"] == SHOWN_OVERRIDES
+    assert "requests=" in gh.read_text()
+    for run in (text, as_json):
+        for said in _texts(run, gh):
+            assert "snt1override" not in said
+            assert "snt1urlpass" not in said
+
+
+@pytest.mark.parametrize("how", ["run-task", "pre-deploy"])
+def test_a_one_off_tasks_log_lines_mask_its_one_run_overrides(sandbox, logged, tmp_path, how):
+    """Streamed lines and the failure's diagnosis (text and JSON) know the overrides."""
+    gh = tmp_path / "gh"
+    gh.write_text("")
+    sandbox.set_faults(
+        task_log=("connecting with snt1override", "to postgres://app:snt1urlpass@db/app"),
+        exit_codes=(("web", 3),),
+        crash_log=("failed: bad password snt1override", "mode once"),
+    )
+    where = (
+        ("-d", f"{logged}-web", "--run-task", "--wait-for-success")
+        if how == "run-task"
+        else ("-n", "web", "-i", "nginx:2", "--pre-deploy", "web", "migrate")
+    )
+    run = run_cli(
+        sandbox, "-c", logged, *where, *OVERRIDES, *FAST, "--output", "json",
+        GITHUB_OUTPUT=str(gh),
+    )  # fmt: skip
+    assert run.code == (67 if how == "run-task" else 27), run.stderr
+    assert "web | connecting with ****" in run.stderr
+    assert "web | to postgres://app:****@db/app" in run.stderr
+    assert "web | failed: bad password ****" in run.stderr
+    lines = json.loads(run.stdout)["diagnosis"][0]["containers"][0]["lines"]
+    assert "failed: bad password ****" in lines
+    assert "mode once" in lines
+    for said in _texts(run, gh):
+        assert "snt1override" not in said
+        assert "snt1urlpass" not in said
+
+
+@pytest.mark.parametrize("given", ["environment", "option", "profile"])
+def test_the_deploying_identitys_own_key_is_never_shown(sandbox, logged, tmp_path, given):
+    """A container that logs the key the deploy runs with (the environment's, -s, or a
+    profile's): masked in the streamed lines, the diagnosis and the JSON summary."""
+    key = {"environment": SENTINEL_SECRET}.get(given, f"snt1-own-{given}-secret-key-0042")
+    keys: tuple[str, ...] = ()
+    env: dict[str, str] = {}
+    if given == "option":
+        keys = ("-k", "AKIASNT1OWNKEY000001", "-s", key)
+    elif given == "profile":
+        credentials = tmp_path / "credentials"
+        credentials.write_text(
+            f"[deployer]\naws_access_key_id = AKIASNT1PROFILE00001\naws_secret_access_key = {key}\n"
+        )
+        keys, env = ("-p", "deployer"), {"AWS_SHARED_CREDENTIALS_FILE": str(credentials)}
+    gh = tmp_path / "gh"
+    gh.write_text("")
+    sandbox.set_faults(
+        task_log=(f"AWS_SECRET_ACCESS_KEY={key}",),
+        exit_codes=(("web", 3),),
+        crash_log=(f"signing with {key}", f"{'x' * 220} {key}"),  # past the cut, too
+    )
+    run = run_cli(
+        sandbox, "-c", logged, "-d", f"{logged}-web", "--run-task", "--wait-for-success",
+        *keys, *FAST, "--output", "json", GITHUB_OUTPUT=str(gh), **env,
+    )  # fmt: skip
+    assert run.code == 67, run.stderr
+    assert "web | AWS_SECRET_ACCESS_KEY=****" in run.stderr
+    lines = json.loads(run.stdout)["diagnosis"][0]["containers"][0]["lines"]
+    assert "signing with ****" in lines
+    for said in _texts(run, gh):
+        assert key not in said
+        assert key[:12] not in said

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import FAST, ecr_image, run_cli
+from tests.conftest import FAST, SENTINEL_SECRET, ecr_image, run_cli
 
 BREAKER = {"deploymentCircuitBreaker": {"enable": True, "rollback": True}}
 CRASH = ("nginx:crash",)
@@ -93,6 +93,49 @@ def test_a_crash_shows_the_containers_last_log_lines_masked_and_escaped(sandbox,
     assert container["log_group"] == f"/{cluster}"
     assert container["log_stream"] == f"ecs/web/{first['task_arn'].rsplit('/', 1)[1]}"
     assert container["lines"][-1] == "KeyError: 'DATABASE_URL'"
+
+
+def test_the_deploying_identitys_own_key_in_a_crash_log_is_masked(sandbox, cluster):
+    """The key the deploy signs with (here the environment's), printed by the crashing
+    container: masked in the diagnosis, text and JSON (the secrets scan checks every run)."""
+    log_group(sandbox, f"/{cluster}")
+    service(sandbox, cluster, awslogs(f"/{cluster}"))
+    sandbox.set_faults(
+        crash_images=CRASH, crash_log=(f"env: AWS_SECRET_ACCESS_KEY={SENTINEL_SECRET}",)
+    )
+    run, summary = deploy(sandbox, cluster, "-i", "nginx:crash", "--output", "json")
+    assert run.code == 15, run.stderr
+    assert "| env: AWS_SECRET_ACCESS_KEY=****" in said(run)
+    lines = summary["diagnosis"][0]["containers"][0]["lines"]
+    assert lines[-1] == "env: AWS_SECRET_ACCESS_KEY=****"
+
+
+def test_bidi_controls_and_invisible_characters_are_shown_escaped(sandbox, cluster):
+    """A log line cannot reorder what is printed around it (a bidi override, isolate or
+    mark) nor hide text in it (zero-width characters, a byte order mark, tag characters):
+    each shows as its escape, in the text and in the JSON summary alike."""
+    log_group(sandbox, f"/{cluster}")
+    service(sandbox, cluster, awslogs(f"/{cluster}"))
+    sandbox.set_faults(
+        crash_images=CRASH,
+        crash_log=(
+            "access granted \u202edenied\u202c for \u2066admin\u2069\u200f",
+            "pass\u200bword\u200d\u2060 \ufeffchecked\U000e0041 soft\xadhyphen",
+            "kept: ünïcode 日本",
+        ),
+    )
+    run, summary = deploy(sandbox, cluster, "-i", "nginx:crash", "--output", "json")
+    assert run.code == 15, run.stderr
+    shown = [
+        "access granted \\u202edenied\\u202c for \\u2066admin\\u2069\\u200f",
+        "pass\\u200bword\\u200d\\u2060 \\ufeffchecked\\U000e0041 soft\\xadhyphen",
+        "kept: ünïcode 日本",
+    ]
+    for line in shown:
+        assert f"| {line}" in said(run)
+    assert summary["diagnosis"][0]["containers"][0]["lines"][-3:] == shown
+    for raw in ("\u202e", "\u202c", "\u2066", "\u200b", "\u200d", "\ufeff", "\U000e0041"):
+        assert raw not in said(run)
 
 
 def test_three_or_more_identical_failures_read_the_logs_once(sandbox, cluster):
@@ -179,6 +222,7 @@ def test_access_denied_on_logs_is_one_line_and_the_verdict_stands(sandbox, clust
     run, _ = deploy(sandbox, cluster, "-i", "nginx:crash")
     assert run.code == 15, run.stderr
     assert "logs not read: GetLogEvents: access denied" in said(run)
+    assert "the role needs logs:GetLogEvents: see docs/iam.md" in said(run)
 
 
 def test_a_container_that_never_started_has_no_stream_and_says_so(sandbox, cluster):
@@ -299,6 +343,22 @@ def test_preflight_refuses_an_ecr_tag_that_does_not_exist_before_anything_is_reg
     ok = run_cli(sandbox, "-c", cluster, "-n", "web", *FAST, "-i", image.replace(":1.0", ":1.0"))
     assert ok.code == 0, ok.stderr
     assert "Preflight: 1 of 1 checked exist" in said(ok)
+
+
+def test_the_ecr_image_check_leaves_beside_the_first_read_not_after_the_task_definition(
+    sandbox, cluster
+):
+    """-i alone says which image to check: its DescribeImages does not wait for the
+    service's description (held a second here) nor for the task definition's."""
+    image = ecr_image(sandbox, f"{cluster}-web", "1.0")
+    new = ecr_image(sandbox, f"{cluster}-web", "2.0")
+    service(sandbox, cluster, image=image)
+    sandbox.scheduler.inject("DescribeServices", "delay", delay=1.0)
+    run, _ = deploy(sandbox, cluster, "-i", new)
+    assert run.code == 0, run.stderr
+    assert run.calls.count("DescribeImages") == 1
+    assert run.calls.index("DescribeImages") < run.calls.index("DescribeTaskDefinition")
+    assert "Preflight: 1 of 1 checked exist" in said(run)
 
 
 @pytest.mark.parametrize("kind", ["parameter", "secret", "log group"])

@@ -22,6 +22,19 @@ for _sig in (_signal.SIGINT, _signal.SIGTERM):
 
 
 def main() -> None:
+    import sys
+
+    if sys.argv[1:] == ["--version"]:  # what click prints, without loading click or the command
+        import os
+
+        from ecsdeploy import __version__
+
+        try:  # a closed or broken stdout (`| head`, `>&-`) changes nothing: exit 0 as click
+            sys.stdout.write(f"ecs-deploy, version {__version__}\n")
+            sys.stdout.flush()
+        except (AttributeError, OSError, ValueError):
+            pass
+        os._exit(0)
     from ecsdeploy.policy import Aborted, RunPolicy, install_signal_handlers
 
     policy = RunPolicy()

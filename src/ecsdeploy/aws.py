@@ -10,7 +10,10 @@ everything here reaches the local sandbox.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -18,7 +21,13 @@ from urllib.parse import urlsplit
 from ecsdeploy.errors import AwsAccessError, AwsError, UsageError
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
+
     import botocore.session
+
+
+#: See `credential_secrets`.
+MIN_CREDENTIAL_LENGTH = 8
 
 
 @dataclass(frozen=True)
@@ -31,8 +40,9 @@ class AwsSettings:
     session_name: str = "ecs-deploy"
 
     def __repr__(self) -> str:  # never show a key, even in a debug dump
+        given = "not given: the environment's or the profile's"  # -v prints the one used
         return (
-            f"AwsSettings(region={self.region!r}, profile={self.profile!r}, "
+            f"AwsSettings(region={self.region or given!r}, profile={self.profile!r}, "
             f"access_key_id={'***' if self.access_key_id else None}, "
             f"secret_access_key={'***' if self.secret_access_key else None}, "
             f"assume_role_arn={self.assume_role_arn!r})"
@@ -52,8 +62,9 @@ def client_config() -> Any:
     )
 
 
-def build_session(settings: AwsSettings) -> botocore.session.Session:
-    """A session with the user's credentials and region, after assuming a role when asked."""
+def build_session(settings: AwsSettings) -> tuple[botocore.session.Session, tuple[str, ...]]:
+    """A session with the user's credentials and region, after assuming a role when asked;
+    and the secret parts of every credential it took to make it (see `credential_secrets`)."""
     import botocore.session
     from botocore.exceptions import BotoCoreError, ClientError
 
@@ -69,24 +80,89 @@ def build_session(settings: AwsSettings) -> botocore.session.Session:
         raise AwsAccessError(f"{exc}; check --profile and your AWS config") from exc
     if region is None:
         raise AwsError("No AWS region: pass -r/--region or set AWS_DEFAULT_REGION")
+    check_region(str(region))
+    secrets = credential_secrets(session)
     if not settings.assume_role_arn:
-        return session
+        return session, secrets
     sts: Any = session.create_client("sts", config=client_config())
     try:
         creds = sts.assume_role(
             RoleArn=settings.assume_role_arn, RoleSessionName=settings.session_name
         )["Credentials"]
     except ClientError as exc:
+        error = exc.response.get("Error", {})
+        hint = (
+            "; the identity that assumes it needs sts:AssumeRole on it, and the role's trust "
+            "policy must allow that identity: see docs/iam.md"
+            if error.get("Code") in ("AccessDenied", "AccessDeniedException")
+            else ""
+        )
         raise AwsAccessError(
-            f"Could not assume role {settings.assume_role_arn}: "
-            f"{exc.response.get('Error', {}).get('Message', exc)}"
+            f"Could not assume role {settings.assume_role_arn}: {error.get('Message', exc)}{hint}"
         ) from exc
     except BotoCoreError as exc:
         raise AwsAccessError(f"Could not assume role {settings.assume_role_arn}: {exc}") from exc
     assumed = botocore.session.Session()
     assumed.set_credentials(creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
     assumed.set_config_variable("region", region)
-    return assumed
+    return assumed, (*secrets, *credential_secrets(assumed))
+
+
+def credential_secrets(session: botocore.session.Session) -> tuple[str, ...]:
+    """What of the deploying identity's credentials no output may show, wherever it comes
+    from (a container's log line, an error message): the access key pair and session token
+    the session signs with (from -k/-s, the environment, the profile, a role), and the keys
+    written in its profile and the profiles it takes its credentials from (source_profile).
+    Credentials that cannot be resolved yet give nothing: the first call fails on them.
+    Values shorter than MIN_CREDENTIAL_LENGTH are left out: no AWS credential is that short
+    (key ids have 16 characters or more, secret keys 40), and a local sandbox's dummy keys
+    (`test`, `testing`) protect nothing, while masking them would garble every `latest`."""
+    from botocore.exceptions import BotoCoreError
+
+    found: list[str | None] = []
+    try:
+        credentials = session.get_credentials()
+        if credentials is not None:
+            frozen = credentials.get_frozen_credentials()
+            found += [frozen.access_key, frozen.secret_key, frozen.token]
+        profiles = session.full_config.get("profiles", {})
+    except BotoCoreError:
+        return ()
+    name: str | None = session.profile or "default"
+    seen: set[str] = set()
+    while name and name not in seen:
+        seen.add(name)
+        profile = profiles.get(name) or {}
+        found += [
+            profile.get(key)
+            for key in ("aws_access_key_id", "aws_secret_access_key", "aws_session_token")
+        ]
+        name = profile.get("source_profile")
+    return tuple(dict.fromkeys(str(v) for v in found if v and len(v) >= MIN_CREDENTIAL_LENGTH))
+
+
+def load_models(loader: Any, services: Sequence[str]) -> None:
+    """Load what a client of each service is made from into `loader`'s cache (the same
+    calls, with the same arguments, as botocore's client factory makes)."""
+    for service in services:
+        loader.load_service_model(service, "service-2", api_version=None)
+        loader.load_service_model(service, "endpoint-rule-set-1", api_version=None)
+
+
+#: An AWS region's shape: us-east-1, eu-central-2, us-gov-west-1, cn-northwest-1, eu-isoe-west-1,
+#: eusc-de-east-1 (not an availability zone: eu-west-1a). Whether such a region exists is AWS's
+#: to say (a new one may be newer than botocore).
+REGION = re.compile(r"[a-z]{2,4}(-[a-z]+)+-[0-9]{1,2}")
+
+
+def check_region(region: str) -> None:
+    """Refuse a region that is not shaped like one, at once (exit 3), before any call: sent
+    anyway, it would only fail to connect."""
+    if not REGION.fullmatch(region):
+        raise UsageError(
+            f"{region!r} is not a region name (from -r, AWS_REGION, AWS_DEFAULT_REGION or the "
+            "profile); use one like us-east-1"
+        )
 
 
 def check_endpoint_environment(environ: dict[str, str] | None = None) -> None:
@@ -112,13 +188,29 @@ class Clients:
     region; threads of a release share them): the ECS client, and the read-only ones a
     failure's diagnosis and the preflight use, in the region a resource names."""
 
-    def __init__(self, session: botocore.session.Session) -> None:
+    def __init__(self, session: botocore.session.Session, secrets: tuple[str, ...] = ()) -> None:
         import threading
 
         self.session = session
+        #: The credentials' secret parts (`credential_secrets`): never to be shown.
+        self.secrets = secrets
         self.region = str(session.get_config_variable("region"))
         self._made: dict[tuple[str, str], Any] = {}
         self._lock = threading.Lock()
+
+    def prepare(self, services: Sequence[str], after: Sequence[Future[Any]] = ()) -> None:
+        """Load the models of these services' clients in the background, once `after` are
+        done (so that it takes no time from the run's first requests): a client made later
+        costs a fraction. No client is made, and nothing is sent."""
+        import threading
+        from concurrent.futures import wait
+
+        def load() -> None:
+            wait(after)
+            with contextlib.suppress(Exception):  # best effort: a client loads what it needs
+                load_models(self.session.get_component("data_loader"), services)
+
+        threading.Thread(target=load, name="aws-models", daemon=True).start()
 
     def get(self, service: str, region: str | None = None) -> Any:
         key = (service, region or self.region)
@@ -137,7 +229,7 @@ def clients(settings: AwsSettings) -> Clients:
     from botocore.exceptions import InvalidRegionError
 
     check_endpoint_environment()
-    made = Clients(build_session(settings))
+    made = Clients(*build_session(settings))
     try:
         made.get("ecs")
     except InvalidRegionError as exc:

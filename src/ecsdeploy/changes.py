@@ -408,16 +408,31 @@ def _ranges(values: Sequence[int]) -> str:
 # -- what changed, for people ------------------------------------------------------------------
 
 
-def masked(taskdef: Mapping[str, Any]) -> TaskDef:
-    """A copy with environment values and Docker labels masked as `mask_value` says."""
-    copy_: TaskDef = copy.deepcopy(dict(taskdef))
-    for container in copy_.get("containerDefinitions", []):
-        for entry in container.get("environment") or []:
-            entry["value"] = mask_value(str(entry.get("name", "")), entry.get("value"))
-        labels = container.get("dockerLabels")
-        if isinstance(labels, dict):
-            container["dockerLabels"] = {k: mask_value(str(k), v) for k, v in labels.items()}
+def masked(request: Mapping[str, Any]) -> TaskDef:
+    """A copy of a request (RegisterTaskDefinition's, RunTask's, ...) with every environment
+    value and Docker label masked as `mask_value` says, wherever it is: a container
+    definition's, or a one-run override's (RunTask's `containerOverrides`)."""
+    copy_: TaskDef = copy.deepcopy(dict(request))
+    _mask_within(copy_)
     return copy_
+
+
+def _mask_within(value: Any) -> None:
+    if isinstance(value, list):
+        for item in value:
+            _mask_within(item)
+        return
+    if not isinstance(value, dict):
+        return
+    for key, inner in value.items():
+        if key == "environment" and isinstance(inner, list):
+            for entry in inner:
+                if isinstance(entry, dict) and "value" in entry:
+                    entry["value"] = mask_value(str(entry.get("name", "")), entry["value"])
+        elif key == "dockerLabels" and isinstance(inner, dict):
+            value[key] = {k: mask_value(str(k), v) for k, v in inner.items()}
+        else:
+            _mask_within(inner)
 
 
 def describe_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:

@@ -33,13 +33,14 @@ from ecsdeploy.models import (
     LINEAR_STEP_PERCENT_RANGE,
     MAX_BAKE_MINUTES,
 )
-from ecsdeploy.options import FiniteFloat, TenthPercent, container_option
-from ecsdeploy.output import Level, Reporter, hide
+from ecsdeploy.options import Seconds, TenthPercent, container_option
+from ecsdeploy.output import Level, Reporter, hide, hide_values
 from ecsdeploy.policy import Aborted, RunPolicy, install_signal_handlers
 from ecsdeploy.result import DeployResult, Outcome, ReleaseResult
 
 if TYPE_CHECKING:
-    from ecsdeploy.aws import AwsSettings
+    from ecsdeploy.aws import AwsSettings, Clients
+    from ecsdeploy.gateways import AwsReaders
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 #: Every option can also come from ECS_DEPLOY_<ITS LONG NAME> (--cluster: ECS_DEPLOY_CLUSTER,
@@ -49,6 +50,16 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
 _F = TypeVar("_F", bound=Callable[..., Any])
+
+#: What `ecs-deploy` given no arguments at all prints before its error.
+USAGE = [
+    "Usage:",
+    "  ecs-deploy -c CLUSTER -n SERVICE -i IMAGE [-t SECONDS] [options]  deploy a service",
+    "  ecs-deploy -c CLUSTER -n SERVICE --force-new-deployment           restart its tasks",
+    "  ecs-deploy -c CLUSTER -n SERVICE --resume continue|rollback       answer a paused deploy",
+    "  ecs-deploy -d TASKDEF -i IMAGE                                    register a revision only",
+    "  ecs-deploy -c CLUSTER -d TASKDEF --run-task --wait-for-success    run a one-off task",
+]
 
 
 #: Each option's --help section, by the option (filled by `section`).
@@ -276,7 +287,7 @@ class SectionedCommand(click.Command):
     click.option(
         "-t",
         "--timeout",
-        type=FiniteFloat(min=1, max=MAX_TIMEOUT),
+        type=Seconds(min=1, max=MAX_TIMEOUT),
         default=90,
         show_default=True,
         metavar="SECONDS",
@@ -294,7 +305,7 @@ class SectionedCommand(click.Command):
     ),
     click.option(
         "--poll-interval",
-        type=FiniteFloat(min=0.1, max=MAX_POLL_INTERVAL),
+        type=Seconds(min=0.1, max=MAX_POLL_INTERVAL),
         default=1.0,
         show_default=True,
         metavar="SECONDS",
@@ -352,22 +363,57 @@ class SectionedCommand(click.Command):
         type=click.Choice(["complete", "traffic-shifted"]),
         default="complete",
         show_default=True,
-        help="Native strategies: succeed once the deployment is SUCCESSFUL (complete), or once "
-        "production traffic is all on the new revision and the bake time has begun.",
+        help="Native strategies and CODE_DEPLOY services: succeed once the deployment is "
+        "SUCCESSFUL (complete), or once production traffic is all on the new revision and the "
+        "bake time (CodeDeploy: the termination wait) has begun.",
     ),
     click.option(
         "--on-pause",
         type=click.Choice(["wait", "continue", "rollback", "exit"]),
         default="wait",
         show_default=True,
-        help="Native strategies, a PAUSE hook awaiting action: keep waiting, continue, roll "
-        "back, or exit 23 at once (awaiting approval).",
+        help="Native strategies, a PAUSE hook awaiting action (CODE_DEPLOY: a deployment Ready "
+        "to reroute traffic): keep waiting, continue, roll back, or exit 23 at once.",
     ),
     click.option(
         "--resume",
         type=click.Choice(["continue", "rollback"]),
         help="With -c and -n and no -i: continue or roll back the deployment paused at a "
-        "lifecycle hook, and follow it to its end.",
+        "lifecycle hook (CODE_DEPLOY: Ready), and follow it to its end.",
+    ),
+)
+@section(
+    "CodeDeploy (CODE_DEPLOY services)",
+    click.option(
+        "--codedeploy-application",
+        metavar="APP",
+        help="The CodeDeploy application of a CODE_DEPLOY service (with --codedeploy-group); "
+        "default: the one whose deployment group's ecsServices names the service.",
+    ),
+    click.option(
+        "--codedeploy-group",
+        metavar="GROUP",
+        help="The CodeDeploy deployment group of a CODE_DEPLOY service (with "
+        "--codedeploy-application).",
+    ),
+    click.option(
+        "--codedeploy-appspec",
+        metavar="FILE",
+        help="AppSpec template for a CODE_DEPLOY service's deployment (JSON; YAML when PyYAML "
+        "is installed): hooks, network configuration, ...; its TaskDefinition is replaced.",
+    ),
+    click.option(
+        "--migrate-to-native",
+        is_flag=True,
+        help="With -c and -n and no -i: move the CODE_DEPLOY service in place onto ECS's own "
+        "blue/green (its CodeDeploy group's strategy, bake time, alarms and load balancer; "
+        "the strategy options override), after checking every prerequisite.",
+    ),
+    click.option(
+        "--infrastructure-role-arn",
+        metavar="ARN",
+        help="With --migrate-to-native: the role ECS assumes to shift traffic on the load "
+        "balancer (advancedConfiguration.roleArn).",
     ),
 )
 @section(
@@ -409,12 +455,13 @@ class SectionedCommand(click.Command):
     ),
     click.option(
         "--scheduled-tasks",
-        default="auto",
-        show_default=True,
+        default=None,
+        show_default="auto; none for a one-off task (-d with --run-task)",
         metavar="auto|none|NAME,...",
         help="After a successful deploy, move the family's scheduled tasks in the cluster "
         "(EventBridge rules' ECS targets, EventBridge Scheduler schedules) from the revision "
-        "the service ran to the new one: all of them, none, or these rule/schedule names.",
+        "the service ran to the new one: all of them, none, or these rule/schedule names. "
+        "A one-off task moves them only when this is given.",
     ),
     click.option(
         "--pre-deploy",
@@ -468,6 +515,7 @@ def command(**opts: Any) -> dict[str, Any]:
     \b
     ecs-deploy -c CLUSTER -n SERVICE -i IMAGE [-t TIMEOUT]
     ecs-deploy -c CLUSTER -n SERVICE --resume continue|rollback
+    ecs-deploy -c CLUSTER -n SERVICE --migrate-to-native --infrastructure-role-arn ARN
     ecs-deploy -d TASKDEF -i IMAGE [--run-task --wait-for-success]
     """
     return opts  # main() runs it: a parse error must reach the same summary as any failure
@@ -491,11 +539,14 @@ def run(
         f"task_definition={config.task_definition} image={config.image}"
     )
     made = clients(settings)
+    hide_values(made.secrets)  # the identity's own keys: never shown, whoever prints them
 
     def on_call(op: str, secs: float, error: str | None) -> None:
         reporter.debug(f"{op} {secs * 1000:.0f} ms" + (f" -> {error}" if error else ""))
 
     readers = AwsReaders(made, on_call)
+    if reporter.level >= Level.VERBOSE:
+        reporter.debug(_access_used(made, readers, policy))
     if len(config.services) > 1:
         from ecsdeploy.release import Release  # a single deploy does not pay for it
 
@@ -515,10 +566,24 @@ def run(
         return release.run()
     gateway = EcsGateway(made.get("ecs"), policy=policy)
     gateway.on_call = on_call
+    if config.migrate_to_native:
+        from ecsdeploy.migration import migrate  # only a migration pays for it
+
+        return migrate(gateway, reporter, readers, config)
     deployer = Deployer(gateway, reporter, readers)
     if config.service:
         return deployer.deploy_service(config)
     return deployer.register_only(config)
+
+
+def _access_used(made: Clients, readers: AwsReaders, policy: RunPolicy) -> str:
+    """-v: the region, endpoint and account the run actually uses (the options may name none
+    of them: they come from the environment and the profile)."""
+    try:
+        who = readers.sts(policy.budget(3.0)).caller()
+    except EcsDeployError as exc:
+        who = f"account not known ({exc.message})"
+    return f"using region {made.region}, endpoint {made.get('ecs').meta.endpoint_url}, {who}"
 
 
 def execute(
@@ -550,7 +615,7 @@ def _reporter_for(opts: dict[str, Any], scanned: Reporter) -> Reporter:
     json_output = opts["output_format"] == "json"
     if (level, json_output) == (scanned.level, scanned.json_output):
         return scanned
-    return Reporter(level=level, json_output=json_output)
+    return Reporter(level=level, json_output=json_output, warnings=scanned.warnings)
 
 
 def envvar_name(param: click.Parameter) -> str | None:
@@ -594,14 +659,18 @@ def main(
         try:
             opts = command.main(args=args, prog_name="ecs-deploy", standalone_mode=False)
         except click.ClickException as exc:
+            message = exc.format_message().rstrip(".")
             result = DeployResult.failure(
-                ExitCode.USAGE, f"{exc.format_message().rstrip('.')}; see ecs-deploy --help"
+                ExitCode.USAGE, f"{message}{_usage_hint(message, args)}; see ecs-deploy --help"
             )
         else:
             if not isinstance(opts, dict):  # --help or --version: click printed it
                 _exit(int(opts or 0), fast=fast_exit)
             reporter = _reporter_for(opts, reporter)
             result = execute(opts, reporter, policy)
+            if not args and result.code == ExitCode.NO_SERVICE_OR_TASK_DEFINITION:
+                reporter.usage(USAGE)
+                result.reason += "; see ecs-deploy --help for every option"
     except Aborted:
         result = _aborted_at_start_up(policy)
     policy.finishing = True
@@ -610,6 +679,19 @@ def main(
     else:
         reporter.summary(result)
     _exit(int(result.code), fast=fast_exit)
+
+
+def _usage_hint(message: str, args: Sequence[str]) -> str:
+    """What a usage error most likely means, for the habits other tools teach: fabfuel's
+    `-e CONTAINER NAME VALUE` sets a variable, where -e here is the bash tool's."""
+    if "unexpected extra argument" in message and any(
+        a in ("-e", "--tag-env-var") or a.startswith("--tag-env-var=") for a in args
+    ):
+        return (
+            " (-e is --tag-env-var, as in the bash tool: the image tag from variable VAR; to "
+            "set an environment variable use --env CONTAINER NAME=VALUE)"
+        )
+    return ""
 
 
 def _exit(code: int, *, fast: bool = False) -> None:

@@ -170,6 +170,15 @@ class DeployConfig:
     preflight: bool = True  # check that images, secrets and log groups exist first
     services: tuple[str, ...] = ()  # every -n: more than one makes a release (release.py)
     atomic: bool = False
+    #: A CODE_DEPLOY service: its CodeDeploy application and deployment group (both or
+    #: neither: found by listing), and the AppSpec template (--codedeploy-appspec, parsed).
+    codedeploy_application: str | None = None
+    codedeploy_group: str | None = None
+    codedeploy_appspec: dict[str, Any] | None = None
+    #: --migrate-to-native: move the CODE_DEPLOY service onto ECS's controller (migration.py),
+    #: with this role for ECS to change the load balancer.
+    migrate_to_native: bool = False
+    infrastructure_role_arn: str | None = None
 
 
 def _fail(code: ExitCode, message: str) -> EcsDeployError:
@@ -189,6 +198,7 @@ def build_config(opts: dict[str, Any]) -> tuple[DeployConfig, AwsSettings]:
     notices: list[str] = []
     _check_target(opts, services)
     changes = build_changes(opts)
+    _check_migration(opts, services, changes)
     _check_what_to_deploy(opts, changes)
     max_definitions = _max_definitions(opts["max_definitions"])
     _check_one_off_task_options(opts)
@@ -233,12 +243,56 @@ def build_config(opts: dict[str, Any]) -> tuple[DeployConfig, AwsSettings]:
         notices=tuple(notices),
         reregister=reregister,
         log_lines=opts["log_lines"],
-        scheduled_tasks=opts["scheduled_tasks"],
+        scheduled_tasks=_scheduled_tasks(opts),
         preflight=not opts["no_preflight"],
         services=services,
         atomic=opts["atomic"],
+        codedeploy_application=opts.get("codedeploy_application"),
+        codedeploy_group=opts.get("codedeploy_group"),
+        codedeploy_appspec=_codedeploy_appspec(opts, services),
+        migrate_to_native=opts["migrate_to_native"],
+        infrastructure_role_arn=opts["infrastructure_role_arn"],
     )
     return config, _aws_settings(opts)
+
+
+#: An AppSpec template is a few KB; this bounds what is read.
+MAX_APPSPEC_BYTES = 256 * 1024
+
+
+def _codedeploy_appspec(opts: dict[str, Any], services: tuple[str, ...]) -> dict[str, Any] | None:
+    """--codedeploy-application/--codedeploy-group go together, with a service; the AppSpec
+    template is read and parsed here, before any AWS call."""
+    app, group, path = (
+        opts.get("codedeploy_application"),
+        opts.get("codedeploy_group"),
+        opts.get("codedeploy_appspec"),
+    )
+    if bool(app) != bool(group):
+        raise UsageError(
+            "--codedeploy-application and --codedeploy-group go together: give both, or "
+            "neither (the group that deploys the service is then looked up)"
+        )
+    if (app or path) and not opts["service"]:
+        raise UsageError("The --codedeploy-* options act on a service: use them with -c and -n")
+    if (app or path) and len(services) > 1:
+        raise UsageError("The --codedeploy-* options act on one service: give a single -n")
+    if not path:
+        return None
+    if opts["resume"]:
+        raise UsageError(
+            "--resume acts on the deployment already waiting: drop --codedeploy-appspec"
+        )
+    from ecsdeploy.appspec import parse_template
+
+    raw = read_regular_file(path, "--codedeploy-appspec", MAX_APPSPEC_BYTES, UsageError)
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise UsageError(
+            f"Cannot read --codedeploy-appspec {path}: not UTF-8 text (byte {exc.start})"
+        ) from exc
+    return parse_template(text, f"--codedeploy-appspec {path}")
 
 
 # -- the rule groups, in the order build_config applies them ----------------------------------
@@ -263,6 +317,59 @@ def _check_target(opts: dict[str, Any], services: tuple[str, ...]) -> None:
     _check_native_options(opts)
 
 
+#: What --migrate-to-native cannot take: it changes the controller and its configuration
+#: only (migrate, then deploy).
+_NOT_WITH_MIGRATION = {
+    "image": "-i/--image",
+    "force_new_deployment": "--force-new-deployment",
+    "tag_only": "-to/--tag-only",
+    "revision": "--revision",
+    "resume": "--resume",
+    "task_definition_file": "--task-definition-file",
+    "use_latest_task_def": "--use-latest-task-def",
+    "pre_deploy": "--pre-deploy",
+    "desired_count": "-D/--desired-count",
+    "min_percent": "-m/--min",
+    "max_percent": "-M/--max",
+    "max_definitions": "--max-definitions",
+}
+
+
+def _check_migration(opts: dict[str, Any], services: tuple[str, ...], changes: Changes) -> None:
+    """--migrate-to-native moves one service's controller and nothing else; it needs the
+    infrastructure role, which nothing else takes."""
+    role = opts["infrastructure_role_arn"]
+    if not opts["migrate_to_native"]:
+        if role:
+            raise UsageError("--infrastructure-role-arn is only valid with --migrate-to-native")
+        return
+    if not opts["service"]:
+        raise UsageError("--migrate-to-native moves a service: use it with -c and -n")
+    if len(services) > 1:
+        raise UsageError("--migrate-to-native moves one service at a time: give a single -n")
+    given = [flag for key, flag in _NOT_WITH_MIGRATION.items() if opts[key] not in (None, False)]
+    if changes.given:
+        given.append("the change options (--env, --secret, ...)")
+    if given:
+        raise UsageError(
+            f"--migrate-to-native changes the deployment controller only: drop "
+            f"{', '.join(given)} (migrate, then deploy)"
+        )
+    if not role:
+        raise UsageError(
+            "--migrate-to-native needs --infrastructure-role-arn ARN: the role ECS assumes to "
+            "shift traffic on the load balancer"
+        )
+    from ecsdeploy.changes import check_role_arn
+
+    check_role_arn(role, "--infrastructure-role-arn")
+    if opts["strategy"] == "rolling":
+        raise UsageError(
+            "--migrate-to-native moves the service to ECS's blue/green, linear or canary "
+            "deployments: drop --strategy rolling (or pass blue-green, linear or canary)"
+        )
+
+
 def _check_what_to_deploy(opts: dict[str, Any], changes: Changes) -> None:
     """Something to deploy: an image, a tag, a change, a revision, a restart, a resume (8)."""
     _check_revision_options(opts, changes)
@@ -273,6 +380,7 @@ def _check_what_to_deploy(opts: dict[str, Any], changes: Changes) -> None:
         and not opts["resume"]
         and not opts["revision"]
         and not opts["run_task"]  # runs the current revision as it is (overrides aside)
+        and not opts["migrate_to_native"]
         and not changes.given
     ):
         raise _fail(
@@ -412,6 +520,15 @@ def _check_combinations(opts: dict[str, Any]) -> None:
         )
     if opts["dry_run"] and opts["resume"]:
         raise UsageError("--dry-run cannot be used with --resume: resuming is its only action")
+
+
+def _scheduled_tasks(opts: dict[str, Any]) -> str:
+    """--scheduled-tasks, or its default: scheduled tasks follow a service deploy (or a
+    registration), never a one-off task (-d with --run-task) unless asked; its revision is
+    not one a service has run."""
+    if opts["scheduled_tasks"] is not None:
+        return str(opts["scheduled_tasks"])
+    return "none" if opts["run_task"] and not opts["service"] else "auto"
 
 
 def _run_task(opts: dict[str, Any], *, pre_deploy: bool = False) -> RunTaskConfig | None:

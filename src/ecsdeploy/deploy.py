@@ -1,5 +1,7 @@
-"""The story of one service deploy, in order: describe -> plan and check every request ->
-register -> update -> watch -> rollback or prune.
+"""The story of one service deploy, in order: describe -> plan and check every request
+(`plan_service`) -> register -> migrate -> update, watch, then rollback or prune
+(`move_service`). A release takes the same steps in passes: every service planned, then
+its registrations and the migration (`prepare_release`), then every service moved.
 
 Validation of the options happened before this (config.py). Here nothing mutating runs before
 every read that could refuse the deploy has run and every mutating request has passed
@@ -15,37 +17,34 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ecsdeploy.config import DeployConfig, merge_deployment_configuration
 from ecsdeploy.ecs import EcsGateway
 from ecsdeploy.errors import ExitCode, UnsupportedServiceError, UsageError
 from ecsdeploy.gateways import AwsReaders
-from ecsdeploy.models import Service, short_name
+from ecsdeploy.models import NATIVE_STRATEGIES, Service
 from ecsdeploy.models import short_name as _short
-from ecsdeploy.native import native_rollout, resume, service_deployment_to_follow
 from ecsdeploy.output import Reporter
-from ecsdeploy.plan import PLACEHOLDER_ARN, Planner, new_revision_asked
+from ecsdeploy.plan import PLACEHOLDER_ARN, Plan, Planner, new_revision_asked
 from ecsdeploy.policy import RunPolicy
-from ecsdeploy.prune import prune
-from ecsdeploy.register import check_overrides, one_off_params, register_only, run_one_off
 from ecsdeploy.result import DeployResult, Outcome
-from ecsdeploy.rollback import (
-    put_back_configuration,
-    roll_back_native,
-    roll_back_release,
-    roll_back_rolling,
-)
-from ecsdeploy.scheduled import find_scheduled, move_scheduled, show_scheduled
-from ecsdeploy.schedules import ScheduledTask
 from ecsdeploy.story import NO_ROLLBACK, Phase, Story, record_pause
 from ecsdeploy.watch import Target
+
+if TYPE_CHECKING:
+    from ecsdeploy.schedules import ScheduledTask
+
+# The other stories (native, rollback, prune, register, scheduled) are imported where they
+# are needed: a rolling deploy that succeeds loads none of native's or rollback's code.
 
 #: Verdicts after which the service runs its previous revision again (rolled back by ECS,
 #: or by ECS at our request).
 _BACK_ON_THE_OLD_REVISION = {Outcome.ROLLED_BACK, Outcome.ROLLED_BACK_BY_ECS}
+#: A release's registrations made at once (the gateway retries one that is throttled).
+REGISTER_AT_ONCE = 5
 
 
 class Deployer:
@@ -68,91 +67,197 @@ class Deployer:
         )
         return self.story.run(r, cfg.timeout, lambda: deploy_service(self.story, cfg, r))
 
+    def plan_service(self, cfg: DeployConfig) -> tuple[DeployResult, ServicePlan | None]:
+        """A release's first pass: describe the service and plan and check its deploy,
+        writing nothing (a dry run shows it); the plan, when there is one to carry out."""
+        r = DeployResult(
+            ExitCode.OK, Outcome.SUCCEEDED, "", cluster=cfg.cluster, service=cfg.service
+        )
+        planned: list[ServicePlan] = []
+
+        def body() -> None:
+            assert cfg.cluster
+            assert cfg.service
+            self.story.begin(cfg)
+            self.story.phase = Phase.DESCRIBING_SERVICE
+            self.story.preflight_early(cfg)
+            service = self.story.ecs.describe_service(cfg.cluster, cfg.service)
+            found = plan_service(self.story, cfg, service, r)
+            if found is not None and cfg.dry_run:
+                show_dry_run(self.story, cfg, found, r)
+            elif found is not None:
+                planned.append(found)
+
+        self.story.run(r, cfg.timeout, body)
+        return r, (planned[0] if planned and r.code == ExitCode.OK else None)
+
+    def move_service(self, cfg: DeployConfig, planned: ServicePlan, r: DeployResult) -> None:
+        """A release's last pass: the service onto the revision planned (and registered)."""
+        self.story.run(r, cfg.timeout, lambda: move_service(self.story, cfg, planned, r))
+
     def register_only(self, cfg: DeployConfig) -> DeployResult:
         """`-d` without `-n`: register a new revision (and run it with --run-task)."""
+        from ecsdeploy.register import register_only
+
         r = DeployResult(ExitCode.OK, Outcome.SUCCEEDED, "", cluster=cfg.cluster)
         return self.story.run(r, cfg.timeout, lambda: register_only(self.story, cfg, r))
 
     def roll_back_release(self, cfg: DeployConfig, r: DeployResult, failed: str) -> None:
         """--atomic: put this service, which succeeded, back with the failed release."""
+        from ecsdeploy.rollback import roll_back_release
+
         roll_back_release(self.story, cfg, r, failed)
 
     def where_it_stood(self, outcome: Outcome, how: str) -> DeployResult | None:
         return self.story.where_it_stood(outcome, how)
 
 
+@dataclass
+class ServicePlan:
+    """One service's deploy, planned and checked: every request it will send, none sent
+    yet. `plan`: the new revision to register (None: `target` exists, or a release
+    registered it); `migration`: --pre-deploy's RunTask request (its revision filled in
+    when known)."""
+
+    service: Service
+    old_arn: str
+    target: str
+    update: dict[str, Any]
+    cluster_arn: str
+    plan: Plan | None = None
+    containers: list[dict[str, Any]] | None = None
+    migration: dict[str, Any] | None = None
+    require_healthy: bool = False
+    #: The revision was registered for this service alone (deregistered if never used).
+    own_revision: bool = False
+    #: A release's: the revisions its services ran before it or deploy (pruning keeps them).
+    release_revisions: frozenset[str] = frozenset()
+
+
 def deploy_service(story: Story, cfg: DeployConfig, r: DeployResult) -> None:
     """The service deploy, top to bottom."""
     assert cfg.cluster
     assert cfg.service
+    story.begin(cfg)
+    story.phase = Phase.DESCRIBING_SERVICE
+    story.preflight_early(cfg)
+    service = story.ecs.describe_service(cfg.cluster, cfg.service)
+    if _through_codedeploy(story, cfg, r, service):
+        return
+    if cfg.resume is not None:
+        from ecsdeploy.native import resume
+
+        resume(story, cfg, r, service)
+        return
+    planned = plan_service(story, cfg, service, r)
+    if planned is None:
+        return  # nothing to do (r says so)
+    if cfg.dry_run:
+        show_dry_run(story, cfg, planned, r)
+        return
+    if planned.plan is not None:
+        story.phase = Phase.REGISTERING
+        r.new_task_definition = planned.target = story.register(planned.plan.request)
+        planned.plan, planned.own_revision = None, True
+    if planned.migration is not None:
+        planned.migration["taskDefinition"] = planned.target
+        assert planned.containers is not None
+        if not _migrate(story, cfg, planned.migration, planned.containers, r):
+            return  # no service was changed
+    move_service(story, cfg, planned, r)
+
+
+def plan_service(
+    story: Story, cfg: DeployConfig, service: Service, r: DeployResult
+) -> ServicePlan | None:
+    """Plan and check every mutating request of the deploy (the new revision, the update,
+    the preflight, the migration) before any is made; reads only. None when the service
+    already runs the revision asked for (`r` says so)."""
+    assert cfg.cluster
     ecs, reporter = story.ecs, story.reporter
     planner = Planner(ecs, reporter)
-    story.begin(cfg)
-    if cfg.resume is not None:
-        resume(story, cfg, r)
-        return
-    story.phase = Phase.DESCRIBING_SERVICE
-    service = ecs.describe_service(cfg.cluster, cfg.service)
     _check_deployable(service)
     old_arn = r.old_task_definition = r.new_task_definition = service.task_definition
     reporter.info(f"Current task definition: {old_arn}")
-
-    # Plan and check every mutating request before making the first one.
     story.phase = Phase.PREPARING
     conf = None
     if cfg.strategy.given:
         conf = merge_deployment_configuration(service.deployment_configuration, cfg.strategy)
         r.own_configuration = dict(service.deployment_configuration)
     r.strategy = str((conf or service.deployment_configuration).get("strategy") or "ROLLING")
-    plan = request = containers = None
+    plan = containers = None
     target_arn = old_arn
     if cfg.revision is not None:
         target_arn, containers = planner.resolve_revision(cfg, service)
         if target_arn == old_arn and not cfg.force_new_deployment:
             outcome = Outcome.DRY_RUN if cfg.dry_run else Outcome.SUCCEEDED
             r.outcome, r.reason = outcome, f"already on {_short(old_arn)}"
-            reporter.info(f"The service already runs {_short(old_arn)}: nothing to do")
-            return
+            # a migration belongs to a move: with none, it is not run (and that is said)
+            skipped = "; the migration (--pre-deploy) was not run" if cfg.pre_deploy else ""
+            reporter.info(f"The service already runs {_short(old_arn)}: nothing to do{skipped}")
+            return None
     elif new_revision_asked(cfg):
         plan = planner.plan_revision(cfg, old_arn)
-        request, containers = plan.request, plan.containers
-    update = _service_update(cfg, service, PLACEHOLDER_ARN if request else target_arn, conf)
+        containers = plan.containers
+    update = _service_update(cfg, service, PLACEHOLDER_ARN if plan else target_arn, conf)
     ecs.check_request("UpdateService", update, UsageError)
     if containers is not None:  # a new revision, or another existing one
         story.preflight(cfg, containers, r)
     migration = None
     if cfg.pre_deploy is not None:
+        from ecsdeploy.register import check_overrides, one_off_params
+
         if containers is None:
             containers = ecs.describe_task_definition(target_arn)[0]["containerDefinitions"]
         check_overrides(cfg.pre_deploy, containers)
         migration = one_off_params(cfg.pre_deploy, cfg.cluster, service.placement)
         migration["startedBy"] = "ecs-deploy/pre-deploy"
         ecs.check_request("RunTask", {**migration, "taskDefinition": PLACEHOLDER_ARN}, UsageError)
-    cluster_arn = _cluster_arn(service, cfg.cluster)
-    if cfg.dry_run:
-        planner.dry_run(r, old_arn, plan, update, migration)
-        r.scheduled_tasks = find_scheduled(story, cfg, cluster_arn, old_arn, "<the new revision>")
-        show_scheduled(story, r.scheduled_tasks)
-        return
     require_healthy = False
-    if cfg.skip_deployments_check:
+    if cfg.skip_deployments_check and not cfg.dry_run:
         if containers is None:
             containers = ecs.describe_task_definition(old_arn)[0]["containerDefinitions"]
         require_healthy = any(c.get("healthCheck") for c in containers)
+    return ServicePlan(
+        service,
+        old_arn,
+        target_arn,
+        update,
+        _cluster_arn(service, cfg.cluster),
+        plan=plan,
+        containers=containers,
+        migration=migration,
+        require_healthy=require_healthy,
+    )
 
-    # The writes: register, update.
-    r.new_task_definition = target_arn
-    if request is not None:
-        story.phase = Phase.REGISTERING
-        r.new_task_definition = story.register(request)
-    update["taskDefinition"] = r.new_task_definition
-    if migration is not None and containers is not None:
-        migration["taskDefinition"] = r.new_task_definition
-        if not _migrate(story, cfg, migration, containers, r):
-            return  # no service was changed
+
+def show_dry_run(story: Story, cfg: DeployConfig, planned: ServicePlan, r: DeployResult) -> None:
+    """--dry-run: every read and check has run; show what would be sent (the scheduled
+    tasks that would move too), send nothing."""
+    from ecsdeploy.scheduled import find_scheduled, show_scheduled
+
+    Planner(story.ecs, story.reporter).dry_run(
+        r, planned.old_arn, planned.plan, planned.update, planned.migration
+    )
+    r.scheduled_tasks = find_scheduled(
+        story, cfg, planned.cluster_arn, planned.old_arn, "<the new revision>"
+    )
+    show_scheduled(story, r.scheduled_tasks)
+
+
+def move_service(story: Story, cfg: DeployConfig, planned: ServicePlan, r: DeployResult) -> None:
+    """The service onto its planned revision (registered by now): update, watch to the
+    verdict; then roll back, or move the scheduled tasks and prune."""
+    assert cfg.cluster
+    assert cfg.service
+    assert planned.plan is None  # registered
+    reporter, service, old_arn = story.reporter, planned.service, planned.old_arn
+    r.new_task_definition = planned.target
+    update = planned.update
+    update["taskDefinition"] = planned.target
     story.phase = Phase.UPDATING
     _note_deployments_in_progress(reporter, service)
-    updated = story.update_service(cfg, service, update, orphan=request is not None)
+    updated = story.update_service(cfg, service, update, orphan=planned.own_revision)
     story.service_updated = True
     r.deployment_id = deployment_id = story.deployment_to_follow(cfg, updated)
     reporter.info(f"Service updated: deployment {deployment_id} on {_short(r.new_task_definition)}")
@@ -161,28 +266,40 @@ def deploy_service(story: Story, cfg: DeployConfig, r: DeployResult) -> None:
         cfg.service,
         deployment_id,
         old_arn,
-        service_deployment_to_follow(story, cfg, r, updated),
+        _service_deployment_to_follow(story, cfg, r, updated),
     )
 
     # Watch it to its verdict (the scheduled tasks are looked for meanwhile); then roll back,
     # or move the scheduled tasks and prune.
     story.phase = Phase.WAITING
-    scheduled = _in_background(
-        lambda: find_scheduled(story, cfg, cluster_arn, old_arn, str(r.new_task_definition))
-    )
-    settings = story.settings(cfg, require_healthy)
-    rollout = native_rollout(story, cfg, r, seen=service.events)
+
+    def look_for_scheduled() -> list[ScheduledTask]:
+        from ecsdeploy.scheduled import find_scheduled  # off the main thread
+
+        return find_scheduled(story, cfg, planned.cluster_arn, old_arn, str(r.new_task_definition))
+
+    scheduled = _in_background(look_for_scheduled)
+    settings = story.settings(cfg, planned.require_healthy)
     if target.service_deployment_arn:
+        from ecsdeploy.native import native_rollout
+
+        rollout = native_rollout(story, cfg, r, seen=service.events)
         result = rollout.run(target, settings)
     else:
         result = story.watch(r, target, settings, seen=service.events)
     story.record_verdict(cfg, r, result)
     if result.outcome is Outcome.SUCCEEDED:
         if r.new_task_definition != old_arn:
-            move_scheduled(story, scheduled.result(), r)
+            from ecsdeploy.scheduled import follow_revision
+
+            follow_revision(story, r, scheduled.result)
         if cfg.max_definitions:  # None or 0: off, as the original's default
-            prune(story, r, cfg.max_definitions)
+            from ecsdeploy.prune import prune
+
+            prune(story, r, cfg.max_definitions, planned.release_revisions)
     elif cfg.enable_rollback and result.outcome not in NO_ROLLBACK:
+        from ecsdeploy.rollback import roll_back_native, roll_back_rolling
+
         if target.service_deployment_arn:
             roll_back_native(story, cfg, r, rollout, target=target, previous=result)
         else:
@@ -191,45 +308,52 @@ def deploy_service(story: Story, cfg: DeployConfig, r: DeployResult) -> None:
         # an answer to a hook failed: unless rolled back, the deployment still waits
         record_pause(cfg, r, result.service_deployment)
     if r.code == ExitCode.ROLLED_BACK or r.outcome in _BACK_ON_THE_OLD_REVISION:
+        from ecsdeploy.rollback import put_back_configuration
+
         put_back_configuration(story, cfg, r)
 
 
 def prepare_release(
-    story: Story, configs: Sequence[DeployConfig], services: Sequence[Service], r: DeployResult
-) -> dict[str, str]:
-    """Before a release's services move: one new revision for the services of one family
-    that run one revision (registered once, each service then pointed at it), and
-    --pre-deploy's migration, once, with the first service's new revision. Returns the
-    revision each such service deploys; a failed migration (or any error) fails `r`."""
-    cfg = configs[0]
-    planner = Planner(story.ecs, story.reporter)
-    groups: dict[str, list[Service]] = {}
-    for service in services:
-        groups.setdefault(service.task_definition, []).append(service)
-    shared: dict[str, str] = {}
-    first = services[0]
+    story: Story, cfg: DeployConfig, plans: Sequence[ServicePlan], r: DeployResult
+) -> bool:
+    """A release's writes before any service moves, once every service is planned and
+    checked: one new revision for the services that run one revision (registered once, each
+    then pointed at it), then --pre-deploy's migration, once (the first service's plan
+    carries it). False when the migration did not succeed (`r` says why)."""
+    groups: dict[str, list[ServicePlan]] = {}
+    for planned in plans:
+        if planned.plan is not None:
+            groups.setdefault(planned.old_arn, []).append(planned)
     for current, group in groups.items():
-        if len(group) < 2 and not (cfg.pre_deploy is not None and first in group):
-            continue
-        names = ", ".join(s.name for s in group)
-        story.reporter.info(
-            f"Services {names} run {short_name(current)}: one new revision for them"
-        )
-        story.phase = Phase.PREPARING
-        plan = planner.plan_revision(replace(cfg, service=group[0].name), current)
-        story.preflight(cfg, plan.containers, r)
-        story.phase = Phase.REGISTERING
-        arn = story.register(plan.request)
-        shared.update((s.name, arn) for s in group)
-        if cfg.pre_deploy is not None and first in group:
-            migration = one_off_params(cfg.pre_deploy, cfg.cluster, first.placement)
-            migration["startedBy"] = "ecs-deploy/pre-deploy"
-            migration["taskDefinition"] = arn
-            check_overrides(cfg.pre_deploy, plan.containers)
-            moving = [c.service for c in configs if c.service]
-            if not _migrate(story, cfg, migration, plan.containers, r, services=moving):
-                return shared
-    return shared
+        if len(group) > 1:
+            names = ", ".join(p.service.name for p in group)
+            story.reporter.info(
+                f"Services {names} run {_short(current)}: one new revision for them"
+            )
+    story.phase = Phase.REGISTERING
+
+    def register(group: list[ServicePlan]) -> str:
+        assert group[0].plan is not None
+        return story.register(group[0].plan.request)
+
+    if groups:  # side by side, as the services move: 20 services wait for no 20 round trips
+        with ThreadPoolExecutor(max_workers=min(len(groups), REGISTER_AT_ONCE)) as pool:
+            arns = list(pool.map(register, groups.values()))
+        for arn, group in zip(arns, groups.values(), strict=True):
+            r.new_task_definition = arn
+            for planned in group:
+                planned.target, planned.plan, planned.own_revision = arn, None, len(group) == 1
+    ran_or_runs = frozenset({p.old_arn for p in plans} | {p.target for p in plans})
+    for planned in plans:
+        planned.release_revisions = ran_or_runs
+        if planned.migration is not None:
+            planned.migration["taskDefinition"] = planned.target
+            assert planned.containers is not None
+            moving = [p.service.name for p in plans]
+            if not _migrate(story, cfg, planned.migration, planned.containers, r, services=moving):
+                return False
+            planned.migration = None
+    return True
 
 
 def _cluster_arn(service: Service, cluster: str) -> str:
@@ -237,6 +361,19 @@ def _cluster_arn(service: Service, cluster: str) -> str:
     if cluster.startswith("arn:"):
         return cluster
     return ":".join(service.arn.split(":")[:5]) + f":cluster/{cluster}"
+
+
+def _service_deployment_to_follow(
+    story: Story, cfg: DeployConfig, r: DeployResult, updated: Service
+) -> str | None:
+    """native.py's, for a native strategy; a rolling deploy does not load native.py."""
+    if (updated.strategy if updated.deployment_configuration else r.strategy) in NATIVE_STRATEGIES:
+        from ecsdeploy.native import service_deployment_to_follow
+
+        return service_deployment_to_follow(story, cfg, r, updated)
+    if updated.deployment_configuration:
+        r.strategy = updated.strategy
+    return None
 
 
 def _in_background(work: Callable[[], list[ScheduledTask]]) -> Future[list[ScheduledTask]]:
@@ -258,6 +395,8 @@ def _migrate(
 ) -> bool:
     """--pre-deploy: the new revision's one-off migration task, followed to its end (logs
     streamed); True when it exited 0 and the service (a release's `services`) may move."""
+    from ecsdeploy.register import run_one_off
+
     story.phase = Phase.MIGRATING
     ended = run_one_off(story, cfg, params, containers, r, wait=True, what="migration")
     if ended is None:  # interrupted (the task was stopped) or timed out: r says which
@@ -311,11 +450,31 @@ def _note_deployments_in_progress(reporter: Reporter, service: Service) -> None:
     )
 
 
+def _through_codedeploy(story: Story, cfg: DeployConfig, r: DeployResult, service: Service) -> bool:
+    """A CODE_DEPLOY service is deployed (or resumed) through CodeDeploy (codedeploy.py);
+    True when it was. The --codedeploy-* options on any other service are refused."""
+    if service.deployment_controller == "CODE_DEPLOY" and service.is_active:
+        from ecsdeploy import codedeploy  # only a CODE_DEPLOY service pays for it
+
+        if cfg.resume is not None:
+            codedeploy.resume(story, cfg, r, service)
+        else:
+            codedeploy.deploy(story, cfg, r, service)
+        return True
+    if cfg.codedeploy_application or cfg.codedeploy_appspec is not None:
+        raise UsageError(
+            f"Service {service.name} uses the {service.deployment_controller} deployment "
+            "controller, not CODE_DEPLOY: drop the --codedeploy-* options; nothing was changed"
+        )
+    return False
+
+
 def _check_deployable(service: Service) -> None:
     if service.deployment_controller == "CODE_DEPLOY":
         raise UnsupportedServiceError(
-            f"Service {service.name} uses the CODE_DEPLOY deployment controller: deploy it with "
-            "CodeDeploy (aws deploy create-deployment) instead; nothing was changed"
+            f"Service {service.name} uses the CODE_DEPLOY deployment controller: a release of "
+            "several services does not deploy it; deploy it alone (-n once), through "
+            "CodeDeploy; nothing was changed"
         )
     if service.deployment_controller == "EXTERNAL":
         raise UnsupportedServiceError(

@@ -12,6 +12,7 @@ run's deadline. A diagnosis never changes a verdict: every read that fails becom
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -166,31 +167,46 @@ def log_place(container: Mapping[str, Any], task_id: str, default_region: str) -
 
 
 _ESCAPES = {"\t": " ", "\r": "", "\n": " "}
+#: The Unicode categories shown escaped: Cc, the controls (C0, DEL, C1); Cf, the invisible
+#: format characters (the bidi overrides, embeddings, isolates and marks that reorder what
+#: is printed around them, U+202A-U+202E, U+2066-U+2069, U+200E, U+200F, U+061C; the
+#: zero-width space, joiners and word joiner U+200B-U+200D, U+2060; the byte order mark
+#: U+FEFF; the soft hyphen; the tag characters); Zl and Zp, the line and paragraph separators.
+ESCAPED_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp"})
 
 
 def clean_line(text: str, width: int = LOG_LINE_WIDTH) -> str:
-    """Untrusted text made inert for a terminal and a CI log: every control character (C0,
-    DEL, C1, and the line and paragraph separators) shown escaped (`\\x1b[31m` stays visible
-    but does nothing), a tab as a space; cut at `width` with an ellipsis. Pure."""
+    """Untrusted text made inert for a terminal and a CI log: every character that controls
+    the display or hides in it (ESCAPED_CATEGORIES) shown escaped as Python writes it
+    (`\\x1b[31m` stays visible but does nothing, a bidi override `\\u202e` cannot reorder the
+    line, a zero-width space `\\u200b` shows where it is), a tab as a space; cut at `width`
+    with an ellipsis. Pure."""
     out = []
     for ch in text:
-        if ch in _ESCAPES:
+        if " " <= ch <= "~":  # printable ASCII, most of any log
+            out.append(ch)
+        elif ch in _ESCAPES:
             out.append(_ESCAPES[ch])
-        elif ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F:
-            out.append(f"\\x{ord(ch):02x}")
-        elif ch in ("\u2028", "\u2029"):
-            out.append(f"\\u{ord(ch):04x}")
+        elif unicodedata.category(ch) in ESCAPED_CATEGORIES:
+            out.append(_escaped(ord(ch)))
         else:
             out.append(ch)
     line = "".join(out)
     return line if len(line) <= width else line[: width - 1] + "…"
 
 
-def secret_values(container: Mapping[str, Any]) -> list[str]:
+def _escaped(code: int) -> str:
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def secret_values(container: Mapping[str, Any], known: Sequence[str] = ()) -> list[str]:
     """The values a log line must not show: the container's environment values whose names
-    look secret, and the passwords of credentials written into URLs. (Secrets from SSM or
-    Secrets Manager are never known to the tool, so they cannot be masked.)"""
-    values = []
+    look secret, the passwords of credentials written into URLs, and the `known` ones (the
+    run's own credentials). (Secrets from SSM or Secrets Manager are never known to the
+    tool, so they cannot be masked.)"""
+    values = list(known)
     for entry in container.get("environment") or []:
         name, value = str(entry.get("name", "")), str(entry.get("value", ""))
         if looks_secret(name):
@@ -262,14 +278,24 @@ class Diagnoser:
     log_lines: int = DEFAULT_LOG_LINES
     budget: float = DIAGNOSIS_BUDGET
     warn: Callable[[str], None] = lambda message: None
+    #: Values masked in every line besides each container's own (the run's credentials).
+    known_secrets: Sequence[str] = ()
     seen: dict[tuple[object, ...], str] = field(default_factory=dict)
     #: Tasks whose diagnosis showed log lines.
     logged: set[str] = field(default_factory=set)
     targets: dict[str, TargetHealth] = field(default_factory=dict)
     _definitions: dict[str, Mapping[str, Any]] = field(default_factory=dict)
 
-    def task(self, task: Task, service: Service | None = None) -> TaskDiagnosis:
-        """The diagnosis of one stopped task. Never raises for an AWS error."""
+    def task(
+        self,
+        task: Task,
+        service: Service | None = None,
+        containers: Sequence[Mapping[str, Any]] | None = None,
+    ) -> TaskDiagnosis:
+        """The diagnosis of one stopped task. Never raises for an AWS error. `containers`:
+        the container definitions it ran with, when the caller knows them (a one-off task's,
+        with its one-run overrides, which its log lines are masked by too); else they are
+        read from its task definition."""
         base = TaskDiagnosis(task.arn, task.stopped_reason, task.health_status)
         targets = tuple(t for t in self.targets.values() if t.target in task.private_ips)
         if service is not None and service.target_groups and not targets:
@@ -286,13 +312,17 @@ class Diagnoser:
             )
         self.seen[key] = task.id
         policy = self.policy.budget(self.budget)
-        try:
-            definition = self._definition(task.task_definition, policy)
-        except Interrupted:
-            return _with(base, targets=targets, not_read="interrupted")
-        except EcsDeployError as exc:
-            return _with(base, targets=targets, not_read=f"task definition not read: {exc.message}")
-        by_name = {c.get("name"): c for c in definition.get("containerDefinitions", [])}
+        if containers is None:
+            try:
+                definition = self._definition(task.task_definition, policy)
+            except Interrupted:
+                return _with(base, targets=targets, not_read="interrupted")
+            except EcsDeployError as exc:
+                return _with(
+                    base, targets=targets, not_read=f"task definition not read: {exc.message}"
+                )
+            containers = definition.get("containerDefinitions", [])
+        by_name = {c.get("name"): c for c in containers}
         findings = []
         for container in task.containers:
             if not container.failed and not (container.health_status or "").startswith("UNH"):
@@ -365,7 +395,7 @@ class Diagnoser:
             return (), f"logs not read: {exc.message}"
         if not raw:
             return (), "the log stream is empty"
-        return shown_lines(raw, secret_values(spec)), None
+        return shown_lines(raw, secret_values(spec, self.known_secrets)), None
 
 
 def _with(base: TaskDiagnosis, **changes: Any) -> TaskDiagnosis:

@@ -11,6 +11,7 @@ import contextlib
 import functools
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import datetime
 from typing import Any, Protocol
 
 from tenacity import RetryCallState, Retrying, retry_if_exception, wait_random_exponential
@@ -27,6 +28,8 @@ from ecsdeploy.policy import Interrupted, RunPolicy
 
 DESCRIBE_TASKS_LIMIT = 100  # DescribeTasks refuses more ARNs than this
 DESCRIBE_SERVICES_LIMIT = 10  # DescribeServices refuses more services than this
+#: Service deployments read for --revision previous (also DescribeServiceRevisions' limit).
+SERVICE_HISTORY = 20
 MAX_ATTEMPTS_WITHOUT_DEADLINE = 12
 #: Attempts of the run's first call when the endpoint cannot be reached at all: a wrong
 #: AWS_ENDPOINT_URL or region must fail in seconds, not after the whole --timeout.
@@ -40,9 +43,9 @@ _THROTTLING = {
     "TooManyRequestsException",
     "RequestLimitExceeded",
 }
+_DENIED = {"AccessDeniedException", "AccessDenied"}  # the policy, not the credentials
 _ACCESS = {
-    "AccessDeniedException",
-    "AccessDenied",
+    *_DENIED,
     "UnrecognizedClientException",
     "InvalidClientTokenId",
     "InvalidSignatureException",
@@ -63,7 +66,20 @@ _NOT_FOUND = {
     "ParameterNotFound",
     "TargetGroupNotFound",
     "TargetGroupNotFoundException",
+    # the migration's (migration.py) and CodeDeploy's (gateways.CodeDeployGateway):
+    # listeners, IAM roles, CodeDeploy
+    "ListenerNotFound",
+    "NoSuchEntity",
+    "ApplicationDoesNotExistException",
+    "DeploymentGroupDoesNotExistException",
+    "DeploymentConfigDoesNotExistException",
+    "DeploymentDoesNotExistException",
 }
+
+
+def _created(record: Mapping[str, Any]) -> float:
+    created = record.get("createdAt")
+    return created.timestamp() if isinstance(created, datetime) else 0.0
 
 
 def _error_code(exc: BaseException) -> str | None:
@@ -279,7 +295,7 @@ class Gateway:
                     self._trace(operation, started, None)
                     return result
         except Exception as exc:
-            error = translate(exc, operation)
+            error = translate(exc, operation, iam_prefix(self.client))
             if retry_on(exc) and self.policy.interrupted():  # the signal ended the retries
                 raise Interrupted(
                     f"interrupted while retrying {operation} (last error: {error.message})"
@@ -343,15 +359,10 @@ class EcsGateway(Gateway):
         try:
             response = self.call("DescribeServices", cluster=cluster, services=[service])
         except NotFoundError as exc:
-            raise NotFoundError(
-                f"Cluster {cluster} not found; check -c/--cluster ({exc.message})"
-            ) from exc
+            raise NotFoundError(f"{cluster_not_found(self, cluster)} ({exc.message})") from exc
         services = response.get("services", [])
         if not services:
-            raise NotFoundError(
-                f"Service {service} not found in cluster {cluster}; check -n/--service-name and "
-                "-c/--cluster"
-            )
+            raise NotFoundError(service_not_found(self, cluster, service))
         return Service.from_api(services[0])
 
     def describe_task_definition(
@@ -440,6 +451,35 @@ class EcsGateway(Gateway):
             raise NotFoundError(f"Service deployment {arn} not found ({reasons or 'no reason'})")
         return ServiceDeployment.from_api(found[0])
 
+    def revisions_it_ran(self, cluster: str, service: str) -> list[str]:
+        """The task definitions the service's latest SUCCESSFUL service deployments put in
+        place, newest first (ListServiceDeployments, one page; DescribeServiceRevisions):
+        what it ran, each until the next one replaced it."""
+        briefs = self.call(
+            "ListServiceDeployments",
+            cluster=cluster,
+            service=service,
+            status=["SUCCESSFUL"],
+            maxResults=SERVICE_HISTORY,
+        ).get("serviceDeployments", [])
+        briefs = sorted(  # ECS lists them newest first, filtered: make sure
+            (b for b in briefs if b.get("status") == "SUCCESSFUL"), key=_created, reverse=True
+        )
+        wanted = list(dict.fromkeys(str(b["targetServiceRevisionArn"]) for b in briefs))
+        found = (
+            self.call("DescribeServiceRevisions", serviceRevisionArns=wanted).get(
+                "serviceRevisions", []
+            )
+            if wanted
+            else []
+        )
+        task_definition = {str(r["serviceRevisionArn"]): str(r["taskDefinition"]) for r in found}
+        return [
+            task_definition[str(b["targetServiceRevisionArn"])]
+            for b in briefs
+            if str(b["targetServiceRevisionArn"]) in task_definition
+        ]
+
     def stop_service_deployment(self, arn: str, stop_type: str = "ROLLBACK") -> None:
         self.call("StopServiceDeployment", serviceDeploymentArn=arn, stopType=stop_type)
 
@@ -452,7 +492,7 @@ class EcsGateway(Gateway):
         """The cluster's ARN (scheduled tasks name their cluster by it)."""
         found = self.call("DescribeClusters", clusters=[cluster]).get("clusters") or []
         if not found:
-            raise NotFoundError(f"Cluster {cluster} not found; check -c/--cluster")
+            raise NotFoundError(cluster_not_found(self, cluster))
         return str(found[0]["clusterArn"])
 
     def stop_task(self, cluster: str, task: str, reason: str) -> None:
@@ -467,8 +507,51 @@ class EcsGateway(Gateway):
         return [Task.from_api(t) for t in response.get("tasks", [])]
 
 
-def translate(exc: Exception, operation: str) -> EcsDeployError:
-    """One-line errors with their exit codes instead of tracebacks."""
+def region_of(gateway: Gateway) -> str:
+    try:
+        return str(gateway.client.meta.region_name)
+    except AttributeError:  # a test's stand-in client
+        return "the configured region"
+
+
+def cluster_not_found(gateway: Gateway, cluster: str) -> str:
+    """A cluster exists in one region: the usual cause of "not found" is the region."""
+    return (
+        f"Cluster {cluster} not found in region {region_of(gateway)}; check -c/--cluster, and "
+        "-r/--region (or AWS_REGION, AWS_DEFAULT_REGION, the profile's region)"
+    )
+
+
+def service_not_found(gateway: Gateway, cluster: str, service: str) -> str:
+    return (
+        f"Service {service} not found in cluster {cluster} (region {region_of(gateway)}); check "
+        "-n/--service-name, -c/--cluster and -r/--region"
+    )
+
+
+IAM_HELP = "docs/iam.md"
+
+
+def iam_prefix(client: Any) -> str:
+    """The IAM action prefix of a client's service (its signing name: ecs, logs,
+    elasticloadbalancing, scheduler, ...)."""
+    try:
+        return str(client.meta.service_model.signing_name)
+    except AttributeError:  # a test's stand-in client
+        return "ecs"
+
+
+def access_denied(operation: str, code: str, message: str, prefix: str = "ecs") -> str:
+    """An AccessDenied message that names the IAM action to grant and where the policy is."""
+    return (
+        f"{operation}: access denied ({code}: {message}); the role needs {prefix}:{operation}: "
+        f"see {IAM_HELP}"
+    )
+
+
+def translate(exc: Exception, operation: str, prefix: str = "ecs") -> EcsDeployError:
+    """One-line errors with their exit codes instead of tracebacks; `prefix` is the IAM
+    prefix of the service called, for AccessDenied."""
     from botocore.exceptions import (
         BotoCoreError,
         NoCredentialsError,
@@ -486,8 +569,13 @@ def translate(exc: Exception, operation: str) -> EcsDeployError:
     code = _error_code(exc)
     if code is not None:
         message = getattr(exc, "response", {}).get("Error", {}).get("Message", "") or code
+        if code in _DENIED:
+            return AwsAccessError(access_denied(operation, code, message, prefix))
         if code in _ACCESS:
-            return AwsAccessError(f"{operation}: access denied ({code}: {message})")
+            return AwsAccessError(
+                f"{operation}: the credentials were refused ({code}: {message}); check the "
+                "keys, the profile or the role session (expired?)"
+            )
         if code in _NOT_FOUND:
             return NotFoundError(f"{operation}: {message} ({code})")
         if code == "ClientException" and "task definition" in message.lower():

@@ -7,7 +7,10 @@ AwsAccessError for a refusal). None of them ever reads a secret's value.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import copy
+import functools
+import threading
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ecsdeploy.diagnose import TargetHealth
@@ -103,7 +106,53 @@ class SecretsGateway(Gateway):
         self.call("DescribeSecret", SecretId=secret_id)
 
 
+class StsGateway(Gateway):
+    def caller(self) -> str:
+        """Who the run's credentials are: the account and the identity's ARN (no secret)."""
+        answer = self.call("GetCallerIdentity")
+        return f"account {answer.get('Account')} as {answer.get('Arn')}"
+
+
 _G = TypeVar("_G", bound=Gateway)
+_R = TypeVar("_R")
+
+
+class Answers:
+    """Reads that answer per cluster, not per service (the scheduled tasks' lookups), made
+    once a run: every story sharing the readers (a release's services, in their threads)
+    gets a copy of the first answer; the others wait for it rather than ask again. An error
+    is not kept: the next one asks."""
+
+    def __init__(self) -> None:
+        self._answers: dict[Hashable, Any] = {}
+        self._locks: dict[Hashable, threading.Lock] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable, read: Callable[[], _R]) -> _R:
+        with self._lock:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            if key not in self._answers:
+                self._answers[key] = read()
+            return copy.deepcopy(self._answers[key])  # type: ignore[no-any-return]
+
+    def forget(self, key: Hashable) -> None:
+        """After our own write: the next read asks again."""
+        with self._lock:
+            self._answers.pop(key, None)
+
+
+def once_a_run(read: Callable[..., _R]) -> Callable[..., _R]:
+    """A gateway's read made once a run (by its arguments) through the readers' Answers."""
+
+    @functools.wraps(read)
+    def once(self: Any, *args: Any) -> _R:
+        answers: Answers | None = getattr(self, "answers", None)
+        if answers is None:
+            return read(self, *args)
+        return answers.get((read.__name__, *args), lambda: read(self, *args))
+
+    return once
 
 
 class AwsReaders:
@@ -113,10 +162,16 @@ class AwsReaders:
     def __init__(self, clients: Clients, on_call: Any = None) -> None:
         self.clients = clients
         self.on_call = on_call
+        self.answers = Answers()  # the scheduled tasks' lookups: once a run, per cluster
 
     @property
     def region(self) -> str:
         return self.clients.region
+
+    @property
+    def credential_secrets(self) -> tuple[str, ...]:
+        """The run's own credentials (aws.credential_secrets): masked in every log line."""
+        return self.clients.secrets
 
     def _gateway(self, kind: type[_G], service: str, region: str | None, policy: RunPolicy) -> _G:
         gateway = kind(self.clients.get(service, region), policy=policy)
@@ -142,18 +197,40 @@ class AwsReaders:
     def secrets(self, region: str, policy: RunPolicy) -> SecretsGateway:
         return self._gateway(SecretsGateway, "secretsmanager", region, policy)
 
+    def listener_rules(self, policy: RunPolicy) -> ListenerRulesGateway:
+        return self._gateway(ListenerRulesGateway, "elbv2", None, policy)
+
+    def iam(self, policy: RunPolicy) -> IamGateway:
+        return self._gateway(IamGateway, "iam", None, policy)
+
+    def codedeploy(self, policy: RunPolicy) -> CodeDeployGroups:
+        return self._gateway(CodeDeployGroups, "codedeploy", None, policy)
+
     def events(self, policy: RunPolicy) -> EventsGateway:
-        return self._gateway(EventsGateway, "events", None, policy)
+        gateway = self._gateway(EventsGateway, "events", None, policy)
+        gateway.answers = self.answers
+        return gateway
 
     def scheduler(self, policy: RunPolicy) -> SchedulerGateway:
-        return self._gateway(SchedulerGateway, "scheduler", None, policy)
+        gateway = self._gateway(SchedulerGateway, "scheduler", None, policy)
+        gateway.answers = self.answers
+        return gateway
+
+    def sts(self, policy: RunPolicy) -> StsGateway:
+        return self._gateway(StsGateway, "sts", None, policy)
+
+    def codedeploy_deployments(self, policy: RunPolicy) -> CodeDeployGateway:
+        """CodeDeploy for deploying a CODE_DEPLOY service (codedeploy.py)."""
+        return self._gateway(CodeDeployGateway, "codedeploy", None, policy)
 
 
 class EventsGateway(Gateway):
     """EventBridge rules (their ECS targets)."""
 
     MUTATING = frozenset({"PutTargets"})
+    answers: Answers | None = None
 
+    @once_a_run
     def rule_names_by_target(self, target_arn: str) -> list[str]:
         names: list[str] = []
         token: str | None = None
@@ -168,6 +245,7 @@ class EventsGateway(Gateway):
             if not token:
                 return names
 
+    @once_a_run
     def targets_by_rule(self, rule: str) -> list[dict[str, Any]]:
         targets: list[dict[str, Any]] = []
         token: str | None = None
@@ -183,7 +261,11 @@ class EventsGateway(Gateway):
     def put_targets(self, rule: str, targets: list[dict[str, Any]]) -> None:
         from ecsdeploy.errors import AwsError
 
-        answer = self.call("PutTargets", Rule=rule, Targets=targets)
+        try:
+            answer = self.call("PutTargets", Rule=rule, Targets=targets)
+        finally:  # the rule's targets are read again if asked again
+            if self.answers is not None:
+                self.answers.forget(("targets_by_rule", rule))
         if answer.get("FailedEntryCount"):
             failed = answer.get("FailedEntries") or []
             raise AwsError(
@@ -196,7 +278,9 @@ class SchedulerGateway(Gateway):
     """EventBridge Scheduler schedules."""
 
     MUTATING = frozenset({"UpdateSchedule"})
+    answers: Answers | None = None
 
+    @once_a_run
     def schedules(self) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = []
         token: str | None = None
@@ -207,13 +291,252 @@ class SchedulerGateway(Gateway):
             if not token:
                 return found
 
+    @once_a_run
     def get_schedule(self, name: str, group: str) -> dict[str, Any]:
         answer = self.call("GetSchedule", Name=name, GroupName=group)
         return {k: v for k, v in answer.items() if k != "ResponseMetadata"}
 
     def update_schedule(self, request: Mapping[str, Any]) -> None:
-        self.call("UpdateSchedule", **request)
+        try:
+            self.call("UpdateSchedule", **request)
+        finally:  # the schedule is read again if asked again
+            if self.answers is not None:
+                key = ("get_schedule", request.get("Name"), request.get("GroupName") or "default")
+                self.answers.forget(key)
 
     def update_fields(self) -> list[str]:
         model = self.client.meta.service_model
         return list(model.operation_model("UpdateSchedule").input_shape.members)
+
+
+class ListenerRulesGateway(ElbGateway):
+    """The load balancer's side of a migration to ECS's blue/green: target groups by name,
+    a listener's rules, and the one write: a rule's actions (ModifyRule), or a listener's
+    default rule's (ModifyListener)."""
+
+    MUTATING = frozenset({"ModifyRule", "ModifyListener"})
+
+    def target_group_arn(self, name: str) -> str | None:
+        """The ARN of the target group called `name`; None when there is none."""
+        from ecsdeploy.errors import NotFoundError
+
+        try:
+            page = self.call("DescribeTargetGroups", Names=[name])
+        except NotFoundError:
+            return None
+        groups = page.get("TargetGroups") or []
+        return str(groups[0]["TargetGroupArn"]) if groups else None
+
+    def rules(self, listener: str) -> list[dict[str, Any]] | None:
+        """Every rule of the listener (its default rule too); None when it does not exist."""
+        from ecsdeploy.errors import NotFoundError
+
+        found: list[dict[str, Any]] = []
+        marker: str | None = None
+        try:
+            while True:
+                page = self.call(
+                    "DescribeRules", ListenerArn=listener, **({"Marker": marker} if marker else {})
+                )
+                found.extend(page.get("Rules") or [])
+                marker = page.get("NextMarker")
+                if not marker:
+                    return found
+        except NotFoundError:
+            return None
+
+    def change_rule(self, operation: str, request: Mapping[str, Any]) -> None:
+        """ModifyRule or ModifyListener, as the change says."""
+        if operation not in self.MUTATING:
+            raise ValueError(operation)
+        self.call(operation, **request)
+
+
+class IamGateway(Gateway):
+    def role(self, name: str) -> dict[str, Any] | None:
+        """GetRole's Role (its trust policy), or None when there is no such role."""
+        from ecsdeploy.errors import NotFoundError
+
+        try:
+            return dict(self.call("GetRole", RoleName=name).get("Role") or {})
+        except NotFoundError:
+            return None
+
+
+class CodeDeployGroups(Gateway):
+    """The CodeDeploy reads of a migration: the deployment group of a service, its
+    deployments in progress, its deployment configuration, the AppSpec it last deployed."""
+
+    def groups_of(self, cluster: str, service: str) -> list[dict[str, Any]]:
+        """Every ECS deployment group whose ecsServices names this cluster and service."""
+        cluster = cluster.rsplit("/", 1)[-1]
+        found = []
+        for application in self._all("ListApplications", "applications"):
+            names = self._all(
+                "ListDeploymentGroups", "deploymentGroups", applicationName=application
+            )
+            for name in names:
+                info = (
+                    self.call(
+                        "GetDeploymentGroup", applicationName=application, deploymentGroupName=name
+                    ).get("deploymentGroupInfo")
+                    or {}
+                )
+                if any(
+                    s.get("serviceName") == service
+                    and str(s.get("clusterName", "")).rsplit("/", 1)[-1] == cluster
+                    for s in info.get("ecsServices") or []
+                ):
+                    found.append(dict(info))
+        return found
+
+    def active_deployments(
+        self, application: str, group: str, statuses: Sequence[str]
+    ) -> list[tuple[str, str]]:
+        """The group's deployments in these statuses: (id, status)."""
+        ids = self._all(
+            "ListDeployments",
+            "deployments",
+            applicationName=application,
+            deploymentGroupName=group,
+            includeOnlyStatuses=list(statuses),
+        )
+        from ecsdeploy.errors import AwsAccessError, EcsDeployError
+        from ecsdeploy.policy import Interrupted
+
+        found = []
+        for deployment_id in ids:
+            try:
+                with self.within(5.0):
+                    status = str(self.deployment(deployment_id).get("status") or "InProgress")
+            except (Interrupted, AwsAccessError):
+                raise
+            except EcsDeployError:
+                status = "in progress"  # listed as such; its own status could not be read
+            if status in statuses or status == "in progress":
+                found.append((deployment_id, status))
+        return found
+
+    def deployment(self, deployment_id: str) -> dict[str, Any]:
+        info = self.call("GetDeployment", deploymentId=deployment_id).get("deploymentInfo")
+        return dict(info or {})
+
+    def traffic_routing(self, config_name: str) -> dict[str, Any]:
+        """A deployment configuration's trafficRoutingConfig (GetDeploymentConfig)."""
+        info = self.call("GetDeploymentConfig", deploymentConfigName=config_name)
+        return dict((info.get("deploymentConfigInfo") or {}).get("trafficRoutingConfig") or {})
+
+    def _all(self, operation: str, key: str, **params: Any) -> list[str]:
+        found: list[str] = []
+        token: str | None = None
+        while True:
+            page = self.call(operation, **params, **({"nextToken": token} if token else {}))
+            found.extend(str(x) for x in page.get(key) or [])
+            token = page.get("nextToken")
+            if not token:
+                return found
+
+
+#: CodeDeploy's deployment statuses that keep a deployment group busy (ListDeployments).
+ACTIVE_DEPLOYMENT_STATUSES = ("Created", "Queued", "InProgress", "Baking", "Ready")
+
+
+class CodeDeployGateway(Gateway):
+    """CodeDeploy, for the services whose deployment controller is CODE_DEPLOY: finding
+    their deployment group, and creating, following, continuing and stopping a deployment."""
+
+    MUTATING = frozenset({"CreateDeployment", "StopDeployment", "ContinueDeployment"})
+
+    def _listed(self, operation: str, key: str, **params: Any) -> list[str]:
+        found: list[str] = []
+        token: str | None = None
+        while True:
+            page = self.call(operation, **params, **({"nextToken": token} if token else {}))
+            found.extend(str(n) for n in page.get(key) or [])
+            token = page.get("nextToken")
+            if not token:
+                return found
+
+    def ecs_applications(self) -> list[str]:
+        """The applications whose compute platform is ECS (BatchGetApplications, 100 a call)."""
+        names = self._listed("ListApplications", "applications")
+        ecs: list[str] = []
+        for start in range(0, len(names), 100):
+            page = self.call("BatchGetApplications", applicationNames=names[start : start + 100])
+            ecs.extend(
+                str(a["applicationName"])
+                for a in page.get("applicationsInfo") or []
+                if a.get("computePlatform") == "ECS"
+            )
+        return ecs
+
+    def deployment_groups(self, application: str) -> list[str]:
+        return self._listed("ListDeploymentGroups", "deploymentGroups", applicationName=application)
+
+    def deployment_groups_info(
+        self, application: str, groups: Sequence[str]
+    ) -> list[dict[str, Any]]:
+        """Several groups of one application (BatchGetDeploymentGroups, 100 a call)."""
+        found: list[dict[str, Any]] = []
+        for start in range(0, len(groups), 100):
+            page = self.call(
+                "BatchGetDeploymentGroups",
+                applicationName=application,
+                deploymentGroupNames=list(groups[start : start + 100]),
+            )
+            found.extend(page.get("deploymentGroupsInfo") or [])
+        return found
+
+    def deployment_group(self, application: str, group: str) -> dict[str, Any]:
+        answer = self.call(
+            "GetDeploymentGroup", applicationName=application, deploymentGroupName=group
+        )
+        info: dict[str, Any] = answer.get("deploymentGroupInfo") or {}
+        return info
+
+    def active_deployments(
+        self, application: str, group: str, statuses: Sequence[str] = ACTIVE_DEPLOYMENT_STATUSES
+    ) -> list[str]:
+        return self._listed(
+            "ListDeployments",
+            "deployments",
+            applicationName=application,
+            deploymentGroupName=group,
+            includeOnlyStatuses=list(statuses),
+        )
+
+    def create_deployment(self, request: Mapping[str, Any]) -> str:
+        return str(self.call("CreateDeployment", **request)["deploymentId"])
+
+    def deployment(self, deployment_id: str) -> dict[str, Any]:
+        info: dict[str, Any] = self.call("GetDeployment", deploymentId=deployment_id)[
+            "deploymentInfo"
+        ]
+        return info
+
+    def ecs_target(self, deployment_id: str, target_id: str) -> dict[str, Any] | None:
+        """The deployment's ECS target (lifecycle events, task sets); None before it has one."""
+        from ecsdeploy.errors import AwsError
+
+        try:
+            answer = self.call(
+                "GetDeploymentTarget", deploymentId=deployment_id, targetId=target_id
+            )
+        except AwsError as exc:
+            if "DeploymentTargetDoesNotExist" in exc.message or "NotReady" in exc.message:
+                return None
+            raise
+        target: dict[str, Any] = (answer.get("deploymentTarget") or {}).get("ecsTarget") or {}
+        return target or None
+
+    def stop_deployment(self, deployment_id: str, *, auto_rollback: bool) -> None:
+        self.call("StopDeployment", deploymentId=deployment_id, autoRollbackEnabled=auto_rollback)
+
+    def continue_deployment(self, deployment_id: str) -> None:
+        self.call("ContinueDeployment", deploymentId=deployment_id, deploymentWaitType="READY_WAIT")
+
+    def check_create(self, request: Mapping[str, Any], error: Any) -> None:
+        """CreateDeployment's request, checked against botocore's CodeDeploy model."""
+        from ecsdeploy.ecs import check_request
+
+        check_request("CreateDeployment", request, error, self.client.meta.service_model)

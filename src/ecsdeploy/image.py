@@ -57,6 +57,12 @@ def parse_image(text: str) -> ImageRef:
     """Parse an image reference; a missing tag means `latest`. Raises ImageError."""
     if not text or text != text.strip():
         raise ImageError(f"Unable to parse image name {text!r}: it is empty or has spaces")
+    if "`" in text or "$" in text:  # -i 'repo:`git describe`', as the bash tool's README shows
+        raise ImageError(
+            f"Unable to parse image name {text!r}: shell syntax that no shell expanded "
+            "(ecs-deploy never evaluates its input); let the shell substitute it, in double "
+            'quotes: -i "repo:$(git describe)"'
+        )
     rest, digest = text, None
     if "@" in rest:
         rest, digest = rest.split("@", 1)

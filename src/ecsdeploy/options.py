@@ -23,6 +23,22 @@ class FiniteFloat(click.FloatRange):
         return super().convert(value, param, ctx)
 
 
+class Seconds(FiniteFloat):
+    """A number of seconds: `-t 5m` says so, rather than "not a valid float"."""
+
+    name = "seconds"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str):
+            try:
+                float(value)
+            except ValueError:
+                self.fail(
+                    f"{value!r} is not a number of seconds (e.g. 300 for five minutes)", param, ctx
+                )
+        return super().convert(value, param, ctx)
+
+
 class TenthPercent(FiniteFloat):
     """A percentage in ECS's range that is a multiple of 0.1 (canaryPercent, stepPercent)."""
 

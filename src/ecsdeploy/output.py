@@ -2,8 +2,9 @@
 alone; colour and the live status line only on a terminal (CI gets timestamped lines).
 
 Output never decides a deploy: writing to a closed stdout or to a reader that quit early
-(`| head`) stops quietly, an unwritable GITHUB_OUTPUT is one warning on stderr, and the run
-goes on as it would have.
+(`| head`) stops quietly, text the stream cannot encode is written with replacement
+characters (only a closed stream stops output), an unwritable GITHUB_OUTPUT is one warning on
+stderr, and the run goes on as it would have.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from datetime import UTC, datetime
 from enum import IntEnum
 from typing import IO, Any
 
-from ecsdeploy.changes import shown_argument
-from ecsdeploy.diagnose import TargetHealth, TaskDiagnosis
+from ecsdeploy.changes import MASK, shown_argument
+from ecsdeploy.diagnose import MIN_MASKED_LENGTH, TargetHealth, TaskDiagnosis
 from ecsdeploy.models import (
     Deployment,
     Service,
@@ -63,6 +64,17 @@ def hide(words: Iterable[str]) -> None:
                 _HIDDEN.setdefault(spelling, mask)
 
 
+def hide_values(values: Iterable[str]) -> None:
+    """Also mask these values (as MASK) in everything written from now on: secrets the run
+    holds that no argument shows as `NAME=VALUE` (the credentials it signs with; cli.run
+    calls it once they are known). Added to `hide`'s table, which the next `hide` clears."""
+    for value in sorted(values, key=len, reverse=True):
+        if len(value) < MIN_MASKED_LENGTH:
+            continue
+        for spelling in (value, json.dumps(value)[1:-1]):
+            _HIDDEN.setdefault(spelling, MASK)
+
+
 def redact(text: str) -> str:
     """`text` with every hidden word masked. Pure but for the table `hide` fills."""
     for word, mask in _HIDDEN.items():
@@ -82,8 +94,12 @@ class _Stream:
     def write(self, text: str) -> bool:
         if self.broken or self.stream is None:
             return False
+        text = redact(text)
         try:
-            self.stream.write(redact(text))
+            try:
+                self.stream.write(text)
+            except UnicodeEncodeError:  # nothing was written: the stream is fine, the text not
+                self.stream.write(encodable(text, getattr(self.stream, "encoding", None)))
             self.stream.flush()
         except (OSError, ValueError):  # BrokenPipeError, EBADF, "I/O on closed file"
             self.broken = True
@@ -95,6 +111,23 @@ class _Stream:
             return not self.broken and self.stream is not None and self.stream.isatty()
         except (OSError, ValueError):
             return False
+
+
+def encodable(text: str, encoding: str | None) -> str:
+    """`text` with each character the stream's encoding cannot take (a lone surrogate from a
+    log line; anything beyond ASCII on an ASCII terminal) replaced by U+FFFD, or by `?`
+    where even that cannot be encoded."""
+    encoding = encoding or "utf-8"
+
+    def fits(ch: str) -> bool:
+        try:
+            ch.encode(encoding)
+        except (UnicodeEncodeError, LookupError):
+            return False
+        return True
+
+    mark = "\ufffd" if fits("\ufffd") else "?"
+    return "".join(ch if fits(ch) else mark for ch in text)
 
 
 #: A crash loop stops tasks by the hundred; the summary (and each GitHub step output, one
@@ -117,6 +150,9 @@ class Reporter:
     out: IO[str] | None = field(default_factory=lambda: sys.stdout)  # None: fd 1 is closed
     err: IO[str] | None = field(default_factory=lambda: sys.stderr)
     tty: bool | None = None
+    #: Every warning said, at any level: the summary lists each (JSON `warnings`, the
+    #: `warnings=` step output). A story records them in its result (`record_into`).
+    warnings: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._out, self._err = _Stream(self.out), _Stream(self.err)
@@ -145,12 +181,28 @@ class Reporter:
             self._line(f"debug: {message}")
 
     def warn(self, message: str) -> None:
+        """The one way a warning is said: shown (unless quiet) and recorded."""
+        self.warnings.append(message)
         if self.level >= Level.NORMAL:
             self._line(self._paint(message, "33"))
+
+    def record_into(self, warnings: list[str]) -> None:
+        """Record warnings in `warnings` (a run's result) from now on, after those said
+        before the run began (a repeated option, ...)."""
+        if warnings is not self.warnings:
+            warnings.extend(w for w in self.warnings if w not in warnings)
+            self.warnings = warnings
 
     def error(self, message: str) -> None:
         self._clear_status()
         self._err.write(f"ERROR: {message}\n")
+
+    def usage(self, lines: list[str]) -> None:
+        """The command's forms, on stderr with the error they precede (a command given no
+        arguments at all)."""
+        self._clear_status()
+        for line in lines:
+            self._err.write(line + "\n")
 
     # -- the watcher's observer ------------------------------------------------------------
 
@@ -242,6 +294,11 @@ class Reporter:
         """The end of every run, whatever ended it: the JSON object (with --output json),
         one ERROR line on stderr for a failure, and the GitHub step outputs."""
         data = summary_dict(result)
+        # a run that never began (bad input) still lists what was said before it
+        data["warnings"] = [
+            *result.warnings,
+            *(w for w in self.warnings if w not in result.warnings),
+        ]
         if self.json_output:
             self._clear_status()
             self._out.write(json.dumps(data, sort_keys=True) + "\n")
@@ -452,7 +509,15 @@ def describe_traffic(sd: ServiceDeployment) -> str:
 
 
 def summary_dict(result: DeployResult) -> dict[str, Any]:
-    """The end-of-deploy summary, for --output json and GitHub step outputs."""
+    """The end-of-deploy summary, for --output json and GitHub step outputs (`codedeploy`
+    only for a CODE_DEPLOY service, so every other summary stays as it was)."""
+    data = _summary_dict(result)
+    if result.codedeploy is not None:
+        data["codedeploy"] = result.codedeploy
+    return data
+
+
+def _summary_dict(result: DeployResult) -> dict[str, Any]:
     return {
         "cluster": result.cluster,
         "service": result.service,
@@ -501,7 +566,7 @@ def write_github_output(data: Mapping[str, Any]) -> None:
     path = os.environ.get("GITHUB_OUTPUT")
     if not path:
         return
-    with open(path, "a", encoding="utf-8") as fh:
+    with open(path, "a", encoding="utf-8", errors="replace") as fh:
         for key, value in data.items():
             text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
             # one line per output: a newline would start a new key (or a heredoc)

@@ -12,13 +12,20 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ecsdeploy import taskdef
-from ecsdeploy.changes import apply_changes, describe_changes, unified_diff
+from ecsdeploy.changes import apply_changes, describe_changes, masked, unified_diff
 from ecsdeploy.ecs import EcsGateway, InvalidRequestError
-from ecsdeploy.errors import ExitCode, NotFoundError, RevisionError, TaskDefinitionFileError
+from ecsdeploy.errors import (
+    EcsDeployError,
+    ExitCode,
+    NotFoundError,
+    RevisionError,
+    TaskDefinitionFileError,
+)
 from ecsdeploy.models import Service, revision_number
 from ecsdeploy.models import family_of as _family
 from ecsdeploy.models import short_name as _short
 from ecsdeploy.output import Reporter
+from ecsdeploy.policy import Interrupted
 from ecsdeploy.result import DeployResult, Outcome
 
 if TYPE_CHECKING:
@@ -123,9 +130,10 @@ class Planner:
         if run_task is not None:
             requests.append(("RunTask", {**run_task, "taskDefinition": new_label.split(" ")[0]}))
         for operation, request in requests:
-            r.requests[operation] = request
+            shown = masked(request)  # a one-run override's value, as any other value
+            r.requests[operation] = shown
             self.reporter.info(f"{operation} request that would be sent:")
-            self.reporter.block(json.dumps(request, indent=2, sort_keys=True).splitlines())
+            self.reporter.block(json.dumps(shown, indent=2, sort_keys=True).splitlines())
 
     def resolve_revision(
         self, cfg: DeployConfig, service: Service
@@ -137,18 +145,7 @@ class Planner:
         family = _family(current)
         wanted = cfg.revision
         if wanted == "previous":
-            number = revision_number(current)
-            older = [
-                arn
-                for arn in self.ecs.list_task_definitions(family, sort="DESC")
-                if revision_number(arn) < number
-            ]
-            if not older:
-                raise RevisionError(
-                    f"--revision previous: no ACTIVE revision of {family} before "
-                    f"{_short(current)}; nothing was changed"
-                )
-            wanted = older[0]
+            wanted = self.previous_revision(cfg, service)
         try:
             td, _ = self.ecs.describe_task_definition(wanted)
         except NotFoundError as exc:
@@ -178,6 +175,44 @@ class Planner:
                 f" to {_short(arn)}",
             )
         return arn, list(td.get("containerDefinitions", []))
+
+    def previous_revision(self, cfg: DeployConfig, service: Service) -> str:
+        """--revision previous: the revision the service ran before its current one, by
+        ECS's record of its service deployments (the newest SUCCESSFUL one that put another
+        revision in place), so that services sharing a family each go back to their own.
+        Where that record names none (a service created on its revision, a history that
+        cannot be read): the family's newest ACTIVE revision older than the current one."""
+        assert cfg.cluster
+        current = service.task_definition
+        try:
+            ran = self.ecs.revisions_it_ran(cfg.cluster, service.name)
+        except Interrupted:
+            raise
+        except EcsDeployError as exc:
+            self.reporter.info(f"--revision previous: deployment history not read ({exc.message})")
+            ran = []
+        for arn in ran:
+            if arn != current:
+                self.reporter.info(
+                    f"--revision previous: the service ran {_short(arn)} before {_short(current)}"
+                )
+                return arn
+        family, number = _family(current), revision_number(current)
+        older = [
+            arn
+            for arn in self.ecs.list_task_definitions(family, sort="DESC")
+            if revision_number(arn) < number
+        ]
+        if not older:
+            raise RevisionError(
+                f"--revision previous: no ACTIVE revision of {family} before "
+                f"{_short(current)}; nothing was changed"
+            )
+        self.reporter.info(
+            "--revision previous: no earlier revision in the service's deployment history; "
+            f"the family's newest before {_short(current)}"
+        )
+        return older[0]
 
     def show_changes(
         self, current: str, old: Mapping[str, Any], new: Mapping[str, Any], what: str = ""

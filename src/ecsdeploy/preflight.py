@@ -17,13 +17,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Literal, Protocol
 
 from ecsdeploy.errors import AwsAccessError, EcsDeployError, NotFoundError, PreflightError
 from ecsdeploy.policy import Interrupted, RunPolicy
+
+#: The services of the checks that need the revision (all but ECR's).
+LATER = ("ssm", "secretsmanager", "logs")
 
 #: Seconds the checks may retry (throttling), never past the run's deadline.
 PREFLIGHT_BUDGET = 10.0
@@ -192,11 +195,36 @@ def _denied(exc: AwsAccessError, action: str) -> str:
 # -- the runner ----------------------------------------------------------------------------------
 
 
-def run(readers: PreflightReaders, policy: RunPolicy, found: Needs) -> list[Check]:
-    """Every check of `found`, at once. A signal during it raises Interrupted, as any call."""
+Early = dict[EcrImage, Future[list[Check]]]
+
+
+def start_images(
+    readers: PreflightReaders, policy: RunPolicy, images: Sequence[str], region: str
+) -> Early:
+    """The checks the command line alone asks for (each -i in ECR), started now in the
+    background (beside the service's description); `run` takes their answers."""
+    refs = needs([{"image": image} for image in images], region).images
+    if not refs:
+        return {}
     budget = policy.budget(PREFLIGHT_BUDGET)
+    pool = ThreadPoolExecutor(max_workers=len(refs), thread_name_prefix="preflight")
+    started = {ref: pool.submit(check_image, readers, budget, ref) for ref in refs}
+    pool.shutdown(wait=False)
+    return started
+
+
+def run(
+    readers: PreflightReaders, policy: RunPolicy, found: Needs, early: Early | None = None
+) -> list[Check]:
+    """Every check of `found`, at once (an image check `start_images` began is not sent
+    again). A signal during it raises Interrupted, as any call."""
+    budget = policy.budget(PREFLIGHT_BUDGET)
+    early = early or {}
     jobs: list[Callable[[], list[Check]]] = [
-        *(partial(check_image, readers, budget, ref) for ref in found.images),
+        *(
+            early[ref].result if ref in early else partial(check_image, readers, budget, ref)
+            for ref in found.images
+        ),
         *(partial(check_parameters, readers, budget, r, n) for r, n in found.parameters.items()),
         *(partial(check_secret, readers, budget, a, r) for a, r in found.secrets.items()),
         *(partial(check_log_group, readers, budget, r, g) for r, g in found.log_groups),

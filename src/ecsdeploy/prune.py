@@ -3,8 +3,9 @@
 The family's oldest ACTIVE revisions beyond the N newest are deregistered, never: the revision
 deployed, the one the service ran before (a rollback needs it), one that any service's PRIMARY
 or ACTIVE deployment in the region runs (a family is often shared by staging and production),
-nor one newer than the revision deployed (after --revision, a newer one may be another
-pipeline's). Pruning is housekeeping: an error leaves a warning, not a failed deploy.
+one that a service of the same release ran or deploys (each one's `--revision previous`
+needs its own), nor one newer than the revision deployed (after --revision, a newer one may
+be another pipeline's). Pruning is housekeeping: an error leaves a warning, not a failed deploy.
 """
 
 from __future__ import annotations
@@ -13,24 +14,32 @@ from ecsdeploy.ecs import EcsGateway
 from ecsdeploy.errors import EcsDeployError
 from ecsdeploy.models import family_of, revision_number, short_name
 from ecsdeploy.policy import Interrupted
-from ecsdeploy.result import DeployResult, Outcome
+from ecsdeploy.result import DeployResult
 from ecsdeploy.story import Phase, Story
 
 
-def prune(story: Story, r: DeployResult, keep: int) -> None:
-    """Deregister what `--max-definitions keep` allows; see the module's rules."""
+def prune(story: Story, r: DeployResult, keep: int, release: frozenset[str] = frozenset()) -> None:
+    """Deregister what `--max-definitions keep` allows; see the module's rules. `release`:
+    the revisions the other services of a release ran before it, or deploy."""
     assert r.new_task_definition
     story.phase = Phase.PRUNING
     ecs, reporter = story.ecs, story.reporter
+    if story.policy.interrupted():  # after the verdict (moving the scheduled tasks): it stands
+        reporter.warn(
+            f"Not pruned (--max-definitions {keep}): a signal arrived after the deploy succeeded"
+        )
+        return
     try:
         arns = ecs.list_task_definitions(family_of(r.new_task_definition), sort="ASC")
         if len(arns) <= keep:
             return
-        protected = {r.new_task_definition, r.old_task_definition}
+        protected = {r.new_task_definition, r.old_task_definition, *release}
         in_use = revisions_in_use(ecs)
         deployed = revision_number(r.new_task_definition)
         for arn in arns:
-            if arn in in_use and arn not in protected:
+            if arn in release and arn not in (r.new_task_definition, r.old_task_definition):
+                reporter.info(f"Kept {short_name(arn)}: a service of this release runs or ran it")
+            elif arn in in_use and arn not in protected:
                 reporter.info(f"Kept {short_name(arn)}: {in_use[arn]} still runs it")
             elif revision_number(arn) > deployed:
                 reporter.info(
@@ -46,16 +55,13 @@ def prune(story: Story, r: DeployResult, keep: int) -> None:
             ecs.deregister_task_definition(arn)
             r.deregistered.append(arn)
             reporter.info(f"Deregistered {short_name(arn)} (--max-definitions {keep})")
-    except Interrupted:
-        r.code, r.outcome = story.policy.exit_code, Outcome.INTERRUPTED
-        r.reason = (
-            f"{r.reason}; then interrupted while pruning old revisions "
-            f"({len(r.deregistered)} deregistered)"
+    except Interrupted:  # housekeeping after the verdict: a signal stops it, the verdict stands
+        reporter.warn(
+            f"Pruning stopped by a signal after the deploy succeeded: "
+            f"{len(r.deregistered)} deregistered (--max-definitions {keep})"
         )
-        reporter.warn(f"Interrupted while pruning: {len(r.deregistered)} deregistered")
     except EcsDeployError as exc:
         message = f"Pruning stopped: {exc.message}"
-        r.warnings.append(message)
         reporter.warn(message)
 
 

@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ecsdeploy import taskdef
 from ecsdeploy.config import DeployConfig, RunTaskConfig
 from ecsdeploy.errors import (
     EcsDeployError,
@@ -21,10 +22,13 @@ from ecsdeploy.plan import PLACEHOLDER_ARN, Planner, new_revision_asked
 from ecsdeploy.policy import Interrupted
 from ecsdeploy.prune import prune
 from ecsdeploy.result import DeployResult, Outcome
-from ecsdeploy.scheduled import find_scheduled, move_scheduled
+from ecsdeploy.scheduled import find_scheduled, follow_revision
 from ecsdeploy.story import Phase, Story
 from ecsdeploy.streams import LogStreamer
 from ecsdeploy.watch import TaskWait, wait_for_tasks
+
+#: Seconds a migration that reached --timeout is given to be stopped (StopTask).
+STOP_BUDGET = 10.0
 
 
 def register_only(story: Story, cfg: DeployConfig, r: DeployResult) -> None:
@@ -58,7 +62,14 @@ def register_only(story: Story, cfg: DeployConfig, r: DeployResult) -> None:
         try:  # -d with -c: that cluster's scheduled tasks of the family follow the revision
             cluster_arn = ecs.cluster_arn(cfg.cluster)
         except EcsDeployError as exc:
-            reporter.warn(f"Scheduled tasks not looked for: {exc.message}")
+            reporter.warn(
+                f"Scheduled tasks not looked for: {exc.message}; they keep their revisions"
+                + (
+                    "; pass --scheduled-tasks none to not look"
+                    if exc.code == ExitCode.AWS_ACCESS_DENIED
+                    else ""
+                )
+            )
     if request is not None:
         story.phase = Phase.REGISTERING
         r.new_task_definition = story.register(request)
@@ -68,8 +79,8 @@ def register_only(story: Story, cfg: DeployConfig, r: DeployResult) -> None:
         run_params["taskDefinition"] = r.new_task_definition
         run_task(story, cfg, run_params, containers, r)
     if cluster_arn is not None and r.code == ExitCode.OK:
-        found = find_scheduled(story, cfg, cluster_arn, old_arn, r.new_task_definition)
-        move_scheduled(story, found, r)
+        new_arn = r.new_task_definition
+        follow_revision(story, r, lambda: find_scheduled(story, cfg, cluster_arn, old_arn, new_arn))
     if run_params is None and cfg.max_definitions:
         prune(story, r, cfg.max_definitions)
 
@@ -173,14 +184,17 @@ def run_one_off(
     story.phase = Phase.WAITING_FOR_TASK
     assert policy.deadline is not None
     essential = {str(c["name"]) for c in containers if c.get("essential", True)}
+    # what its lines are masked by: the environment each container runs with, overrides too
+    ran = taskdef.as_run(containers, params.get("overrides"))
     stream = None
     if story.readers is not None and cfg.log_lines:
         stream = LogStreamer(
             story.readers,
             policy,
-            containers,
+            ran,
             reporter.task_log,
             reporter.warn,
+            story.readers.credential_secrets,
         )
     try:
         waited = wait_for_tasks(
@@ -192,7 +206,7 @@ def run_one_off(
             clock=story.clock,
             sleep=policy.sleep,
             interrupted=policy.interrupted,
-            stream=stream,
+            stream=stream if stream is not None and stream.follows_any() else None,
         )
     except Interrupted:  # a signal cut a read (of the tasks, or of their logs) short
         waited = TaskWait(Outcome.INTERRUPTED, [])
@@ -204,6 +218,10 @@ def run_one_off(
     if waited.outcome is Outcome.TIMED_OUT:
         r.code, r.outcome = ExitCode.DEPLOY_FAILED, Outcome.TIMED_OUT
         r.reason = f"timed out waiting for the {what} to stop ({cfg.timeout:g}s)"
+        if what == "migration":  # no service will follow it: it must not go on alone
+            policy.deadline = story.clock() + STOP_BUDGET
+            stopped = _stop(story, params.get("cluster") or "default", arns, what, "timed out")
+            r.reason += ": it was stopped" if stopped else ": it could not be stopped"
         return None
     failures: list[str] = []
     exit_code: int | None = None
@@ -221,7 +239,7 @@ def run_one_off(
         if task.stopped_reason and failures:
             reporter.info(f"Task {task.id} stopped: {task.stopped_reason}")
         if story.diagnoser is not None and any(c.failed for c in task.containers):
-            diagnosis = story.diagnoser.task(task)
+            diagnosis = story.diagnoser.task(task, containers=ran)
             r.diagnosis.append(diagnosis)
             if stream is None:  # streamed: its lines are on the screen already
                 reporter.diagnosis(diagnosis)
@@ -239,12 +257,19 @@ def run_one_off(
 
 def _stop_after_signal(story: Story, cluster: str, arns: list[str], what: str) -> None:
     """A signal while a one-off task runs: stop it (the one call a cancel owes), and say so."""
-    policy = story.policy
-    policy.new_phase()
+    story.policy.new_phase()
+    _stop(story, cluster, arns, what, "was interrupted")
+
+
+def _stop(story: Story, cluster: str, arns: list[str], what: str, why: str) -> bool:
+    """StopTask for each task, said; False if any could not be stopped (a warning names it)."""
+    stopped = True
     for arn in arns:
         try:
-            story.ecs.stop_task(cluster, arn, f"ecs-deploy was interrupted while the {what} ran")
+            story.ecs.stop_task(cluster, arn, f"ecs-deploy {why} while the {what} ran")
         except EcsDeployError as exc:
             story.reporter.warn(f"Could not stop the {what} {arn}: {exc.message}")
+            stopped = False
             continue
-        story.reporter.warn(f"Stopped the {what} {arn}: the run was interrupted")
+        story.reporter.warn(f"Stopped the {what} {arn}: the run {why}")
+    return stopped

@@ -1,6 +1,12 @@
 """A release: several services of one cluster deployed in one run, in parallel, watched
 together, judged each and as a whole.
 
+In passes, each begun once the one before it is done: every service is described, planned and
+checked (reads only; a dry run ends here); then the new revisions are registered (one for the
+services that run one revision) and --pre-deploy's migration runs, once; then the services
+move. With --pre-deploy or --atomic, a release moves every service or none: one failed check
+stops it before its first write. Without them, a service that fails its checks fails alone.
+
 Each service is one deploy, told by `deploy.Deployer` as for a single service (its swap,
 registration, update, watch, verdict and rollback), in a thread of its own with a policy of
 its own (the run's signals, its own rollback phase). What they share is the reading: every
@@ -21,15 +27,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ecsdeploy.changes import Changes
 from ecsdeploy.config import DeployConfig
-from ecsdeploy.deploy import Deployer, prepare_release
-from ecsdeploy.ecs import DESCRIBE_SERVICES_LIMIT, EcsGateway
+from ecsdeploy.deploy import Deployer, ServicePlan, prepare_release
+from ecsdeploy.ecs import DESCRIBE_SERVICES_LIMIT, EcsGateway, service_not_found
 from ecsdeploy.errors import EcsDeployError, ExitCode, NotFoundError
 from ecsdeploy.gateways import AwsReaders
-from ecsdeploy.models import Service
+from ecsdeploy.models import Service, family_of
 from ecsdeploy.output import Level, Reporter, ServiceReporter, StatusBoard
-from ecsdeploy.plan import new_revision_asked
 from ecsdeploy.policy import Aborted, RunPolicy
 from ecsdeploy.result import DeployResult, Outcome, ReleaseResult, Rollback
 from ecsdeploy.story import Story
@@ -114,10 +118,7 @@ class DescribeBatcher:
                     elif name in found:
                         slot.result = found[name]
                     else:
-                        slot.error = NotFoundError(
-                            f"Service {name} not found in cluster {cluster}; check "
-                            "-n/--service-name and -c/--cluster"
-                        )
+                        slot.error = NotFoundError(service_not_found(ecs, cluster, name))
                     slot.done = True
             self.cond.notify_all()
 
@@ -133,44 +134,64 @@ class Release:
     atomic: bool = False
     on_call: Callable[[str, float, str | None], None] | None = None
     readers: AwsReaders | None = None  # a failed task's diagnosis reads through these
-    prepare_calls: int = 0  # DescribeServices calls of the shared step (prepare)
     lock: threading.Lock = field(default_factory=threading.Lock)
     aborted: bool = False
     board: StatusBoard | None = None
     batcher: DescribeBatcher = field(default_factory=lambda: DescribeBatcher([]))
 
     def run(self) -> ReleaseResult:
+        """Plan and check every service (reads only; a dry run ends here), then register,
+        then migrate, then move the services, each pass once the one before it is done."""
         started = time.monotonic()
         names = [c.service or "" for c in self.configs]
-        prepared = self._prepare(names)
-        if isinstance(prepared, DeployResult):  # the shared step failed: no service moved
-            return ReleaseResult.of(
-                self.configs[0].cluster,
-                [replace(prepared, service=name) for name in names],
-                duration=time.monotonic() - started,
-                signal_code=self.policy.exit_code if self.policy.interrupted() else None,
-            )
-        self.configs = [_deploy_shared(c, prepared) for c in self.configs]
+        # the migration runs once, with the first service's revision
+        self.configs = [self.configs[0], *(replace(c, pre_deploy=None) for c in self.configs[1:])]
         batcher = self.batcher = DescribeBatcher(names)
         if self.reporter.tty and self.reporter.level >= Level.NORMAL:
             human = self.reporter.err if self.reporter.json_output else self.reporter.out
             self.board = StatusBoard(human, names)
         deployers = [self._deployer(name) for name in names]
         results: list[DeployResult | None] = [None] * len(self.configs)
+        plans: list[ServicePlan | None] = [None] * len(self.configs)
+        moved: set[int] = set()  # the services whose move has ended
 
-        def one(i: int, cfg: DeployConfig) -> None:
+        def plan(i: int, cfg: DeployConfig) -> None:
             try:
-                results[i] = deployers[i].deploy_service(cfg)
+                results[i], plans[i] = deployers[i].plan_service(cfg)
             except BaseException as exc:  # a thread must end in a result
                 results[i] = _never_ran(names[i], f"stopped: {type(exc).__name__}: {exc}")
             finally:
+                if plans[i] is None:
+                    deployers[i].policy.live = False
+                    batcher.finished(names[i])
+
+        def move(i: int, cfg: DeployConfig, planned: ServicePlan) -> None:
+            r, results[i] = results[i], None  # until it ends, where_it_stood says
+            assert r is not None
+            try:
+                deployers[i].move_service(cfg, planned, r)
+                results[i] = r
+            except BaseException as exc:  # a thread must end in a result
+                results[i] = _never_ran(names[i], f"stopped: {type(exc).__name__}: {exc}")
+            finally:
+                moved.add(i)
                 deployers[i].policy.live = False
                 batcher.finished(names[i])
 
         try:
-            self._in_threads([functools.partial(one, i, c) for i, c in enumerate(self.configs)])
+            self._in_threads([functools.partial(plan, i, c) for i, c in enumerate(self.configs)])
+            if self.policy.interrupted():  # planned, not moved: they say where they stood
+                for i in (i for i, p in enumerate(plans) if p is not None):
+                    results[i] = deployers[i].where_it_stood(Outcome.INTERRUPTED, "interrupted")
+                plans = [None] * len(plans)
+            moving = self._checked(names, results, plans)
+            if moving and self._prepare([p for _, p in moving], results, names):
+                movers = _movers(self.configs, moving)
+                self._in_threads([functools.partial(move, i, *m) for i, m in movers])
         except Aborted:
             self.aborted = True
+            for i in (i for i, p in enumerate(plans) if p is not None and i not in moved):
+                results[i] = None  # planned, not moved: where_it_stood says where it stood
         if self.board is not None:
             self.board.close()
             self.board = None  # rollbacks and the summary print plain lines below it
@@ -191,36 +212,67 @@ class Release:
             aborted_code=self.policy.exit_code if self.aborted else None,
             signal_code=self.policy.exit_code if signalled else None,
         )
-        release.describe_calls = batcher.calls + self.prepare_calls  # the shared step's too
-        release.read_rounds = batcher.rounds + (1 if self.prepare_calls else 0)
+        release.describe_calls = batcher.calls
+        release.read_rounds = batcher.rounds
         return release
 
-    def _prepare(self, names: list[str]) -> dict[str, str] | DeployResult:
-        """One registration per shared family, and the migration, before any service moves
-        (deploy.prepare_release); the services' revisions, or the failed result."""
+    def _checked(
+        self,
+        names: list[str],
+        results: list[DeployResult | None],
+        plans: list[ServicePlan | None],
+    ) -> list[tuple[int, ServicePlan]]:
+        """The services to move, once every one is planned and checked. A failed check
+        stops the whole release when it migrates or is --atomic (all or none): then nothing
+        moves, and each service that passed says why it did not."""
         cfg = self.configs[0]
-        if cfg.dry_run or not (new_revision_asked(cfg) or cfg.pre_deploy is not None):
-            return {}
+        failed = [r for r in results if r is not None and r.code != ExitCode.OK]
+        moving = [(i, p) for i, p in enumerate(plans) if p is not None]
+        why = "--pre-deploy" if cfg.pre_deploy is not None else "--atomic" if self.atomic else ""
+        if not (failed and why):
+            return moving
+        codes = {r.code for r in failed}
+        code = failed[0].code if len(codes) == 1 else ExitCode.DEPLOY_FAILED
+        which = ", ".join(r.service or "?" for r in failed)
+        for i, _ in moving:
+            results[i] = DeployResult(
+                code,
+                Outcome.ERROR,
+                f"not deployed: {which} failed its checks, and a release with {why} moves "
+                "every service or none; nothing was registered or run",
+                cluster=cfg.cluster,
+                service=names[i],
+            )
+            plans[i] = None
+        return []
+
+    def _prepare(
+        self,
+        plans: list[ServicePlan],
+        results: list[DeployResult | None],
+        names: list[str],
+    ) -> bool:
+        """The release's writes before any service moves (deploy.prepare_release): its new
+        revisions, registered, and the migration. False, with each service's result saying
+        why, when they failed."""
+        cfg = self.configs[0]
         story = Story(EcsGateway(self.client, policy=self.policy), self.reporter, self.readers)
         story.ecs.on_call = self.on_call
         r = DeployResult(ExitCode.OK, Outcome.SUCCEEDED, "", cluster=cfg.cluster)
-        shared: dict[str, str] = {}
-
-        def body() -> None:
-            assert cfg.cluster
-            services = story.ecs.describe_services(cfg.cluster, names)
-            by_name = {s.name: s for s in services}
-            missing = [n for n in names if n not in by_name]
-            if missing:
-                return  # each missing service fails alone, in its own story
-            shared.update(prepare_release(story, self.configs, [by_name[n] for n in names], r))
-
-        story.run(r, cfg.timeout, body)
-        self.prepare_calls = story.ecs.calls.count("DescribeServices")
-        if r.code != ExitCode.OK:
-            r.reason = f"before any service moved: {r.reason}"
-            return r
-        return shared
+        ok: list[bool] = []
+        story.run(r, cfg.timeout, lambda: ok.append(prepare_release(story, cfg, plans, r)))
+        if r.code == ExitCode.OK and ok == [True]:
+            return True
+        r.reason = f"before any service moved: {r.reason}"
+        by_name = {p.service.name: p for p in plans}
+        for i, name in enumerate(names):
+            if name in by_name:
+                planned = by_name[name]
+                new = planned.target if planned.target != planned.old_arn else None
+                results[i] = replace(
+                    r, service=name, old_task_definition=planned.old_arn, new_task_definition=new
+                )
+        return False
 
     def _roll_back_all(self, results: list[DeployResult]) -> None:
         """--atomic: put every service that succeeded back on the revision it ran before
@@ -290,31 +342,27 @@ class Release:
             raise
 
 
-def _deploy_shared(cfg: DeployConfig, shared: dict[str, str]) -> DeployConfig:
-    """A service whose revision the release registered (or whose migration ran) deploys that
-    revision as it is; pruning and the scheduled tasks, once per family, are the first
-    service's."""
-    arn = shared.get(cfg.service or "")
-    cfg = replace(cfg, pre_deploy=None)
-    if arn is None:
-        return cfg
-    first = min(n for n, a in shared.items() if a == arn)
-    return replace(
-        cfg,
-        revision=arn,
-        image=None,
-        extra_images=(),
-        tag_only=None,
-        changes=Changes(),
-        reregister=False,
-        taskdef_file=None,
-        use_latest_task_def=False,
-        copy_task_definition_tags=False,
-        preflight=False,  # checked when it was registered
-        # the family's pruning and its scheduled tasks: once, with the first service
-        max_definitions=cfg.max_definitions if cfg.service == first else None,
-        scheduled_tasks=cfg.scheduled_tasks if cfg.service == first else "none",
-    )
+def _movers(
+    configs: Sequence[DeployConfig], moving: Sequence[tuple[int, ServicePlan]]
+) -> list[tuple[int, tuple[DeployConfig, ServicePlan]]]:
+    """Each moving service's config and plan. Pruning is once a family, with its first
+    service; the scheduled tasks, once a revision, with the first service deployed to it."""
+    pruned: set[str] = set()
+    scheduled: set[str] = set()
+    out = []
+    for i, planned in moving:
+        cfg = configs[i]
+        family = family_of(planned.target)
+        cfg = replace(
+            cfg,
+            pre_deploy=None,  # run by now
+            max_definitions=cfg.max_definitions if family not in pruned else None,
+            scheduled_tasks=cfg.scheduled_tasks if planned.target not in scheduled else "none",
+        )
+        pruned.add(family)
+        scheduled.add(planned.target)
+        out.append((i, (cfg, planned)))
+    return out
 
 
 def _never_ran(name: str, why: str = "the deploy did not run") -> DeployResult:

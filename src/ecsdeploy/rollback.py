@@ -80,7 +80,7 @@ def roll_back_release(story: Story, cfg: DeployConfig, r: DeployResult, failed: 
     rollback that did not put it back is the service's outcome (it still runs the new
     revision), never its earlier success."""
     assert r.old_task_definition
-    story.result = r
+    story.attach(r)
     story.phase = Phase.ROLLING_BACK_WITH_RELEASE
     try:
         roll_back_rolling(story, cfg, r, r.old_task_definition)
@@ -128,7 +128,6 @@ def put_back_configuration(story: Story, cfg: DeployConfig, r: DeployResult) -> 
             "The service keeps the --strategy override: putting its own configuration "
             f"back failed ({exc.message})"
         )
-        r.warnings.append(message)
         story.reporter.warn(message)
         return
     if r.rollback is not None:

@@ -18,6 +18,7 @@ the targets' roles, as any PutTargets or UpdateSchedule needs).
 from __future__ import annotations
 
 import copy
+import shlex
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
@@ -25,7 +26,9 @@ from typing import Any, Literal
 from ecsdeploy.models import family_of, short_name
 
 Kind = Literal["rule", "schedule"]
-Status = Literal["move", "moved", "pinned", "latest", "failed", "moved back"]
+Status = Literal[
+    "move", "moved", "pinned", "latest", "failed", "not moved", "moved back", "not moved back"
+]
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,8 @@ class ScheduledTask:
     new_task_definition: str | None = None
     #: What a write needs: the rule's target, or the whole schedule (GetSchedule's answer).
     source: Mapping[str, Any] | None = None
+    #: Not moved (failed, or a signal came first): the command that would move it.
+    command: str | None = None
 
     def label(self) -> str:
         return (
@@ -58,6 +63,7 @@ class ScheduledTask:
             "new_task_definition": self.new_task_definition,
             "status": self.status,
             "why": self.why,
+            "command": self.command,
         }
 
 
@@ -88,7 +94,7 @@ def decide(
         elif not _same_revision(runs, current):
             why = (
                 f"pinned to {short_name(runs)}, not {short_name(current)} (the revision the "
-                "service ran): left alone, as it may be pinned on purpose"
+                "service ran); it may be pinned on purpose"
             )
             decided.append(replace(task, status="pinned", why=why))
         else:
@@ -115,6 +121,31 @@ def schedule_update(
     request = {k: copy.deepcopy(v) for k, v in schedule.items() if k in set(accepted)}
     request["Target"]["EcsParameters"]["TaskDefinitionArn"] = arn
     return request
+
+
+def move_command(task: ScheduledTask, arn: str) -> str:
+    """The AWS CLI command (with jq) that points the rule's target, or the schedule, at `arn`
+    and keeps every other field, as ecs-deploy's own write would. It reads the target as it
+    is when run, so no value of it (an override may hold a secret) is printed here. Pure."""
+    q = shlex.quote
+    if task.kind == "rule":
+        edit = (
+            f'[.Targets[] | select(.Id == "{task.target}") | '
+            f'.EcsParameters.TaskDefinitionArn = "{arn}"]'
+        )
+        return (
+            f'aws events put-targets --rule {q(task.name)} --targets "$(aws events '
+            f'list-targets-by-rule --rule {q(task.name)} | jq -c {q(edit)})"'
+        )
+    group, name = task.name.split("/", 1)
+    edit = (
+        "del(.Arn, .CreationDate, .LastModificationDate) | "
+        f'.Target.EcsParameters.TaskDefinitionArn = "{arn}"'
+    )
+    return (
+        'aws scheduler update-schedule --cli-input-json "$(aws scheduler get-schedule '
+        f'--group-name {q(group)} --name {q(name)} | jq -c {q(edit)})"'
+    )
 
 
 def rule_tasks(

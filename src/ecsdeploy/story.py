@@ -33,6 +33,7 @@ from ecsdeploy.models import (
     short_name,
 )
 from ecsdeploy.output import Reporter, describe_counts
+from ecsdeploy.plan import new_revision_asked
 from ecsdeploy.policy import Aborted, Interrupted
 from ecsdeploy.result import DeployResult, Outcome
 from ecsdeploy.watch import Target, WatchResult, WatchSettings, paused_reason, watch
@@ -65,6 +66,8 @@ class Phase(Enum):
     PREFLIGHT = "checking what the new revision needs"
     REGISTERING = "registering the new revision"
     MIGRATING = "running the migration"
+    CHECKING_MIGRATION = "checking the move to ECS's controller"
+    MIGRATING_CONTROLLER = "moving the service to ECS's controller"
     UPDATING = "updating the service"
     WAITING = "waiting for the deployment"
     FINDING_PAUSED = "finding the paused deployment"
@@ -147,7 +150,6 @@ class _Recorder:
             self.reporter.diagnosis(diagnosis)
 
     def warn(self, message: str) -> None:
-        self.result.warnings.append(message)
         self.reporter.warn(message)
 
 
@@ -197,12 +199,13 @@ class Story:
         self.phase = Phase.STARTING
         self.service_updated = False
         self.result: DeployResult | None = None  # the run's, once one has begun
+        self._early_checks: preflight.Early = {}  # image checks begun with the first reads
 
     # -- the frame ---------------------------------------------------------------------------
 
     def run(self, result: DeployResult, timeout: float, body: Callable[[], None]) -> DeployResult:
         """Run `body` within one deadline; whatever ends it, `result` says where it stood."""
-        self.result = result
+        self.attach(result)
         started = self.clock()
         self.policy.deadline = started + timeout
         try:
@@ -216,6 +219,11 @@ class Story:
         result.duration = self.clock() - started
         return result
 
+    def attach(self, result: DeployResult) -> None:
+        """`result` is the run's from now on: every warning said is recorded in it."""
+        self.result = result
+        self.reporter.record_into(result.warnings)
+
     def begin(self, cfg: DeployConfig) -> None:
         """A story's first step: say the notices the options left (`-i` ignored with `-to`,
         ...), and from now on, say why each failed task failed (when the run has readers)."""
@@ -223,8 +231,28 @@ class Story:
             self.reporter.warn(notice)
         if self.readers is not None:
             self.diagnoser = Diagnoser(
-                self.readers, self.policy, cfg.log_lines, warn=self.reporter.warn
+                self.readers,
+                self.policy,
+                cfg.log_lines,
+                warn=self.reporter.warn,
+                known_secrets=self.readers.credential_secrets,
             )
+
+    def preflight_early(self, cfg: DeployConfig) -> None:
+        """Start the checks that need only the command line (each -i in ECR) now, beside the
+        first reads; `preflight` takes their answers (and ignores those it does not need)."""
+        if not cfg.preflight or self.readers is None:
+            return
+        if not new_revision_asked(cfg) and cfg.revision is None:
+            return  # no revision to check
+        if cfg.image is not None:
+            images = [str(i) for i in (cfg.image, *cfg.extra_images)]
+            self._early_checks = preflight.start_images(
+                self.readers, self.policy, images, self.readers.region
+            )
+        # The other checks' clients are made once the revision is known; their models
+        # (most of a client's cost) load now, while the first reads are on the wire.
+        self.readers.clients.prepare(preflight.LATER, after=list(self._early_checks.values()))
 
     def preflight(
         self, cfg: DeployConfig, containers: Sequence[Mapping[str, Any]], r: DeployResult
@@ -242,7 +270,7 @@ class Story:
             return
         self.phase = Phase.PREFLIGHT
         started = self.clock()
-        checks = preflight.run(self.readers, self.policy, found)
+        checks = preflight.run(self.readers, self.policy, found, self._early_checks)
         r.preflight = [c.as_dict() for c in checks]
         ok = sum(c.status == "ok" for c in checks)
         self.reporter.info(
@@ -377,7 +405,7 @@ class Story:
                 )
                 return applied
             if orphan:
-                self._deregister_orphan(update["taskDefinition"])
+                self.deregister_orphan(update["taskDefinition"])
             raise
 
     def deployment_to_follow(self, cfg: DeployConfig, updated: Service) -> str:
@@ -404,10 +432,11 @@ class Story:
             return now
         return None
 
-    def _deregister_orphan(self, arn: str) -> None:
+    def deregister_orphan(self, arn: str, why: str = "the service was not updated to it") -> None:
+        """Deregister a revision registered for a deployment that was refused."""
         try:
             self.ecs.deregister_task_definition(arn)
         except EcsDeployError as exc:
             self.reporter.warn(f"Could not deregister the unused revision {arn}: {exc.message}")
             return
-        self.reporter.warn(f"Deregistered {short_name(arn)}: the service was not updated to it")
+        self.reporter.warn(f"Deregistered {short_name(arn)}: {why}")

@@ -41,45 +41,59 @@ class LogStreamer:
     containers: Sequence[Mapping[str, Any]]  # the task definition's container definitions
     show: Callable[[str, str], None]
     warn: Callable[[str], None] = lambda message: None
+    #: Values masked in every line besides each container's own (the run's credentials).
+    known_secrets: Sequence[str] = ()
     tokens: dict[tuple[str, str], str | None] = field(default_factory=dict)
     lines: dict[str, int] = field(default_factory=dict)  # shown, per container
     _quiet: set[tuple[str, str]] = field(default_factory=set)  # streams that failed: said once
 
-    def __call__(self, tasks: Sequence[Task]) -> None:
-        """Show what every started container of `tasks` has logged since the last call."""
+    def __call__(self, tasks: Sequence[Task]) -> int:
+        """Show what every started container of `tasks` has logged since the last call;
+        how many lines that was."""
+        shown = 0
         for task in tasks:
             for spec in self.containers:
                 place = log_place(spec, task.id, self.readers.region)
                 if not (place.group and place.stream and place.region):
                     continue
-                self._follow(task, spec, place.group, place.stream, place.region)
+                shown += self._follow(task, spec, place.group, place.stream, place.region)
+        return shown
+
+    def follows_any(self) -> bool:
+        """Whether any container logs where it can be read (awslogs, a stream prefix)."""
+        return any(
+            log_place(spec, "-", self.readers.region).stream is not None for spec in self.containers
+        )
 
     def _follow(
         self, task: Task, spec: Mapping[str, Any], group: str, stream: str, region: str
-    ) -> None:
+    ) -> int:
         key = (group, stream)
         if key in self._quiet:
-            return
+            return 0
         token = self.tokens.get(key)
         reader = self.readers.logs(region, self.policy)
-        secrets = secret_values(spec)
+        secrets = secret_values(spec, self.known_secrets)
         name = str(spec.get("name", ""))
+        shown = 0
         for _ in range(MAX_PAGES_PER_POLL):
             try:
                 messages, forward = reader.page(group, stream, token)
             except Interrupted:
                 raise
             except NotFoundError:
-                return  # the container has not logged yet: its stream comes later
+                return shown  # the container has not logged yet: its stream comes later
             except EcsDeployError as exc:
                 self._quiet.add(key)
                 self.warn(f"Logs of {name} not followed: {exc.message}")
-                return
+                return shown
             for line in shown_lines(messages, secrets):
                 self.show(name, line)
+            shown += len(messages)
             self.lines[name] = self.lines.get(name, 0) + len(messages)
             moved = forward is not None and forward != token
             token = forward if forward is not None else token
             self.tokens[key] = token
             if not moved or not messages:
-                return
+                return shown
+        return shown

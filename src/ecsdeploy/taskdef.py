@@ -72,6 +72,27 @@ def retag_all(containers: Sequence[Mapping[str, Any]], tag: str) -> list[dict[st
     return new
 
 
+def as_run(
+    containers: Sequence[Mapping[str, Any]], overrides: Mapping[str, Any] | None
+) -> list[dict[str, Any]]:
+    """The container definitions as a RunTask with these `overrides` runs them: each
+    container override's environment over the container's own (a name given again takes the
+    override's value), its command instead of the container's."""
+    by_name = {o.get("name"): o for o in (overrides or {}).get("containerOverrides") or []}
+    ran = []
+    for container in containers:
+        new = copy.deepcopy(dict(container))
+        override = by_name.get(new.get("name")) or {}
+        if override.get("environment"):
+            given = {e.get("name") for e in override["environment"]}
+            kept = [e for e in new.get("environment") or [] if e.get("name") not in given]
+            new["environment"] = kept + copy.deepcopy(list(override["environment"]))
+        if "command" in override:
+            new["command"] = list(override["command"])
+        ran.append(new)
+    return ran
+
+
 def describe_containers(containers: Sequence[Mapping[str, Any]]) -> str:
     return ", ".join(f"{c.get('name')}={c.get('image')}" for c in containers)
 

@@ -43,6 +43,11 @@ RAMP = 1.5
 FINISHING_POLL = 0.1
 MAX_STOPPED_TASKS_SHOWN = 10  # a crash-looping deployment stops tasks faster than anyone reads
 JITTER = 0.1  # +-10% of the interval, so many CI jobs do not poll in lock-step
+#: After one-off tasks stop, their last log lines can take seconds to become readable
+#: (CloudWatch Logs ingestion): the logs are read again LOG_SETTLE seconds apart until two
+#: reads in a row find nothing, for at most LOG_GRACE seconds.
+LOG_SETTLE = 1.0
+LOG_GRACE = 5.0
 
 
 @dataclass
@@ -478,19 +483,23 @@ def wait_for_tasks(
     sleep: Callable[[float], object],
     interrupted: Callable[[], bool] = lambda: False,
     rng: random.Random | None = None,
-    stream: Callable[[list[Task]], None] | None = None,
+    stream: Callable[[list[Task]], int] | None = None,
 ) -> TaskWait:
     """Poll one-off tasks (RunTask's) at the watcher's pace until every one has stopped;
-    `stream` (a streams.LogStreamer) is called at every poll, and once more at the end, so
-    what the tasks logged shows within one poll of being written."""
+    `stream` (a streams.LogStreamer: shows what the tasks logged since its last call, and
+    says how many lines) is called at every poll, so what the tasks log shows within one poll
+    of being written, and after they stopped until their last lines are read
+    (`_read_to_the_end`)."""
     pacer = Pacer(poll_interval, rng or random.Random())
     while True:
         tasks = ecs.describe_tasks(cluster, arns)
-        if stream is not None:
-            stream(tasks)
+        shown = stream(tasks) if stream is not None else 0
         if all(t.is_stopped for t in tasks):
             if stream is not None:
-                stream(tasks)  # what was written as they stopped
+                _read_to_the_end(
+                    stream, tasks, shown, deadline=deadline, clock=clock, sleep=sleep,
+                    interrupted=interrupted,
+                )  # fmt: skip
             return TaskWait(Outcome.SUCCEEDED, tasks)
         if interrupted():
             return TaskWait(Outcome.INTERRUPTED, tasks)
@@ -498,6 +507,33 @@ def wait_for_tasks(
         if now >= deadline:
             return TaskWait(Outcome.TIMED_OUT, tasks)
         pacer.pause(sleep, now, deadline)
+
+
+def _read_to_the_end(
+    stream: Callable[[list[Task]], int],
+    tasks: list[Task],
+    shown: int,
+    *,
+    deadline: float,
+    clock: Callable[[], float],
+    sleep: Callable[[float], object],
+    interrupted: Callable[[], bool],
+) -> None:
+    """The stopped tasks' last lines: CloudWatch Logs makes what a container wrote as it
+    exited readable up to seconds later, so the logs are read again LOG_SETTLE apart until
+    two reads in a row find nothing (`shown`: what the read that saw the tasks stopped
+    found), for at most LOG_GRACE, never past the deadline nor after a signal. Tasks whose
+    containers never ran (none has an exit code) logged nothing: no wait."""
+    if not any(c.exit_code is not None for t in tasks for c in t.containers):
+        return
+    end = min(clock() + LOG_GRACE, deadline)
+    empty = 0 if shown else 1
+    while empty < 2 and not interrupted() and clock() + LOG_SETTLE <= end:
+        sleep(LOG_SETTLE)
+        try:
+            empty = 0 if stream(tasks) else empty + 1
+        except Interrupted:  # a signal cut the read short: the tasks' verdict stands
+            return
 
 
 def _finishing_signs(

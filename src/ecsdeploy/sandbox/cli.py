@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import sys
 import threading
@@ -152,11 +153,27 @@ def seed_demo_orders(sandbox: Sandbox, step_delay: float) -> None:
     help="Seconds in a sandbox minute: native deployments' bake times are in minutes.",
 )
 @click.option(
+    "--latency",
+    type=click.FloatRange(min=0, max=10),
+    default=0.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Added to every AWS request's round trip (concurrent requests overlap), as a real "
+    "region answers a CI runner: e.g. 0.06.",
+)
+@click.option(
     "--seed-demo",
     is_flag=True,
-    help="Create cluster 'demo' with services 'web' (ROLLING), 'web-bg' (BLUE_GREEN with a "
-    "PAUSE hook after the test traffic shift) and 'web-canary' (CANARY 20%), each 2 tasks "
-    "of nginx:1.25 with the circuit breaker and its rollback.",
+    help="Create cluster 'demo' with seven services, the first six with the circuit breaker "
+    "and its rollback: 'web' (ROLLING), 'web-bg' (BLUE_GREEN with a PAUSE hook after the "
+    "test traffic shift) and 'web-canary' (CANARY 20%), 2 tasks of nginx:1.25 each; 'api' "
+    "(2 tasks of the ECR image demo/api:1.0, tags 1.0 and 1.1 pushed, logs in /demo/api); "
+    "'orders-api' and 'orders-worker' (one task each of family 'orders', logs in "
+    "/demo/orders); the EventBridge rule 'orders-nightly', which runs orders:1 in the "
+    "cluster; and 'web-cd', a CODE_DEPLOY service behind an ALB with its CodeDeploy "
+    "application and deployment group 'demo-web-cd' (all at once, a test listener, a "
+    "termination wait of a minute), with the IAM role 'demo-ecs-infra' for its migration to "
+    "ECS's blue/green. Takes a few seconds: wait for the ready line.",
 )
 @click.option(
     "--fail-image",
@@ -182,6 +199,7 @@ def main(
     port: int,
     step_delay: float,
     minute: float,
+    latency: float,
     seed_demo: bool,
     fail_images: tuple[str, ...],
     crash_images: tuple[str, ...],
@@ -194,6 +212,7 @@ def main(
     if crash_images:
         sandbox.set_faults(crash_images=crash_images)
     if seed_demo:
+        click.echo("ecs-deploy sandbox: seeding the demo (a few seconds)...", err=True)
         for name, conf in DEMO_SERVICES.items():
             sandbox.seed_service(
                 "demo",
@@ -205,10 +224,36 @@ def main(
             )
         seed_demo_api(sandbox, step_delay)
         seed_demo_orders(sandbox, step_delay)
-    click.echo(f"ecs-deploy sandbox serving on {sandbox.endpoint}", err=True)
+        sandbox.seed_codedeploy_service(
+            "demo",
+            "web-cd",
+            "nginx:1.25",
+            termination_wait_minutes=1,
+            test_listener=True,
+            timeout=60 + 10 * step_delay,
+        )
+        sandbox.client("iam").create_role(  # for web-cd's migration to ECS's blue/green
+            RoleName="demo-ecs-infra",
+            AssumeRolePolicyDocument=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "ecs.amazonaws.com"},
+                            "Action": "sts:AssumeRole",
+                        }
+                    ],
+                }
+            ),
+        )
+    sandbox.latency = latency  # after the seeding, which it would only slow down
     if ready_file:
         with open(ready_file, "w", encoding="utf-8") as fh:
             fh.write(sandbox.endpoint + "\n")
+    # The one line a user waits for, on stdout: commands sent before it may fail to connect.
+    click.echo(f"ecs-deploy sandbox ready on {sandbox.endpoint}")
+    sys.stdout.flush()
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: done.set())

@@ -95,7 +95,7 @@ def apply(scheduler: Any) -> Callable[[], None]:
     )
     from moto.ecs.responses import EC2ContainerServiceResponse as R
 
-    from ecsdeploy.sandbox import strategies, telemetry
+    from ecsdeploy.sandbox import controller, strategies, telemetry
 
     originals = {name: getattr(R, name) for name in PATCHED}
 
@@ -128,6 +128,9 @@ def apply(scheduler: Any) -> Callable[[], None]:
         service = backend._get_service(cluster, name)
         if service.status != "ACTIVE":
             raise ECSException("ServiceNotActiveException", "Service was not ACTIVE.")
+        if controller.moves(service, self._get_params()):  # CODE_DEPLOY -> ECS: controller.py
+            controller.move(scheduler, self, service, self._get_params())
+            return ActionResult({"service": service})
         scheduler.update_service(backend, service, self._get_params())
         return ActionResult({"service": service})
 
@@ -319,6 +322,7 @@ def apply(scheduler: Any) -> Callable[[], None]:
         setattr(R, name, fn)
     _ = ServiceNotFoundException  # imported so an upgrade that renames it fails here
     undo_targets = telemetry.patch_target_health()
+    undo_rules = controller.patch_default_rules()
 
     def undo() -> None:
         for name, fn in originals.items():
@@ -326,6 +330,7 @@ def apply(scheduler: Any) -> Callable[[], None]:
         for name in added:
             delattr(R, name)
         undo_targets()
+        undo_rules()
 
     return undo
 

@@ -13,6 +13,7 @@ import math
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -63,6 +64,10 @@ class Faults:
     #: (awslogs) and exit 1 a step later: the essential container exits, the task stops.
     crash_images: tuple[str, ...] = ()
     crash_log: tuple[str, ...] = telemetry.CRASH_LOG
+    #: What a one-off task's containers wrote as they exited that CloudWatch Logs makes
+    #: readable only `late_log_after` seconds after the task STOPPED (ingestion lags).
+    late_log: tuple[str, ...] = ()
+    late_log_after: float = 0.5
     #: Service tasks whose image matches one of these patterns fail their load balancer's
     #: health checks (Target.ResponseCodeMismatch, [502]); ECS says so, then stops them.
     unhealthy_target_images: tuple[str, ...] = ()
@@ -101,6 +106,7 @@ class Scheduler:
     injected: dict[str, Injection] = field(default_factory=dict)  # by operation
     requests: list[str] = field(default_factory=list)
     applied: list[str] = field(default_factory=list)  # mutating calls that took effect
+    tool_log: list[tuple[str, str]] = field(default_factory=list)  # ecs-deploy's own calls
     tasks: dict[str, Task] = field(default_factory=dict)  # by task ARN, in creation order
     #: Tasks not yet STOPPED, by (cluster ARN, group): a step touches only these, so stopped
     #: tasks (ECS keeps them visible) cost nothing at 5,000-task scale.
@@ -120,6 +126,10 @@ class Scheduler:
     generation: int = 0  # bumped by every write and fault change (see `step`)
     #: Seconds in a sandbox minute: bake times are given in minutes.
     minute: float = 60.0
+    #: What else moves a step with the tasks (CodeDeploy's deployments: codedeploy.py).
+    steppers: list[Callable[[], None]] = field(default_factory=list)
+    #: Log lines not yet readable (the `late_log` fault): (time.monotonic() due, task, lines).
+    late_lines: list[tuple[float, Task, tuple[str, ...]]] = field(default_factory=list)
 
     # -- knobs ---------------------------------------------------------------------------
 
@@ -215,6 +225,8 @@ class Scheduler:
         of services, and stepping each 50 times a second costs a worker a core's share."""
         with self.lock:
             self.steps += 1
+            if self.late_lines:
+                self._write_late_lines()
             for group in list(self.live.values()):
                 for task in list(group.values()):
                     self._advance_task(task)
@@ -223,6 +235,15 @@ class Scheduler:
                     continue
                 self._advance_service(ref)
                 ref.quiet_at = self.generation if self._steady(ref) else None
+            for stepper in self.steppers:
+                stepper()
+
+    def _write_late_lines(self) -> None:
+        now = time.monotonic()
+        due = [entry for entry in self.late_lines if entry[0] <= now]
+        self.late_lines = [entry for entry in self.late_lines if entry[0] > now]
+        for _, task, lines in due:
+            telemetry.log(task, lambda c: lines)  # noqa: B023 (called at once)
 
     def changed(self) -> None:
         """Something may have changed a steady service (an API write, a fault): step them
@@ -780,6 +801,9 @@ class Scheduler:
                     exit_code=0,
                     reasons={c["name"]: f"exited with code {c['exitCode']}" for c in failed},
                 )
+                if faults.late_log:
+                    due = time.monotonic() + faults.late_log_after
+                    self.late_lines.append((due, task, faults.late_log))
             return
         if task["_age"] >= 1 and self._matches(task, faults.crash_images):
             crashing = [c for c in task["containers"] if self._matches_one(c, faults.crash_images)]

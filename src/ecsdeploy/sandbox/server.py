@@ -5,9 +5,11 @@ scheduler (one lock), logs operation names, injects throttling and serves `/_san
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import json
 import os
+import re
 import socket
 import struct
 import threading
@@ -17,7 +19,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs
 
-from ecsdeploy.sandbox import patches
+from ecsdeploy.sandbox import codedeploy, patches
 from ecsdeploy.sandbox.scheduler import Faults, Scheduler
 
 MUTATING = frozenset(
@@ -33,8 +35,15 @@ MUTATING = frozenset(
         "DeleteService",
         "PutTargets",
         "UpdateSchedule",
+        "CreateDeployment",
+        "StopDeployment",
+        "ContinueDeployment",
+        "ModifyRule",
+        "ModifyListener",
     }
 )
+#: ecs-deploy's user agent (aws.client_config): the calls the tool made, told from a test's own.
+TOOL_AGENT = "ecs-deploy-cli"
 DUMMY_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
@@ -45,18 +54,42 @@ StartResponse = Callable[..., Any]
 
 
 class Middleware:
-    def __init__(self, app: Any, scheduler: Scheduler) -> None:
+    def __init__(self, app: Any, scheduler: Scheduler, latency: float = 0.0) -> None:
         self.app = app
         self.scheduler = scheduler
+        #: Seconds added to every AWS request's round trip, as a real region's distance adds
+        #: them: half before the request is served, half after, outside the lock, so that
+        #: concurrent requests overlap.
+        self.latency = latency
+        #: (time.monotonic() on arrival, operation) of every AWS request, for the benchmarks.
+        self.arrivals: list[tuple[float, str]] = []
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         if path.startswith("/_sandbox/"):
             return self._control(environ, start_response, path.removeprefix("/_sandbox/"))
         operation = _operation(environ)
+        self.arrivals.append((time.monotonic(), operation))
+        latency = self.latency
+        if latency > 0:
+            time.sleep(latency / 2)
+        try:
+            return self._serve(environ, start_response, operation)
+        finally:
+            if latency > 0:
+                time.sleep(latency / 2)
+
+    def _serve(
+        self, environ: dict[str, Any], start_response: StartResponse, operation: str
+    ) -> Iterable[bytes]:
+        region, service = _scope(environ)
         with self.scheduler.lock:
             self.scheduler.requests.append(operation)
+            if TOOL_AGENT in environ.get("HTTP_USER_AGENT", ""):
+                self.scheduler.tool_log.append((service, operation))
             fault = self.scheduler.take_injected(operation)
+        if region and region not in _served_regions():
+            return _unknown_region(region, start_response)
         if fault is not None and fault.kind == "delay":
             time.sleep(fault.delay)  # outside the lock: the scheduler and others go on
         elif fault is not None and fault.kind == "hold":
@@ -112,6 +145,7 @@ class Middleware:
                 "crash_log",
                 "unhealthy_target_images",
                 "task_log",
+                "late_log",
             ):
                 if key in body:
                     body[key] = tuple(body[key])
@@ -132,6 +166,8 @@ class Middleware:
             )
         elif name == "inject":
             s.inject(body.pop("operation"), body.pop("kind"), **body)
+        elif name == "latency":
+            self.latency = max(0.0, float(body["seconds"]))
         else:
             start_response("404 Not Found", [("Content-Type", "application/json")])
             return [b'{"error": "unknown sandbox endpoint"}']
@@ -149,7 +185,10 @@ class Sandbox:
         step_delay: float = 0.05,
         host: str = "127.0.0.1",
         minute: float = 60.0,
+        latency: float = 0.0,
     ) -> None:
+        """`latency`: seconds added to every AWS request served (not to `/_sandbox/` knobs),
+        concurrent requests overlapping, as a real region answers a CI runner."""
         if host not in ("127.0.0.1", "localhost", "::1"):
             raise ValueError("the sandbox listens on loopback only")
         self.host = host
@@ -159,15 +198,42 @@ class Sandbox:
         self._threads: list[threading.Thread] = []
         self._server: Any = None
         self._undo: Callable[[], None] | None = None
+        self._base_latency = latency
+        self._middleware: Middleware | None = None
+        self._latency = latency
+
+    @property
+    def latency(self) -> float:
+        """Seconds added to every AWS request's round trip (settable while it serves;
+        `reset_faults` puts the constructor's value back)."""
+        return self._middleware.latency if self._middleware is not None else self._latency
+
+    @latency.setter
+    def latency(self, seconds: float) -> None:
+        self._latency = max(0.0, seconds)
+        if self._middleware is not None:
+            self._middleware.latency = self._latency
 
     @property
     def endpoint(self) -> str:
         return f"http://{self.host}:{self.port}"
 
     @property
+    def tool_log(self) -> list[tuple[str, str]]:
+        """(signing service, operation) of each call ecs-deploy made (told by its user agent
+        from a test's own), in order: the service is the prefix of the call's IAM action."""
+        with self.scheduler.lock:
+            return list(self.scheduler.tool_log)
+
+    @property
     def requests(self) -> list[str]:
         with self.scheduler.lock:
             return list(self.scheduler.requests)
+
+    @property
+    def arrivals(self) -> list[tuple[float, str]]:
+        """(time.monotonic() on arrival, operation) of every AWS request served so far."""
+        return list(self._middleware.arrivals) if self._middleware is not None else []
 
     @property
     def applied(self) -> list[str]:
@@ -218,6 +284,7 @@ class Sandbox:
             for held in self.scheduler.holds.values():
                 held.set()  # a test that failed before releasing a call must not hang
             self.scheduler.holds.clear()
+        self.latency = self._base_latency
 
     def start(self) -> Sandbox:
         from moto.moto_server.werkzeug_app import (
@@ -227,8 +294,18 @@ class Sandbox:
         )
         from werkzeug.serving import make_server
 
-        self._undo = patches.apply(self.scheduler)
-        app = Middleware(DomainDispatcherApplication(create_backend_app), self.scheduler)
+        undo_ecs = patches.apply(self.scheduler)
+        undo_codedeploy = codedeploy.apply(self.scheduler)
+
+        def undo() -> None:
+            undo_codedeploy()
+            undo_ecs()
+
+        self._undo = undo
+        app = Middleware(
+            DomainDispatcherApplication(create_backend_app), self.scheduler, self._latency
+        )
+        self._middleware = app
 
         class QuietHandler(MotoRequestHandler):
             def log_request(self, *args: Any, **kwargs: Any) -> None:
@@ -342,6 +419,15 @@ class Sandbox:
             raise TimeoutError(f"seeded service {service} did not become steady")
         return dict(svc)
 
+    def seed_codedeploy_service(
+        self, cluster: str, service: str = "web", image: str = "nginx:1.25", **options: Any
+    ) -> dict[str, Any]:
+        """A CODE_DEPLOY service behind an ALB with CodeDeploy's application and deployment
+        group for it, steady on its first task set. Options and the returned names and ARNs:
+        `codedeploy.seed` (deployment_config, ready_wait_minutes, termination_wait_minutes,
+        auto_rollback, test_listener, desired_count, family, environment, ...)."""
+        return codedeploy.seed(self, cluster, service, image, **options)
+
 
 def _drop_connection(
     environ: dict[str, Any], start_response: StartResponse | None
@@ -355,6 +441,45 @@ def _drop_connection(
     if start_response is not None:  # werkzeug wants a status; writing it fails quietly now
         start_response("500 Dropped", [("Content-Length", "0")])
     return []
+
+
+def _scope(environ: dict[str, Any]) -> tuple[str, str]:
+    """The region and the service a request was signed for (its SigV4 credential scope); the
+    service (ecs, logs, elasticloadbalancing, ...) is the prefix of its IAM actions."""
+    match = re.search(
+        r"Credential=[^/]*/[^/]*/([^/]*)/([^/]+)/", environ.get("HTTP_AUTHORIZATION", "")
+    )
+    return (match.group(1), match.group(2)) if match else ("", "")
+
+
+@functools.cache
+def _served_regions() -> frozenset[str]:
+    """The regions moto serves: those botocore knows for ECS, in every partition."""
+    import botocore.session
+
+    session = botocore.session.get_session()
+    return frozenset(
+        region
+        for partition in session.get_available_partitions()
+        for region in session.get_available_regions("ecs", partition_name=partition)
+    )
+
+
+def _unknown_region(region: str, start_response: StartResponse) -> Iterable[bytes]:
+    """A region AWS has no endpoint for: in AWS the call could not connect; here, one clear
+    error at once (moto would answer an HTML 500, which a client retries until its timeout)."""
+    body = json.dumps(
+        {
+            "__type": "UnknownRegion",
+            "message": f"no such region {region!r}: the sandbox (like AWS) serves only AWS's "
+            "regions, e.g. us-east-1",
+        }
+    ).encode()
+    start_response(
+        "400 Bad Request",
+        [("Content-Type", "application/x-amz-json-1.1"), ("Content-Length", str(len(body)))],
+    )
+    return [body]
 
 
 def _operation(environ: dict[str, Any]) -> str:

@@ -1,0 +1,701 @@
+"""Moving a CODE_DEPLOY service onto ECS's own blue/green, as a pure mapping: from what AWS
+says (the service, its CodeDeploy deployment group and that group's traffic routing, the
+load balancer's target groups and listener rules, the infrastructure role) to the requests
+that move it in place and the checks that must all pass first. No I/O here: the story in
+migration.py reads, prints the plan and writes.
+
+AWS's prerequisites ("Migrate CodeDeploy blue/green deployments to Amazon ECS blue/green
+deployments"): no deployment in progress, a role ECS can assume to change the load balancer,
+and both target groups associated with the listener rules ECS shifts traffic on (else the
+first deployment rolls back: "Both targetGroup and alternateTargetGroup must be associated
+with the productionListenerRule or testListenerRule"). CodeDeploy's listeners forward to one
+target group, so the rules usually need the other one added: that change is planned here
+(the missing group at weight 0, so no request is routed differently: ModifyRule, or
+ModifyListener for a listener's default rule, which ModifyRule cannot change) and sent,
+behind the same dry run, before the UpdateService.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote
+
+from ecsdeploy.config import StrategyOverrides, merge_deployment_configuration
+from ecsdeploy.errors import UsageError
+from ecsdeploy.models import (
+    CANARY_PERCENT_RANGE,
+    LINEAR_STEP_PERCENT_RANGE,
+    MAX_BAKE_MINUTES,
+    short_name,
+)
+
+#: CodeDeploy's predefined ECS deployment configurations, as GetDeploymentConfig describes
+#: them (trafficRoutingConfig): no call is needed for these.
+PREDEFINED_CONFIGS: dict[str, dict[str, Any]] = {
+    "CodeDeployDefault.ECSAllAtOnce": {"type": "AllAtOnce"},
+    "CodeDeployDefault.ECSCanary10Percent5Minutes": {
+        "type": "TimeBasedCanary",
+        "timeBasedCanary": {"canaryPercentage": 10, "canaryInterval": 5},
+    },
+    "CodeDeployDefault.ECSCanary10Percent15Minutes": {
+        "type": "TimeBasedCanary",
+        "timeBasedCanary": {"canaryPercentage": 10, "canaryInterval": 15},
+    },
+    "CodeDeployDefault.ECSLinear10PercentEvery1Minutes": {
+        "type": "TimeBasedLinear",
+        "timeBasedLinear": {"linearPercentage": 10, "linearInterval": 1},
+    },
+    "CodeDeployDefault.ECSLinear10PercentEvery3Minutes": {
+        "type": "TimeBasedLinear",
+        "timeBasedLinear": {"linearPercentage": 10, "linearInterval": 3},
+    },
+}
+#: CodeDeploy's deployment statuses that are not final (ListDeployments includeOnlyStatuses).
+ACTIVE_DEPLOYMENT_STATUSES = ("Created", "Queued", "InProgress", "Baking", "Ready")
+#: Each CodeDeploy ECS lifecycle hook, and the ECS lifecycle stage where the same moment
+#: falls. ECS's hooks have another contract (the Lambda returns hookStatus instead of calling
+#: PutLifecycleEventHookExecutionStatus; a role lets ECS invoke it), so none is carried.
+HOOK_STAGES = {
+    "BeforeInstall": "PRE_SCALE_UP",
+    "AfterInstall": "POST_SCALE_UP",
+    "AfterAllowTestTraffic": "POST_TEST_TRAFFIC_SHIFT",
+    "BeforeAllowTraffic": "PRE_PRODUCTION_TRAFFIC_SHIFT",
+    "AfterAllowTraffic": "POST_PRODUCTION_TRAFFIC_SHIFT",
+}
+#: The weight the target group that takes no traffic gets in a rule's forward action.
+IDLE_WEIGHT = 0
+#: Who must be able to assume the infrastructure role.
+ECS_PRINCIPAL = "ecs.amazonaws.com"
+#: What the infrastructure role must allow (AmazonECSInfrastructureRolePolicyForLoadBalancers).
+ROLE_NEEDS = (
+    f"trust {ECS_PRINCIPAL} and allow elasticloadbalancing:DescribeListeners, DescribeRules, "
+    "DescribeTargetGroups, DescribeTargetHealth, ModifyListener, ModifyRule, "
+    "RegisterTargets and DeregisterTargets (the managed policy "
+    "AmazonECSInfrastructureRolePolicyForLoadBalancers)"
+)
+
+
+@dataclass(frozen=True)
+class Found:
+    """What the story read, as AWS returned it."""
+
+    cluster: str
+    service: Mapping[str, Any]  # DescribeServices' service (with its taskSets)
+    group: Mapping[str, Any]  # GetDeploymentGroup's deploymentGroupInfo
+    role_arn: str
+    #: The group's trafficRoutingConfig (predefined, or GetDeploymentConfig's); None: unknown.
+    routing: Mapping[str, Any] | None = None
+    target_groups: Mapping[str, str] = field(default_factory=dict)  # name -> ARN
+    rules: Mapping[str, Sequence[Mapping[str, Any]]] = field(default_factory=dict)  # listener
+    #: GetRole's Role; None: it does not exist. `role_checked` False: it could not be read.
+    role: Mapping[str, Any] | None = None
+    role_checked: bool = True
+    active_deployments: Sequence[tuple[str, str]] = ()  # (deployment id, status)
+    hooks: Sequence[tuple[str, str]] = ()  # (CodeDeploy lifecycle event, Lambda function)
+    overrides: StrategyOverrides = field(default_factory=StrategyOverrides)
+
+
+@dataclass(frozen=True)
+class Hook:
+    """A CodeDeploy lifecycle hook that is not carried, and where it would go in ECS."""
+
+    event: str
+    function: str
+    stage: str | None  # None: CodeDeploy's own event, no ECS stage
+
+
+@dataclass(frozen=True)
+class RuleChange:
+    """One listener rule's new forward action: ModifyRule, or, for a listener's default
+    rule, ModifyListener (ELB: "To modify the actions for the default rule, use
+    ModifyListener")."""
+
+    operation: str  # ModifyRule or ModifyListener
+    request: dict[str, Any]
+    rule: str  # the rule's ARN
+
+
+@dataclass
+class Plan:
+    """The requests that move the service (rules first, then the service), the checks that
+    failed (each says its fix: nothing is sent unless there are none), what is not carried,
+    and the request that goes back."""
+
+    update: dict[str, Any]
+    rule_changes: list[RuleChange] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    hooks: list[Hook] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    back: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def requests(self) -> dict[str, Any]:
+        """The requests, by operation, in the order they are sent."""
+        found: dict[str, Any] = {}
+        for change in self.rule_changes:
+            found.setdefault(change.operation, []).append(change.request)
+        found["UpdateService"] = self.update
+        return found
+
+
+def routing_of(config_name: str) -> dict[str, Any] | None:
+    """A predefined configuration's trafficRoutingConfig; None for a custom one (read it
+    with GetDeploymentConfig)."""
+    known = PREDEFINED_CONFIGS.get(config_name)
+    return json.loads(json.dumps(known)) if known is not None else None
+
+
+def strategy_of(routing: Mapping[str, Any]) -> dict[str, Any]:
+    """A CodeDeploy trafficRoutingConfig as ECS's strategy fields: AllAtOnce -> BLUE_GREEN,
+    TimeBasedCanary -> CANARY (canaryPercentage/canaryInterval), TimeBasedLinear -> LINEAR
+    (linearPercentage/linearInterval)."""
+    kind = routing.get("type") or "AllAtOnce"
+    if kind == "TimeBasedCanary":
+        canary = routing.get("timeBasedCanary") or {}
+        return {
+            "strategy": "CANARY",
+            "canaryConfiguration": {
+                "canaryPercent": float(canary.get("canaryPercentage", 0)),
+                "canaryBakeTimeInMinutes": int(canary.get("canaryInterval", 0)),
+            },
+        }
+    if kind == "TimeBasedLinear":
+        linear = routing.get("timeBasedLinear") or {}
+        return {
+            "strategy": "LINEAR",
+            "linearConfiguration": {
+                "stepPercent": float(linear.get("linearPercentage", 0)),
+                "stepBakeTimeInMinutes": int(linear.get("linearInterval", 0)),
+            },
+        }
+    return {"strategy": "BLUE_GREEN"}
+
+
+def plan(found: Found) -> Plan:
+    """The migration of `found.service` onto ECS's controller: every check, and the requests.
+    A strategy option that the resulting strategy does not use is a UsageError."""
+    service, group = found.service, found.group
+    name = str(service.get("serviceName", ""))
+    problems: list[str] = []
+    notes: list[str] = []
+    _check_service(service, found, problems)
+
+    # The load balancer: which target group takes production traffic, and the rules.
+    pair = _target_group_pair(group, found, problems)
+    balancer = _service_load_balancer(service, pair, problems)
+    routes = _routes(found, pair, problems) if pair is not None else None
+
+    conf = _deployment_configuration(found, problems, notes)
+    load_balancer: dict[str, Any] = {}
+    if balancer is not None and routes is not None:
+        advanced = {
+            "alternateTargetGroupArn": routes.alternate,
+            "productionListenerRule": routes.production_rule,
+            "roleArn": found.role_arn,
+        }
+        if routes.test_rule is not None:
+            advanced["testListenerRule"] = routes.test_rule
+        load_balancer = {
+            "targetGroupArn": routes.production,
+            "containerName": balancer.get("containerName"),
+            "containerPort": balancer.get("containerPort"),
+            "advancedConfiguration": advanced,
+        }
+    update: dict[str, Any] = {
+        "cluster": found.cluster,
+        "service": name,
+        "deploymentController": {"type": "ECS"},
+        "deploymentConfiguration": conf,
+    }
+    if load_balancer:
+        update["loadBalancers"] = [load_balancer]
+    _check_role(found, problems)
+    hooks = [Hook(e, f, HOOK_STAGES.get(e)) for e, f in found.hooks]
+    return Plan(
+        update=update,
+        rule_changes=routes.changes if routes is not None else [],
+        problems=problems,
+        hooks=hooks,
+        notes=notes,
+        back=_way_back(found, routes.production if routes else None, balancer),
+    )
+
+
+@dataclass(frozen=True)
+class Routes:
+    """Where traffic goes: the target group production traffic reaches and the other one,
+    the listener rules ECS will shift it on, and the ModifyRules that put both target groups
+    on those rules."""
+
+    production: str
+    alternate: str
+    production_rule: str
+    test_rule: str | None
+    changes: list[RuleChange]
+
+
+def _routes(found: Found, pair: tuple[str, str], problems: list[str]) -> Routes | None:
+    """The group's listeners, read through their rules; None when a check failed."""
+    group_routes = (found.group.get("loadBalancerInfo") or {}).get("targetGroupPairInfoList")
+    route = (group_routes or [{}])[0]
+    listeners = {
+        role: list((route.get(key) or {}).get("listenerArns") or [])
+        for role, key in (("production", "prodTrafficRoute"), ("test", "testTrafficRoute"))
+    }
+    for role, arns in listeners.items():
+        if len(arns) > 1 or (role == "production" and not arns):
+            problems.append(
+                f"the deployment group names {len(arns)} {role} listeners: ECS shifts "
+                f"{role} traffic on one listener rule; give the group one"
+            )
+            return None
+    prod_rule = _rule_for(found, listeners["production"][0], pair, "production", problems)
+    production = _serving(prod_rule, pair, "production", problems) if prod_rule else None
+    if prod_rule is None or production is None:
+        return None
+    alternate = pair[1] if production == pair[0] else pair[0]
+    _check_task_sets(found.service, production, problems)
+    prod_listener = listeners["production"][0]
+    changes = [_with_both(prod_rule, prod_listener, production, alternate)]
+    test_rule = None
+    if listeners["test"]:
+        test_rule = _rule_for(found, listeners["test"][0], pair, "test", problems)
+        if test_rule is None or not _serving(test_rule, pair, "test", problems):
+            return None
+        changes.append(_with_both(test_rule, listeners["test"][0], production, alternate))
+    return Routes(
+        production=production,
+        alternate=alternate,
+        production_rule=str(prod_rule["RuleArn"]),
+        test_rule=str(test_rule["RuleArn"]) if test_rule is not None else None,
+        changes=[c for c in changes if c is not None],
+    )
+
+
+# -- the checks -------------------------------------------------------------------------------
+
+
+def _check_service(service: Mapping[str, Any], found: Found, problems: list[str]) -> None:
+    """The service is ACTIVE, and no deployment is in progress (CodeDeploy's or ECS's)."""
+    name = service.get("serviceName", "")
+    if service.get("status") != "ACTIVE":
+        problems.append(
+            f"service {name} is {service.get('status')}: only an ACTIVE service can be migrated"
+        )
+    for deployment_id, status in found.active_deployments:
+        problems.append(
+            f"CodeDeploy deployment {deployment_id} is {status} on deployment group "
+            f"{found.group.get('deploymentGroupName')}: let it end (or stop it: aws deploy "
+            f"stop-deployment --deployment-id {deployment_id}), then migrate"
+        )
+    sets = service.get("taskSets") or []
+    busy = [d for d in service.get("deployments") or [] if d.get("rolloutState") == "IN_PROGRESS"]
+    if len(sets) > 1 or busy:
+        what = f"{len(sets)} task sets" if len(sets) > 1 else f"deployment {busy[0].get('id')}"
+        problems.append(
+            f"ECS shows a deployment in progress on service {name} ({what}): let it end, "
+            "then migrate"
+        )
+
+
+def _check_role(found: Found, problems: list[str]) -> None:
+    """The infrastructure role exists, and ECS may assume it."""
+    if not found.role_checked:
+        return  # could not be read: the story warns
+    if found.role is None:
+        problems.append(
+            f"role {found.role_arn} (--infrastructure-role-arn) does not exist: create it; "
+            f"it must {ROLE_NEEDS}"
+        )
+        return
+    if not _trusts_ecs(found.role.get("AssumeRolePolicyDocument")):
+        problems.append(
+            f"role {found.role_arn} (--infrastructure-role-arn) cannot be assumed by "
+            f"{ECS_PRINCIPAL}: add it to the role's trust policy; the role must {ROLE_NEEDS}"
+        )
+
+
+def _trusts_ecs(document: Any) -> bool:
+    """Whether a trust policy (a dict, or IAM's URL-encoded JSON text) lets ECS assume it."""
+    if isinstance(document, str):
+        try:
+            document = json.loads(unquote(document))
+        except ValueError:
+            return False
+    if not isinstance(document, Mapping):
+        return False
+    statements = document.get("Statement") or []
+    if isinstance(statements, Mapping):
+        statements = [statements]
+    for statement in statements:
+        if not isinstance(statement, Mapping) or statement.get("Effect") != "Allow":
+            continue
+        principal = statement.get("Principal") or {}
+        services = principal.get("Service", []) if isinstance(principal, Mapping) else []
+        if isinstance(services, str):
+            services = [services]
+        if ECS_PRINCIPAL in services:
+            return True
+    return False
+
+
+def _target_group_pair(
+    group: Mapping[str, Any], found: Found, problems: list[str]
+) -> tuple[str, str] | None:
+    """The ARNs of the group's two target groups, in the group's order."""
+    pairs = (group.get("loadBalancerInfo") or {}).get("targetGroupPairInfoList") or []
+    names = [str(t.get("name")) for t in (pairs[0].get("targetGroups") or [])] if pairs else []
+    if len(pairs) != 1 or len(names) != 2:
+        problems.append(
+            "the deployment group does not name one pair of target groups "
+            "(loadBalancerInfo.targetGroupPairInfoList): ECS blue/green needs exactly two"
+        )
+        return None
+    missing = [n for n in names if n not in found.target_groups]
+    if missing:
+        problems.append(
+            f"target group {', '.join(missing)} of the deployment group does not exist: "
+            "create it (or fix the group), then migrate"
+        )
+        return None
+    return found.target_groups[names[0]], found.target_groups[names[1]]
+
+
+def _service_load_balancer(
+    service: Mapping[str, Any], pair: tuple[str, str] | None, problems: list[str]
+) -> Mapping[str, Any] | None:
+    """The service's load balancer entry (its container and port)."""
+    balancers = [b for b in service.get("loadBalancers") or [] if b.get("targetGroupArn")]
+    if len(balancers) != 1:
+        problems.append(
+            f"service {service.get('serviceName')} has {len(balancers)} target-group load "
+            "balancers: a CodeDeploy blue/green service has one"
+        )
+        return None
+    balancer = balancers[0]
+    if pair is not None and balancer["targetGroupArn"] not in pair:
+        problems.append(
+            f"service {service.get('serviceName')}'s target group "
+            f"{short_name(str(balancer['targetGroupArn']))} is not one of its deployment "
+            "group's: fix the deployment group, then migrate"
+        )
+    if not balancer.get("containerName") or balancer.get("containerPort") is None:
+        problems.append("the service's load balancer names no container and port")
+        return None
+    return dict(balancer)
+
+
+def _forward_targets(rule: Mapping[str, Any]) -> list[tuple[str, int]] | None:
+    """A rule's forward targets (ARN, weight); None when it does more than forward."""
+    actions = list(rule.get("Actions") or [])
+    if len(actions) != 1 or actions[0].get("Type") != "forward":
+        return None
+    action = actions[0]
+    groups = (action.get("ForwardConfig") or {}).get("TargetGroups")
+    if groups:
+        return [(str(g["TargetGroupArn"]), int(g.get("Weight", 1))) for g in groups]
+    if action.get("TargetGroupArn"):
+        return [(str(action["TargetGroupArn"]), 1)]
+    return None
+
+
+def _named_groups(rule: Mapping[str, Any]) -> set[str]:
+    """Every target group any action of the rule forwards to."""
+    named = set()
+    for action in rule.get("Actions") or []:
+        named.add(action.get("TargetGroupArn"))
+        forward = action.get("ForwardConfig") or {}
+        named.update(g.get("TargetGroupArn") for g in forward.get("TargetGroups") or [])
+    return {str(n) for n in named if n}
+
+
+def _rule_for(
+    found: Found, listener: str, pair: tuple[str, str], role: str, problems: list[str]
+) -> Mapping[str, Any] | None:
+    """The one rule of `listener` that forwards to the pair's target groups."""
+    rules = found.rules.get(listener)
+    if rules is None:
+        problems.append(f"the {role} listener {listener} does not exist: fix the group")
+        return None
+    matching = [r for r in rules if _named_groups(r) & set(pair)]
+    if len(matching) != 1:
+        problems.append(
+            f"the {role} listener {short_name(listener)} has {len(matching)} rules that "
+            "forward to the service's target groups: ECS shifts traffic on exactly one "
+            f"({role}ListenerRule); keep one rule forwarding to them"
+        )
+        return None
+    rule = matching[0]
+    targets = _forward_targets(rule)
+    if targets is None:
+        problems.append(
+            f"the {role} listener rule {rule.get('RuleArn')} has actions besides one forward "
+            "(authenticate, redirect, fixed-response): ECS blue/green cannot shift traffic on "
+            "it; make its only action a forward to the target groups"
+        )
+        return None
+    others = [arn for arn, _ in targets if arn not in pair]
+    if others:
+        problems.append(
+            f"the {role} listener rule {rule.get('RuleArn')} also forwards to "
+            f"{', '.join(short_name(o) for o in others)}: ECS shifts traffic between the "
+            "deployment group's two target groups only; remove the others from the rule"
+        )
+        return None
+    return rule
+
+
+def _serving(
+    rule: Mapping[str, Any], pair: tuple[str, str], role: str, problems: list[str]
+) -> str | None:
+    """The target group the rule sends its traffic to (one, not split)."""
+    targets = _forward_targets(rule) or []
+    serving = [arn for arn, weight in targets if weight > 0]
+    if len(serving) != 1:
+        shares = ", ".join(f"{short_name(a)}={w}" for a, w in targets)
+        problems.append(
+            f"the {role} listener rule {rule.get('RuleArn')} splits traffic ({shares}): a "
+            "CodeDeploy deployment did not finish; let it end (or roll it back), then migrate"
+        )
+        return None
+    return serving[0]
+
+
+def _check_task_sets(service: Mapping[str, Any], production: str, problems: list[str]) -> None:
+    """The PRIMARY task set (where CodeDeploy says the service runs) is the one production
+    traffic reaches."""
+    for task_set in service.get("taskSets") or []:
+        if task_set.get("status") != "PRIMARY":
+            continue
+        groups = [b.get("targetGroupArn") for b in task_set.get("loadBalancers") or []]
+        if groups and production not in groups:
+            problems.append(
+                f"the PRIMARY task set runs in {short_name(str(groups[0]))} but the production "
+                f"listener sends traffic to {short_name(production)}: CodeDeploy left the "
+                "service half moved; redeploy it with CodeDeploy, then migrate"
+            )
+
+
+def _with_both(
+    rule: Mapping[str, Any], listener: str, production: str, alternate: str
+) -> RuleChange | None:
+    """The change that associates both target groups with `rule` (the missing one at
+    weight 0: no request goes elsewhere); None when both already are."""
+    targets = _forward_targets(rule) or []
+    present = {arn for arn, _ in targets}
+    if production in present and alternate in present:
+        return None
+    weights = dict(targets)
+    wanted = [(production, weights.get(production, IDLE_WEIGHT))]
+    wanted.append((alternate, weights.get(alternate, IDLE_WEIGHT)))
+    if all(w == IDLE_WEIGHT for _, w in wanted):
+        return None  # cannot happen with a serving rule
+    # one target group at weight 1 and the other at 0: as 100 and 0 (ECS's own weights)
+    wanted = [(arn, 100 if w > 0 else IDLE_WEIGHT) for arn, w in wanted]
+    action = dict((rule.get("Actions") or [{}])[0])
+    forward: dict[str, Any] = {
+        "TargetGroups": [{"TargetGroupArn": arn, "Weight": w} for arn, w in wanted]
+    }
+    stickiness = (action.get("ForwardConfig") or {}).get("TargetGroupStickinessConfig")
+    if stickiness:
+        forward["TargetGroupStickinessConfig"] = stickiness
+    new_action: dict[str, Any] = {"Type": "forward", "ForwardConfig": forward}
+    if action.get("Order") is not None:
+        new_action["Order"] = action["Order"]
+    arn = str(rule["RuleArn"])
+    if rule.get("IsDefault") or rule.get("Priority") == "default":
+        request = {"ListenerArn": listener, "DefaultActions": [new_action]}
+        return RuleChange("ModifyListener", request, arn)
+    return RuleChange("ModifyRule", {"RuleArn": arn, "Actions": [new_action]}, arn)
+
+
+# -- the deployment configuration --------------------------------------------------------------
+
+
+def _deployment_configuration(
+    found: Found, problems: list[str], notes: list[str]
+) -> dict[str, Any]:
+    """ECS's deploymentConfiguration from the group's: the strategy from its traffic
+    routing, the bake time from its termination wait, the Ready wait as a PAUSE hook, the
+    alarms and automatic rollback; the strategy options override each."""
+    group, overrides = found.group, found.overrides
+    own = dict(found.service.get("deploymentConfiguration") or {})
+    kept = {k: own[k] for k in ("maximumPercent", "minimumHealthyPercent") if k in own}
+    if found.routing is None and overrides.strategy is None:
+        problems.append(
+            f"the deployment configuration {group.get('deploymentConfigName')} could not be "
+            "read: choose the strategy with --strategy"
+        )
+        routed: dict[str, Any] = {"strategy": "BLUE_GREEN"}
+    elif found.routing is None:
+        routed = {"strategy": overrides.strategy}
+    elif found.routing.get("type") not in (None, "AllAtOnce", "TimeBasedCanary", "TimeBasedLinear"):
+        problems.append(
+            f"the deployment configuration {group.get('deploymentConfigName')} routes traffic "
+            f"as {found.routing.get('type')}, which ECS has no strategy for: choose one with "
+            "--strategy"
+        )
+        routed = {"strategy": overrides.strategy or "BLUE_GREEN"}
+    else:
+        routed = strategy_of(found.routing)
+    strategy = overrides.strategy or routed["strategy"]
+    if strategy == "ROLLING":
+        raise UsageError(
+            "--migrate-to-native moves the service to ECS's blue/green, linear or canary "
+            "deployments: drop --strategy rolling (or pass blue-green, linear or canary)"
+        )
+    base: dict[str, Any] = {**kept, "strategy": routed["strategy"]}
+    for member in ("canaryConfiguration", "linearConfiguration"):
+        if member in routed and strategy == routed["strategy"]:
+            base[member] = routed[member]
+    blue_green = group.get("blueGreenDeploymentConfiguration") or {}
+    termination = blue_green.get("terminateBlueInstancesOnDeploymentSuccess") or {}
+    wait = int(termination.get("terminationWaitTimeInMinutes") or 0)
+    if termination.get("action") == "KEEP_ALIVE" and overrides.bake_time is None:
+        problems.append(
+            "the deployment group keeps the original task set running after a deployment "
+            "(KEEP_ALIVE): ECS ends it after the bake time; choose the bake time with "
+            f"--bake-time MINUTES (0-{MAX_BAKE_MINUTES})"
+        )
+    elif wait > MAX_BAKE_MINUTES and overrides.bake_time is None:
+        problems.append(
+            f"the deployment group waits {wait} minutes before it ends the original task "
+            f"set; ECS's bake time is at most {MAX_BAKE_MINUTES}: choose one with --bake-time "
+            f"MINUTES (0-{MAX_BAKE_MINUTES})"
+        )
+    base["bakeTimeInMinutes"] = min(wait, MAX_BAKE_MINUTES)
+    conf = merge_deployment_configuration(base, overrides)
+    conf["strategy"] = strategy
+    _check_steps(conf, problems)
+    hooks = _ready_wait(blue_green, notes)
+    if hooks:
+        conf["lifecycleHooks"] = hooks
+    _alarms_and_rollback(group, conf, notes)
+    return conf
+
+
+def _check_steps(conf: Mapping[str, Any], problems: list[str]) -> None:
+    """The canary or linear steps the group gives fit ECS's ranges (else: which option)."""
+    canary = conf.get("canaryConfiguration") or {}
+    linear = conf.get("linearConfiguration") or {}
+    if conf.get("strategy") == "CANARY":
+        if not canary:
+            problems.append("--strategy canary needs --canary-percent and --canary-bake-time")
+        elif int(canary.get("canaryBakeTimeInMinutes", 0)) > MAX_BAKE_MINUTES:
+            problems.append(
+                f"the canary interval of {canary['canaryBakeTimeInMinutes']} minutes is longer "
+                f"than ECS allows ({MAX_BAKE_MINUTES}): choose one with --canary-bake-time"
+            )
+        elif not CANARY_PERCENT_RANGE[0] <= float(canary.get("canaryPercent", 0)) <= 100:
+            problems.append("choose the canary's share with --canary-percent (0.1-100)")
+    if conf.get("strategy") == "LINEAR":
+        if not linear:
+            problems.append(
+                "--strategy linear needs --linear-step-percent and --linear-step-bake-time"
+            )
+        elif int(linear.get("stepBakeTimeInMinutes", 0)) > MAX_BAKE_MINUTES:
+            problems.append(
+                f"the linear interval of {linear['stepBakeTimeInMinutes']} minutes is longer "
+                f"than ECS allows ({MAX_BAKE_MINUTES}): choose one with --linear-step-bake-time"
+            )
+        elif float(linear.get("stepPercent", 0)) < LINEAR_STEP_PERCENT_RANGE[0]:
+            problems.append(
+                f"the linear step of {linear['stepPercent']:g}% is below ECS's minimum "
+                f"({LINEAR_STEP_PERCENT_RANGE[0]:g}%): choose one with --linear-step-percent"
+            )
+
+
+def _ready_wait(blue_green: Mapping[str, Any], notes: list[str]) -> list[dict[str, Any]]:
+    """CodeDeploy's Ready wait (reroute traffic only when told, STOP_DEPLOYMENT on timeout)
+    is ECS's PAUSE hook after the test traffic shift, rolled back on timeout."""
+    ready = blue_green.get("deploymentReadyOption") or {}
+    if ready.get("actionOnTimeout") != "STOP_DEPLOYMENT":
+        return []
+    minutes = int(ready.get("waitTimeInMinutes") or 0)
+    notes.append(
+        f"the Ready wait ({minutes} min, STOP_DEPLOYMENT) becomes a PAUSE hook at "
+        "POST_TEST_TRAFFIC_SHIFT that rolls back when it times out: approve each deploy with "
+        "--on-pause continue, or --resume continue from another job"
+    )
+    return [
+        {
+            "targetType": "PAUSE",
+            "lifecycleStages": ["POST_TEST_TRAFFIC_SHIFT"],
+            "timeoutConfiguration": {"timeoutInMinutes": minutes, "action": "ROLLBACK"},
+        }
+    ]
+
+
+def _alarms_and_rollback(group: Mapping[str, Any], conf: dict[str, Any], notes: list[str]) -> None:
+    """The group's alarms (rolled back on when its automatic rollback says so) and its
+    rollback on failure (ECS's circuit breaker)."""
+    rollback = group.get("autoRollbackConfiguration") or {}
+    events = set(rollback.get("events") or []) if rollback.get("enabled") else set()
+    alarms = group.get("alarmConfiguration") or {}
+    names = [str(a.get("name")) for a in alarms.get("alarms") or [] if a.get("name")]
+    if alarms.get("enabled") and names:
+        conf["alarms"] = {
+            "alarmNames": names,
+            "enable": True,
+            "rollback": "DEPLOYMENT_STOP_ON_ALARM" in events,
+        }
+        if alarms.get("ignorePollAlarmFailure"):
+            notes.append(
+                "ignorePollAlarmFailure is not carried: ECS has no such setting (a deployment "
+                "goes on when an alarm cannot be read)"
+            )
+    if "DEPLOYMENT_FAILURE" in events:
+        conf["deploymentCircuitBreaker"] = {"enable": True, "rollback": True}
+
+
+def _way_back(
+    found: Found, production: str | None, balancer: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """The UpdateService that puts the service back on CodeDeploy's controller."""
+    back: dict[str, Any] = {
+        "cluster": found.cluster,
+        "service": found.service.get("serviceName"),
+        "deploymentController": {"type": "CODE_DEPLOY"},
+    }
+    if production is not None and balancer is not None:
+        back["loadBalancers"] = [
+            {
+                "targetGroupArn": production,
+                "containerName": balancer.get("containerName"),
+                "containerPort": balancer.get("containerPort"),
+            }
+        ]
+    own = found.service.get("deploymentConfiguration")
+    if own:
+        back["deploymentConfiguration"] = dict(own)
+    return back
+
+
+def parse_hooks(content: str) -> list[tuple[str, str]]:
+    """The lifecycle hooks of an ECS AppSpec (JSON, or YAML of the documented shape:
+    `Hooks:` then `- EventName: "function"` lines), as (event, function), in order."""
+    try:
+        data = json.loads(content)
+    except ValueError:
+        data = None
+    if isinstance(data, Mapping):
+        hooks = data.get("Hooks") or data.get("hooks") or []
+        found: list[tuple[str, str]] = []
+        for entry in hooks if isinstance(hooks, list) else []:
+            if isinstance(entry, Mapping):
+                found.extend((str(k), str(v)) for k, v in entry.items())
+        return found
+    found = []
+    inside = False
+    for line in content.splitlines():
+        stripped = line.strip()
+        if not line[:1].isspace() and stripped:
+            inside = stripped.rstrip(":").lower() == "hooks"
+            continue
+        if inside and stripped.startswith("-") and ":" in stripped:
+            event, _, function = stripped[1:].partition(":")
+            found.append((event.strip(), function.strip().strip("\"'")))
+    return found

@@ -1,0 +1,77 @@
+"""Start-up imports only what the run needs (issue 21): `--version` loads neither click nor
+botocore, and a plain rolling deploy none of the stories it does not take. Read from the
+interpreter's own import log (`python -X importtime`), so a module imported in a background
+thread counts too."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from tests.conftest import FAST, run_cli, seed
+
+IMPORTTIME = (sys.executable, "-X", "importtime", "-m", "ecsdeploy")
+
+#: What a rolling deploy that succeeds never needs: the release of several services, the
+#: native strategies, the rollbacks, pruning, one-off tasks and their log streams, the
+#: sandbox (and moto), boto3 (botocore is enough), CodeDeploy.
+NOT_IN_A_PLAIN_DEPLOY = {
+    "ecsdeploy.release",
+    "ecsdeploy.native",
+    "ecsdeploy.rollback",
+    "ecsdeploy.prune",
+    "ecsdeploy.register",
+    "ecsdeploy.streams",
+    "ecsdeploy.sandbox",
+    "ecsdeploy.codedeploy",
+    "ecsdeploy.appspec",
+    "moto",
+    "boto3",
+}
+
+
+def imported(stderr: str) -> set[str]:
+    """Module names from `-X importtime` lines (`import time: self | cumulative | name`)."""
+    return {
+        line.rsplit("|", 1)[1].strip()
+        for line in stderr.splitlines()
+        if line.startswith("import time:") and line.count("|") == 2
+    } - {"package"}
+
+
+def test_version_loads_neither_click_nor_botocore():
+    proc = subprocess.run(
+        [*IMPORTTIME, "--version"], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert proc.returncode == 0
+    assert proc.stdout == "ecs-deploy, version " + _version() + "\n"
+    modules = imported(proc.stderr)
+    assert "ecsdeploy" in modules
+    assert not {m for m in modules if m.split(".")[0] in ("botocore", "click", "boto3")}
+    assert not {m for m in modules if m.startswith("ecsdeploy.")}
+
+
+def test_help_loads_no_botocore():
+    proc = subprocess.run(
+        [*IMPORTTIME, "--help"], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert not {m for m in imported(proc.stderr) if m.split(".")[0] in ("botocore", "boto3")}
+
+
+def test_a_plain_rolling_deploy_loads_no_story_it_does_not_take(sandbox, cluster):
+    seed(sandbox, cluster, family=f"{cluster}-web", desired_count=1)
+    run = run_cli(sandbox, "-c", cluster, "-n", "web", *FAST, "-i", "nginx:2", command=IMPORTTIME)
+    assert run.code == 0, run.stderr
+    modules = imported(run.stderr)
+    assert {"ecsdeploy.deploy", "ecsdeploy.watch", "botocore.session"} <= modules
+    loaded = {m for m in modules if m.split(".")[0] in ("ecsdeploy", "moto", "boto3")}
+    assert not {
+        m for m in loaded if m in NOT_IN_A_PLAIN_DEPLOY or m.startswith("ecsdeploy.sandbox")
+    }
+
+
+def _version() -> str:
+    from ecsdeploy import __version__
+
+    return __version__
