@@ -769,8 +769,8 @@ def test_the_help_lists_what_seed_demo_creates():
     from ecsdeploy.sandbox.cli import DEMO_SERVICES, main
 
     text = next(p for p in main.params if p.name == "seed_demo").help or ""
-    names = [*DEMO_SERVICES, "api", "orders-api", "orders-worker", "orders-nightly"]
+    names = [*DEMO_SERVICES, "api", "orders-api", "orders-worker", "orders-nightly", "web-cd"]
     for name in names:
         assert f"'{name}'" in text, name
-    assert "six services" in text
-    assert len(names) - 1 == 6  # the rule is not a service
+    assert "seven services" in text
+    assert len(names) - 1 == 7  # the rule is not a service
