@@ -179,7 +179,6 @@ def plan_service(
     _check_deployable(service)
     old_arn = r.old_task_definition = r.new_task_definition = service.task_definition
     reporter.info(f"Current task definition: {old_arn}")
-    _note_deployments_in_progress(reporter, service)
     story.phase = Phase.PREPARING
     conf = None
     if cfg.strategy.given:
@@ -247,6 +246,7 @@ def move_service(story: Story, cfg: DeployConfig, planned: ServicePlan, r: Deplo
     update = planned.update
     update["taskDefinition"] = planned.target
     story.phase = Phase.UPDATING
+    _note_deployments_in_progress(reporter, service)
     updated = story.update_service(cfg, service, update, orphan=planned.own_revision)
     story.service_updated = True
     r.deployment_id = deployment_id = story.deployment_to_follow(cfg, updated)
@@ -293,11 +293,11 @@ def move_service(story: Story, cfg: DeployConfig, planned: ServicePlan, r: Deplo
         if target.service_deployment_arn:
             roll_back_native(story, cfg, r, rollout, target=target, previous=result)
         else:
-            roll_back_rolling(story, cfg, r, old_arn)
+            roll_back_rolling(story, cfg, r, old_arn, seen=result.deployment)
     if result.outcome is Outcome.ERROR and r.code != ExitCode.ROLLED_BACK:
         # an answer to a hook failed: unless rolled back, the deployment still waits
         record_pause(cfg, r, result.service_deployment)
-    if r.code == ExitCode.ROLLED_BACK or result.outcome in _BACK_ON_THE_OLD_REVISION:
+    if r.code == ExitCode.ROLLED_BACK or r.outcome in _BACK_ON_THE_OLD_REVISION:
         from ecsdeploy.rollback import put_back_configuration
 
         put_back_configuration(story, cfg, r)
@@ -339,7 +339,8 @@ def prepare_release(
         if planned.migration is not None:
             planned.migration["taskDefinition"] = planned.target
             assert planned.containers is not None
-            if not _migrate(story, cfg, planned.migration, planned.containers, r):
+            moving = [p.service.name for p in plans]
+            if not _migrate(story, cfg, planned.migration, planned.containers, r, services=moving):
                 return False
             planned.migration = None
     return True
@@ -379,9 +380,11 @@ def _migrate(
     params: dict[str, Any],
     containers: Sequence[Mapping[str, Any]],
     r: DeployResult,
+    *,
+    services: Sequence[str] = (),
 ) -> bool:
     """--pre-deploy: the new revision's one-off migration task, followed to its end (logs
-    streamed); True when it exited 0 and the service may move."""
+    streamed); True when it exited 0 and the service (a release's `services`) may move."""
     from ecsdeploy.register import run_one_off
 
     story.phase = Phase.MIGRATING
@@ -393,7 +396,8 @@ def _migrate(
         r.code, r.outcome = ExitCode.MIGRATION_FAILED, Outcome.FAILED
         r.reason = f"migration failed ({'; '.join(ended.failures)}): no service was changed"
         return False
-    story.reporter.info("Migration succeeded: updating the service")
+    moving = f"services {', '.join(services)}" if len(services) > 1 else "service"
+    story.reporter.info(f"Migration succeeded: updating the {moving}")
     return True
 
 
@@ -422,7 +426,8 @@ def _service_update(
 
 
 def _note_deployments_in_progress(reporter: Reporter, service: Service) -> None:
-    """Say so when our deploy is about to replace one that has not finished."""
+    """Say so, as our UpdateService is sent, when it replaces a deployment that has not
+    finished (not before: a check that refuses the deploy replaces nothing)."""
     d = service.primary
     if d is None or d.rollout_completed:
         return

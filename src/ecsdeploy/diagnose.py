@@ -104,6 +104,8 @@ class TaskDiagnosis:
     targets: tuple[TargetHealth, ...] = ()
     #: The task id of an identical failure whose logs were read already.
     same_as: str | None = None
+    #: That failure's diagnosis showed log lines (so they are above this one's).
+    same_as_logged: bool = False
     #: Why this failure's logs were not read (too many distinct failures already).
     not_read: str | None = None
 
@@ -279,6 +281,8 @@ class Diagnoser:
     #: Values masked in every line besides each container's own (the run's credentials).
     known_secrets: Sequence[str] = ()
     seen: dict[tuple[object, ...], str] = field(default_factory=dict)
+    #: Tasks whose diagnosis showed log lines.
+    logged: set[str] = field(default_factory=set)
     targets: dict[str, TargetHealth] = field(default_factory=dict)
     _definitions: dict[str, Mapping[str, Any]] = field(default_factory=dict)
 
@@ -298,7 +302,8 @@ class Diagnoser:
             targets = tuple(t for t in self.read_targets(service) if t.target in task.private_ips)
         key = signature(task)
         if key in self.seen:
-            return _with(base, targets=targets, same_as=self.seen[key])
+            first = self.seen[key]
+            return _with(base, targets=targets, same_as=first, same_as_logged=first in self.logged)
         if len(self.seen) >= MAX_DISTINCT_FAILURES:
             return _with(
                 base,
@@ -341,6 +346,8 @@ class Diagnoser:
                     note,
                 )
             )
+        if any(f.lines for f in findings):
+            self.logged.add(task.id)
         return _with(base, containers=tuple(findings), targets=targets)
 
     def read_targets(self, service: Service) -> list[TargetHealth]:

@@ -242,7 +242,8 @@ class Reporter:
             return
         lines: list[str] = []
         if d.same_as:
-            lines.append(f"  the same failure as task {d.same_as} (its logs are above)")
+            above = " (its logs are above)" if d.same_as_logged else ""
+            lines.append(f"  the same failure as task {d.same_as}{above}")
         elif d.not_read:
             lines.append(f"  logs not read: {d.not_read}")
         if d.health_status and d.health_status != "UNKNOWN":
