@@ -424,7 +424,7 @@ def test_appspec_templates_that_are_refused(text, message, monkeypatch):
 
     monkeypatch.setitem(sys.modules, "yaml", None)  # as where PyYAML is not installed
     with pytest.raises(UsageError, match=message):
-        appspec.parse_template(text, "--codedeploy-appspec f")
+        appspec.parse_template(text, "--codedeploy-appspec f", 256 * 1024)
 
 
 def test_appspec_revision_carries_its_sha256():

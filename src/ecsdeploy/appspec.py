@@ -16,35 +16,83 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ecsdeploy.errors import UsageError
+from ecsdeploy.taskdef import MAX_NESTING, json_problem
 
 SERVICE_TYPE = "AWS::ECS::Service"
 #: CodeDeploy's limit on a deployment's description.
 MAX_DESCRIPTION = 1000
 
 
-def parse_template(text: str, source: str) -> dict[str, Any]:
+def parse_template(text: str, source: str, limit: int) -> dict[str, Any]:
     """An AppSpec template from JSON, or YAML when PyYAML is installed; UsageError naming
-    `source` when it is neither, or has no AWS::ECS::Service resource."""
+    `source` when it is neither, is not plain JSON data (YAML aliases, dates, keys that are
+    not strings, nesting deeper than MAX_NESTING), serialises to more than `limit` bytes, or
+    has no AWS::ECS::Service resource."""
     try:
         data = json.loads(text)
+    except RecursionError:
+        raise UsageError(f"{source} nests deeper than {MAX_NESTING} levels") from None
     except json.JSONDecodeError as json_error:
-        try:
-            import yaml  # type: ignore[import-untyped]
-        except ImportError:
-            raise UsageError(
-                f"{source} is not JSON ({json_error.msg}, line {json_error.lineno}); YAML "
-                "needs PyYAML (pip install pyyaml), or give the AppSpec as JSON"
-            ) from None
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            where = getattr(exc, "problem_mark", None)
-            line = f", line {where.line + 1}" if where is not None else ""
-            raise UsageError(f"{source} is neither JSON nor YAML{line}") from None
+        data = _parse_yaml(text, source, json_error)
+    except ValueError as exc:  # a number of more than 4,300 digits
+        raise UsageError(f"{source} is not an AppSpec: {str(exc).splitlines()[0]}") from None
+    problem = json_problem(data)
+    if problem:
+        raise UsageError(f"{source} {problem}")
+    if len(json.dumps(data, separators=(",", ":"))) > limit:
+        raise UsageError(f"{source} is larger than {limit // 1024} KiB once parsed, as JSON")
     if not isinstance(data, dict):
         raise UsageError(f"{source} is not an AppSpec: expected a mapping with Resources")
     target_service(data, source)
     return data
+
+
+def _parse_yaml(text: str, source: str, json_error: json.JSONDecodeError) -> Any:
+    """The YAML document, composed by a safe loader that refuses aliases (one anchor named
+    many times expands a few hundred bytes into gigabytes) and nesting deeper than
+    MAX_NESTING, before anything is built."""
+    try:
+        import yaml  # type: ignore[import-untyped]
+    except ImportError:
+        raise UsageError(
+            f"{source} is not JSON ({json_error.msg}, line {json_error.lineno}); YAML "
+            "needs PyYAML (pip install pyyaml), or give the AppSpec as JSON"
+        ) from None
+
+    class Refused(Exception):
+        pass
+
+    class Loader(yaml.SafeLoader):  # type: ignore[misc]
+        depth = 0
+
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            event = self.peek_event()
+            where = f"line {event.start_mark.line + 1}"
+            if isinstance(event, yaml.AliasEvent):
+                raise Refused(
+                    f"uses a YAML alias (*{event.anchor}, {where}); write the value out in full"
+                )
+            self.depth += 1
+            if self.depth > MAX_NESTING:
+                raise Refused(f"nests deeper than {MAX_NESTING} levels ({where})")
+            try:
+                return super().compose_node(parent, index)
+            finally:
+                self.depth -= 1
+
+    loader = Loader(text)
+    try:
+        return loader.get_single_data()
+    except Refused as exc:
+        raise UsageError(f"{source} {exc}") from None
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        line = f", line {where.line + 1}" if where is not None else ""
+        raise UsageError(f"{source} is neither JSON nor YAML{line}") from None
+    except (RecursionError, ValueError, TypeError, OverflowError) as exc:
+        raise UsageError(f"{source} is not a YAML AppSpec ({type(exc).__name__})") from None
+    finally:
+        loader.dispose()
 
 
 def target_service(appspec: Mapping[str, Any], source: str = "the AppSpec") -> dict[str, Any]:

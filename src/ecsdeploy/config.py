@@ -290,7 +290,7 @@ def _codedeploy_appspec(opts: dict[str, Any], services: tuple[str, ...]) -> dict
         raise UsageError(
             f"Cannot read --codedeploy-appspec {path}: not UTF-8 text (byte {exc.start})"
         ) from exc
-    return parse_template(text, f"--codedeploy-appspec {path}")
+    return parse_template(text, f"--codedeploy-appspec {path}", MAX_APPSPEC_BYTES)
 
 
 def _one_service(flag: str, opts: dict[str, Any], services: tuple[str, ...]) -> None:
