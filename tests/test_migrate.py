@@ -9,6 +9,7 @@ normal -i deploy afterwards, which is a native blue/green deployment."""
 from __future__ import annotations
 
 import json
+import signal
 import time
 from dataclasses import replace
 from typing import Any
@@ -18,7 +19,7 @@ import pytest
 from ecsdeploy.config import StrategyOverrides
 from ecsdeploy.errors import UsageError
 from ecsdeploy.migrate import Found, RuleChange, parse_hooks, plan, routing_of
-from tests.conftest import FAST, run_cli
+from tests.conftest import FAST, run_cli, start_cli
 
 ROLE_TRUST = {
     "Version": "2012-10-17",
@@ -679,6 +680,37 @@ def test_the_real_run_moves_the_service_and_a_deploy_after_is_blue_green(
     data = json.loads(run.stdout.strip().splitlines()[-1])
     assert data["strategy"] == "BLUE_GREEN"
     assert data["service_deployment_status"] == "SUCCESSFUL"
+
+
+def test_sigterm_while_update_service_is_on_the_wire_says_it_was_applied(sandbox, cluster):
+    """The signal is honoured (143) though the UpdateService, once sent, cannot be taken back:
+    the run says the service now uses ECS's controller."""
+    made = codedeploy_service(sandbox, cluster)
+    sandbox.scheduler.inject("UpdateService", "hold")
+    started = start_cli(
+        sandbox, "-c", cluster, "-n", "web", *FAST, "--migrate-to-native",
+        "--infrastructure-role-arn", made["role"], "--output", "json",
+    )  # fmt: skip
+    started.wait_for_call(sandbox, "UpdateService")
+    started.signal(signal.SIGTERM)
+    time.sleep(0.2)  # signal delivery (the handler runs at once, the call stays held)
+    sandbox.scheduler.release("UpdateService")
+    run = started.finish(sandbox)
+    assert run.code == 143, said(run)
+    assert described(sandbox, cluster)["deploymentController"] == {"type": "ECS"}
+    data = json.loads(run.stdout.strip().splitlines()[-1])
+    assert data["outcome"] == "interrupted"
+    assert "the UpdateService was applied: service web now uses ECS's controller" in data["reason"]
+    assert "Migration interrupted" in run.stderr
+    assert "succeeded" not in said(run)
+
+
+def test_a_migration_that_succeeds_says_migration_succeeded(sandbox, cluster):
+    made = codedeploy_service(sandbox, cluster)
+    run = migrate(sandbox, cluster, made["role"])
+    assert run.code == 0, said(run)
+    assert "Migration succeeded: service web now uses ECS's controller" in said(run)
+    assert "Deploy succeeded" not in said(run)
 
 
 def steady(sandbox, cluster: str, within: float = 30) -> None:

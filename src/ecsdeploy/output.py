@@ -306,13 +306,16 @@ class Reporter:
             self.error(result.reason)
         elif result.code != 0:
             self.error(
-                f"Deploy {OUTCOME_WORDS.get(result.outcome, result.outcome.value)}: {result.reason}"
+                f"{result.what} {OUTCOME_WORDS.get(result.outcome, result.outcome.value)}: "
+                f"{result.reason}"
             )
         elif result.outcome is Outcome.DRY_RUN and not self.json_output:
             self.info(f"Dry run finished: {result.reason} ({result.duration:.1f}s)")
         elif not self.json_output:
             self.info(
-                self._paint(f"Deploy succeeded: {result.reason} ({result.duration:.1f}s)", "32")
+                self._paint(
+                    f"{result.what} succeeded: {result.reason} ({result.duration:.1f}s)", "32"
+                )
             )
         try:
             write_github_output(data)

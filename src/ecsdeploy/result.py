@@ -125,6 +125,8 @@ class DeployResult:
     #: With --strategy: the service's own deploymentConfiguration, which a rollback puts
     #: back (not reported).
     own_configuration: dict[str, Any] | None = None
+    #: What the run is, in its last line ("Deploy succeeded", "Migration interrupted").
+    what: str = "Deploy"
 
     def note_service_deployment(self, sd: ServiceDeployment | None) -> None:
         """Copy what the summary reports of a service deployment (native strategies)."""
