@@ -750,6 +750,20 @@ def test_an_active_codedeploy_deployment_is_refused_by_the_tool_and_by_ecs(sandb
         )
 
 
+@pytest.mark.parametrize(
+    ("account", "partition"), [("999999999999", "aws"), ("123456789012", "aws-cn")]
+)
+def test_a_role_of_another_account_is_a_failed_check(sandbox, cluster, account, partition):
+    """The same-named role exists in our own account: the ARN's account still decides."""
+    made = codedeploy_service(sandbox, cluster)
+    foreign = made["role"].replace("123456789012", account).replace(":aws:", f":{partition}:")
+    run = migrate(sandbox, cluster, foreign)
+    assert run.code == 19, said(run)
+    assert f"role {foreign} (--infrastructure-role-arn) is in account {account}" in run.stderr
+    assert "GetRole" not in run.calls
+    assert [c for c in run.applied if c in MOVES] == []
+
+
 def test_a_missing_role_and_a_long_termination_wait_are_each_named(sandbox, cluster):
     made = codedeploy_service(
         sandbox,

@@ -299,8 +299,28 @@ def _check_service(service: Mapping[str, Any], found: Found, problems: list[str]
         )
 
 
+def foreign_role(role_arn: str, service_arn: str) -> str | None:
+    """Why the role cannot be the service's infrastructure role, from the two ARNs alone: it
+    is in another account (or partition) than the service; ECS takes a role of the
+    service's own account only. None when they match, or either ARN is not one."""
+    role, service = role_arn.split(":"), service_arn.split(":")
+    if len(role) < 6 or len(service) < 6 or not service[4]:
+        return None
+    if (role[1], role[4]) == (service[1], service[4]):
+        return None
+    return (
+        f"role {role_arn} (--infrastructure-role-arn) is in account {role[4]} "
+        f"({role[1]}), the service in {service[4]} ({service[1]}): ECS cannot be passed a "
+        "role of another account; give a role of the service's own account"
+    )
+
+
 def _check_role(found: Found, problems: list[str]) -> None:
-    """The infrastructure role exists, and ECS may assume it."""
+    """The infrastructure role is of the service's account, exists, and ECS may assume it."""
+    foreign = foreign_role(found.role_arn, str(found.service.get("serviceArn") or ""))
+    if foreign:
+        problems.append(foreign)
+        return
     if not found.role_checked:
         return  # could not be read: the story warns
     if found.role is None:

@@ -26,6 +26,7 @@ from ecsdeploy.migrate import (
     ROLE_NEEDS,
     Found,
     Plan,
+    foreign_role,
     RuleChange,
     parse_hooks,
     plan,
@@ -218,7 +219,11 @@ def _read(story: Story, cfg: DeployConfig, raw: dict[str, Any]) -> tuple[Found, 
             for listener in (pair.get(route) or {}).get("listenerArns") or []:
                 rules[listener] = elb.rules(listener)
     rules = {k: v for k, v in rules.items() if v is not None}
-    role, role_checked = _role(readers, story, cfg.infrastructure_role_arn)
+    role: dict[str, Any] | None = None
+    role_checked = True
+    if not foreign_role(cfg.infrastructure_role_arn, str(raw.get("serviceArn") or "")):
+        # (GetRole reads by name, in our own account: never for another account's ARN)
+        role, role_checked = _role(readers, story, cfg.infrastructure_role_arn)
     found = Found(
         cluster=cfg.cluster,
         service=raw,
