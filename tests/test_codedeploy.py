@@ -453,6 +453,33 @@ def test_the_description_says_who_deployed_what(env, by):
     assert (by in text) if by else ", by" not in text
 
 
+@pytest.mark.parametrize("variable", ["BUILD_URL", "CI_JOB_URL"])
+def test_a_ci_url_s_credentials_never_reach_the_description_or_the_output(
+    sandbox, cluster, minute, variable
+):
+    seed(sandbox, cluster)
+    url = "https://admin:s3cr3tT0ken@jenkins.example/job/shop/42/"
+    dry = cd_deploy(sandbox, cluster, "-i", "nginx:2", "--dry-run", **{variable: url})
+    assert dry.code == 0, dry.stderr
+    assert "by https://jenkins.example/job/shop/42/" in said(dry)
+    run = cd_deploy(sandbox, cluster, "-i", "nginx:2", "--output", "json", **{variable: url})
+    assert run.code == 0, run.stderr
+    sent = deployment(sandbox, summary(run)["deployment_id"])["description"]
+    assert sent.endswith(", by https://jenkins.example/job/shop/42/")
+    assert "s3cr3tT0ken" not in said(dry) + said(run) + sent
+
+
+def test_any_url_s_password_is_masked_in_what_is_written():
+    from ecsdeploy.output import redact
+
+    assert redact("see https://admin:s3cr3t@ci.example/x and git://u:p@h/r") == (
+        "see https://admin:****@ci.example/x and git://u:****@h/r"
+    )
+    assert redact("https://ci.example/a@b and user@example.com") == (
+        "https://ci.example/a@b and user@example.com"
+    )
+
+
 def test_a_lost_answer_to_create_deployment_is_followed_not_deregistered(sandbox, cluster, minute):
     seed(sandbox, cluster)
     sandbox.scheduler.inject("CreateDeployment", "drop", after=True)

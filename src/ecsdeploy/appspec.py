@@ -149,14 +149,23 @@ def revision(appspec: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def without_userinfo(url: str) -> str:
+    """`url` without the `user:password@` a CI may put in it (Jenkins' BUILD_URL can)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    host, slash, path = rest.partition("/")
+    return f"{scheme}://{host.rpartition('@')[2]}{slash}{path}"
+
+
 def ci_run(env: Mapping[str, str]) -> str | None:
-    """The CI run this deploy comes from, where the CI says so."""
+    """The CI run this deploy comes from, where the CI says so (never its credentials)."""
     if env.get("GITHUB_RUN_ID") and env.get("GITHUB_REPOSITORY"):
-        server = env.get("GITHUB_SERVER_URL") or "https://github.com"
+        server = without_userinfo(env.get("GITHUB_SERVER_URL") or "https://github.com")
         return f"{server}/{env['GITHUB_REPOSITORY']}/actions/runs/{env['GITHUB_RUN_ID']}"
     for name in ("CI_JOB_URL", "BUILD_URL", "CIRCLE_BUILD_URL", "BITBUCKET_BUILD_URL"):
         if env.get(name):
-            return env[name]
+            return without_userinfo(env[name])
     if env.get("CODEBUILD_BUILD_ARN"):
         return env["CODEBUILD_BUILD_ARN"]
     return None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import sys
 import threading
@@ -75,11 +76,18 @@ def hide_values(values: Iterable[str]) -> None:
             _HIDDEN.setdefault(spelling, MASK)
 
 
+#: A URL's password (`scheme://user:PASSWORD@host`), wherever a URL is quoted.
+_URL_PASSWORD = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]*:)[^/\s@]+@")
+
+
 def redact(text: str) -> str:
-    """`text` with every hidden word masked. Pure but for the table `hide` fills."""
+    """`text` with every hidden word masked, and any URL's password. Pure but for the
+    table `hide` fills."""
     for word, mask in _HIDDEN.items():
         if word in text:
             text = text.replace(word, mask)
+    if "://" in text:
+        text = _URL_PASSWORD.sub(rf"\g<1>{MASK}@", text)
     return text
 
 
