@@ -125,6 +125,9 @@ class DeployResult:
     #: With --strategy: the service's own deploymentConfiguration, which a rollback puts
     #: back (not reported).
     own_configuration: dict[str, Any] | None = None
+    #: A release cannot go on without this service (a CODE_DEPLOY one, which a release does
+    #: not deploy): none of its services moves.
+    stops_release: bool = False
     #: What the run is, in its last line ("Deploy succeeded", "Migration interrupted").
     what: str = "Deploy"
 
