@@ -41,6 +41,11 @@ def test_a_code_deploy_service_stops_the_whole_release_before_anything_is_writte
     sandbox.seed_codedeploy_service(cluster, "cd", family=f"{cluster}-cd")
     run, data = release(sandbox, cluster, [*names, "cd"], "-i", "nginx:2")
     assert run.code == 19, run.stderr
+    assert {s["service"]: s["exit_code"] for s in data["services"]} == {
+        "s00": 19,
+        "s01": 19,
+        "cd": 19,
+    }
     assert run.applied == []
     assert [revision(sandbox, cluster, n) for n in names] == [1, 1]
     assert "cd uses the CODE_DEPLOY controller, which a release does not deploy" in run.stderr
