@@ -569,6 +569,9 @@ MOVES = ("ModifyRule", "ModifyListener", "UpdateService")
         (("--strategy", "rolling"), "drop --strategy rolling"),
         (("--codedeploy-appspec", "appspec.json"), "drop --codedeploy-appspec"),
         (("-n", "api"), "--migrate-to-native acts on one service: give a single -n"),
+        (("--strategy", "canary"), "needs --canary-percent and --canary-bake-time"),
+        (("--strategy", "canary", "--canary-percent", "20"), "needs --canary-bake-time;"),
+        (("--strategy", "linear"), "needs --linear-step-percent and --linear-step-bake-time"),
     ],
 )
 def test_migrate_with_a_deploy_option_is_a_usage_error(sandbox, cluster, extra, words):

@@ -374,6 +374,17 @@ def _check_migration(opts: dict[str, Any], services: tuple[str, ...], changes: C
             "--migrate-to-native moves the service to ECS's blue/green, linear or canary "
             "deployments: drop --strategy rolling (or pass blue-green, linear or canary)"
         )
+    steps = {
+        "canary": ("canary_percent", "canary_bake_time"),
+        "linear": ("linear_step_percent", "linear_step_bake_time"),
+    }.get(opts["strategy"] or "", ())
+    missing = [_STRATEGY_OPTIONS[key] for key in steps if opts.get(key) is None]
+    if missing:
+        raise UsageError(
+            f"--migrate-to-native --strategy {opts['strategy']} replaces the deployment "
+            f"group's configuration, so it needs {' and '.join(missing)}; to keep the group's "
+            f"own {opts['strategy']} steps, drop --strategy"
+        )
 
 
 def _check_what_to_deploy(opts: dict[str, Any], changes: Changes) -> None:
