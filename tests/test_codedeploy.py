@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import signal
+import time
 from typing import Any
 
 import pytest
@@ -177,6 +178,24 @@ def test_on_pause_continue_continues_the_ready_wait(sandbox, cluster, minute):
     assert run.applied == ["RegisterTaskDefinition", "CreateDeployment", "ContinueDeployment"]
 
 
+def test_a_signal_after_continue_says_the_last_known_status_not_unknown(sandbox, cluster, minute):
+    seed(sandbox, cluster, ready_wait_minutes=6000)
+    sandbox.scheduler.inject("ContinueDeployment", "hold")
+    started = start_cli(
+        sandbox, "-c", cluster, "-n", "web", *FAST, "-i", "nginx:2", "--on-pause", "continue",
+        "--output", "json",
+    )  # fmt: skip
+    started.wait_for_call(sandbox, "ContinueDeployment")
+    started.signal(signal.SIGTERM)
+    time.sleep(0.2)  # signal delivery (the handler runs at once, the call stays held)
+    sandbox.scheduler.release("ContinueDeployment")
+    run = started.finish(sandbox)
+    assert run.code == 143, run.stderr
+    reason = summary(run)["reason"]
+    assert "is Ready (its last known status); it goes on without us" in reason
+    assert "unknown" not in reason
+
+
 def test_on_pause_rollback_stops_the_ready_deployment_and_exits_21(sandbox, cluster, minute):
     seed(sandbox, cluster, ready_wait_minutes=6000)
     run = cd_deploy(sandbox, cluster, "-i", "nginx:2", "--on-pause", "rollback")
@@ -198,10 +217,19 @@ def test_the_timeout_exits_1_and_leaves_the_deployment(sandbox, cluster, minute)
 
 def test_the_timeout_with_enable_rollback_stops_and_exits_21(sandbox, cluster, minute):
     seed(sandbox, cluster, ready_wait_minutes=6000)
-    run = cd_deploy(sandbox, cluster, "-i", "nginx:2", "-t", "2", "--enable-rollback")
+    run = cd_deploy(
+        sandbox, cluster, "-i", "nginx:2", "-t", "2", "--enable-rollback", "--output", "json"
+    )
     assert run.code == 21, run.stderr
     assert run.applied == ["RegisterTaskDefinition", "CreateDeployment", "StopDeployment"]
     assert current_revision(sandbox, cluster).endswith(f"{cluster}-web:1")
+    # the summary says how the deployment ended, from its last read, not how it stood
+    data = summary(run)
+    ended = deployment(sandbox, data["deployment_id"])
+    assert data["codedeploy"]["status"] == ended["status"] == "Stopped"
+    rollback_id = data["rollback"]["deployment_id"]
+    assert rollback_id is not None
+    assert data["codedeploy"]["rollback_deployment_id"] == rollback_id
 
 
 def test_stopped_by_someone_else_exits_1(sandbox, cluster, minute):
@@ -257,11 +285,28 @@ def test_create_deployment_refused_after_registration_deregisters_the_revision(
         "DeploymentLimitExceededException",
         "The Deployment Group 'g' already has an active Deployment 'd-OTHER0001'",
     )
-    run = cd_deploy(sandbox, cluster, "-i", "nginx:2")
+    run = cd_deploy(sandbox, cluster, "-i", "nginx:2", "--output", "json")
     assert run.code == 28, run.stderr
     assert run.applied == ["RegisterTaskDefinition", "DeregisterTaskDefinition"]
     assert "d-OTHER0001" in run.stderr
     assert f"{cluster}-web:2 was deregistered" in run.stderr
+    assert [short(a) for a in summary(run)["deregistered"]] == [f"{cluster}-web:2"]
+
+
+def test_an_aws_error_message_on_several_lines_is_one_line(sandbox, cluster, minute):
+    seed(sandbox, cluster)
+    sandbox.scheduler.inject_error(
+        "CreateDeployment", 1, "InvalidRoleException", "The role\nis not\r\n  valid"
+    )
+    run = cd_deploy(sandbox, cluster, "-i", "nginx:2")
+    assert run.code != 0
+    (error,) = [line for line in run.stderr.splitlines() if line.startswith("ERROR:")]
+    assert "InvalidRoleException: The role is not valid" in error
+    assert "is not\n" not in run.stderr
+
+
+def short(arn: str) -> str:
+    return arn.rsplit("/", 1)[-1]
 
 
 def test_the_dry_run_prints_the_create_deployment_request_and_writes_nothing(

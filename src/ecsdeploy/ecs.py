@@ -569,6 +569,7 @@ def translate(exc: Exception, operation: str, prefix: str = "ecs") -> EcsDeployE
     code = _error_code(exc)
     if code is not None:
         message = getattr(exc, "response", {}).get("Error", {}).get("Message", "") or code
+        message = " ".join(str(message).split())  # AWS's text on one line, wherever it goes
         if code in _DENIED:
             return AwsAccessError(access_denied(operation, code, message, prefix))
         if code in _ACCESS:

@@ -437,11 +437,15 @@ class Story:
             return now
         return None
 
-    def deregister_orphan(self, arn: str, why: str = "the service was not updated to it") -> None:
-        """Deregister a revision registered for a deployment that was refused."""
+    def deregister_orphan(self, arn: str, why: str = "the service was not updated to it") -> bool:
+        """Deregister a revision registered for a deployment that was refused (the summary's
+        `deregistered` lists it); whether it was."""
         try:
             self.ecs.deregister_task_definition(arn)
         except EcsDeployError as exc:
             self.reporter.warn(f"Could not deregister the unused revision {arn}: {exc.message}")
-            return
+            return False
+        if self.result is not None and arn not in self.result.deregistered:
+            self.result.deregistered.append(arn)
         self.reporter.warn(f"Deregistered {short_name(arn)}: {why}")
+        return True
