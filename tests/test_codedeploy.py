@@ -126,6 +126,8 @@ def test_a_failure_codedeploy_rolls_back_exits_15_once_the_rollback_ended(sandbo
     assert "CannotPullContainerError" in said(run)  # the replacement's stopped tasks, explained
     assert data["stopped_tasks_total"] >= 1
     assert current_revision(sandbox, cluster).endswith(f"{cluster}-web:1")
+    assert "Deploy failed and was rolled back by CodeDeploy: " in run.stderr
+    assert "by ECS" not in said(run)
 
 
 def test_a_rollback_that_fails_exits_22(sandbox, cluster, minute):
@@ -134,6 +136,7 @@ def test_a_rollback_that_fails_exits_22(sandbox, cluster, minute):
     run = cd_deploy(sandbox, cluster, "-i", "nginx:broken", "-t", "30")
     assert run.code == 22, run.stderr
     assert "needs a person" in said(run)
+    assert "CodeDeploy's rollback FAILED" in run.stderr
 
 
 def test_a_failure_without_rollback_exits_1(sandbox, cluster, minute):

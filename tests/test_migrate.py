@@ -405,11 +405,22 @@ def test_each_failed_check_says_its_fix(changes, words):
 
 
 def test_a_deployment_ecs_shows_in_progress_is_refused():
+    given = found(active_deployments=[("d-1", "InProgress")])
+    sets = [ts("PRIMARY", BLUE), {**ts("ACTIVE", GREEN), "id": "ecs-svc/2"}]
+    given = replace(given, service={**given.service, "taskSets": sets})
+    assert "2 task sets" in plan(given).problems[1]
+    assert "let it end" in plan(given).problems[1]
+
+
+def test_a_task_set_left_by_a_stop_without_rollback_says_how_to_remove_it():
+    """It never ends by itself: 'let it end' would be a wait forever."""
     given = found()
-    given = replace(
-        given, service={**given.service, "taskSets": [ts("PRIMARY", BLUE), ts("ACTIVE", GREEN)]}
-    )
-    assert "2 task sets" in plan(given).problems[0]
+    sets = [ts("PRIMARY", BLUE), {**ts("ACTIVE", GREEN), "id": "ecs-svc/2"}]
+    given = replace(given, service={**given.service, "taskSets": sets})
+    (problem,) = plan(given).problems
+    assert "no CodeDeploy deployment is active" in problem
+    assert "aws ecs delete-task-set --cluster c --service web --task-set ecs-svc/2" in problem
+    assert "let it end" not in problem
 
 
 def test_an_option_the_strategy_does_not_use_is_a_usage_error():

@@ -291,7 +291,21 @@ def _check_service(service: Mapping[str, Any], found: Found, problems: list[str]
         )
     sets = service.get("taskSets") or []
     busy = [d for d in service.get("deployments") or [] if d.get("rolloutState") == "IN_PROGRESS"]
-    if len(sets) > 1 or busy:
+    if len(sets) > 1 and not found.active_deployments:
+        # A deployment stopped without rollback leaves its replacement task set: it never ends.
+        extra = [str(ts.get("id")) for ts in sets if ts.get("status") != "PRIMARY"]
+        cluster = found.cluster
+        deletes = "; ".join(
+            f"aws ecs delete-task-set --cluster {cluster} --service {name} --task-set {ts} --force"
+            for ts in extra
+        )
+        problems.append(
+            f"service {name} has {len(sets)} task sets and no CodeDeploy deployment is "
+            "active (a deployment stopped without rollback leaves its replacement task set, "
+            f"which stays until removed): delete the one(s) not PRIMARY ({deletes}), or deploy "
+            "the service once more through CodeDeploy, then migrate"
+        )
+    elif len(sets) > 1 or busy:
         what = f"{len(sets)} task sets" if len(sets) > 1 else f"deployment {busy[0].get('id')}"
         problems.append(
             f"ECS shows a deployment in progress on service {name} ({what}): let it end, "

@@ -48,6 +48,14 @@ OUTCOME_WORDS = {
 }
 
 
+def outcome_words(result: DeployResult) -> str:
+    """How the outcome reads: a CODE_DEPLOY service's rollback is CodeDeploy's, not ECS's."""
+    words = OUTCOME_WORDS.get(result.outcome, result.outcome.value)
+    if result.codedeploy is not None:
+        words = words.replace("by ECS", "by CodeDeploy").replace("ECS's", "CodeDeploy's")
+    return words
+
+
 #: `NAME=VALUE` words of the command line and its ECS_DEPLOY_ variables, with what is shown
 #: instead (`NAME=***`), in every spelling output can take (as is, JSON-escaped): no line,
 #: JSON summary or step output quotes one, whichever message (ours or click's) held it.
@@ -313,10 +321,7 @@ class Reporter:
         if result.code != 0 and result.outcome is Outcome.ERROR:  # bad input or an AWS error
             self.error(result.reason)
         elif result.code != 0:
-            self.error(
-                f"{result.what} {OUTCOME_WORDS.get(result.outcome, result.outcome.value)}: "
-                f"{result.reason}"
-            )
+            self.error(f"{result.what} {outcome_words(result)}: {result.reason}")
         elif result.outcome is Outcome.DRY_RUN and not self.json_output:
             self.info(f"Dry run finished: {result.reason} ({result.duration:.1f}s)")
         elif not self.json_output:
@@ -344,7 +349,7 @@ class Reporter:
             self.block(["", *release_table(release)])
         for r in release.results:
             if r.code != 0:
-                words = OUTCOME_WORDS.get(r.outcome, r.outcome.value)
+                words = outcome_words(r)
                 self.error(f"{r.service}: {words}: {r.reason}")
         if release.code != 0:
             self.error(f"Release {release.outcome.value}: {release.reason}")
