@@ -328,6 +328,73 @@ def test_the_dry_run_prints_the_create_deployment_request_and_writes_nothing(
     assert "CreateDeployment request that would be sent" in said(run)
 
 
+def test_force_new_deployment_redeploys_the_current_revision_through_codedeploy(
+    sandbox, cluster, minute
+):
+    seed(sandbox, cluster)
+    current = current_revision(sandbox, cluster)
+    dry = cd_deploy(sandbox, cluster, "--force-new-deployment", "--dry-run")
+    assert dry.code == 0, dry.stderr
+    assert dry.applied == []
+    assert "CreateDeployment request that would be sent" in said(dry)
+    run = cd_deploy(sandbox, cluster, "--force-new-deployment", "--output", "json")
+    assert run.code == 0, run.stderr
+    assert run.applied == ["CreateDeployment"]  # nothing registered: the same revision
+    sent = deployment(sandbox, summary(run)["deployment_id"])["revision"]["appSpecContent"]
+    props = json.loads(sent["content"])["Resources"][0]["TargetService"]["Properties"]
+    assert props["TaskDefinition"] == current
+
+
+def _template(**props: Any) -> dict[str, Any]:
+    return {
+        "version": 0.0,
+        "Resources": [{"TargetService": {"Type": "AWS::ECS::Service", "Properties": props}}],
+    }
+
+
+def test_a_template_s_load_balancer_info_must_match_the_service_s(
+    sandbox, cluster, minute, tmp_path
+):
+    seed(sandbox, cluster)
+    path = tmp_path / "appspec.json"
+    path.write_text(
+        json.dumps(_template(LoadBalancerInfo={"ContainerName": "proxy", "ContainerPort": 8080}))
+    )
+    run = cd_deploy(sandbox, cluster, "-i", "nginx:2", "--codedeploy-appspec", str(path))
+    assert run.code == 3, run.stderr
+    assert "names container proxy port 8080, but the service's load balancer routes to " in (
+        run.stderr
+    )
+    assert "container web port 80" in run.stderr
+    assert run.applied == []
+    path.write_text(
+        json.dumps(_template(LoadBalancerInfo={"ContainerName": "web", "ContainerPort": 80}))
+    )
+    run = cd_deploy(sandbox, cluster, "-i", "nginx:2", "--codedeploy-appspec", str(path))
+    assert run.code == 0, run.stderr
+
+
+def test_a_revision_without_the_load_balancer_s_port_is_refused_before_registering(
+    sandbox, cluster, minute, tmp_path
+):
+    seed(sandbox, cluster)
+    path = tmp_path / "td.json"
+    path.write_text(
+        json.dumps(
+            {
+                "family": f"{cluster}-web",
+                "containerDefinitions": [
+                    {"name": "web", "image": "nginx:1", "memory": 128, "essential": True}
+                ],
+            }
+        )
+    )
+    run = cd_deploy(sandbox, cluster, "-i", "nginx:2", "--task-definition-file", str(path))
+    assert run.code == 3, run.stderr
+    assert "container web of the new revision does not map port 80" in run.stderr
+    assert run.applied == []
+
+
 def test_the_appspec_template_keeps_its_hooks_and_gets_the_new_revision(
     sandbox, cluster, minute, tmp_path
 ):

@@ -137,6 +137,45 @@ def build(
     return appspec
 
 
+def load_balancer_problem(
+    template: Mapping[str, Any] | None,
+    container: str | None,
+    port: int | None,
+    containers: Sequence[Mapping[str, Any]] | None,
+) -> str | None:
+    """What is wrong with the container and port CodeDeploy will route to, or None: the
+    template's LoadBalancerInfo must name the service's load balancer's container and port
+    (CodeDeploy registers the replacement's targets there, and the service's target groups
+    are set), and the new revision (`containers`, when known) must have that container with
+    that port mapped."""
+    given = target_service(template).get("LoadBalancerInfo") if template else None
+    if given is not None:
+        if not isinstance(given, Mapping):
+            return "the template's LoadBalancerInfo is not a mapping"
+        named = (given.get("ContainerName"), given.get("ContainerPort"))
+        if container is not None and named != (container, port):
+            return (
+                f"the template's LoadBalancerInfo names container {named[0]} port {named[1]}, "
+                f"but the service's load balancer routes to container {container} port {port}: "
+                "drop LoadBalancerInfo from the template (the service's is used) or correct it"
+            )
+    if container is None or port is None or containers is None:
+        return None
+    found = [c for c in containers if c.get("name") == container]
+    if not found:
+        return (
+            f"the new revision has no container {container}, which the service's load "
+            "balancer routes to"
+        )
+    ports = {m.get("containerPort") for m in found[0].get("portMappings") or []}
+    if port not in ports:
+        return (
+            f"container {container} of the new revision does not map port {port}, which the "
+            "service's load balancer routes to"
+        )
+    return None
+
+
 def revision(appspec: Mapping[str, Any]) -> dict[str, Any]:
     """CreateDeployment's `revision`: the AppSpec as content, with its SHA-256."""
     content = json.dumps(appspec, sort_keys=True)

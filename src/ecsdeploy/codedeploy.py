@@ -645,6 +645,9 @@ def deploy(story: Story, cfg: DeployConfig, r: DeployResult, service: Service) -
     plan, containers, target_arn = target.plan, target.containers, target.arn
     lb = service.load_balancers[0] if service.load_balancers else {}
     container, port = lb.get("containerName"), lb.get("containerPort")
+    problem = appspec.load_balancer_problem(cfg.codedeploy_appspec, container, port, containers)
+    if problem:
+        raise UsageError(f"{problem}; nothing was registered")
     images = [str(i) for i in (cfg.image, *cfg.extra_images) if i is not None]
 
     def request_for(arn: str) -> dict[str, Any]:
