@@ -933,3 +933,46 @@ def test_the_sandbox_moves_the_controller_only_with_what_a_native_strategy_needs
         ecs.update_service(
             cluster=cluster, service="web", deploymentController={"type": "EXTERNAL"}
         )
+
+
+def test_the_hooks_of_the_last_deployment_are_listed_after_a_codedeploy_deploy(
+    sandbox, cluster, monkeypatch, tmp_path
+):
+    """GetDeploymentGroup names the last deployment (lastSuccessfulDeployment), as
+    CodeDeploy's does: the migration reads its AppSpec and lists its hooks."""
+    monkeypatch.setattr(sandbox.scheduler, "minute", 0.05)
+    sandbox.seed_codedeploy_service(cluster, family=f"{cluster}-web")
+    hook = "arn:aws:lambda:us-east-1:123456789012:function:smoke"
+    template = {
+        "version": 0.0,
+        "Resources": [{"TargetService": {"Type": "AWS::ECS::Service", "Properties": {}}}],
+        "Hooks": [{"BeforeAllowTraffic": hook}],
+    }
+    path = tmp_path / "appspec.json"
+    path.write_text(json.dumps(template))
+    run = run_cli(
+        sandbox, "-c", cluster, "-n", "web", *FAST, "-i", "nginx:2",
+        "--codedeploy-appspec", str(path), "--output", "json",
+    )  # fmt: skip
+    assert run.code == 0, said(run)
+    deployed = json.loads(run.stdout.strip().splitlines()[-1])["deployment_id"]
+    group = sandbox.client("codedeploy").get_deployment_group(
+        applicationName=f"{cluster}-web", deploymentGroupName=f"{cluster}-web"
+    )["deploymentGroupInfo"]
+    assert group["lastSuccessfulDeployment"]["deploymentId"] == deployed
+    assert group["lastAttemptedDeployment"]["status"] == "Succeeded"
+    run = migrate(sandbox, cluster, ROLE, "--dry-run")
+    assert f"CodeDeploy hook BeforeAllowTraffic ({hook}) is not carried" in said(run)
+    assert "PRE_PRODUCTION_TRAFFIC_SHIFT" in said(run)
+
+
+def test_the_sandbox_refuses_a_new_task_definition_on_a_code_deploy_service(sandbox, cluster):
+    """As ECS does: only a CodeDeploy deployment changes a CODE_DEPLOY service's revision."""
+    from botocore.exceptions import ClientError
+
+    sandbox.seed_codedeploy_service(cluster, family=f"{cluster}-web")
+    ecs = sandbox.client()
+    arn = ecs.describe_services(cluster=cluster, services=["web"])["services"][0]["taskDefinition"]
+    with pytest.raises(ClientError, match=r"InvalidParameterException.*CODE_DEPLOY"):
+        ecs.update_service(cluster=cluster, service="web", taskDefinition=arn)
+    ecs.update_service(cluster=cluster, service="web", desiredCount=2)  # this one it takes
