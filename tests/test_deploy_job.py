@@ -623,3 +623,71 @@ def test_several_images_that_cannot_all_go(sandbox, cluster, images, code, messa
     assert run.code == code, run.stderr
     assert message in run.stderr
     assert run.mutating_calls == []
+
+
+# -- a release: a signal after every service's verdict ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("operation", "where"),
+    [("PutTargets", "scheduled tasks move"), ("ListClusters", "pruning")],
+    ids=["moving-scheduled-tasks", "pruning"],
+)
+def test_a_signal_after_every_services_verdict_leaves_the_release_succeeded(
+    sandbox, cluster, operation, where
+):
+    """Both services COMPLETED and migrated; SIGTERM while they move their scheduled tasks
+    (or prune): the release still succeeded (exit 0). What was not moved is named with the
+    command that moves it; pruning stopped with a warning."""
+    api_and_worker(sandbox, cluster)
+    rule_and_schedule(sandbox, cluster, f"{cluster}-api:1", "api-nightly")
+    rule_and_schedule(sandbox, cluster, f"{cluster}-worker:1", "worker-nightly")
+    # each service's call after its own verdict is held: once both are held, both are done
+    sandbox.scheduler.inject(operation, "delay", delay=3.0, count=2)
+    started = start_cli(
+        sandbox, "-c", cluster, "-n", "api,worker", "-i", "nginx:2", "--pre-deploy", "web",
+        "migrate", "--max-definitions", "1", *FAST, "--output", "json",
+    )  # fmt: skip
+    started.wait_for_call(sandbox, operation, nth=2)
+    started.signal(signal.SIGTERM)
+    run = started.finish(sandbox)
+    assert run.code == 0, run.stderr
+    summary = json.loads(run.stdout)
+    assert summary["outcome"] == "succeeded", summary["reason"]
+    assert [s["outcome"] for s in summary["services"]] == ["succeeded", "succeeded"]
+    warnings = [w for s in summary["services"] for w in s["warnings"]]
+    if where == "pruning":
+        assert sum("Pruning stopped by a signal" in w for w in warnings) == 2, warnings
+        return
+    for name, service_summary in zip(("api", "worker"), summary["services"], strict=True):
+        # the rule's PutTargets was under way: it moved; the schedule's never began
+        assert scheduled_revisions(sandbox, cluster, f"{name}-nightly") == (
+            f"{cluster}-{name}:2",
+            f"{cluster}-{name}:1",
+        )
+        (schedule,) = (
+            t
+            for t in service_summary["scheduled_tasks"]
+            if t["name"] == f"default/{cluster}-{name}-nightly"
+        )
+        assert schedule["status"] == "not moved"
+        assert schedule["command"].startswith("aws scheduler update-schedule")
+    assert sum("Not pruned" in w for w in warnings) == 2, warnings
+
+
+def test_scheduled_tasks_keywords_in_any_case_and_an_empty_variable_is_the_default(
+    sandbox, cluster
+):
+    service(sandbox, cluster)
+    rule_and_schedule(sandbox, cluster, f"{cluster}-web:1")
+    none = run_cli(
+        sandbox, "-c", cluster, "-n", "web", "-i", "nginx:2", "--scheduled-tasks", "NONE", *FAST
+    )
+    assert none.code == 0, none.stderr
+    assert "ListRuleNamesByTarget" not in none.calls
+    rule_and_schedule(sandbox, cluster, f"{cluster}-web:2", "later")
+    empty = run_cli(  # a CI template's unset variable: auto, as if not given
+        sandbox, "-c", cluster, "-n", "web", "-i", "nginx:3", *FAST, ECS_DEPLOY_SCHEDULED_TASKS=""
+    )
+    assert empty.code == 0, empty.stderr
+    assert scheduled_revisions(sandbox, cluster, "later") == (f"{cluster}-web:3",) * 2

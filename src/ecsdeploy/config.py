@@ -527,8 +527,31 @@ def _scheduled_tasks(opts: dict[str, Any]) -> str:
     registration), never a one-off task (-d with --run-task) unless asked; its revision is
     not one a service has run."""
     if opts["scheduled_tasks"] is not None:
-        return str(opts["scheduled_tasks"])
+        return _scheduled_names(str(opts["scheduled_tasks"]))
     return "none" if opts["run_task"] and not opts["service"] else "auto"
+
+
+#: --scheduled-tasks's keywords, which stand alone (any case).
+_SCHEDULED_KEYWORDS = ("auto", "none")
+
+
+def _scheduled_names(value: str) -> str:
+    """--scheduled-tasks's value, checked: `auto` or `none` alone (any case), or names. A
+    value with no name in it (`""`, `","`) is an error, never a silent `none`. (An empty
+    ECS_DEPLOY_SCHEDULED_TASKS is unset, as every empty variable is: the default.)"""
+    names = [n.strip() for n in value.split(",") if n.strip()]
+    keywords = [n for n in names if n.lower() in _SCHEDULED_KEYWORDS]
+    if not names:
+        raise UsageError(
+            f"--scheduled-tasks {value!r} names no rule or schedule: pass none to turn the "
+            "moves off, auto to move every one, or the names, comma-separated"
+        )
+    if keywords and len(names) > 1:
+        raise UsageError(
+            f"--scheduled-tasks {value!r}: {keywords[0]} stands alone; give auto, none, or "
+            "the names of the rules or schedules, comma-separated"
+        )
+    return names[0].lower() if keywords else ",".join(names)
 
 
 def _run_task(opts: dict[str, Any], *, pre_deploy: bool = False) -> RunTaskConfig | None:

@@ -199,7 +199,8 @@ class Release:
             r or d.where_it_stood(Outcome.ABORTED, "aborted by a second signal") or _never_ran(n)
             for r, d, n in zip(results, deployers, names, strict=True)
         ]
-        signalled = self.policy.interrupted()
+        # any signal of the run: stopping a migration opened a phase of its own since
+        signalled = bool(self.policy.signals)
         if self.atomic and not signalled and any(r.code != ExitCode.OK for r in final):
             try:
                 self._roll_back_all(final)
