@@ -317,6 +317,37 @@ def test_a_release_dry_run_exits_as_the_real_run_and_lists_the_migration(sandbox
     assert "RunTask" not in worker["requests"]
 
 
+def test_a_release_reads_the_same_in_a_dry_run_and_a_real_run(sandbox, cluster):
+    """A check that fails stops the release in both (2 of 2 services did not deploy)."""
+    api_and_worker(sandbox, cluster)
+    args = ("-c", cluster, "-n", "api,worker", "-i", "nginx:2", "--pre-deploy", "nosuch", "m")
+    dry = run_cli(sandbox, *args, "--dry-run", *FAST)
+    real = run_cli(sandbox, *args, *FAST)
+    assert dry.code == real.code == 14, dry.stderr
+    for run in (dry, real):
+        assert "Release failed: 2 of 2 services did not deploy" in run.stderr
+        assert "worker: error: not deployed: api failed its checks" in run.stderr
+
+
+def test_a_release_interrupted_during_its_migration_reads_interrupted(sandbox, cluster, logs):
+    api_and_worker(sandbox, cluster)
+    sandbox.set_faults(task_log=tuple(f"long step {i}" for i in range(400)))
+    started = start_cli(
+        sandbox, "-c", cluster, "-n", "api,worker", "-i", "nginx:2", "--pre-deploy", "web",
+        "migrate", *FAST, "-t", "60",
+    )  # fmt: skip
+    started.wait_for_call(sandbox, "RunTask")
+    started.wait_for_call(sandbox, "DescribeTasks", nth=2)
+    started.signal(signal.SIGTERM)
+    run = started.finish(sandbox)
+    assert run.code == 143, run.stderr
+    assert "Stopped the migration" in said(run)
+    assert "Release interrupted: interrupted: api (interrupted), worker (interrupted)" in (
+        run.stderr
+    )
+    assert "UpdateService" not in run.calls
+
+
 def test_a_migration_that_times_out_is_stopped(sandbox, cluster, logs):
     service(sandbox, cluster)
     sandbox.set_faults(task_log=tuple(f"long step {i}" for i in range(400)))
