@@ -722,3 +722,100 @@ def test_scheduled_tasks_keywords_in_any_case_and_an_empty_variable_is_the_defau
     )
     assert empty.code == 0, empty.stderr
     assert scheduled_revisions(sandbox, cluster, "later") == (f"{cluster}-web:3",) * 2
+
+
+# -- pruning keeps what the scheduled tasks run ---------------------------------------------
+
+
+def status_of(sandbox, revision: str) -> str:
+    described = sandbox.client().describe_task_definition(taskDefinition=revision)
+    return str(described["taskDefinition"]["status"])
+
+
+def pinned_to_the_first(sandbox, cluster) -> None:
+    """web runs web:2 (web:1 before it); a rule and a schedule are pinned to web:1."""
+    service(sandbox, cluster)
+    assert run_cli(sandbox, "-c", cluster, "-n", "web", "-i", "nginx:2", *FAST).code == 0
+    rule_and_schedule(sandbox, cluster, f"{cluster}-web:1", "pinned")
+
+
+def test_pruning_keeps_the_revision_a_pinned_scheduled_task_runs(sandbox, cluster):
+    pinned_to_the_first(sandbox, cluster)
+    run = run_cli(
+        sandbox, "-c", cluster, "-n", "web", "-i", "nginx:3", "--max-definitions", "1", *FAST
+    )
+    assert run.code == 0, said(run)
+    assert status_of(sandbox, f"{cluster}-web:1") == "ACTIVE"
+    assert "DeregisterTaskDefinition" not in run.applied
+    assert (
+        f"Kept {cluster}-web:1: scheduled task rule {cluster}-pinned (target job) runs it"
+        in said(run)
+    )
+
+
+def test_pruning_is_skipped_when_the_scheduled_tasks_could_not_be_looked_for(sandbox, cluster):
+    pinned_to_the_first(sandbox, cluster)
+    sandbox.scheduler.inject(
+        "ListRuleNamesByTarget", "error", code="AccessDeniedException", message="no"
+    )
+    run = run_cli(
+        sandbox, "-c", cluster, "-n", "web", "-i", "nginx:3", "--max-definitions", "1", *FAST,
+        "--output", "json",
+    )  # fmt: skip
+    assert run.code == 0, said(run)
+    assert status_of(sandbox, f"{cluster}-web:1") == "ACTIVE"
+    warnings = json.loads(run.stdout)["warnings"]
+    assert any(w.startswith("Not pruned (--max-definitions 1): the scheduled") for w in warnings)
+
+
+def test_pruning_without_looking_names_the_revisions_it_could_not_check(sandbox, cluster):
+    pinned_to_the_first(sandbox, cluster)
+    run = run_cli(
+        sandbox, "-c", cluster, "-n", "web", "-i", "nginx:3", "--max-definitions", "1",
+        "--scheduled-tasks", "none", *FAST,
+    )  # fmt: skip
+    assert run.code == 0, said(run)
+    assert status_of(sandbox, f"{cluster}-web:1") == "INACTIVE"  # as asked
+    assert (
+        "Scheduled tasks not checked before pruning (--scheduled-tasks none): a rule or "
+        f"schedule that runs {cluster}-web:1 could no longer start it"
+    ) in said(run)
+
+
+def test_a_scheduled_task_pinned_to_an_inactive_revision_is_a_warning(sandbox, cluster):
+    pinned_to_the_first(sandbox, cluster)
+    sandbox.client().deregister_task_definition(taskDefinition=f"{cluster}-web:1")
+    run = run_cli(sandbox, "-c", cluster, "-n", "web", "-i", "nginx:3", *FAST, "--output", "json")
+    assert run.code == 0, said(run)
+    warnings = json.loads(run.stdout)["warnings"]
+    assert (
+        f"Scheduled task rule {cluster}-pinned (target job) left alone: pinned to "
+        f"{cluster}-web:1, which is INACTIVE (deregistered): it can no longer start tasks"
+    ) in "\n".join(warnings)
+
+
+def test_a_one_off_task_prunes_once_it_succeeded_and_says_what_its_base_was(sandbox, cluster):
+    """-d … --run-task --max-definitions N prunes the family (docs/migrating.md), after the
+    task succeeded; a scheduled task left alone is named against the revision the new one
+    was registered from (there is no service)."""
+    pinned_to_the_first(sandbox, cluster)
+    one_off = ("-c", cluster, "-d", f"{cluster}-web", "--run-task", "--wait-for-success", *FAST)
+    asked = run_cli(sandbox, *one_off, "-i", "nginx:3", "--scheduled-tasks", "auto")
+    assert asked.code == 0, said(asked)
+    assert (
+        f"pinned to {cluster}-web:1, not {cluster}-web:2 (the revision the new one was "
+        "registered from)"
+    ) in said(asked)
+    assert run_cli(sandbox, "-d", f"{cluster}-web", "-i", "nginx:4").code == 0  # web:4
+    pruned = run_cli(sandbox, *one_off, "-i", "nginx:5", "--max-definitions", "1")
+    assert pruned.code == 0, said(pruned)
+    # web:1 a rule runs, web:2 the service, web:4 the new one's base: web:3 goes
+    assert status_of(sandbox, f"{cluster}-web:3") == "INACTIVE"
+    assert status_of(sandbox, f"{cluster}-web:1") == "ACTIVE"  # looked for, to prune
+    assert "PutTargets" not in pruned.applied  # but a one-off moves none unless asked
+    assert f"Deregistered {cluster}-web:3 (--max-definitions 1)" in said(pruned)
+    assert pruned.applied.index("RunTask") < pruned.applied.index("DeregisterTaskDefinition")
+    sandbox.set_faults(exit_codes=(("web", 3),))
+    failed = run_cli(sandbox, *one_off, "-i", "nginx:6", "--max-definitions", "1")
+    assert failed.code == 67, said(failed)
+    assert "DeregisterTaskDefinition" not in failed.applied  # a failed task prunes nothing

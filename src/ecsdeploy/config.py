@@ -166,6 +166,9 @@ class DeployConfig:
     pre_deploy: RunTaskConfig | None = None
     #: auto (every rule target and schedule of the family in the cluster), none, or names.
     scheduled_tasks: str = "auto"
+    #: --scheduled-tasks was given (a one-off task's default `none` moves none, but pruning
+    #: still looks, so that it never deregisters a revision a scheduled task runs).
+    scheduled_tasks_given: bool = False
     log_lines: int = DEFAULT_LOG_LINES  # of each failed container's log; 0: none
     preflight: bool = True  # check that images, secrets and log groups exist first
     services: tuple[str, ...] = ()  # every -n: more than one makes a release (release.py)
@@ -244,6 +247,7 @@ def build_config(opts: dict[str, Any]) -> tuple[DeployConfig, AwsSettings]:
         reregister=reregister,
         log_lines=opts["log_lines"],
         scheduled_tasks=_scheduled_tasks(opts),
+        scheduled_tasks_given=opts["scheduled_tasks"] is not None,
         preflight=not opts["no_preflight"],
         services=services,
         atomic=opts["atomic"],
