@@ -273,10 +273,8 @@ def _codedeploy_appspec(opts: dict[str, Any], services: tuple[str, ...]) -> dict
             "--codedeploy-application and --codedeploy-group go together: give both, or "
             "neither (the group that deploys the service is then looked up)"
         )
-    if (app or path) and not opts["service"]:
-        raise UsageError("The --codedeploy-* options act on a service: use them with -c and -n")
-    if (app or path) and len(services) > 1:
-        raise UsageError("The --codedeploy-* options act on one service: give a single -n")
+    if app or path:
+        _one_service("--codedeploy-application" if app else "--codedeploy-appspec", opts, services)
     if not path:
         return None
     if opts["resume"]:
@@ -293,6 +291,14 @@ def _codedeploy_appspec(opts: dict[str, Any], services: tuple[str, ...]) -> dict
             f"Cannot read --codedeploy-appspec {path}: not UTF-8 text (byte {exc.start})"
         ) from exc
     return parse_template(text, f"--codedeploy-appspec {path}")
+
+
+def _one_service(flag: str, opts: dict[str, Any], services: tuple[str, ...]) -> None:
+    """An option that acts on exactly one service (-c and a single -n)."""
+    if not opts["service"]:
+        raise UsageError(f"{flag} acts on a service: use it with -c and -n")
+    if len(services) > 1:
+        raise UsageError(f"{flag} acts on one service: give a single -n")
 
 
 # -- the rule groups, in the order build_config applies them ----------------------------------
@@ -332,6 +338,7 @@ _NOT_WITH_MIGRATION = {
     "min_percent": "-m/--min",
     "max_percent": "-M/--max",
     "max_definitions": "--max-definitions",
+    "codedeploy_appspec": "--codedeploy-appspec",
 }
 
 
@@ -343,11 +350,10 @@ def _check_migration(opts: dict[str, Any], services: tuple[str, ...], changes: C
         if role:
             raise UsageError("--infrastructure-role-arn is only valid with --migrate-to-native")
         return
-    if not opts["service"]:
-        raise UsageError("--migrate-to-native moves a service: use it with -c and -n")
-    if len(services) > 1:
-        raise UsageError("--migrate-to-native moves one service at a time: give a single -n")
-    given = [flag for key, flag in _NOT_WITH_MIGRATION.items() if opts[key] not in (None, False)]
+    _one_service("--migrate-to-native", opts, services)
+    given = [
+        flag for key, flag in _NOT_WITH_MIGRATION.items() if opts.get(key) not in (None, False)
+    ]
     if changes.given:
         given.append("the change options (--env, --secret, ...)")
     if given:

@@ -28,7 +28,7 @@ from ecsdeploy.gateways import AwsReaders
 from ecsdeploy.models import NATIVE_STRATEGIES, Service
 from ecsdeploy.models import short_name as _short
 from ecsdeploy.output import Reporter
-from ecsdeploy.plan import PLACEHOLDER_ARN, Plan, Planner, new_revision_asked
+from ecsdeploy.plan import PLACEHOLDER_ARN, Plan, Planner
 from ecsdeploy.policy import RunPolicy
 from ecsdeploy.result import DeployResult, Outcome
 from ecsdeploy.story import NO_ROLLBACK, Phase, Story, record_pause
@@ -185,20 +185,10 @@ def plan_service(
         conf = merge_deployment_configuration(service.deployment_configuration, cfg.strategy)
         r.own_configuration = dict(service.deployment_configuration)
     r.strategy = str((conf or service.deployment_configuration).get("strategy") or "ROLLING")
-    plan = containers = None
-    target_arn = old_arn
-    if cfg.revision is not None:
-        target_arn, containers = planner.resolve_revision(cfg, service)
-        if target_arn == old_arn and not cfg.force_new_deployment:
-            outcome = Outcome.DRY_RUN if cfg.dry_run else Outcome.SUCCEEDED
-            r.outcome, r.reason = outcome, f"already on {_short(old_arn)}"
-            # a migration belongs to a move: with none, it is not run (and that is said)
-            skipped = "; the migration (--pre-deploy) was not run" if cfg.pre_deploy else ""
-            reporter.info(f"The service already runs {_short(old_arn)}: nothing to do{skipped}")
-            return None
-    elif new_revision_asked(cfg):
-        plan = planner.plan_revision(cfg, old_arn)
-        containers = plan.containers
+    target = planner.target(cfg, service, r)
+    if target is None:
+        return None
+    plan, containers, target_arn = target.plan, target.containers, target.arn
     update = _service_update(cfg, service, PLACEHOLDER_ARN if plan else target_arn, conf)
     ecs.check_request("UpdateService", update, UsageError)
     if containers is not None:  # a new revision, or another existing one

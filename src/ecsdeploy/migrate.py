@@ -53,8 +53,6 @@ PREDEFINED_CONFIGS: dict[str, dict[str, Any]] = {
         "timeBasedLinear": {"linearPercentage": 10, "linearInterval": 3},
     },
 }
-#: CodeDeploy's deployment statuses that are not final (ListDeployments includeOnlyStatuses).
-ACTIVE_DEPLOYMENT_STATUSES = ("Created", "Queued", "InProgress", "Baking", "Ready")
 #: Each CodeDeploy ECS lifecycle hook, and the ECS lifecycle stage where the same moment
 #: falls. ECS's hooks have another contract (the Lambda returns hookStatus instead of calling
 #: PutLifecycleEventHookExecutionStatus; a role lets ECS invoke it), so none is carried.
