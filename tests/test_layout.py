@@ -26,7 +26,7 @@ LAYERS: list[set[str]] = [
     {"config", "netconfig", "files"},
     {"watch", "ecs", "output", "aws", "gateways", "preflight", "streams"},
     {"result", "changes", "taskdef", "image", "models", "policy", "diagnose", "schedules"},
-    {"errors"},
+    {"errors", "limits", "levels"},
 ]
 
 

@@ -51,12 +51,30 @@ def test_version_loads_neither_click_nor_botocore():
     assert not {m for m in modules if m.startswith("ecsdeploy.")}
 
 
-def test_help_loads_no_botocore():
+#: What `--help` loads of ours: the command's declaration (its options, their types and
+#: limits), the reading of the raw arguments, the run's policy. Not the rules behind the
+#: options (config), nor the output and what it speaks of (results, models, diagnosis).
+HELP_MODULES = {
+    "ecsdeploy",
+    "ecsdeploy.cli",
+    "ecsdeploy.argv",
+    "ecsdeploy.options",
+    "ecsdeploy.limits",
+    "ecsdeploy.levels",
+    "ecsdeploy.errors",
+    "ecsdeploy.policy",
+}
+
+
+def test_help_loads_no_botocore_and_only_the_command_declaration():
     proc = subprocess.run(
         [*IMPORTTIME, "--help"], capture_output=True, text=True, timeout=60, check=False
     )
     assert proc.returncode == 0, proc.stderr
-    assert not {m for m in imported(proc.stderr) if m.split(".")[0] in ("botocore", "boto3")}
+    assert "Usage: ecs-deploy [OPTIONS]" in proc.stdout
+    modules = imported(proc.stderr)
+    assert not {m for m in modules if m.split(".")[0] in ("botocore", "boto3")}
+    assert {m for m in modules if m.split(".")[0] == "ecsdeploy"} == HELP_MODULES
 
 
 def test_a_plain_rolling_deploy_loads_no_story_it_does_not_take(sandbox, cluster):

@@ -19,10 +19,10 @@ from typing import Any, Protocol
 
 from ecsdeploy.changes import MASK, looks_secret, mask_value
 from ecsdeploy.errors import AwsAccessError, EcsDeployError, NotFoundError
+from ecsdeploy.limits import DEFAULT_LOG_LINES
 from ecsdeploy.models import Service, Task
 from ecsdeploy.policy import Interrupted, RunPolicy
 
-DEFAULT_LOG_LINES = 20
 #: Distinct failures whose logs are read; identical ones after them are counted.
 MAX_DISTINCT_FAILURES = 3
 #: Seconds one task's diagnosis may take (its reads retry within it), never past --timeout.

@@ -17,11 +17,11 @@ import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from enum import IntEnum
 from typing import IO, Any
 
 from ecsdeploy.changes import MASK, shown_argument
 from ecsdeploy.diagnose import MIN_MASKED_LENGTH, TargetHealth, TaskDiagnosis
+from ecsdeploy.levels import Level
 from ecsdeploy.models import (
     Deployment,
     Service,
@@ -133,12 +133,6 @@ def encodable(text: str, encoding: str | None) -> str:
 #: A crash loop stops tasks by the hundred; the summary (and each GitHub step output, one
 #: line) keeps the first ones and the total.
 MAX_STOPPED_TASKS_IN_SUMMARY = 10
-
-
-class Level(IntEnum):
-    QUIET = 0  # errors only
-    NORMAL = 1
-    VERBOSE = 2
 
 
 @dataclass
