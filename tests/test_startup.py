@@ -93,3 +93,24 @@ def _version() -> str:
     from ecsdeploy import __version__
 
     return __version__
+
+
+def test_the_quick_model_loader_knows_what_botocores_knows(tmp_path):
+    """A client's service is checked in its own directory (not by listing all 400): the same
+    answers as botocore's loader, a model in AWS_DATA_PATH included."""
+    from botocore.loaders import Loader
+
+    from ecsdeploy.aws import quick_loader
+
+    model = tmp_path / "my-service" / "2020-01-01" / "service-2.json"
+    model.parent.mkdir(parents=True)
+    model.write_text("{}")
+    quick, botocores = quick_loader(str(tmp_path)), Loader(extra_search_paths=[str(tmp_path)])
+    for type_name in ("service-2", "endpoint-rule-set-1"):
+        listed = botocores.list_available_services(type_name)
+        known = quick.list_available_services(type_name)
+        assert list(known) == listed
+        for name in ("ecs", "ecr", "ssm", "logs", "my-service", "no-such-service", "", "../ecs"):
+            assert (name in known) == (name in listed), name
+    assert "my-service" in quick.list_available_services("service-2")
+    assert quick.load_service_model("ecs", "service-2")["metadata"]["endpointPrefix"] == "ecs"
