@@ -114,3 +114,23 @@ def test_the_quick_model_loader_knows_what_botocores_knows(tmp_path):
             assert (name in known) == (name in listed), name
     assert "my-service" in quick.list_available_services("service-2")
     assert quick.load_service_model("ecs", "service-2")["metadata"]["endpointPrefix"] == "ecs"
+
+
+def test_a_deploy_reads_its_service_once_and_first(sandbox, cluster):
+    """The service's first read leaves while the story loads (ecs.FirstRead): it is still
+    the deploy's first request, and the story takes its answer rather than reading again."""
+    seed(sandbox, cluster, family=f"{cluster}-web", desired_count=1)
+    run = run_cli(sandbox, "-c", cluster, "-n", "web", *FAST, "-i", "nginx:2")
+    assert run.code == 0, run.stderr
+    before_update = run.calls[: run.calls.index("UpdateService")]
+    assert before_update[0] == "DescribeServices"
+    assert before_update.count("DescribeServices") == 1
+
+
+def test_a_service_that_is_not_there_fails_as_before(sandbox, cluster):
+    seed(sandbox, cluster, family=f"{cluster}-web", desired_count=1)
+    run = run_cli(sandbox, "-c", cluster, "-n", "nope", *FAST, "-i", "nginx:2")
+    assert run.code == 17
+    assert f"Service nope not found in cluster {cluster}" in run.stderr, run.stderr
+    assert "Traceback" not in run.stderr
+    assert not run.mutating_calls

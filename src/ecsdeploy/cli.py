@@ -511,8 +511,7 @@ def run(
     from dataclasses import replace
 
     from ecsdeploy.aws import clients
-    from ecsdeploy.deploy import Deployer
-    from ecsdeploy.ecs import EcsGateway
+    from ecsdeploy.ecs import EcsGateway, FirstRead
     from ecsdeploy.gateways import AwsReaders
     from ecsdeploy.output import hide_values
 
@@ -549,6 +548,12 @@ def run(
         return release.run()
     gateway = EcsGateway(made.get("ecs"), policy=policy)
     gateway.on_call = on_call
+    if config.cluster and config.service and config.resume is None and not config.migrate_to_native:
+        # A deploy's first request leaves now, and the story loads while it is answered.
+        policy.deadline = policy.clock() + config.timeout  # the story's own, set again there
+        FirstRead(gateway, config.cluster, config.service)
+    from ecsdeploy.deploy import Deployer
+
     if config.migrate_to_native:
         from ecsdeploy.migration import migrate  # only a migration pays for it
 
