@@ -113,7 +113,12 @@ def test_the_quick_model_loader_knows_what_botocores_knows(tmp_path):
         for name in ("ecs", "ecr", "ssm", "logs", "my-service", "no-such-service", "", "../ecs"):
             assert (name in known) == (name in listed), name
     assert "my-service" in quick.list_available_services("service-2")
-    assert quick.load_service_model("ecs", "service-2")["metadata"]["endpointPrefix"] == "ecs"
+    # the same data, read into plain dicts
+    for service in ("ecs", "ssm"):
+        model = quick.load_service_model(service, "service-2")
+        assert model == botocores.load_service_model(service, "service-2")
+        assert type(model) is dict
+    assert quick.load_data("endpoints") == botocores.load_data("endpoints")
 
 
 def test_a_deploy_reads_its_service_once_and_first(sandbox, cluster):
