@@ -12,5 +12,8 @@ MAX_POLL_INTERVAL = 300.0
 MAX_BAKE_MINUTES = 1440
 CANARY_PERCENT_RANGE = (0.1, 100.0)
 LINEAR_STEP_PERCENT_RANGE = (3.0, 100.0)
+#: Secret values shorter than this are not masked inside log lines: masking "1" or "on"
+#: would garble every line without protecting anything.
+MIN_MASKED_LENGTH = 4
 #: Lines of each failed container's log a failure's diagnosis shows (--log-lines).
 DEFAULT_LOG_LINES = 20
