@@ -18,6 +18,7 @@ for script in (
     "deploy_job.py",
     "api_calls.py",
     "reliability.py",
+    "codedeploy.py",
 ):
     print(f"$ python benchmarks/{script}", flush=True)
     name, *options = script.split()

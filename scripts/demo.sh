@@ -5,7 +5,9 @@
 # canary (green tasks fail; ECS rolls it back, exit 15); then why a deploy failed (the crashed
 # container's own log lines, exit 15) and a deploy refused by the preflight (exit 25, nothing
 # registered, in under a second); then a whole deploy job (one revision for two services of one
-# family, its migration first, then the nightly scheduled task moved to it).
+# family, its migration first, then the nightly scheduled task moved to it); then a CODE_DEPLOY
+# service deployed through CodeDeploy, followed lifecycle event by lifecycle event, then moved
+# onto ECS's own blue/green (--migrate-to-native) and deployed again, natively.
 set -euo pipefail
 workdir=$(mktemp -d)
 ready="$workdir/endpoint"
@@ -92,7 +94,27 @@ echo "==    the nightly EventBridge rule that ran orders:1 runs the new revision
 echo "\$ ecs-deploy -c demo -n orders-api,orders-worker -i nginx:1.27 --pre-deploy web 'python manage.py migrate' -t 120"
 ecs-deploy -c demo -n orders-api,orders-worker -i nginx:1.27 --pre-deploy web 'python manage.py migrate' -t 120
 echo "== exit code 0"
+
+echo
+echo "== 8. a CODE_DEPLOY service (web-cd): CodeDeploy runs the blue/green deployment; each"
+echo "==    lifecycle event, the replacement task set and its share of traffic as they change"
+echo "\$ ecs-deploy -c demo -n web-cd -i nginx:1.27 -t 120"
+ecs-deploy -c demo -n web-cd -i nginx:1.27 -t 120
+echo "== exit code 0 (Succeeded: traffic on the replacement, the termination wait over)"
+
+echo
+echo "== 9. move web-cd off CodeDeploy, in place, onto ECS's own blue/green (checked first)"
+echo "\$ ecs-deploy -c demo -n web-cd --migrate-to-native --infrastructure-role-arn arn:aws:iam::123456789012:role/demo-ecs-infra"
+ecs-deploy -c demo -n web-cd --migrate-to-native --infrastructure-role-arn arn:aws:iam::123456789012:role/demo-ecs-infra
+echo "== exit code 0"
+echo
+echo "== 10. the same service's next deploy is ECS's own BLUE_GREEN deployment"
+echo "\$ ecs-deploy -c demo -n web-cd -i nginx:1.28 -t 120"
+ecs-deploy -c demo -n web-cd -i nginx:1.28 -t 120
+echo "== exit code 0"
 echo
 echo "Demo finished: a rolling deploy, a caught failure, a blue/green deploy through an"
 echo "approval gate, a failed canary rolled back by ECS, a crash explained by its own logs,"
-echo "a deploy refused before anything was registered, and a whole deploy job."
+echo "a deploy refused before anything was registered, a whole deploy job, and a CodeDeploy"
+echo "blue/green deploy followed event by event, then that service moved onto ECS's own"
+echo "blue/green and deployed by it."

@@ -112,12 +112,22 @@ def test_missing_aws_resources_get_one_line_and_code(sandbox, cluster, args, cod
     assert run.mutating_calls == []
 
 
-@pytest.mark.parametrize("controller", ["CODE_DEPLOY", "EXTERNAL"])
-def test_non_ecs_deployment_controller_is_refused_before_any_change(sandbox, cluster, controller):
+@pytest.mark.parametrize(
+    ("controller", "code", "message"),
+    [
+        ("CODE_DEPLOY", 17, "No CodeDeploy deployment group deploys service web"),
+        ("EXTERNAL", 19, "uses the EXTERNAL deployment controller"),
+    ],
+)
+def test_non_ecs_deployment_controller_is_refused_before_any_change(
+    sandbox, cluster, controller, code, message
+):
+    """EXTERNAL is refused; CODE_DEPLOY is deployed through its CodeDeploy group, which this
+    service has none of (test_codedeploy.py has the rest)."""
     seed(sandbox, cluster, desired_count=0, deployment_controller=controller)
     run = deploy(sandbox, cluster, "-i", "nginx:2", own_process=True)
-    assert run.code == 19
-    assert f"uses the {controller} deployment controller" in run.stderr
+    assert run.code == code
+    assert message in run.stderr
     assert run.mutating_calls == []
 
 

@@ -31,5 +31,7 @@ def test_the_demo_runs_end_to_end():
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "KeyError: 'DATABASE_URL'" in done.stdout
     assert "refused by the preflight" in done.stdout
+    assert "lifecycle event AllowTraffic: Succeeded" in done.stdout  # the CodeDeploy step
+    assert "Migrated: service web-cd now uses ECS's deployment controller" in done.stdout
     assert "demo-secret-value" not in done.stdout + done.stderr
     assert "Demo finished" in done.stdout

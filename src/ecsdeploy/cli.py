@@ -367,22 +367,44 @@ class SectionedCommand(click.Command):
         type=click.Choice(["complete", "traffic-shifted"]),
         default="complete",
         show_default=True,
-        help="Native strategies: succeed once the deployment is SUCCESSFUL (complete), or once "
-        "production traffic is all on the new revision and the bake time has begun.",
+        help="Native strategies and CODE_DEPLOY services: succeed once the deployment is "
+        "SUCCESSFUL (complete), or once production traffic is all on the new revision and the "
+        "bake time (CodeDeploy: the termination wait) has begun.",
     ),
     click.option(
         "--on-pause",
         type=click.Choice(["wait", "continue", "rollback", "exit"]),
         default="wait",
         show_default=True,
-        help="Native strategies, a PAUSE hook awaiting action: keep waiting, continue, roll "
-        "back, or exit 23 at once (awaiting approval).",
+        help="Native strategies, a PAUSE hook awaiting action (CODE_DEPLOY: a deployment Ready "
+        "to reroute traffic): keep waiting, continue, roll back, or exit 23 at once.",
     ),
     click.option(
         "--resume",
         type=click.Choice(["continue", "rollback"]),
         help="With -c and -n and no -i: continue or roll back the deployment paused at a "
-        "lifecycle hook, and follow it to its end.",
+        "lifecycle hook (CODE_DEPLOY: Ready), and follow it to its end.",
+    ),
+)
+@section(
+    "CodeDeploy (CODE_DEPLOY services)",
+    click.option(
+        "--codedeploy-application",
+        metavar="APP",
+        help="The CodeDeploy application of a CODE_DEPLOY service (with --codedeploy-group); "
+        "default: the one whose deployment group's ecsServices names the service.",
+    ),
+    click.option(
+        "--codedeploy-group",
+        metavar="GROUP",
+        help="The CodeDeploy deployment group of a CODE_DEPLOY service (with "
+        "--codedeploy-application).",
+    ),
+    click.option(
+        "--codedeploy-appspec",
+        metavar="FILE",
+        help="AppSpec template for a CODE_DEPLOY service's deployment (JSON; YAML when PyYAML "
+        "is installed): hooks, network configuration, ...; its TaskDefinition is replaced.",
     ),
     click.option(
         "--migrate-to-native",
@@ -548,7 +570,7 @@ def run(
         return release.run()
     gateway = EcsGateway(made.get("ecs"), policy=policy)
     gateway.on_call = on_call
-    if config.cluster and config.service and config.resume is None and not config.migrate_to_native:
+    if config.cluster and config.service and not config.migrate_to_native:
         # A deploy's first request leaves now, and the story loads while it is answered.
         policy.deadline = policy.clock() + config.timeout  # the story's own, set again there
         FirstRead(gateway, config.cluster, config.service)

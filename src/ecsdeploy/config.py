@@ -166,6 +166,11 @@ class DeployConfig:
     preflight: bool = True  # check that images, secrets and log groups exist first
     services: tuple[str, ...] = ()  # every -n: more than one makes a release (release.py)
     atomic: bool = False
+    #: A CODE_DEPLOY service: its CodeDeploy application and deployment group (both or
+    #: neither: found by listing), and the AppSpec template (--codedeploy-appspec, parsed).
+    codedeploy_application: str | None = None
+    codedeploy_group: str | None = None
+    codedeploy_appspec: dict[str, Any] | None = None
     #: --migrate-to-native: move the CODE_DEPLOY service onto ECS's controller (migration.py),
     #: with this role for ECS to change the load balancer.
     migrate_to_native: bool = False
@@ -238,10 +243,52 @@ def build_config(opts: dict[str, Any]) -> tuple[DeployConfig, AwsSettings]:
         preflight=not opts["no_preflight"],
         services=services,
         atomic=opts["atomic"],
+        codedeploy_application=opts.get("codedeploy_application"),
+        codedeploy_group=opts.get("codedeploy_group"),
+        codedeploy_appspec=_codedeploy_appspec(opts, services),
         migrate_to_native=opts["migrate_to_native"],
         infrastructure_role_arn=opts["infrastructure_role_arn"],
     )
     return config, _aws_settings(opts)
+
+
+#: An AppSpec template is a few KB; this bounds what is read.
+MAX_APPSPEC_BYTES = 256 * 1024
+
+
+def _codedeploy_appspec(opts: dict[str, Any], services: tuple[str, ...]) -> dict[str, Any] | None:
+    """--codedeploy-application/--codedeploy-group go together, with a service; the AppSpec
+    template is read and parsed here, before any AWS call."""
+    app, group, path = (
+        opts.get("codedeploy_application"),
+        opts.get("codedeploy_group"),
+        opts.get("codedeploy_appspec"),
+    )
+    if bool(app) != bool(group):
+        raise UsageError(
+            "--codedeploy-application and --codedeploy-group go together: give both, or "
+            "neither (the group that deploys the service is then looked up)"
+        )
+    if (app or path) and not opts["service"]:
+        raise UsageError("The --codedeploy-* options act on a service: use them with -c and -n")
+    if (app or path) and len(services) > 1:
+        raise UsageError("The --codedeploy-* options act on one service: give a single -n")
+    if not path:
+        return None
+    if opts["resume"]:
+        raise UsageError(
+            "--resume acts on the deployment already waiting: drop --codedeploy-appspec"
+        )
+    from ecsdeploy.appspec import parse_template
+
+    raw = read_regular_file(path, "--codedeploy-appspec", MAX_APPSPEC_BYTES, UsageError)
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise UsageError(
+            f"Cannot read --codedeploy-appspec {path}: not UTF-8 text (byte {exc.start})"
+        ) from exc
+    return parse_template(text, f"--codedeploy-appspec {path}")
 
 
 # -- the rule groups, in the order build_config applies them ----------------------------------

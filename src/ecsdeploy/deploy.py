@@ -139,14 +139,16 @@ def deploy_service(story: Story, cfg: DeployConfig, r: DeployResult) -> None:
     assert cfg.cluster
     assert cfg.service
     story.begin(cfg)
-    if cfg.resume is not None:
-        from ecsdeploy.native import resume
-
-        resume(story, cfg, r)
-        return
     story.phase = Phase.DESCRIBING_SERVICE
     story.preflight_early(cfg)
     service = story.ecs.describe_service(cfg.cluster, cfg.service)
+    if _through_codedeploy(story, cfg, r, service):
+        return
+    if cfg.resume is not None:
+        from ecsdeploy.native import resume
+
+        resume(story, cfg, r, service)
+        return
     planned = plan_service(story, cfg, service, r)
     if planned is None:
         return  # nothing to do (r says so)
@@ -443,11 +445,31 @@ def _note_deployments_in_progress(reporter: Reporter, service: Service) -> None:
     )
 
 
+def _through_codedeploy(story: Story, cfg: DeployConfig, r: DeployResult, service: Service) -> bool:
+    """A CODE_DEPLOY service is deployed (or resumed) through CodeDeploy (codedeploy.py);
+    True when it was. The --codedeploy-* options on any other service are refused."""
+    if service.deployment_controller == "CODE_DEPLOY" and service.is_active:
+        from ecsdeploy import codedeploy  # only a CODE_DEPLOY service pays for it
+
+        if cfg.resume is not None:
+            codedeploy.resume(story, cfg, r, service)
+        else:
+            codedeploy.deploy(story, cfg, r, service)
+        return True
+    if cfg.codedeploy_application or cfg.codedeploy_appspec is not None:
+        raise UsageError(
+            f"Service {service.name} uses the {service.deployment_controller} deployment "
+            "controller, not CODE_DEPLOY: drop the --codedeploy-* options; nothing was changed"
+        )
+    return False
+
+
 def _check_deployable(service: Service) -> None:
     if service.deployment_controller == "CODE_DEPLOY":
         raise UnsupportedServiceError(
-            f"Service {service.name} uses the CODE_DEPLOY deployment controller: deploy it with "
-            "CodeDeploy (aws deploy create-deployment) instead; nothing was changed"
+            f"Service {service.name} uses the CODE_DEPLOY deployment controller: a release of "
+            "several services does not deploy it; deploy it alone (-n once), through "
+            "CodeDeploy; nothing was changed"
         )
     if service.deployment_controller == "EXTERNAL":
         raise UnsupportedServiceError(

@@ -66,7 +66,8 @@ _NOT_FOUND = {
     "ParameterNotFound",
     "TargetGroupNotFound",
     "TargetGroupNotFoundException",
-    # the migration's (migration.py): listeners, IAM roles, CodeDeploy
+    # the migration's (migration.py) and CodeDeploy's (gateways.CodeDeployGateway):
+    # listeners, IAM roles, CodeDeploy
     "ListenerNotFound",
     "NoSuchEntity",
     "ApplicationDoesNotExistException",

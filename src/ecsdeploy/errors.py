@@ -46,8 +46,8 @@ class ExitCode(IntEnum):
     NOT_FOUND = 17
     #: Any other AWS error (the endpoint unreachable, a bad request after validation).
     AWS_ERROR = 18
-    #: The service is not deployed by ECS itself (CODE_DEPLOY or EXTERNAL controller),
-    #: or it is DRAINING/INACTIVE: nothing was changed.
+    #: The service has the EXTERNAL deployment controller (CODE_DEPLOY services are deployed
+    #: through CodeDeploy), or it is DRAINING/INACTIVE: nothing was changed.
     UNSUPPORTED_SERVICE = 19
     #: --task-definition-file is unreadable or not a task definition.
     BAD_TASK_DEFINITION_FILE = 20
@@ -72,6 +72,10 @@ class ExitCode(IntEnum):
     #: --pre-deploy: the migration task failed (its own exit code is in the summary, and in
     #: 64 + code where that fits); no service was changed.
     MIGRATION_FAILED = 27
+    #: A CODE_DEPLOY service: its CodeDeploy deployment group already has an active
+    #: deployment (named in the message), or one started between our check and our
+    #: CreateDeployment; nothing was registered (or the revision registered was deregistered).
+    DEPLOYMENT_IN_PROGRESS = 28
     #: --run-task --wait-for-success: the task's essential container exited 1 to 63; the
     #: command exits 64 + that code (65 to 127). Codes above 63 exit 1 (the summary has it).
     TASK_EXIT_BASE = 64
@@ -150,3 +154,7 @@ class PreflightError(EcsDeployError):
 
 class TaskNotStartedError(EcsDeployError):
     code = ExitCode.TASK_NOT_STARTED
+
+
+class DeploymentInProgressError(EcsDeployError):
+    code = ExitCode.DEPLOYMENT_IN_PROGRESS

@@ -221,6 +221,10 @@ class AwsReaders:
     def sts(self, policy: RunPolicy) -> StsGateway:
         return self._gateway(StsGateway, "sts", None, policy)
 
+    def codedeploy_deployments(self, policy: RunPolicy) -> CodeDeployGateway:
+        """CodeDeploy for deploying a CODE_DEPLOY service (codedeploy.py)."""
+        return self._gateway(CodeDeployGateway, "codedeploy", None, policy)
+
 
 class EventsGateway(Gateway):
     """EventBridge rules (their ECS targets)."""
@@ -433,3 +437,108 @@ class CodeDeployGroups(Gateway):
             token = page.get("nextToken")
             if not token:
                 return found
+
+
+#: CodeDeploy's deployment statuses that keep a deployment group busy (ListDeployments).
+ACTIVE_DEPLOYMENT_STATUSES = ("Created", "Queued", "InProgress", "Baking", "Ready")
+
+
+class CodeDeployGateway(Gateway):
+    """CodeDeploy, for the services whose deployment controller is CODE_DEPLOY: finding
+    their deployment group, and creating, following, continuing and stopping a deployment."""
+
+    MUTATING = frozenset({"CreateDeployment", "StopDeployment", "ContinueDeployment"})
+
+    def _listed(self, operation: str, key: str, **params: Any) -> list[str]:
+        found: list[str] = []
+        token: str | None = None
+        while True:
+            page = self.call(operation, **params, **({"nextToken": token} if token else {}))
+            found.extend(str(n) for n in page.get(key) or [])
+            token = page.get("nextToken")
+            if not token:
+                return found
+
+    def ecs_applications(self) -> list[str]:
+        """The applications whose compute platform is ECS (BatchGetApplications, 100 a call)."""
+        names = self._listed("ListApplications", "applications")
+        ecs: list[str] = []
+        for start in range(0, len(names), 100):
+            page = self.call("BatchGetApplications", applicationNames=names[start : start + 100])
+            ecs.extend(
+                str(a["applicationName"])
+                for a in page.get("applicationsInfo") or []
+                if a.get("computePlatform") == "ECS"
+            )
+        return ecs
+
+    def deployment_groups(self, application: str) -> list[str]:
+        return self._listed("ListDeploymentGroups", "deploymentGroups", applicationName=application)
+
+    def deployment_groups_info(
+        self, application: str, groups: Sequence[str]
+    ) -> list[dict[str, Any]]:
+        """Several groups of one application (BatchGetDeploymentGroups, 100 a call)."""
+        found: list[dict[str, Any]] = []
+        for start in range(0, len(groups), 100):
+            page = self.call(
+                "BatchGetDeploymentGroups",
+                applicationName=application,
+                deploymentGroupNames=list(groups[start : start + 100]),
+            )
+            found.extend(page.get("deploymentGroupsInfo") or [])
+        return found
+
+    def deployment_group(self, application: str, group: str) -> dict[str, Any]:
+        answer = self.call(
+            "GetDeploymentGroup", applicationName=application, deploymentGroupName=group
+        )
+        info: dict[str, Any] = answer.get("deploymentGroupInfo") or {}
+        return info
+
+    def active_deployments(
+        self, application: str, group: str, statuses: Sequence[str] = ACTIVE_DEPLOYMENT_STATUSES
+    ) -> list[str]:
+        return self._listed(
+            "ListDeployments",
+            "deployments",
+            applicationName=application,
+            deploymentGroupName=group,
+            includeOnlyStatuses=list(statuses),
+        )
+
+    def create_deployment(self, request: Mapping[str, Any]) -> str:
+        return str(self.call("CreateDeployment", **request)["deploymentId"])
+
+    def deployment(self, deployment_id: str) -> dict[str, Any]:
+        info: dict[str, Any] = self.call("GetDeployment", deploymentId=deployment_id)[
+            "deploymentInfo"
+        ]
+        return info
+
+    def ecs_target(self, deployment_id: str, target_id: str) -> dict[str, Any] | None:
+        """The deployment's ECS target (lifecycle events, task sets); None before it has one."""
+        from ecsdeploy.errors import AwsError
+
+        try:
+            answer = self.call(
+                "GetDeploymentTarget", deploymentId=deployment_id, targetId=target_id
+            )
+        except AwsError as exc:
+            if "DeploymentTargetDoesNotExist" in exc.message or "NotReady" in exc.message:
+                return None
+            raise
+        target: dict[str, Any] = (answer.get("deploymentTarget") or {}).get("ecsTarget") or {}
+        return target or None
+
+    def stop_deployment(self, deployment_id: str, *, auto_rollback: bool) -> None:
+        self.call("StopDeployment", deploymentId=deployment_id, autoRollbackEnabled=auto_rollback)
+
+    def continue_deployment(self, deployment_id: str) -> None:
+        self.call("ContinueDeployment", deploymentId=deployment_id, deploymentWaitType="READY_WAIT")
+
+    def check_create(self, request: Mapping[str, Any], error: Any) -> None:
+        """CreateDeployment's request, checked against botocore's CodeDeploy model."""
+        from ecsdeploy.ecs import check_request
+
+        check_request("CreateDeployment", request, error, self.client.meta.service_model)

@@ -85,6 +85,8 @@ class Service:
     target_groups: tuple[str, ...] = ()
     #: Where its tasks run: a migration (--pre-deploy) runs as they do.
     placement: Mapping[str, Any] = field(default_factory=dict)
+    #: Its load balancers as ECS lists them (target group, container name and port).
+    load_balancers: tuple[Mapping[str, Any], ...] = ()
 
     @classmethod
     def from_api(cls, d: Mapping[str, Any]) -> Service:
@@ -116,6 +118,7 @@ class Service:
                 )
                 if d.get(key)
             },
+            load_balancers=tuple(d.get("loadBalancers") or ()),
         )
 
     @property

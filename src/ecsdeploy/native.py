@@ -193,9 +193,12 @@ class NativeRollout:
         except EcsDeployError:
             return False
 
-    def find_paused(self, cluster: str, service_name: str) -> tuple[Service, ServiceDeployment]:
-        """--resume: the service's current deployment, which must await action at a hook."""
-        service = self.ecs.describe_service(cluster, service_name)
+    def find_paused(
+        self, cluster: str, service_name: str, service: Service | None = None
+    ) -> tuple[Service, ServiceDeployment]:
+        """--resume: the service's current deployment, which must await action at a hook
+        (`service`: as just described, else described here)."""
+        service = service or self.ecs.describe_service(cluster, service_name)
         if service.strategy not in NATIVE_STRATEGIES:
             raise NotFoundError(
                 f"Service {service_name} uses the {service.strategy} strategy: it has no "
@@ -277,14 +280,16 @@ def service_deployment_to_follow(
     return arn
 
 
-def resume(story: Story, cfg: DeployConfig, r: DeployResult) -> None:
+def resume(
+    story: Story, cfg: DeployConfig, r: DeployResult, described: Service | None = None
+) -> None:
     """--resume continue|rollback: answer the hook the service's deployment waits at, then
     follow that deployment to its end."""
     assert cfg.cluster
     assert cfg.service
     assert cfg.resume is not None
     story.phase = Phase.FINDING_PAUSED
-    service, sd = native_rollout(story, cfg, r).find_paused(cfg.cluster, cfg.service)
+    service, sd = native_rollout(story, cfg, r).find_paused(cfg.cluster, cfg.service, described)
     rollout = native_rollout(story, cfg, r, seen=service.events)  # only what happens next
     hook = sd.paused_hook
     assert hook is not None

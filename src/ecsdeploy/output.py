@@ -505,7 +505,15 @@ def describe_traffic(sd: ServiceDeployment) -> str:
 
 
 def summary_dict(result: DeployResult) -> dict[str, Any]:
-    """The end-of-deploy summary, for --output json and GitHub step outputs."""
+    """The end-of-deploy summary, for --output json and GitHub step outputs (`codedeploy`
+    only for a CODE_DEPLOY service, so every other summary stays as it was)."""
+    data = _summary_dict(result)
+    if result.codedeploy is not None:
+        data["codedeploy"] = result.codedeploy
+    return data
+
+
+def _summary_dict(result: DeployResult) -> dict[str, Any]:
     return {
         "cluster": result.cluster,
         "service": result.service,

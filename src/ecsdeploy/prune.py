@@ -14,7 +14,7 @@ from ecsdeploy.ecs import EcsGateway
 from ecsdeploy.errors import EcsDeployError
 from ecsdeploy.models import family_of, revision_number, short_name
 from ecsdeploy.policy import Interrupted
-from ecsdeploy.result import DeployResult, Outcome
+from ecsdeploy.result import DeployResult
 from ecsdeploy.story import Phase, Story
 
 
@@ -55,13 +55,11 @@ def prune(story: Story, r: DeployResult, keep: int, release: frozenset[str] = fr
             ecs.deregister_task_definition(arn)
             r.deregistered.append(arn)
             reporter.info(f"Deregistered {short_name(arn)} (--max-definitions {keep})")
-    except Interrupted:
-        r.code, r.outcome = story.policy.exit_code, Outcome.INTERRUPTED
-        r.reason = (
-            f"{r.reason}; then interrupted while pruning old revisions "
-            f"({len(r.deregistered)} deregistered)"
+    except Interrupted:  # housekeeping after the verdict: a signal stops it, the verdict stands
+        reporter.warn(
+            f"Pruning stopped by a signal after the deploy succeeded: "
+            f"{len(r.deregistered)} deregistered (--max-definitions {keep})"
         )
-        reporter.warn(f"Interrupted while pruning: {len(r.deregistered)} deregistered")
     except EcsDeployError as exc:
         message = f"Pruning stopped: {exc.message}"
         reporter.warn(message)

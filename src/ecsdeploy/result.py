@@ -121,6 +121,9 @@ class DeployResult:
     task_exit_code: int | None = None
     #: What the preflight checked (kind, what, status ok/missing/skipped, why).
     preflight: list[dict[str, str]] = field(default_factory=list)
+    #: A CODE_DEPLOY service: the CodeDeploy application, group, deployment (id, status,
+    #: configuration, lifecycle events, traffic weights, error, rollback deployment).
+    codedeploy: dict[str, Any] | None = None
     #: With --strategy: the service's own deploymentConfiguration, which a rollback puts
     #: back (not reported).
     own_configuration: dict[str, Any] | None = None

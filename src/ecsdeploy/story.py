@@ -405,7 +405,7 @@ class Story:
                 )
                 return applied
             if orphan:
-                self._deregister_orphan(update["taskDefinition"])
+                self.deregister_orphan(update["taskDefinition"])
             raise
 
     def deployment_to_follow(self, cfg: DeployConfig, updated: Service) -> str:
@@ -432,10 +432,11 @@ class Story:
             return now
         return None
 
-    def _deregister_orphan(self, arn: str) -> None:
+    def deregister_orphan(self, arn: str, why: str = "the service was not updated to it") -> None:
+        """Deregister a revision registered for a deployment that was refused."""
         try:
             self.ecs.deregister_task_definition(arn)
         except EcsDeployError as exc:
             self.reporter.warn(f"Could not deregister the unused revision {arn}: {exc.message}")
             return
-        self.reporter.warn(f"Deregistered {short_name(arn)}: the service was not updated to it")
+        self.reporter.warn(f"Deregistered {short_name(arn)}: {why}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import sys
 import threading
@@ -163,13 +164,16 @@ def seed_demo_orders(sandbox: Sandbox, step_delay: float) -> None:
 @click.option(
     "--seed-demo",
     is_flag=True,
-    help="Create cluster 'demo' with six services, each with the circuit breaker and its "
-    "rollback: 'web' (ROLLING), 'web-bg' (BLUE_GREEN with a PAUSE hook after the test traffic "
-    "shift) and 'web-canary' (CANARY 20%), 2 tasks of nginx:1.25 each; 'api' (2 tasks of the "
-    "ECR image demo/api:1.0, tags 1.0 and 1.1 pushed, logs in /demo/api); 'orders-api' and "
-    "'orders-worker' (one task each of family 'orders', logs in /demo/orders); and the "
-    "EventBridge rule 'orders-nightly', which runs orders:1 in the cluster. Takes a few "
-    "seconds: wait for the ready line.",
+    help="Create cluster 'demo' with seven services, the first six with the circuit breaker "
+    "and its rollback: 'web' (ROLLING), 'web-bg' (BLUE_GREEN with a PAUSE hook after the "
+    "test traffic shift) and 'web-canary' (CANARY 20%), 2 tasks of nginx:1.25 each; 'api' "
+    "(2 tasks of the ECR image demo/api:1.0, tags 1.0 and 1.1 pushed, logs in /demo/api); "
+    "'orders-api' and 'orders-worker' (one task each of family 'orders', logs in "
+    "/demo/orders); the EventBridge rule 'orders-nightly', which runs orders:1 in the "
+    "cluster; and 'web-cd', a CODE_DEPLOY service behind an ALB with its CodeDeploy "
+    "application and deployment group 'demo-web-cd' (all at once, a test listener, a "
+    "termination wait of a minute), with the IAM role 'demo-ecs-infra' for its migration to "
+    "ECS's blue/green. Takes a few seconds: wait for the ready line.",
 )
 @click.option(
     "--fail-image",
@@ -220,6 +224,29 @@ def main(
             )
         seed_demo_api(sandbox, step_delay)
         seed_demo_orders(sandbox, step_delay)
+        sandbox.seed_codedeploy_service(
+            "demo",
+            "web-cd",
+            "nginx:1.25",
+            termination_wait_minutes=1,
+            test_listener=True,
+            timeout=60 + 10 * step_delay,
+        )
+        sandbox.client("iam").create_role(  # for web-cd's migration to ECS's blue/green
+            RoleName="demo-ecs-infra",
+            AssumeRolePolicyDocument=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "ecs.amazonaws.com"},
+                            "Action": "sts:AssumeRole",
+                        }
+                    ],
+                }
+            ),
+        )
     sandbox.latency = latency  # after the seeding, which it would only slow down
     if ready_file:
         with open(ready_file, "w", encoding="utf-8") as fh:

@@ -13,6 +13,7 @@ import math
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -115,6 +116,8 @@ class Scheduler:
     generation: int = 0  # bumped by every write and fault change (see `step`)
     #: Seconds in a sandbox minute: bake times are given in minutes.
     minute: float = 60.0
+    #: What else moves a step with the tasks (CodeDeploy's deployments: codedeploy.py).
+    steppers: list[Callable[[], None]] = field(default_factory=list)
     #: Log lines not yet readable (the `late_log` fault): (time.monotonic() due, task, lines).
     late_lines: list[tuple[float, Task, tuple[str, ...]]] = field(default_factory=list)
 
@@ -209,6 +212,8 @@ class Scheduler:
                     continue
                 self._advance_service(ref)
                 ref.quiet_at = self.generation if self._steady(ref) else None
+            for stepper in self.steppers:
+                stepper()
 
     def _write_late_lines(self) -> None:
         now = time.monotonic()

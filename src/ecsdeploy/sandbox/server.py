@@ -19,7 +19,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs
 
-from ecsdeploy.sandbox import patches
+from ecsdeploy.sandbox import codedeploy, patches
 from ecsdeploy.sandbox.scheduler import Faults, Scheduler
 
 MUTATING = frozenset(
@@ -35,6 +35,9 @@ MUTATING = frozenset(
         "DeleteService",
         "PutTargets",
         "UpdateSchedule",
+        "CreateDeployment",
+        "StopDeployment",
+        "ContinueDeployment",
         "ModifyRule",
         "ModifyListener",
     }
@@ -285,7 +288,14 @@ class Sandbox:
         )
         from werkzeug.serving import make_server
 
-        self._undo = patches.apply(self.scheduler)
+        undo_ecs = patches.apply(self.scheduler)
+        undo_codedeploy = codedeploy.apply(self.scheduler)
+
+        def undo() -> None:
+            undo_codedeploy()
+            undo_ecs()
+
+        self._undo = undo
         app = Middleware(
             DomainDispatcherApplication(create_backend_app), self.scheduler, self._latency
         )
@@ -402,6 +412,15 @@ class Sandbox:
                 time.sleep(self.scheduler.step_delay)
             raise TimeoutError(f"seeded service {service} did not become steady")
         return dict(svc)
+
+    def seed_codedeploy_service(
+        self, cluster: str, service: str = "web", image: str = "nginx:1.25", **options: Any
+    ) -> dict[str, Any]:
+        """A CODE_DEPLOY service behind an ALB with CodeDeploy's application and deployment
+        group for it, steady on its first task set. Options and the returned names and ARNs:
+        `codedeploy.seed` (deployment_config, ready_wait_minutes, termination_wait_minutes,
+        auto_rollback, test_listener, desired_count, family, environment, ...)."""
+        return codedeploy.seed(self, cluster, service, image, **options)
 
 
 def _drop_connection(

@@ -1,0 +1,768 @@
+"""A CODE_DEPLOY service's deploy: CodeDeploy runs the blue/green deployment, we start it and
+follow it, with the same clock, policy and outcome vocabulary as every other deploy.
+
+In order: find the CodeDeploy application and deployment group whose ecsServices name the
+service (or take --codedeploy-application/--codedeploy-group); refuse, before anything is
+registered, when the group already has an active deployment (exit 28); plan and register the
+new revision as any deploy does; CreateDeployment with an AppSpec (appspec.py) naming it; then
+follow the deployment: its status, each lifecycle event as it changes, the replacement task
+set's counts and traffic weight, its stopped tasks with their diagnosis. Ready (waiting to
+reroute traffic, deploymentReadyOption STOP_DEPLOYMENT) is a pause, answered as --on-pause
+says, or later with --resume. A failure CodeDeploy rolls back is followed into its rollback
+deployment (a deployment of its own): 15 once it succeeded, 22 if it failed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from ecsdeploy import appspec
+from ecsdeploy.config import DeployConfig
+from ecsdeploy.errors import (
+    AwsError,
+    DeploymentInProgressError,
+    EcsDeployError,
+    ExitCode,
+    NotFoundError,
+    UsageError,
+)
+from ecsdeploy.gateways import CodeDeployGateway
+from ecsdeploy.models import Service, Task, short_name
+from ecsdeploy.plan import PLACEHOLDER_ARN, Planner, new_revision_asked
+from ecsdeploy.policy import Interrupted
+from ecsdeploy.result import DeployResult, Outcome, Rollback
+from ecsdeploy.rollback import guarded
+from ecsdeploy.story import Phase, Story, resume_command
+from ecsdeploy.watch import FIRST_POLL, MAX_STOPPED_TASKS_SHOWN, Pacer
+
+#: CodeDeploy's final deployment statuses.
+FINAL = ("Succeeded", "Failed", "Stopped")
+#: Lifecycle events of an ECS deployment, in AWS's order.
+LIFECYCLE = (
+    "BeforeInstall",
+    "Install",
+    "AfterInstall",
+    "AllowTestTraffic",
+    "AfterAllowTestTraffic",
+    "BeforeAllowTraffic",
+    "AllowTraffic",
+    "AfterAllowTraffic",
+)
+
+
+#: Reads after a deployment ended before concluding that CodeDeploy does not roll it back.
+ROLLBACK_NAMED_POLLS = 3
+
+
+def _rolls_back(snap: Snapshot, event: str) -> bool:
+    """The deployment's automatic rollback covers this end (DEPLOYMENT_FAILURE, or
+    DEPLOYMENT_STOP_ON_REQUEST for a stop)."""
+    conf = snap.info.get("autoRollbackConfiguration") or {}
+    return bool(conf.get("enabled")) and any(event in str(e) for e in conf.get("events") or [])
+
+
+@dataclass(frozen=True)
+class Group:
+    """The CodeDeploy deployment group that deploys the service."""
+
+    application: str
+    name: str
+    info: Mapping[str, Any]
+
+    @property
+    def config(self) -> str:
+        return str(self.info.get("deploymentConfigName") or "CodeDeployDefault.ECSAllAtOnce")
+
+    @property
+    def ready_wait(self) -> bool:
+        """Traffic moves only once someone continues the deployment (STOP_DEPLOYMENT)."""
+        option = (self.info.get("blueGreenDeploymentConfiguration") or {}).get(
+            "deploymentReadyOption"
+        ) or {}
+        return option.get("actionOnTimeout") == "STOP_DEPLOYMENT"
+
+
+@dataclass
+class Snapshot:
+    """What one poll read: the deployment and its ECS target."""
+
+    info: Mapping[str, Any]
+    target: Mapping[str, Any] | None
+
+    @property
+    def status(self) -> str:
+        return str(self.info.get("status", ""))
+
+    @property
+    def events(self) -> list[tuple[str, str]]:
+        found = {
+            str(e.get("lifecycleEventName")): str(e.get("status"))
+            for e in (self.target or {}).get("lifecycleEvents") or []
+        }
+        order = [n for n in LIFECYCLE if n in found] + [n for n in found if n not in LIFECYCLE]
+        return [(n, found[n]) for n in order]
+
+    def task_set(self, label: str) -> Mapping[str, Any] | None:
+        return next(
+            (
+                ts
+                for ts in (self.target or {}).get("taskSetsInfo") or []
+                if ts.get("taskSetLabel") == label
+            ),
+            None,
+        )
+
+    @property
+    def weights(self) -> dict[str, float]:
+        return {
+            str(ts.get("taskSetLabel", "")).lower(): float(ts.get("trafficWeight") or 0)
+            for ts in (self.target or {}).get("taskSetsInfo") or []
+        }
+
+    @property
+    def traffic_shifted(self) -> bool:
+        """All production traffic on the replacement, the termination wait begun."""
+        green = self.task_set("Green")
+        return bool(
+            self.info.get("instanceTerminationWaitTimeStarted")
+            and green is not None
+            and float(green.get("trafficWeight") or 0) >= 100
+        )
+
+    @property
+    def error(self) -> str:
+        error = self.info.get("errorInformation") or {}
+        if not error:
+            return ""
+        return f"{error.get('code', 'error')}: {error.get('message', '')}".strip()
+
+    @property
+    def rollback_id(self) -> str | None:
+        rollback = (self.info.get("rollbackInfo") or {}).get("rollbackDeploymentId")
+        return str(rollback) if rollback else None
+
+
+@dataclass
+class Follower:
+    """Follows one CodeDeploy deployment through the run's policy: shows each change once."""
+
+    story: Story
+    cd: CodeDeployGateway
+    cfg: DeployConfig
+    r: DeployResult
+    target_id: str
+    shown_events: dict[str, str] = field(default_factory=dict)
+    shown_sets: tuple[object, ...] | None = None
+    shown_status: str = ""
+    tasks_seen: set[str] = field(default_factory=set)
+    #: Deployments whose Ready wait we answered: CodeDeploy may show them Ready a moment
+    #: longer, and they must not be answered twice.
+    answered: set[str] = field(default_factory=set)
+
+    def read(self, deployment_id: str) -> Snapshot:
+        info = self.cd.deployment(deployment_id)
+        target = self.cd.ecs_target(deployment_id, self.target_id)
+        return Snapshot(info, target)
+
+    def follow(
+        self, deployment_id: str, *, what: str = "deployment"
+    ) -> tuple[Outcome, Snapshot | None]:
+        """Poll until the deployment is final (or, for ours, traffic-shifted with
+        --wait-until traffic-shifted, or Ready when --on-pause does not wait), the deadline
+        passes (TIMED_OUT) or a signal arrives (INTERRUPTED)."""
+        policy = self.story.policy
+        pacer = Pacer(self.cfg.poll_interval, random.Random())
+        hinted = False
+        snap: Snapshot | None = None
+        while True:
+            if policy.interrupted():
+                return Outcome.INTERRUPTED, snap
+            try:
+                snap = self.read(deployment_id)
+                self.show(snap, what)  # its task reads stop at a signal too
+            except Interrupted:
+                return Outcome.INTERRUPTED, snap
+            self.note(snap)
+            if snap.status in FINAL:
+                return (Outcome.SUCCEEDED if snap.status == "Succeeded" else Outcome.FAILED), snap
+            if what == "deployment":
+                if self.cfg.wait_until == "traffic-shifted" and snap.traffic_shifted:
+                    return Outcome.SUCCEEDED, snap
+                if snap.status == "Ready" and deployment_id not in self.answered:
+                    if self.cfg.on_pause != "wait":
+                        return Outcome.PAUSED, snap
+                    if not hinted:
+                        hinted = True
+                        self.story.reporter.warn(
+                            f"Deployment {deployment_id} is Ready, waiting to reroute traffic; "
+                            f"waiting (--on-pause wait). Continue it from elsewhere with: "
+                            f"{self.resume(self.cfg)}"
+                        )
+            now = self.story.clock()
+            deadline = policy.deadline
+            if deadline is not None and now >= deadline:
+                return Outcome.TIMED_OUT, snap
+            pacer.pause(policy.sleep, now, deadline if deadline is not None else now + 3600)
+
+    def follow_to_the_end(self, deployment_id: str, *, asked: str = "") -> None:
+        """Follow our deployment to its verdict, answering Ready as --on-pause says; then its
+        rollback (CodeDeploy's, or the one --enable-rollback asks for)."""
+        story, cd, r = self.story, self.cd, self.r
+        while True:
+            outcome, snap = self.follow(deployment_id)
+            if outcome is Outcome.PAUSED and self.cfg.on_pause in ("continue", "rollback"):
+                if self.cfg.on_pause == "continue":
+                    story.reporter.info(
+                        f"--on-pause continue: ContinueDeployment READY_WAIT on {deployment_id}"
+                    )
+                    cd.continue_deployment(deployment_id)
+                    self.answered.add(deployment_id)
+                    continue
+                story.reporter.warn(
+                    f"--on-pause rollback: StopDeployment with rollback on {deployment_id}"
+                )
+                cd.stop_deployment(deployment_id, auto_rollback=True)
+                self.answered.add(deployment_id)
+                asked = "--on-pause rollback"
+                r.rollback = Rollback(deployment_id=None, requested_with="StopDeployment")
+                self.cfg = replace(self.cfg, on_pause="wait")
+                continue
+            break
+        self.verdict(deployment_id, outcome, snap, asked=asked)
+
+    def verdict(
+        self, deployment_id: str, outcome: Outcome, snap: Snapshot | None, *, asked: str
+    ) -> None:
+        """The run's outcome from the deployment's end (and its rollback's)."""
+        story, r = self.story, self.r
+        status = snap.status if snap is not None else "unknown"
+        if outcome is Outcome.SUCCEEDED:
+            r.outcome, r.code = Outcome.SUCCEEDED, ExitCode.OK
+            if status == "Succeeded":
+                r.reason = f"CodeDeploy deployment {deployment_id} Succeeded"
+            else:
+                r.reason = (
+                    "all production traffic is on the replacement task set and the "
+                    "termination wait has begun (--wait-until traffic-shifted); CodeDeploy may "
+                    f"still roll back deployment {deployment_id} until the wait ends"
+                )
+                story.reporter.warn(r.reason)
+            return
+        if outcome is Outcome.PAUSED:  # --on-pause exit
+            r.outcome, r.code = Outcome.PAUSED, ExitCode.PAUSED
+            r.resume_command = self.resume(self.cfg)
+            r.reason = (
+                f"CodeDeploy deployment {deployment_id} is Ready, waiting to reroute traffic; "
+                f"continue with: {r.resume_command} (or "
+                f"{resume_command(self.cfg.cluster or '', self.cfg.service or '', 'rollback')})"
+            )
+            return
+        if outcome in (Outcome.TIMED_OUT, Outcome.INTERRUPTED):
+            if outcome is Outcome.TIMED_OUT:
+                r.outcome, r.code = Outcome.TIMED_OUT, ExitCode.DEPLOY_FAILED
+                r.reason = (
+                    f"--timeout reached: CodeDeploy deployment {deployment_id} is {status}"
+                    + (f" at {r.lifecycle_stage}" if r.lifecycle_stage else "")
+                )
+            else:
+                r.outcome, r.code = Outcome.INTERRUPTED, story.policy.exit_code
+                r.reason = (
+                    f"interrupted while waiting: CodeDeploy deployment {deployment_id} is {status}"
+                )
+            if self.cfg.enable_rollback:
+                self.stop_and_roll_back(deployment_id)
+            else:
+                r.reason += "; it goes on without us"
+            return
+        # Failed or Stopped
+        assert snap is not None
+        why = snap.error or status
+        stopped = status == "Stopped"
+        expected = bool(asked) or _rolls_back(snap, "STOP" if stopped else "FAILURE")
+        rollback_id = snap.rollback_id or (self.rollback_named(deployment_id) if expected else None)
+        if rollback_id is None:
+            r.outcome, r.code = Outcome.FAILED, ExitCode.DEPLOY_FAILED
+            r.reason = f"CodeDeploy deployment {deployment_id} {status} ({why}), not rolled back"
+            return
+        r.rollback = Rollback(
+            deployment_id=rollback_id,
+            requested_with=r.rollback.requested_with if r.rollback else "CodeDeploy",
+        )
+        ended = self.follow_rollback(rollback_id)
+        if ended == "Succeeded":
+            if asked:
+                r.outcome, r.code = Outcome.ROLLED_BACK, ExitCode.ROLLED_BACK
+                r.reason = f"rolled back as asked ({asked}) by deployment {rollback_id}"
+            elif stopped:
+                r.outcome, r.code = Outcome.FAILED, ExitCode.DEPLOY_FAILED
+                r.reason = (
+                    f"CodeDeploy deployment {deployment_id} was stopped ({why}) and rolled back "
+                    f"by deployment {rollback_id}"
+                )
+            else:
+                r.outcome, r.code = Outcome.ROLLED_BACK_BY_ECS, ExitCode.ROLLED_BACK_BY_ECS
+                r.reason = (
+                    f"CodeDeploy deployment {deployment_id} Failed ({why}) and CodeDeploy rolled "
+                    f"it back: rollback deployment {rollback_id} Succeeded"
+                )
+        elif ended in {"Failed", "Stopped"}:
+            r.outcome, r.code = Outcome.ROLLBACK_FAILED, ExitCode.ROLLBACK_FAILED
+            r.reason = (
+                f"CodeDeploy deployment {deployment_id} {status} ({why}) and its rollback "
+                f"deployment {rollback_id} {ended}: the service needs a person"
+            )
+        else:  # the wait for the rollback ended first (deadline or signal)
+            r.outcome = Outcome.INTERRUPTED if ended == "interrupted" else Outcome.TIMED_OUT
+            r.code = story.policy.exit_code if ended == "interrupted" else ExitCode.DEPLOY_FAILED
+            r.reason = (
+                f"CodeDeploy deployment {deployment_id} {status} ({why}); its rollback deployment "
+                f"{rollback_id} was still running when the wait ended ({ended})"
+            )
+
+    def follow_rollback(self, rollback_id: str) -> str:
+        """Follow a rollback deployment to its end: its final status, or timed out/interrupted."""
+        story, cfg, r = self.story, self.cfg, self.r
+        story.reporter.warn(f"CodeDeploy rolls back with deployment {rollback_id}: following it")
+        if story.policy.interrupted() or (
+            story.policy.deadline is not None and story.clock() >= story.policy.deadline
+        ):
+            story.new_phase(Phase.ROLLING_BACK, cfg.timeout)
+        story.phase = Phase.ROLLING_BACK
+        outcome, snap = self.follow(rollback_id, what="rollback deployment")
+        assert r.rollback is not None
+        ended = snap.status if snap is not None and snap.status in FINAL else outcome.value
+        outcome_of = {
+            "Succeeded": Outcome.ROLLED_BACK,
+            "Failed": Outcome.ROLLBACK_FAILED,
+            "Stopped": Outcome.ROLLBACK_FAILED,
+        }.get(ended, outcome)
+        reason = f"rollback deployment {rollback_id} {ended}"
+        if snap is not None and snap.error:
+            reason += f" ({snap.error})"
+        r.rollback = r.rollback.ended(outcome_of, reason)
+        story.reporter.info(f"Rollback: {reason}")
+        return ended
+
+    def stop_and_roll_back(self, deployment_id: str) -> None:
+        """--enable-rollback after a timeout or a signal: StopDeployment with rollback, then
+        follow the rollback deployment; 21 once it succeeded, 22 if it failed."""
+        story, cd, cfg, r = self.story, self.cd, self.cfg, self.r
+        story.new_phase(Phase.ROLLING_BACK, cfg.timeout)
+        r.rollback = Rollback(requested_with="StopDeployment")
+
+        def steps() -> None:
+            story.reporter.warn(f"Rolling back: StopDeployment with rollback on {deployment_id}")
+            try:
+                cd.stop_deployment(deployment_id, auto_rollback=True)
+            except Interrupted:
+                raise
+            except EcsDeployError as exc:
+                if "AlreadyCompleted" not in exc.message:
+                    raise
+            rollback_id = self.rollback_named(deployment_id)
+            if rollback_id is None:
+                assert r.rollback is not None
+                r.rollback = r.rollback.ended(
+                    Outcome.SKIPPED, f"deployment {deployment_id} ended without a rollback"
+                )
+                return
+            assert r.rollback is not None
+            r.rollback = replace(r.rollback, deployment_id=rollback_id)
+            self.follow_rollback(rollback_id)
+
+        guarded(story, r, steps)
+        rollback = r.rollback
+        assert rollback is not None
+        if rollback.outcome is Outcome.ROLLED_BACK:
+            if r.outcome is not Outcome.INTERRUPTED:
+                r.outcome, r.code = Outcome.ROLLED_BACK, ExitCode.ROLLED_BACK
+            r.reason += f"; stopped and rolled back ({rollback.reason})"
+        elif rollback.outcome is Outcome.ROLLBACK_FAILED:
+            r.code = ExitCode.ROLLBACK_FAILED
+            r.reason += f"; {rollback.reason}: the service needs a person"
+        else:
+            r.reason += f"; the rollback: {rollback.reason}"
+
+    def rollback_named(self, deployment_id: str) -> str | None:
+        """The rollback deployment CodeDeploy names in `rollbackInfo`, once it has one: it
+        may end the deployment a moment before it names it, so a few more reads (at most
+        ROLLBACK_NAMED_POLLS after the end, never past the deadline) before concluding
+        there is none."""
+        policy, after_end = self.story.policy, 0
+        while after_end < ROLLBACK_NAMED_POLLS:
+            snap = self.read(deployment_id)
+            if snap.rollback_id:
+                return snap.rollback_id
+            after_end += snap.status in FINAL
+            if policy.deadline is not None and self.story.clock() >= policy.deadline:
+                return None
+            policy.sleep(min(FIRST_POLL, self.cfg.poll_interval))
+        return None
+
+    @staticmethod
+    def resume(cfg: DeployConfig) -> str:
+        assert cfg.cluster
+        assert cfg.service
+        return resume_command(cfg.cluster, cfg.service)
+
+    def show(self, snap: Snapshot, what: str) -> None:
+        reporter = self.story.reporter
+        for name, status in snap.events:
+            if self.shown_events.get(name) != status and status != "Pending":
+                self.shown_events[name] = status
+                reporter.info(f"  lifecycle event {name}: {status}")
+        green = snap.task_set("Green")
+        if green is not None:
+            shown = (
+                green.get("runningCount"),
+                green.get("pendingCount"),
+                green.get("desiredCount"),
+                green.get("trafficWeight"),
+            )
+            if shown != self.shown_sets:
+                self.shown_sets = shown
+                weights = snap.weights
+                reporter.info(
+                    f"  replacement task set {green.get('identifer', '?')}: "
+                    f"{green.get('runningCount', 0)}/{green.get('desiredCount', 0)} running, "
+                    f"{green.get('pendingCount', 0)} pending; production traffic "
+                    f"{weights.get('green', 0):g}% replacement, "
+                    f"{weights.get('blue', 0):g}% original"
+                )
+                if green.get("runningCount") != green.get("desiredCount"):
+                    self.stopped_tasks(str(green.get("identifer") or ""))
+        if snap.status != self.shown_status:
+            self.shown_status = snap.status
+            reporter.info(f"CodeDeploy {what} {snap.info.get('deploymentId')}: {snap.status}")
+
+    def stopped_tasks(self, task_set_id: str) -> None:
+        """The replacement's stopped tasks, each said once, with its diagnosis."""
+        if not task_set_id:
+            return
+        assert self.cfg.cluster
+        ecs = self.story.ecs
+        try:
+            with ecs.within(3.0):
+                arns = ecs.list_tasks(
+                    self.cfg.cluster, startedBy=task_set_id, desiredStatus="STOPPED"
+                )
+                new = [a for a in arns if a not in self.tasks_seen][:MAX_STOPPED_TASKS_SHOWN]
+                tasks: list[Task] = ecs.describe_tasks(self.cfg.cluster, new) if new else []
+        except Interrupted:
+            raise
+        except EcsDeployError:
+            return
+        for task in tasks:
+            self.tasks_seen.add(task.arn)
+            self.r.stopped_tasks.append(task)
+            self.story.reporter.task_stopped(task)
+            if self.story.diagnoser is not None:
+                diagnosis = self.story.diagnoser.task(task, None)
+                self.r.diagnosis.append(diagnosis)
+                self.story.reporter.diagnosis(diagnosis)
+
+    def note(self, snap: Snapshot) -> None:
+        """What the summary reports of the deployment."""
+        data = self.r.codedeploy if self.r.codedeploy is not None else {}
+        if snap.info.get("creator") == "codeDeployRollback":
+            return
+        data.update(
+            deployment_id=snap.info.get("deploymentId"),
+            status=snap.status,
+            deployment_config=snap.info.get("deploymentConfigName"),
+            lifecycle_events=[{"name": n, "status": s} for n, s in snap.events],
+            traffic=snap.weights or None,
+            error=snap.info.get("errorInformation") or None,
+            rollback_deployment_id=snap.rollback_id,
+        )
+        self.r.codedeploy = data
+        green = snap.task_set("Green")
+        self.r.traffic = {"production": float(green.get("trafficWeight") or 0)} if green else None
+        current = [n for n, s in snap.events if s not in ("Pending",)]
+        self.r.lifecycle_stage = current[-1] if current else None
+        if green is not None:
+            self.r.counts = {
+                "desired": int(green.get("desiredCount") or 0),
+                "running": int(green.get("runningCount") or 0),
+                "pending": int(green.get("pendingCount") or 0),
+                "failed": len(self.r.stopped_tasks),
+            }
+
+
+# -- finding the group --------------------------------------------------------------------
+
+
+def _names_service(info: Mapping[str, Any], cluster: str, service: str) -> bool:
+    return any(
+        s.get("serviceName") == service and short_name(str(s.get("clusterName", ""))) == cluster
+        for s in info.get("ecsServices") or []
+    )
+
+
+def find_group(cd: CodeDeployGateway, cfg: DeployConfig) -> Group:
+    """The deployment group whose ecsServices name the service: the one given, or found by
+    listing the ECS applications and their groups."""
+    assert cfg.cluster
+    assert cfg.service
+    cluster = short_name(cfg.cluster)
+    if cfg.codedeploy_application and cfg.codedeploy_group:
+        info = cd.deployment_group(cfg.codedeploy_application, cfg.codedeploy_group)
+        if not _names_service(info, cluster, cfg.service):
+            raise UsageError(
+                f"CodeDeploy deployment group {cfg.codedeploy_group} of application "
+                f"{cfg.codedeploy_application} does not deploy service {cfg.service} of "
+                f"cluster {cluster}; check --codedeploy-application and --codedeploy-group"
+            )
+        return Group(cfg.codedeploy_application, cfg.codedeploy_group, info)
+    found = []
+    for app in cd.ecs_applications():
+        names = cd.deployment_groups(app)
+        for info in cd.deployment_groups_info(app, names) if names else []:
+            if _names_service(info, cluster, cfg.service):
+                found.append(Group(app, str(info.get("deploymentGroupName")), info))
+    if not found:
+        raise NotFoundError(
+            f"No CodeDeploy deployment group deploys service {cfg.service} of cluster "
+            f"{cluster} (service uses the CODE_DEPLOY controller); give "
+            "--codedeploy-application and --codedeploy-group; nothing was changed"
+        )
+    if len(found) > 1:
+        listed = ", ".join(f"{g.application}/{g.name}" for g in found)
+        raise UsageError(
+            f"Several CodeDeploy deployment groups deploy service {cfg.service}: {listed}; "
+            "choose one with --codedeploy-application and --codedeploy-group"
+        )
+    return found[0]
+
+
+def check_idle(cd: CodeDeployGateway, group: Group) -> None:
+    """Refuse when the group already runs a deployment (CodeDeploy allows one at a time)."""
+    active = cd.active_deployments(group.application, group.name)
+    if active:
+        raise DeploymentInProgressError(
+            f"CodeDeploy deployment {active[0]} is still active in deployment group "
+            f"{group.name} (application {group.application}): wait for it to end, or stop "
+            f"it (aws deploy stop-deployment --deployment-id {active[0]}); nothing was "
+            "registered"
+        )
+
+
+def _follower(story: Story, cd: CodeDeployGateway, cfg: DeployConfig, r: DeployResult) -> Follower:
+    assert cfg.cluster
+    assert cfg.service
+    return Follower(story, cd, cfg, r, f"{short_name(cfg.cluster)}:{cfg.service}")
+
+
+def _gateway(story: Story) -> CodeDeployGateway:
+    if story.readers is None:
+        raise AwsError("CodeDeploy needs the run's AWS clients; none were given")
+    return story.readers.codedeploy_deployments(story.policy)
+
+
+# -- the stories ---------------------------------------------------------------------------
+
+
+def deploy(story: Story, cfg: DeployConfig, r: DeployResult, service: Service) -> None:
+    """Deploy a CODE_DEPLOY service through CodeDeploy, top to bottom."""
+    assert cfg.cluster
+    assert cfg.service
+    reporter = story.reporter
+    cd = _gateway(story)
+    r.strategy = "CODE_DEPLOY"
+    old_arn = r.old_task_definition = r.new_task_definition = service.task_definition
+    reporter.info(f"Current task definition: {old_arn}")
+    story.phase = Phase.PREPARING
+    _refuse_options(cfg)
+    group = find_group(cd, cfg)
+    r.codedeploy = {
+        "application": group.application,
+        "deployment_group": group.name,
+        "deployment_config": group.config,
+    }
+    reporter.info(
+        f"CODE_DEPLOY service: CodeDeploy application {group.application}, deployment group "
+        f"{group.name} ({group.config})"
+    )
+    check_idle(cd, group)
+
+    planner = Planner(story.ecs, reporter)
+    plan = containers = None
+    target_arn = old_arn
+    if cfg.revision is not None:
+        target_arn, containers = planner.resolve_revision(cfg, service)
+        if target_arn == old_arn and not cfg.force_new_deployment:
+            r.outcome = Outcome.DRY_RUN if cfg.dry_run else Outcome.SUCCEEDED
+            r.reason = f"already on {short_name(old_arn)}"
+            reporter.info(f"The service already runs {short_name(old_arn)}: nothing to do")
+            return
+    elif new_revision_asked(cfg):
+        plan = planner.plan_revision(cfg, old_arn)
+        containers = plan.containers
+    lb = service.load_balancers[0] if service.load_balancers else {}
+    container, port = lb.get("containerName"), lb.get("containerPort")
+    images = [str(i) for i in (cfg.image, *cfg.extra_images) if i is not None]
+
+    def request_for(arn: str) -> dict[str, Any]:
+        spec = appspec.build(cfg.codedeploy_appspec, arn, container, port)
+        return {
+            "applicationName": group.application,
+            "deploymentGroupName": group.name,
+            "revision": appspec.revision(spec),
+            "description": appspec.description(
+                images, cfg.service or "", short_name(arn), os.environ
+            ),
+        }
+
+    shown_arn = f"{old_arn.rsplit(':', 1)[0]}:<next>" if plan is not None else target_arn
+    cd.check_create(request_for(PLACEHOLDER_ARN if plan is not None else target_arn), UsageError)
+    if containers is not None:
+        story.preflight(cfg, containers, r)
+    if cfg.dry_run:
+        planner.dry_run(r, old_arn, plan, None)
+        shown = request_for(shown_arn)
+        r.requests["CreateDeployment"] = shown
+        reporter.info("CreateDeployment request that would be sent:")
+        reporter.block(json.dumps(shown, indent=2, sort_keys=True).splitlines())
+        r.reason = "nothing was registered or deployed"
+        return
+
+    r.new_task_definition = target_arn
+    if plan is not None:
+        story.phase = Phase.REGISTERING
+        r.new_task_definition = story.register(plan.request)
+    story.phase = Phase.UPDATING
+    request = request_for(r.new_task_definition)
+    deployment_id = _create(story, cd, group, request, orphan=plan is not None)
+    story.service_updated = True
+    r.deployment_id = deployment_id
+    r.codedeploy["deployment_id"] = deployment_id
+    reporter.info(
+        f"CodeDeploy deployment {deployment_id} created: {short_name(r.new_task_definition)} "
+        f"({request['description']})"
+    )
+    story.phase = Phase.WAITING
+    _follower(story, cd, cfg, r).follow_to_the_end(deployment_id)
+
+
+def _refuse_options(cfg: DeployConfig) -> None:
+    """Options CodeDeploy's deployment has no room for: refused before anything happens."""
+    refused = [
+        flag
+        for flag, given in (
+            ("--strategy and the other strategy options", cfg.strategy.given),
+            ("-D/--desired-count", cfg.desired_count is not None),
+            ("-m/--min and -M/--max", cfg.min_percent is not None or cfg.max_percent is not None),
+            ("--pre-deploy", cfg.pre_deploy is not None),
+            ("--atomic (its rollback is an UpdateService)", cfg.atomic),
+        )
+        if given
+    ]
+    if refused:
+        raise UsageError(
+            f"A CODE_DEPLOY service is deployed by CodeDeploy, which does not take "
+            f"{', '.join(refused)}; drop them (the deployment group's configuration applies)"
+        )
+
+
+def _create(
+    story: Story,
+    cd: CodeDeployGateway,
+    group: Group,
+    request: Mapping[str, Any],
+    *,
+    orphan: bool,
+) -> str:
+    """CreateDeployment. When it fails, look whether it was carried out all the same (a lost
+    answer: an active deployment of the group with our AppSpec) and follow that one if so;
+    otherwise the revision registered for it is deregistered (nothing will ever run it), and
+    a refusal because another deployment started in between exits 28 naming it."""
+    try:
+        return cd.create_deployment(request)
+    except Interrupted:
+        raise
+    except EcsDeployError as exc:
+        taken = _created_all_the_same(cd, group, request)
+        if taken is not None:
+            story.reporter.warn(
+                f"CreateDeployment reported an error ({exc.message}), but deployment {taken} "
+                "has our AppSpec: following it"
+            )
+            return taken
+        registered = story.result.new_task_definition if story.result else None
+        gone = ""
+        if orphan and registered:
+            story.deregister_orphan(registered, "CodeDeploy did not deploy it")
+            gone = f"; {short_name(registered)} was deregistered"
+        if "DeploymentLimitExceeded" in exc.message:
+            raise DeploymentInProgressError(
+                f"CodeDeploy refused the deployment: {exc.message.split(': ', 2)[-1]}{gone}"
+            ) from exc
+        if gone:
+            raise type(exc)(f"{exc.message}{gone}", exc.code) from exc
+        raise
+
+
+def _created_all_the_same(
+    cd: CodeDeployGateway, group: Group, request: Mapping[str, Any]
+) -> str | None:
+    """The group's active deployment whose AppSpec is ours, if CreateDeployment took."""
+    ours = request["revision"]["appSpecContent"]["sha256"]
+    try:
+        for deployment_id in cd.active_deployments(group.application, group.name):
+            info = cd.deployment(deployment_id)
+            sent = ((info.get("revision") or {}).get("appSpecContent") or {}).get("sha256")
+            content = ((info.get("revision") or {}).get("appSpecContent") or {}).get("content")
+            if sent == ours or content == request["revision"]["appSpecContent"]["content"]:
+                return deployment_id
+    except Interrupted:
+        raise
+    except EcsDeployError:
+        return None
+    return None
+
+
+def resume(story: Story, cfg: DeployConfig, r: DeployResult, service: Service) -> None:
+    """--resume continue|rollback on a CODE_DEPLOY service: the group's deployment that is
+    Ready, continued (ContinueDeployment READY_WAIT) or stopped with rollback, then
+    followed to its end."""
+    assert cfg.cluster
+    assert cfg.service
+    assert cfg.resume is not None
+    cd = _gateway(story)
+    r.strategy = "CODE_DEPLOY"
+    story.phase = Phase.FINDING_PAUSED
+    group = find_group(cd, cfg)
+    ready = cd.active_deployments(group.application, group.name, ("Ready",))
+    if not ready:
+        raise NotFoundError(
+            f"No CodeDeploy deployment of service {cfg.service} is Ready, waiting to reroute "
+            f"traffic (deployment group {group.name}); nothing was changed"
+        )
+    deployment_id = ready[0]
+    r.deployment_id = deployment_id
+    r.old_task_definition = r.new_task_definition = service.task_definition
+    r.codedeploy = {
+        "application": group.application,
+        "deployment_group": group.name,
+        "deployment_id": deployment_id,
+    }
+    story.phase = Phase.RESUMING
+    asked = ""
+    if cfg.resume == "continue":
+        story.reporter.info(f"Deployment {deployment_id} is Ready: ContinueDeployment READY_WAIT")
+        cd.continue_deployment(deployment_id)
+    else:
+        story.reporter.warn(f"Deployment {deployment_id} is Ready: StopDeployment with rollback")
+        cd.stop_deployment(deployment_id, auto_rollback=True)
+        r.rollback = Rollback(requested_with="StopDeployment")
+        asked = "--resume rollback"
+    story.service_updated = True
+    story.phase = Phase.WAITING
+    follower = _follower(story, cd, replace(cfg, on_pause="wait"), r)
+    follower.answered.add(deployment_id)
+    follower.follow_to_the_end(deployment_id, asked=asked)
