@@ -14,18 +14,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ecsdeploy.changes import Changes
-from ecsdeploy.diagnose import DEFAULT_LOG_LINES
 from ecsdeploy.errors import EcsDeployError, ExitCode, UsageError
 from ecsdeploy.files import MAX_ENV_FILE_BYTES, read_regular_file, read_task_definition_file
 from ecsdeploy.image import ImageRef, parse_image, parse_tag
+from ecsdeploy.limits import DEFAULT_LOG_LINES
 from ecsdeploy.models import NATIVE_STRATEGIES, STRATEGIES
 
 if TYPE_CHECKING:
     from ecsdeploy.aws import AwsSettings
-
-INT32_MAX = 2**31 - 1  # ECS's integer fields are 32-bit
-MAX_TIMEOUT = 7 * 24 * 3600.0  # a week: longer is a typo, and sleeps cannot take any float
-MAX_POLL_INTERVAL = 300.0
 
 
 def split_services(values: tuple[str, ...]) -> tuple[str, ...]:

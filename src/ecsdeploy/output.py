@@ -17,11 +17,11 @@ import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from enum import IntEnum
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from ecsdeploy.changes import MASK, shown_argument
-from ecsdeploy.diagnose import MIN_MASKED_LENGTH, TargetHealth, TaskDiagnosis
+from ecsdeploy.levels import Level
+from ecsdeploy.limits import MIN_MASKED_LENGTH
 from ecsdeploy.models import (
     Deployment,
     Service,
@@ -32,6 +32,9 @@ from ecsdeploy.models import (
     short_name,
 )
 from ecsdeploy.result import DeployResult, Outcome, ReleaseResult
+
+if TYPE_CHECKING:  # a failure's diagnosis loads with the story that makes one
+    from ecsdeploy.diagnose import TargetHealth, TaskDiagnosis
 
 OUTCOME_WORDS = {
     Outcome.FAILED: "failed",
@@ -133,12 +136,6 @@ def encodable(text: str, encoding: str | None) -> str:
 #: A crash loop stops tasks by the hundred; the summary (and each GitHub step output, one
 #: line) keeps the first ones and the total.
 MAX_STOPPED_TASKS_IN_SUMMARY = 10
-
-
-class Level(IntEnum):
-    QUIET = 0  # errors only
-    NORMAL = 1
-    VERBOSE = 2
 
 
 @dataclass
