@@ -283,6 +283,16 @@ CASES = [
     Bad((*X, "-i", "nginx", "--task-definition-file", "/dev/zero"), 20, "not a regular file"),
     Bad((*X, "-i", "nginx", "--task-definition-file", "{fifo}"), 20, "not a regular file"),
     Bad((*X, "-i", "nginx", "--task-definition-file", "{file:huge}"), 20, "larger than"),
+    # --scheduled-tasks with no name is no silent `none`; auto and none stand alone
+    *(
+        Bad((*X, "-i", "nginx", "--scheduled-tasks", value), 3, "pass none to turn the moves")
+        for value in (",", "", ",,", " ")
+    ),
+    *(
+        Bad((*X, "-i", "nginx", "--scheduled-tasks", value), 3, "stands alone")
+        for value in ("auto,none", "nightly,None", "AUTO,nightly")
+    ),
+    Bad((*X, "-i", "nginx"), 3, "names no rule", {"ECS_DEPLOY_SCHEDULED_TASKS": ","}),
     # multi-value options from their variables: whole CONTAINER VALUE pairs or nothing
     Bad((*X, "-i", "nginx"), 3, "ECS_DEPLOY_ENV holds 3 words", {"ECS_DEPLOY_ENV": "web A=1 web"}),
     Bad(

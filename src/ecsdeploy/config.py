@@ -162,6 +162,9 @@ class DeployConfig:
     pre_deploy: RunTaskConfig | None = None
     #: auto (every rule target and schedule of the family in the cluster), none, or names.
     scheduled_tasks: str = "auto"
+    #: --scheduled-tasks was given (a one-off task's default `none` moves none, but pruning
+    #: still looks, so that it never deregisters a revision a scheduled task runs).
+    scheduled_tasks_given: bool = False
     log_lines: int = DEFAULT_LOG_LINES  # of each failed container's log; 0: none
     preflight: bool = True  # check that images, secrets and log groups exist first
     services: tuple[str, ...] = ()  # every -n: more than one makes a release (release.py)
@@ -240,6 +243,7 @@ def build_config(opts: dict[str, Any]) -> tuple[DeployConfig, AwsSettings]:
         reregister=reregister,
         log_lines=opts["log_lines"],
         scheduled_tasks=_scheduled_tasks(opts),
+        scheduled_tasks_given=opts["scheduled_tasks"] is not None,
         preflight=not opts["no_preflight"],
         services=services,
         atomic=opts["atomic"],
@@ -529,8 +533,31 @@ def _scheduled_tasks(opts: dict[str, Any]) -> str:
     registration), never a one-off task (-d with --run-task) unless asked; its revision is
     not one a service has run."""
     if opts["scheduled_tasks"] is not None:
-        return str(opts["scheduled_tasks"])
+        return _scheduled_names(str(opts["scheduled_tasks"]))
     return "none" if opts["run_task"] and not opts["service"] else "auto"
+
+
+#: --scheduled-tasks's keywords, which stand alone (any case).
+_SCHEDULED_KEYWORDS = ("auto", "none")
+
+
+def _scheduled_names(value: str) -> str:
+    """--scheduled-tasks's value, checked: `auto` or `none` alone (any case), or names. A
+    value with no name in it (`""`, `","`) is an error, never a silent `none`. (An empty
+    ECS_DEPLOY_SCHEDULED_TASKS is unset, as every empty variable is: the default.)"""
+    names = [n.strip() for n in value.split(",") if n.strip()]
+    keywords = [n for n in names if n.lower() in _SCHEDULED_KEYWORDS]
+    if not names:
+        raise UsageError(
+            f"--scheduled-tasks {value!r} names no rule or schedule: pass none to turn the "
+            "moves off, auto to move every one, or the names, comma-separated"
+        )
+    if keywords and len(names) > 1:
+        raise UsageError(
+            f"--scheduled-tasks {value!r}: {keywords[0]} stands alone; give auto, none, or "
+            "the names of the rules or schedules, comma-separated"
+        )
+    return names[0].lower() if keywords else ",".join(names)
 
 
 def _run_task(opts: dict[str, Any], *, pre_deploy: bool = False) -> RunTaskConfig | None:
