@@ -184,8 +184,8 @@ def run_one_off(
     story.phase = Phase.WAITING_FOR_TASK
     assert policy.deadline is not None
     essential = {str(c["name"]) for c in containers if c.get("essential", True)}
-    # what its lines are masked by: the environment each container runs with, overrides too
-    ran = taskdef.as_run(containers, params.get("overrides"))
+    # what its lines are masked by: each container's own environment and its overrides
+    ran = taskdef.masked_by(containers, params.get("overrides"))
     stream = None
     if story.readers is not None and cfg.log_lines:
         stream = LogStreamer(
