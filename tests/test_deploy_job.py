@@ -156,6 +156,21 @@ def test_a_task_that_cannot_be_placed_is_an_error_at_once(sandbox, cluster):
     assert "The task did not start: CannotPullContainerError" in said(run)
 
 
+def test_an_access_denied_names_the_action_aws_names(sandbox, cluster):
+    """RunTask refused for the role it passes: the action to grant is iam:PassRole (the one
+    AWS names), not ecs:RunTask."""
+    service(sandbox, cluster)
+    sandbox.scheduler.inject_error(
+        "RunTask", 1, "AccessDeniedException",
+        f"User: arn:aws:iam::{ACCOUNT}:user/ci is not authorized to perform: iam:PassRole on "
+        f"resource: arn:aws:iam::{ACCOUNT}:role/app",
+    )  # fmt: skip
+    run = run_cli(sandbox, "-c", cluster, "-d", f"{cluster}-web", "--run-task", *FAST)
+    assert run.code == 16, run.stderr
+    assert "the role needs iam:PassRole: see docs/iam.md" in run.stderr
+    assert "ecs:RunTask" not in run.stderr
+
+
 def test_overrides_name_containers_that_exist(sandbox, cluster):
     service(sandbox, cluster)
     run = run_cli(

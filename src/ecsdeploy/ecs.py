@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
@@ -541,11 +542,18 @@ def iam_prefix(client: Any) -> str:
         return "ecs"
 
 
+#: The action an AccessDenied message names: "... is not authorized to perform:
+#: iam:PassRole on resource: ..." (the action refused may not be the operation's own).
+_NAMED_ACTION = re.compile(r"not authorized to perform:\s*([a-z0-9-]+:[A-Za-z0-9*]+)")
+
+
 def access_denied(operation: str, code: str, message: str, prefix: str = "ecs") -> str:
-    """An AccessDenied message that names the IAM action to grant and where the policy is."""
+    """An AccessDenied message that names the IAM action to grant (the one AWS names in
+    `message` when it names one, else the operation's) and where the policy is."""
+    named = _NAMED_ACTION.search(message)
+    action = named.group(1) if named else f"{prefix}:{operation}"
     return (
-        f"{operation}: access denied ({code}: {message}); the role needs {prefix}:{operation}: "
-        f"see {IAM_HELP}"
+        f"{operation}: access denied ({code}: {message}); the role needs {action}: see {IAM_HELP}"
     )
 
 
