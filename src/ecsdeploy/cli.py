@@ -18,6 +18,7 @@ import click
 
 from ecsdeploy import __version__
 from ecsdeploy.argv import ENVVAR_PREFIX, argument_pairs, drop_empty_arguments, scan_args
+from ecsdeploy.aws import endpoint_passwords
 from ecsdeploy.config import (
     INT32_MAX,
     MAX_POLL_INTERVAL,
@@ -34,7 +35,7 @@ from ecsdeploy.models import (
     MAX_BAKE_MINUTES,
 )
 from ecsdeploy.options import Seconds, TenthPercent, container_option
-from ecsdeploy.output import Level, Reporter, hide, hide_values
+from ecsdeploy.output import Level, Reporter, hide, hide_url_passwords, hide_values
 from ecsdeploy.policy import Aborted, RunPolicy, install_signal_handlers
 from ecsdeploy.result import DeployResult, Outcome, ReleaseResult
 
@@ -650,6 +651,7 @@ def main(
         install_signal_handlers(policy)
     args = drop_empty_arguments(command.params, sys.argv[1:] if argv is None else argv)
     hide(argument_pairs(args, os.environ))
+    hide_url_passwords(endpoint_passwords())  # an endpoint's password: never shown either
     scan = scan_args(command.params, args)
     reporter = Reporter(level=scan.level, json_output=scan.json_output)
     result: DeployResult | ReleaseResult

@@ -577,6 +577,12 @@ def translate(exc: Exception, operation: str, prefix: str = "ecs") -> EcsDeployE
     code = _error_code(exc)
     if code is not None:
         message = getattr(exc, "response", {}).get("Error", {}).get("Message", "") or code
+        if _is_html(message):  # not AWS answering: a web server, a proxy, a wrong path
+            status = _status(exc) or code
+            return AwsError(
+                f"{operation} failed: HTTP {status} from the endpoint (an HTML page: is "
+                "AWS_ENDPOINT_URL right?)"
+            )
         if code in _DENIED:
             return AwsAccessError(access_denied(operation, code, message, prefix))
         if code in _ACCESS:
@@ -600,9 +606,20 @@ def translate(exc: Exception, operation: str, prefix: str = "ecs") -> EcsDeployE
         return AwsError(
             f"{operation} failed: {exc}; check AWS_ENDPOINT_URL, -r/--region and the network"
         )
+    if _is_html(str(exc)):  # botocore could not parse it (ResponseParserError)
+        return AwsError(
+            f"{operation} failed: an HTML page from the endpoint, not an AWS answer: is "
+            "AWS_ENDPOINT_URL right?"
+        )
     if isinstance(exc, BotoCoreError):
         return AwsError(f"{operation} failed: {exc}")
     return AwsError(f"{operation} failed: {type(exc).__name__}: {exc}")
+
+
+def _is_html(text: str) -> bool:
+    """Whether an error's text holds a web page (never printed: it is not AWS's words)."""
+    lowered = text.lower()
+    return "<!doctype html" in lowered or "<html" in lowered
 
 
 def _snake(operation: str) -> str:
