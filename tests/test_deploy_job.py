@@ -171,6 +171,32 @@ def test_an_access_denied_names_the_action_aws_names(sandbox, cluster):
     assert "ecs:RunTask" not in run.stderr
 
 
+@pytest.mark.parametrize("named", ["family", "revision", "arn"])
+def test_a_dry_run_shows_the_revision_the_task_would_run(sandbox, cluster, tmp_path, named):
+    """-d FAMILY runs its latest ACTIVE revision, -d FAMILY:N and an ARN the one named: the
+    printed RunTask request, JSON `requests` and the step output say which."""
+    service(sandbox, cluster)
+    assert run_cli(sandbox, "-d", f"{cluster}-web", "-i", "nginx:2").code == 0  # :2 is latest
+    arn = f"arn:aws:ecs:us-east-1:{ACCOUNT}:task-definition/{cluster}-web"
+    given, expected = {
+        "family": (f"{cluster}-web", f"{arn}:2"),
+        "revision": (f"{cluster}-web:1", f"{arn}:1"),
+        "arn": (f"{arn}:1", f"{arn}:1"),
+    }[named]
+    gh = tmp_path / "gh"
+    text = run_cli(sandbox, "-c", cluster, "-d", given, "--run-task", "--dry-run")
+    assert text.code == 0, text.stderr
+    assert f'"taskDefinition": "{expected}"' in text.stdout
+    run = run_cli(
+        sandbox, "-c", cluster, "-d", given, "--run-task", "--dry-run", "--output", "json",
+        GITHUB_OUTPUT=str(gh),
+    )  # fmt: skip
+    assert run.code == 0, run.stderr
+    assert json.loads(run.stdout)["requests"]["RunTask"]["taskDefinition"] == expected
+    assert json.loads(step_output(gh)["requests"])["RunTask"]["taskDefinition"] == expected
+    assert "(none" not in text.stdout + run.stdout + gh.read_text()
+
+
 def test_overrides_name_containers_that_exist(sandbox, cluster):
     service(sandbox, cluster)
     run = run_cli(
