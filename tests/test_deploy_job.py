@@ -197,6 +197,38 @@ def test_a_dry_run_shows_the_revision_the_task_would_run(sandbox, cluster, tmp_p
     assert "(none" not in text.stdout + run.stdout + gh.read_text()
 
 
+@pytest.mark.parametrize("stop_denied", [False, True], ids=["stopped", "stop-denied"])
+def test_a_task_that_cannot_be_followed_is_stopped(sandbox, cluster, stop_denied):
+    """DescribeTasks denied after RunTask: nothing would report the task's end, so it is
+    stopped as a timed-out one is; if StopTask is denied too, the error says how to stop it."""
+    service(sandbox, cluster)
+    sandbox.set_faults(task_log=tuple(f"long step {i}" for i in range(400)))
+    sandbox.scheduler.inject(
+        "DescribeTasks", "error", code="AccessDeniedException", message="no", count=None
+    )
+    if stop_denied:
+        sandbox.scheduler.inject(
+            "StopTask", "error", code="AccessDeniedException", message="no", count=None
+        )
+    run = run_cli(
+        sandbox, "-c", cluster, "-d", f"{cluster}-web", "--run-task", "--wait-for-success",
+        *FAST, "--output", "json",
+    )  # fmt: skip
+    sandbox.reset_faults()
+    assert run.code == 16, run.stderr
+    reason = json.loads(run.stdout)["reason"]
+    assert reason.startswith("DescribeTasks: access denied")
+    arn = said(run).split("Started task(s): ", 1)[1].split()[0]
+    (task,) = sandbox.client().describe_tasks(cluster=cluster, tasks=[arn])["tasks"]
+    if stop_denied:
+        assert "the task could not be followed: it could not be stopped" in reason
+        assert f"aws ecs stop-task --cluster {cluster} --task {arn.rsplit('/', 1)[1]}" in reason
+        assert task["desiredStatus"] == "RUNNING"
+    else:
+        assert reason.endswith("the task could not be followed: it was stopped")
+        assert task["desiredStatus"] == "STOPPED"
+
+
 def test_overrides_name_containers_that_exist(sandbox, cluster):
     service(sandbox, cluster)
     run = run_cli(
