@@ -24,10 +24,13 @@ from tests.conftest import (
     child_env,
     cli_path,
     deploy,
+    ecr_image,
     run_cli,
     seed,
     start_cli,
 )
+
+BREAKER = {"deploymentCircuitBreaker": {"enable": True, "rollback": True}}
 
 
 def service(sandbox: Any, cluster: str) -> dict[str, Any]:
@@ -68,6 +71,25 @@ def test_overlapping_deploys_never_undo_each_other(sandbox, cluster):
     assert sandbox.applied[before:].count("UpdateService") == 2
 
 
+def test_a_deployment_in_progress_is_named_only_when_ours_replaces_it(sandbox, cluster):
+    """The preflight refuses the deploy: nothing replaces the deployment in progress, so
+    nothing says so; the deploy that goes on names it as its UpdateService is sent."""
+    image = ecr_image(sandbox, f"{cluster}-web", "1.0")
+    seed(sandbox, cluster, image=image)
+    sandbox.set_faults("web", stall=True)
+    sandbox.client().update_service(cluster=cluster, service="web", forceNewDeployment=True)
+    repository = image.rsplit(":", 1)[0]
+    refused = deploy(sandbox, cluster, "-i", f"{repository}:9.9")
+    assert refused.code == 25, refused.stderr
+    assert "still in progress" not in refused.stdout + refused.stderr
+    assert refused.mutating_calls == []
+    run = deploy(sandbox, cluster, "-i", image, "-t", "1")  # stalled: it times out
+    assert "is still in progress on the service; this deploy replaces it" in run.stdout
+    said = run.stdout.splitlines()
+    notice = next(i for i, line in enumerate(said) if "this deploy replaces it" in line)
+    assert "Service updated: deployment" in said[notice + 1]
+
+
 class AnotherRunDeploysFirst(Reporter):
     """As our rollback begins, another pipeline's deploy lands on the service."""
 
@@ -76,10 +98,14 @@ class AnotherRunDeploysFirst(Reporter):
         self.sandbox, self.cluster = sandbox, cluster
 
     def warn(self, message: str) -> None:
-        if message.startswith("Rolling back to"):
-            self.sandbox.client().update_service(
-                cluster=self.cluster, service="web", taskDefinition=f"{self.cluster}-web:1"
-            )
+        if message.startswith("Rolling back to"):  # a revision of its own (web:3)
+            ecs = self.sandbox.client()
+            base = ecs.describe_task_definition(taskDefinition=f"{self.cluster}-web:1")
+            mine = ecs.register_task_definition(
+                family=f"{self.cluster}-web",
+                containerDefinitions=base["taskDefinition"]["containerDefinitions"],
+            )["taskDefinition"]["taskDefinitionArn"]
+            ecs.update_service(cluster=self.cluster, service="web", taskDefinition=mine)
         super().warn(message)
 
 
@@ -100,6 +126,42 @@ def test_rollback_never_reverts_a_deployment_that_is_not_ours(sandbox, cluster):
     )
     # ours and the other run's: the rollback made no UpdateService of its own
     assert sandbox.applied[before:].count("UpdateService") == 2
+
+
+def test_a_rollback_that_ecs_began_as_our_verdict_came_is_ecs_rollback(sandbox, cluster):
+    """--max-failed-tasks 1 decides; in the same moment ECS's circuit breaker goes back to
+    the previous revision: the run reads as ECS's rollback (15), not as superseded (1)."""
+    seed(sandbox, cluster, desired_count=1, deployment_configuration=BREAKER)
+    # the breaker holds off until the verdict has been reached, then trips at once
+    sandbox.set_faults("web", fail_images=("*:broken",), circuit_breaker_threshold=1000)
+    sandbox.scheduler.inject("ListTasks", "hold")  # the verdict's look at the stopped tasks
+    started = start_cli(
+        sandbox,
+        *("-c", cluster, "-n", "web", *FAST, "-i", "nginx:broken", "--max-failed-tasks", "1"),
+        *("--enable-rollback", "--output", "json"),
+    )
+    started.wait_for_call(sandbox, "ListTasks")
+    sandbox.set_faults("web", circuit_breaker_threshold=1)
+    wait_until(lambda: service(sandbox, cluster)["taskDefinition"].endswith("-web:1"))
+    sandbox.scheduler.release("ListTasks")
+    run = started.finish(sandbox)
+    assert run.code == 15, run.stdout + run.stderr
+    summary = json.loads(run.stdout)
+    assert summary["outcome"] == "rolled_back_by_ecs"
+    assert summary["reason"] == (
+        f"rolled back by ECS to {cluster}-web:1, triggered by the deployment circuit breaker: "
+        "tasks failed to start"
+    )
+    assert "Rollback skipped" not in run.stderr
+    assert run.applied.count("UpdateService") == 1  # ECS rolled back; we sent no second one
+
+
+def wait_until(condition: Any, within: float = 30) -> None:
+    """Block until `condition()` holds (the sandbox moves on its own clock)."""
+    deadline = time.monotonic() + within
+    while not condition():
+        assert time.monotonic() < deadline, "the sandbox never got there"
+        time.sleep(0.01)
 
 
 def test_prune_keeps_revisions_that_a_service_deployment_runs(sandbox, cluster):
@@ -134,8 +196,10 @@ def test_a_signal_at_any_moment_of_start_up_is_a_clean_exit(sandbox, cluster, de
     time.sleep(delay)
     started.signal(sig)
     run = started.finish(sandbox)
-    assert run.code == code, run.stderr
+    if before_our_handlers(run, sig):
+        return
     assert "Traceback" not in run.stderr
+    assert run.code == code, run.stderr
     summary = json.loads(run.stdout)
     assert summary["outcome"] == "interrupted"
     assert summary["exit_code"] == code
@@ -143,9 +207,27 @@ def test_a_signal_at_any_moment_of_start_up_is_a_clean_exit(sandbox, cluster, de
         assert service(sandbox, cluster)["taskDefinition"].endswith(f"{cluster}-web:1")
 
 
+def before_our_handlers(run: Any, sig: int) -> bool:
+    """The signal came in the interpreter's own start-up, before any code of ours could
+    install a handler (a few milliseconds; far more on a loaded machine): Python ended the
+    process, as it ends any program then. SIGTERM's default action kills it (the shell sees
+    143, as after our handler); SIGINT is Python's KeyboardInterrupt, raised wherever the
+    interpreter stood. Either way nothing of ours ran: no AWS call, no summary."""
+    if run.code == code_of(sig) or run.calls or run.stdout:
+        return False
+    killed = run.code == -sig
+    keyboard = sig == signal.SIGINT and run.stderr.rstrip().endswith("KeyboardInterrupt")
+    assert killed or keyboard, (run.code, run.stderr)
+    return True
+
+
+def code_of(sig: int) -> int:
+    return 128 + sig
+
+
 def test_a_second_signal_aborts_at_once_but_still_reports(sandbox, cluster, tmp_path):
     seed(sandbox, cluster)
-    sandbox.scheduler.inject("DescribeServices", "delay", delay=2.0, skip=1)  # the first poll
+    sandbox.scheduler.inject("DescribeServices", "hold", skip=1)  # the first poll, held
     gh = tmp_path / "gh"
     started = start_cli(
         sandbox,
@@ -154,9 +236,10 @@ def test_a_second_signal_aborts_at_once_but_still_reports(sandbox, cluster, tmp_
     )
     started.wait_for_call(sandbox, "DescribeServices", 2)
     started.signal(signal.SIGTERM)
-    time.sleep(0.2)
+    time.sleep(0.5)  # two signals, not one: the first is handled before the second comes
     started.signal(signal.SIGTERM)  # the first is still pending inside the held call
     run = started.finish(sandbox)
+    sandbox.scheduler.release("DescribeServices")
     assert run.code == 143, run.stderr
     summary = json.loads(run.stdout)
     assert summary["outcome"] == "aborted"

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import deploy, run_cli, seed
+from tests.conftest import FAST, deploy, run_cli, seed, start_cli
+from tests.test_ci_conditions import BREAKER, wait_until
 
 
 def current(sandbox: Any, cluster: str) -> dict[str, Any]:
@@ -63,6 +64,41 @@ def test_circuit_breaker_rollback_is_not_a_success(sandbox, cluster):
     run = deploy(sandbox, cluster, "-i", "nginx:9", "--timeout", "30", own_process=True)
     assert run.code == 15, run.stdout + run.stderr
     assert f"rolled back by ECS to {cluster}-web:1" in run.stderr
+
+
+def test_a_circuit_breaker_rollback_reads_the_same_when_ecs_has_dropped_the_deployment(
+    sandbox, cluster
+):
+    """The poll after the breaker tripped comes only once ECS lists our failed deployment no
+    more (drained by the rollback): the run still names the circuit breaker, and shows our
+    deployment as last seen, never `new 0/0 ...; unknown`."""
+    seed(sandbox, cluster, desired_count=1, deployment_configuration=BREAKER)
+    sandbox.set_faults("web", fail_images=("*:broken",), circuit_breaker_threshold=1000)
+    sandbox.scheduler.inject("DescribeServices", "hold", skip=2)  # describe, 1st poll: through
+    started = start_cli(sandbox, "-c", cluster, "-n", "web", *FAST, "-i", "nginx:broken")
+    started.wait_for_call(sandbox, "DescribeServices", 3)  # the 2nd poll, held
+    sandbox.set_faults("web", circuit_breaker_threshold=1)
+    ecs = sandbox.client()
+    wait_until(
+        lambda: (
+            [
+                d["taskDefinition"].rsplit(":", 1)[1]
+                for d in ecs.describe_services(cluster=cluster, services=["web"])["services"][0][
+                    "deployments"
+                ]
+            ]
+            == ["1"]
+        )
+    )
+    sandbox.scheduler.release("DescribeServices")
+    run = started.finish(sandbox)
+    assert run.code == 15, run.stdout + run.stderr
+    assert run.stderr.strip().endswith(
+        f"rolled back by ECS to {cluster}-web:1, triggered by the deployment circuit breaker: "
+        "tasks failed to start"
+    )
+    assert "new 0/0" not in run.stdout
+    assert "; unknown" not in run.stdout
 
 
 def test_json_output_is_one_object_on_stdout(sandbox, cluster, tmp_path):

@@ -617,3 +617,34 @@ def test_two_groups_for_one_service_are_refused_naming_both(sandbox, cluster, mi
     assert f"{info['application']}/{info['group']}" in run.stderr
     assert f"{cluster}-other/other" in run.stderr
     assert run.applied == []
+
+
+def test_a_replacement_task_the_load_balancer_stops_is_explained_with_its_target_health(
+    sandbox, cluster, minute
+):
+    """CodeDeploy's ECS target names the replacement's target group by name only; its task
+    set (DescribeTaskSets, once) has the ARN, so its target health is read while Install
+    waits for it, and a task ECS stops for failing the health checks is explained with it."""
+    seed(sandbox, cluster)
+    sandbox.set_faults("web", unhealthy_target_images=("*:2",))
+    run = cd_deploy(sandbox, cluster, "-i", "nginx:2", "--output", "json", "-t", "30")
+    assert run.code == 15, said(run)
+    assert run.calls.count("DescribeTaskSets") == 1, run.calls
+    data = summary(run)
+    explained = [d for d in data["diagnosis"] if "failed ELB health checks" in d["stopped_reason"]]
+    assert explained, said(run)
+    health = explained[0]["target_health"]
+    assert health, explained
+    assert health[0]["state"] == "unhealthy"
+    assert "-green/" in health[0]["target_group"]
+
+
+def test_a_healthy_replacement_costs_one_task_set_read_and_health_reads_until_healthy(
+    sandbox, cluster, minute
+):
+    seed(sandbox, cluster)
+    run = cd_deploy(sandbox, cluster, "-i", "nginx:2", "-t", "30")
+    assert run.code == 0, said(run)
+    assert run.calls.count("DescribeTaskSets") <= 1, run.calls  # 0 if Install ended unseen
+    reads = run.calls.count("DescribeTargetHealth")
+    assert reads < run.calls.count("GetDeploymentTarget"), run.calls  # not once healthy

@@ -317,6 +317,7 @@ def test_a_release_migrates_once_with_one_revision_for_a_shared_family(sandbox, 
         revision(sandbox, cluster, "api") == revision(sandbox, cluster, "worker") == f"{family}:2"
     )
     assert run.applied.index("RunTask") < run.applied.index("UpdateService")
+    assert "Migration succeeded: updating the services api, worker" in run.stderr
 
 
 def api_and_worker(sandbox, cluster, **worker: Any) -> None:

@@ -30,7 +30,7 @@ GROUPS = {
     "ScheduledTasks",
     "NativeStrategies",
     "OneOffTasks",
-    "CodeDeploy",
+    "CodeDeployDeploy",
     "MigrateToEcsBlueGreen",
     "RoleAssumption",
 }

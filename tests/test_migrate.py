@@ -566,6 +566,8 @@ MOVES = ("ModifyRule", "ModifyListener", "UpdateService")
         (("--force-new-deployment",), "drop --force-new-deployment"),
         (("--env", "web", "A=1"), "drop the change options"),
         (("--strategy", "rolling"), "drop --strategy rolling"),
+        (("--codedeploy-appspec", "appspec.json"), "drop --codedeploy-appspec"),
+        (("-n", "api"), "--migrate-to-native acts on one service: give a single -n"),
     ],
 )
 def test_migrate_with_a_deploy_option_is_a_usage_error(sandbox, cluster, extra, words):
@@ -751,6 +753,37 @@ def test_a_service_without_a_deployment_group_is_refused(sandbox, cluster):
     run = migrate(sandbox, cluster, ROLE)
     assert run.code == 17
     assert "No CodeDeploy deployment group deploys service web" in run.stderr
+
+
+def test_the_group_is_found_as_a_deploy_finds_it_and_may_be_named(sandbox, cluster):
+    """The migration finds the group as a CODE_DEPLOY deploy does (the ECS applications'
+    groups, BatchGetDeploymentGroups), refuses two naming the service, and takes
+    --codedeploy-application/--codedeploy-group to choose one."""
+    made = codedeploy_service(sandbox, cluster)
+    run = migrate(sandbox, cluster, made["role"], "--dry-run")
+    assert run.code == 0, said(run)
+    assert "BatchGetDeploymentGroups" in run.calls
+    assert "GetDeploymentGroup" not in run.calls
+    codedeploy = sandbox.client("codedeploy")
+    codedeploy.create_application(applicationName=f"{cluster}-other", computePlatform="ECS")
+    codedeploy.create_deployment_group(
+        applicationName=f"{cluster}-other",
+        deploymentGroupName="other",
+        serviceRoleArn=made["role"],
+        ecsServices=[{"serviceName": "web", "clusterName": cluster}],
+    )
+    run = migrate(sandbox, cluster, made["role"], "--dry-run")
+    assert run.code == 3, said(run)
+    assert f"{cluster}-app/{cluster}-group" in run.stderr
+    assert f"{cluster}-other/other" in run.stderr
+    assert "choose one with --codedeploy-application and --codedeploy-group" in run.stderr
+    chosen = ("--codedeploy-application", f"{cluster}-app", "--codedeploy-group")
+    run = migrate(sandbox, cluster, made["role"], "--dry-run", *chosen, f"{cluster}-group")
+    assert run.code == 0, said(run)
+    assert f"CodeDeploy application {cluster}-app, deployment group {cluster}-group" in said(run)
+    run = migrate(sandbox, cluster, made["role"], "--dry-run", *chosen, "nope")
+    assert run.code == 17, said(run)
+    assert run.applied == []
 
 
 def test_a_custom_configuration_that_cannot_be_read_needs_strategy(sandbox, cluster):

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import FAST, deploy, run_cli, seed, start_cli
+from tests.test_ci_conditions import wait_until
 from tests.test_sandbox import STAGES  # ECS's lifecycle stages, in order
 
 BREAKER = {"deploymentCircuitBreaker": {"enable": True, "rollback": True}}
@@ -413,15 +414,40 @@ def test_a_rollback_puts_the_service_own_strategy_back(sandbox, cluster, minute)
 
 def test_our_rollback_of_a_strategy_override_puts_blue_green_back(sandbox, cluster, minute):
     native(sandbox, cluster)  # BLUE_GREEN, with the circuit breaker
-    sandbox.set_faults(fail_images=("*:broken",))
+    # ECS's breaker would trip as --max-failed-tasks 1 decides (a race that
+    # test_a_rollback_that_ecs_began_as_our_verdict_came_is_ecs_rollback settles): here it
+    # holds off, so the rollback is ours
+    sandbox.set_faults(fail_images=("*:broken",), circuit_breaker_threshold=1000)
     run = deploy(
         sandbox, cluster, "-i", "nginx:broken", "--strategy", "rolling", "--max-failed-tasks",
         "1", "--enable-rollback", "-t", "20", "--output", "json",
     )  # fmt: skip
-    assert run.code in (15, 21), run.stderr  # ours, or ECS's breaker first
+    assert run.code == 21, run.stderr
     conf = service_conf(sandbox, cluster)
     assert conf["strategy"] == "BLUE_GREEN"
     assert conf["taskDefinition"].endswith(":1")
+
+
+def test_ecs_rollback_as_our_verdict_came_also_puts_blue_green_back(sandbox, cluster, minute):
+    """The race above, settled the other way: ECS's breaker goes back to web:1 as
+    --max-failed-tasks decides. The run is ECS's rollback (15), and the service gets its own
+    strategy back all the same."""
+    native(sandbox, cluster)
+    sandbox.set_faults(fail_images=("*:broken",), circuit_breaker_threshold=1000)
+    sandbox.scheduler.inject("ListTasks", "hold")  # the verdict's look at the stopped tasks
+    started = start_cli(
+        sandbox, "-c", cluster, "-n", "web", *FAST, "-i", "nginx:broken", "--strategy",
+        "rolling", "--max-failed-tasks", "1", "--enable-rollback", "--output", "json",
+    )  # fmt: skip
+    started.wait_for_call(sandbox, "ListTasks")
+    sandbox.set_faults(circuit_breaker_threshold=1)
+    wait_until(lambda: service_conf(sandbox, cluster)["taskDefinition"].endswith(":1"))
+    sandbox.scheduler.release("ListTasks")
+    run = started.finish(sandbox)
+    assert run.code == 15, run.stdout + run.stderr
+    assert summary(run)["outcome"] == "rolled_back_by_ecs"
+    assert service_conf(sandbox, cluster)["strategy"] == "BLUE_GREEN"
+    assert run.applied.count("UpdateService") == 2  # the deploy, then the strategy put back
 
 
 def test_a_successful_strategy_override_stays_on_the_service(sandbox, cluster, minute):

@@ -474,7 +474,7 @@ def test_signal_while_waiting_reports_and_rolls_back(sandbox, cluster, sig, code
         sandbox, "-c", cluster, "-n", "web", "-i", "nginx:2", "--enable-rollback", "-t", "60", *FAST
     )
     started.wait_for_call(sandbox, "UpdateService")
-    time.sleep(0.5)  # it is waiting on a stalled rollout now
+    started.wait_for_call(sandbox, "DescribeServices", 2)  # it polls a stalled rollout now
     signalled_at = len(sandbox.requests)
     started.signal(sig)
     started.wait_for_call(sandbox, "UpdateService", 2)  # the rollback's UpdateService

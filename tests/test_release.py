@@ -276,13 +276,14 @@ def test_an_abort_reports_where_each_service_stood(sandbox, cluster):
         "--output", "json",
     )  # fmt: skip
     started.wait_for_call(sandbox, "UpdateService", nth=2)
-    sandbox.scheduler.inject("DescribeServices", "delay", delay=3.0, count=None, seconds=10)
+    sandbox.scheduler.inject("DescribeServices", "hold", count=None, seconds=30)
     n = sandbox.requests[started.log_start :].count("DescribeServices")
     started.wait_for_call(sandbox, "DescribeServices", nth=n + 1)  # a poll is held
     started.signal(signal.SIGTERM)
-    time.sleep(0.2)
+    time.sleep(0.5)  # two signals, not one: the first is handled before the second comes
     started.signal(signal.SIGTERM)
     run = started.finish(sandbox)
+    sandbox.scheduler.release("DescribeServices")
     assert run.code == 143, run.stderr
     summary = json.loads(run.stdout)
     assert summary["outcome"] == "aborted"

@@ -54,9 +54,12 @@ PHASES = {
     "describe": Phase("DescribeServices", (*GOOD, "-t", "3")),
     "register": Phase("RegisterTaskDefinition", (*GOOD, "-t", "3")),
     "update": Phase("UpdateService", (*GOOD, "-t", "3")),
-    # -t 4 and a fault of 5.5 s: it outlasts the wait even when the command takes 1.5 s to
-    # start (a loaded CI machine), and ends in time for the rollback (a fresh -t 4)
-    "wait": Phase("DescribeServices", (*GOOD, "-t", "4"), skip=1),
+    # The new image never starts (stall_images): the wait cannot succeed however late the
+    # fault lands; it ends on the error (or, on a machine slow enough that the 5.5 s fault
+    # is over first, at -t 4), and the rollback to the old image (a fresh -t 4) succeeds
+    "wait": Phase(
+        "DescribeServices", (*GOOD, "-t", "4"), skip=1, faults={"stall_images": ("nginx:2",)}
+    ),
     "explain": Phase(
         "ListTasks",
         (*BROKEN, "-t", "30"),

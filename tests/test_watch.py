@@ -162,6 +162,91 @@ def test_assess(service, settings, outcome, reason):
             assert reason in verdict.reason
 
 
+BREAKER_ON = {"deploymentCircuitBreaker": {"enable": True, "rollback": True}}
+FAILED_EVENT = "(service web) (deployment new) deployment failed: tasks failed to start."
+BY_THE_BREAKER = (
+    "rolled back by ECS to web:1, triggered by the deployment circuit breaker: "
+    "tasks failed to start"
+)
+
+
+def rolled_back(*deployments: dict[str, Any], events: tuple[str, ...] = ()) -> Service:
+    """A snapshot after ECS's circuit breaker put web:1 back (PRIMARY), with its events."""
+    return Service.from_api(
+        {
+            "serviceName": "web",
+            "status": "ACTIVE",
+            "taskDefinition": OLD,
+            "deployments": [dep("rb", "PRIMARY", OLD), *deployments],
+            "events": [{"id": str(i), "message": m} for i, m in enumerate(events)],
+            "deploymentConfiguration": BREAKER_ON,
+        }
+    )
+
+
+FAILED_NEW = dep(
+    "new", "ACTIVE", NEW, failed=3, state="FAILED",
+    reason="ECS deployment circuit breaker: tasks failed to start.",
+)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("service", "seen"),
+    [
+        (rolled_back(FAILED_NEW), None),  # the poll caught our deployment FAILED
+        (rolled_back(events=(FAILED_EVENT,)), None),  # ECS dropped it: its event says why
+        (rolled_back(), Deployment.from_api(FAILED_NEW)),  # an earlier poll saw it FAILED
+    ],
+)
+def test_an_ecs_rollback_reads_the_same_whichever_poll_caught_it(service, seen):
+    verdict = assess(service, TARGET, SETTINGS, seen=seen)
+    assert verdict is not None
+    assert verdict.outcome is Outcome.ROLLED_BACK_BY_ECS
+    assert verdict.reason == BY_THE_BREAKER
+
+
+@pytest.mark.parametrize(
+    ("events", "reason"),
+    [
+        ((), "rolled back by ECS to web:1: the deployment was replaced"),
+        (
+            ("(service web) (deployment other) deployment failed: tasks failed to start.",),
+            "rolled back by ECS to web:1: the deployment was replaced",  # not ours
+        ),
+        (
+            ("(service web) (deployment new) deployment failed: alarm 5xx detected.",),
+            "rolled back by ECS to web:1: deployment failed: alarm 5xx detected",
+        ),
+    ],
+)
+def test_an_ecs_rollback_names_only_what_ecs_said(events, reason):
+    verdict = assess(rolled_back(events=events), TARGET, SETTINGS)
+    assert verdict is not None
+    assert verdict.reason == reason
+
+
+def test_a_deployment_that_ecs_drops_is_shown_as_last_seen():
+    """ECS lists our failed deployment no more once its rollback drained it: the status and
+    the counts stay those last seen, never `new 0/0 ...; unknown`."""
+    failing = svc(dep("new", "PRIMARY", NEW, failed=2), dep("old", "ACTIVE", OLD, running=2))
+    gone = rolled_back(events=(FAILED_EVENT,))
+    shown: list[Deployment | None] = []
+
+    class Shown(Seen):
+        def progress(self, service, deployment, elapsed, sd=None):  # type: ignore[no-untyped-def]
+            shown.append(deployment)
+
+    clock = FakeClock()
+    result = watch(
+        Script([failing, gone]), TARGET, SETTINGS, Shown(), clock=clock, sleep=clock.sleep
+    )
+    assert result.outcome is Outcome.ROLLED_BACK_BY_ECS
+    assert result.reason == BY_THE_BREAKER
+    assert [d.id if d else None for d in shown] == ["new", "new"]
+    assert result.deployment is not None
+    assert result.deployment.failed_tasks == 2
+
+
 @dataclass
 class FakeClock:
     now: float = 0.0

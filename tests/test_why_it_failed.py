@@ -149,6 +149,30 @@ def test_three_or_more_identical_failures_read_the_logs_once(sandbox, cluster):
     same = [d for d in summary["diagnosis"] if d["same_failure_as"]]
     assert len(same) == len(summary["diagnosis"]) - 1
     assert "the same failure as task" in said(run)
+    assert "(its logs are above)" in said(run)
+
+
+@pytest.mark.parametrize(
+    ("container", "image", "faults", "note"),
+    [
+        (None, "nginx:gone", {"fail_images": ("*:gone",)}, "no logConfiguration"),
+        (awslogs(), "nginx:gone", {"fail_images": ("*:gone",)}, "no log stream to read"),
+    ],
+    ids=["no log configuration", "never started"],
+)
+def test_a_repeated_failure_says_its_logs_are_above_only_when_they_are(
+    sandbox, cluster, container, image, faults, note
+):
+    if container is not None:
+        container = awslogs(f"/{cluster}")
+        log_group(sandbox, f"/{cluster}")
+    service(sandbox, cluster, container, desired_count=2)
+    sandbox.set_faults(**faults)
+    run, _ = deploy(sandbox, cluster, "-i", image)
+    assert run.code == 15, run.stderr
+    assert f"container web: {note}" in said(run)
+    assert "the same failure as task" in said(run)
+    assert "its logs are above" not in said(run)
 
 
 def test_logs_in_another_region_are_read_there(sandbox, cluster):

@@ -33,7 +33,7 @@ from ecsdeploy.errors import (
 )
 from ecsdeploy.gateways import CodeDeployGateway
 from ecsdeploy.models import Service, Task, short_name
-from ecsdeploy.plan import PLACEHOLDER_ARN, Planner, new_revision_asked
+from ecsdeploy.plan import PLACEHOLDER_ARN, Planner
 from ecsdeploy.policy import Interrupted
 from ecsdeploy.result import DeployResult, Outcome, Rollback
 from ecsdeploy.rollback import guarded
@@ -163,6 +163,13 @@ class Follower:
     #: Deployments whose Ready wait we answered: CodeDeploy may show them Ready a moment
     #: longer, and they must not be answered twice.
     answered: set[str] = field(default_factory=set)
+    #: The service, for its stopped tasks' diagnosis (None: no target health is read).
+    service: Service | None = None
+    #: Each replacement task set's target group ARNs (DescribeTaskSets, once a task set).
+    target_groups: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: Replacement task sets whose targets were all seen healthy (no more reads).
+    healthy_sets: set[str] = field(default_factory=set)
+    shown_targets: frozenset[tuple[str, str]] = frozenset()
 
     def read(self, deployment_id: str) -> Snapshot:
         info = self.cd.deployment(deployment_id)
@@ -436,6 +443,8 @@ class Follower:
                 )
                 if green.get("runningCount") != green.get("desiredCount"):
                     self.stopped_tasks(str(green.get("identifer") or ""))
+            if dict(snap.events).get("Install") == "InProgress" and green.get("runningCount"):
+                self.watch_targets(str(green.get("identifer") or ""))
         if snap.status != self.shown_status:
             self.shown_status = snap.status
             reporter.info(f"CodeDeploy {what} {snap.info.get('deploymentId')}: {snap.status}")
@@ -457,14 +466,67 @@ class Follower:
             raise
         except EcsDeployError:
             return
+        service = self._replacement(task_set_id) if tasks else None
         for task in tasks:
             self.tasks_seen.add(task.arn)
             self.r.stopped_tasks.append(task)
             self.story.reporter.task_stopped(task)
             if self.story.diagnoser is not None:
-                diagnosis = self.story.diagnoser.task(task, None)
+                diagnosis = self.story.diagnoser.task(task, service)
                 self.r.diagnosis.append(diagnosis)
                 self.story.reporter.diagnosis(diagnosis)
+
+    def watch_targets(self, task_set_id: str) -> None:
+        """While CodeDeploy installs the replacement (Install waits for its targets to be
+        healthy), its target group's health is read each poll until every target is healthy:
+        ECS deregisters a task's target when it stops it, so a stopped task's diagnosis finds
+        its reason only in a read made before (as a rolling deploy reads on ECS's event)."""
+        if not task_set_id or task_set_id in self.healthy_sets or self.story.diagnoser is None:
+            return
+        service = self._replacement(task_set_id)
+        if service is None or not service.target_groups:
+            return
+        targets = self.story.diagnoser.read_targets(service)
+        if targets and all(t.state == "healthy" for t in targets):
+            self.healthy_sets.add(task_set_id)
+        bad = frozenset((t.target, t.state) for t in targets if t.state != "healthy")
+        if bad != self.shown_targets:
+            self.shown_targets = bad
+            self.story.reporter.targets(targets)
+        if any(state == "unhealthy" for _, state in bad):
+            # ECS replaces a task failing the health checks, maybe between two polls (the
+            # counts unchanged): its stopped tasks are looked for while any is unhealthy
+            self.stopped_tasks(task_set_id)
+
+    def _replacement(self, task_set_id: str) -> Service | None:
+        """The service as its replacement task set runs it: behind that task set's target
+        group, whose health the diagnosis reads as a rolling deploy's does. CodeDeploy's
+        ECS target names the target group only by name; ECS's task set (DescribeTaskSets)
+        has its ARN, read once a task set. None when it cannot be read."""
+        if self.service is None:
+            return None
+        if task_set_id not in self.target_groups:
+            assert self.cfg.cluster
+            ecs = self.story.ecs
+            try:
+                with ecs.within(3.0):
+                    answer = ecs.call(
+                        "DescribeTaskSets",
+                        cluster=self.cfg.cluster,
+                        service=self.service.name,
+                        taskSets=[task_set_id],
+                    )
+            except Interrupted:
+                raise
+            except EcsDeployError:
+                return None
+            self.target_groups[task_set_id] = tuple(
+                str(lb["targetGroupArn"])
+                for ts in answer.get("taskSets") or []
+                for lb in ts.get("loadBalancers") or []
+                if lb.get("targetGroupArn")
+            )
+        return replace(self.service, target_groups=self.target_groups[task_set_id])
 
     def note(self, snap: Snapshot) -> None:
         """What the summary reports of the deployment."""
@@ -497,47 +559,12 @@ class Follower:
 # -- finding the group --------------------------------------------------------------------
 
 
-def _names_service(info: Mapping[str, Any], cluster: str, service: str) -> bool:
-    return any(
-        s.get("serviceName") == service and short_name(str(s.get("clusterName", ""))) == cluster
-        for s in info.get("ecsServices") or []
-    )
-
-
 def find_group(cd: CodeDeployGateway, cfg: DeployConfig) -> Group:
-    """The deployment group whose ecsServices name the service: the one given, or found by
-    listing the ECS applications and their groups."""
+    """The deployment group whose ecsServices name the service: the one given, or found."""
     assert cfg.cluster
     assert cfg.service
-    cluster = short_name(cfg.cluster)
-    if cfg.codedeploy_application and cfg.codedeploy_group:
-        info = cd.deployment_group(cfg.codedeploy_application, cfg.codedeploy_group)
-        if not _names_service(info, cluster, cfg.service):
-            raise UsageError(
-                f"CodeDeploy deployment group {cfg.codedeploy_group} of application "
-                f"{cfg.codedeploy_application} does not deploy service {cfg.service} of "
-                f"cluster {cluster}; check --codedeploy-application and --codedeploy-group"
-            )
-        return Group(cfg.codedeploy_application, cfg.codedeploy_group, info)
-    found = []
-    for app in cd.ecs_applications():
-        names = cd.deployment_groups(app)
-        for info in cd.deployment_groups_info(app, names) if names else []:
-            if _names_service(info, cluster, cfg.service):
-                found.append(Group(app, str(info.get("deploymentGroupName")), info))
-    if not found:
-        raise NotFoundError(
-            f"No CodeDeploy deployment group deploys service {cfg.service} of cluster "
-            f"{cluster} (service uses the CODE_DEPLOY controller); give "
-            "--codedeploy-application and --codedeploy-group; nothing was changed"
-        )
-    if len(found) > 1:
-        listed = ", ".join(f"{g.application}/{g.name}" for g in found)
-        raise UsageError(
-            f"Several CodeDeploy deployment groups deploy service {cfg.service}: {listed}; "
-            "choose one with --codedeploy-application and --codedeploy-group"
-        )
-    return found[0]
+    info = cd.group_of(cfg.cluster, cfg.service, cfg.codedeploy_application, cfg.codedeploy_group)
+    return Group(str(info["applicationName"]), str(info.get("deploymentGroupName")), info)
 
 
 def check_idle(cd: CodeDeployGateway, group: Group) -> None:
@@ -552,16 +579,19 @@ def check_idle(cd: CodeDeployGateway, group: Group) -> None:
         )
 
 
-def _follower(story: Story, cd: CodeDeployGateway, cfg: DeployConfig, r: DeployResult) -> Follower:
+def _follower(
+    story: Story, cd: CodeDeployGateway, cfg: DeployConfig, r: DeployResult, service: Service
+) -> Follower:
     assert cfg.cluster
     assert cfg.service
-    return Follower(story, cd, cfg, r, f"{short_name(cfg.cluster)}:{cfg.service}")
+    target = f"{short_name(cfg.cluster)}:{cfg.service}"
+    return Follower(story, cd, cfg, r, target, service=service)
 
 
 def _gateway(story: Story) -> CodeDeployGateway:
     if story.readers is None:
         raise AwsError("CodeDeploy needs the run's AWS clients; none were given")
-    return story.readers.codedeploy_deployments(story.policy)
+    return story.readers.codedeploy(story.policy)
 
 
 # -- the stories ---------------------------------------------------------------------------
@@ -591,18 +621,10 @@ def deploy(story: Story, cfg: DeployConfig, r: DeployResult, service: Service) -
     check_idle(cd, group)
 
     planner = Planner(story.ecs, reporter)
-    plan = containers = None
-    target_arn = old_arn
-    if cfg.revision is not None:
-        target_arn, containers = planner.resolve_revision(cfg, service)
-        if target_arn == old_arn and not cfg.force_new_deployment:
-            r.outcome = Outcome.DRY_RUN if cfg.dry_run else Outcome.SUCCEEDED
-            r.reason = f"already on {short_name(old_arn)}"
-            reporter.info(f"The service already runs {short_name(old_arn)}: nothing to do")
-            return
-    elif new_revision_asked(cfg):
-        plan = planner.plan_revision(cfg, old_arn)
-        containers = plan.containers
+    target = planner.target(cfg, service, r)
+    if target is None:
+        return
+    plan, containers, target_arn = target.plan, target.containers, target.arn
     lb = service.load_balancers[0] if service.load_balancers else {}
     container, port = lb.get("containerName"), lb.get("containerPort")
     images = [str(i) for i in (cfg.image, *cfg.extra_images) if i is not None]
@@ -646,7 +668,7 @@ def deploy(story: Story, cfg: DeployConfig, r: DeployResult, service: Service) -
         f"({request['description']})"
     )
     story.phase = Phase.WAITING
-    _follower(story, cd, cfg, r).follow_to_the_end(deployment_id)
+    _follower(story, cd, cfg, r, service).follow_to_the_end(deployment_id)
 
 
 def _refuse_options(cfg: DeployConfig) -> None:
@@ -763,6 +785,6 @@ def resume(story: Story, cfg: DeployConfig, r: DeployResult, service: Service) -
         asked = "--resume rollback"
     story.service_updated = True
     story.phase = Phase.WAITING
-    follower = _follower(story, cd, replace(cfg, on_pause="wait"), r)
+    follower = _follower(story, cd, replace(cfg, on_pause="wait"), r, service)
     follower.answered.add(deployment_id)
     follower.follow_to_the_end(deployment_id, asked=asked)

@@ -14,18 +14,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ecsdeploy.changes import Changes
-from ecsdeploy.diagnose import DEFAULT_LOG_LINES
 from ecsdeploy.errors import EcsDeployError, ExitCode, UsageError
 from ecsdeploy.files import MAX_ENV_FILE_BYTES, read_regular_file, read_task_definition_file
 from ecsdeploy.image import ImageRef, parse_image, parse_tag
+from ecsdeploy.limits import DEFAULT_LOG_LINES
 from ecsdeploy.models import NATIVE_STRATEGIES, STRATEGIES
 
 if TYPE_CHECKING:
     from ecsdeploy.aws import AwsSettings
-
-INT32_MAX = 2**31 - 1  # ECS's integer fields are 32-bit
-MAX_TIMEOUT = 7 * 24 * 3600.0  # a week: longer is a typo, and sleeps cannot take any float
-MAX_POLL_INTERVAL = 300.0
 
 
 def split_services(values: tuple[str, ...]) -> tuple[str, ...]:
@@ -274,10 +270,8 @@ def _codedeploy_appspec(opts: dict[str, Any], services: tuple[str, ...]) -> dict
             "--codedeploy-application and --codedeploy-group go together: give both, or "
             "neither (the group that deploys the service is then looked up)"
         )
-    if (app or path) and not opts["service"]:
-        raise UsageError("The --codedeploy-* options act on a service: use them with -c and -n")
-    if (app or path) and len(services) > 1:
-        raise UsageError("The --codedeploy-* options act on one service: give a single -n")
+    if app or path:
+        _one_service("--codedeploy-application" if app else "--codedeploy-appspec", opts, services)
     if not path:
         return None
     if opts["resume"]:
@@ -294,6 +288,14 @@ def _codedeploy_appspec(opts: dict[str, Any], services: tuple[str, ...]) -> dict
             f"Cannot read --codedeploy-appspec {path}: not UTF-8 text (byte {exc.start})"
         ) from exc
     return parse_template(text, f"--codedeploy-appspec {path}")
+
+
+def _one_service(flag: str, opts: dict[str, Any], services: tuple[str, ...]) -> None:
+    """An option that acts on exactly one service (-c and a single -n)."""
+    if not opts["service"]:
+        raise UsageError(f"{flag} acts on a service: use it with -c and -n")
+    if len(services) > 1:
+        raise UsageError(f"{flag} acts on one service: give a single -n")
 
 
 # -- the rule groups, in the order build_config applies them ----------------------------------
@@ -354,6 +356,7 @@ _NOT_WITH_MIGRATION = {
     "min_percent": "-m/--min",
     "max_percent": "-M/--max",
     "max_definitions": "--max-definitions",
+    "codedeploy_appspec": "--codedeploy-appspec",
 }
 
 
@@ -365,11 +368,10 @@ def _check_migration(opts: dict[str, Any], services: tuple[str, ...], changes: C
         if role:
             raise UsageError("--infrastructure-role-arn is only valid with --migrate-to-native")
         return
-    if not opts["service"]:
-        raise UsageError("--migrate-to-native moves a service: use it with -c and -n")
-    if len(services) > 1:
-        raise UsageError("--migrate-to-native moves one service at a time: give a single -n")
-    given = [flag for key, flag in _NOT_WITH_MIGRATION.items() if opts[key] not in (None, False)]
+    _one_service("--migrate-to-native", opts, services)
+    given = [
+        flag for key, flag in _NOT_WITH_MIGRATION.items() if opts.get(key) not in (None, False)
+    ]
     if changes.given:
         given.append("the change options (--env, --secret, ...)")
     if given:

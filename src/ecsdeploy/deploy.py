@@ -28,7 +28,7 @@ from ecsdeploy.gateways import AwsReaders
 from ecsdeploy.models import NATIVE_STRATEGIES, Service
 from ecsdeploy.models import short_name as _short
 from ecsdeploy.output import Reporter
-from ecsdeploy.plan import PLACEHOLDER_ARN, Plan, Planner, new_revision_asked
+from ecsdeploy.plan import PLACEHOLDER_ARN, Plan, Planner
 from ecsdeploy.policy import RunPolicy
 from ecsdeploy.result import DeployResult, Outcome
 from ecsdeploy.story import NO_ROLLBACK, Phase, Story, record_pause
@@ -179,27 +179,16 @@ def plan_service(
     _check_deployable(service)
     old_arn = r.old_task_definition = r.new_task_definition = service.task_definition
     reporter.info(f"Current task definition: {old_arn}")
-    _note_deployments_in_progress(reporter, service)
     story.phase = Phase.PREPARING
     conf = None
     if cfg.strategy.given:
         conf = merge_deployment_configuration(service.deployment_configuration, cfg.strategy)
         r.own_configuration = dict(service.deployment_configuration)
     r.strategy = str((conf or service.deployment_configuration).get("strategy") or "ROLLING")
-    plan = containers = None
-    target_arn = old_arn
-    if cfg.revision is not None:
-        target_arn, containers = planner.resolve_revision(cfg, service)
-        if target_arn == old_arn and not cfg.force_new_deployment:
-            outcome = Outcome.DRY_RUN if cfg.dry_run else Outcome.SUCCEEDED
-            r.outcome, r.reason = outcome, f"already on {_short(old_arn)}"
-            # a migration belongs to a move: with none, it is not run (and that is said)
-            skipped = "; the migration (--pre-deploy) was not run" if cfg.pre_deploy else ""
-            reporter.info(f"The service already runs {_short(old_arn)}: nothing to do{skipped}")
-            return None
-    elif new_revision_asked(cfg):
-        plan = planner.plan_revision(cfg, old_arn)
-        containers = plan.containers
+    target = planner.target(cfg, service, r)
+    if target is None:
+        return None
+    plan, containers, target_arn = target.plan, target.containers, target.arn
     update = _service_update(cfg, service, PLACEHOLDER_ARN if plan else target_arn, conf)
     ecs.check_request("UpdateService", update, UsageError)
     if containers is not None:  # a new revision, or another existing one
@@ -257,6 +246,7 @@ def move_service(story: Story, cfg: DeployConfig, planned: ServicePlan, r: Deplo
     update = planned.update
     update["taskDefinition"] = planned.target
     story.phase = Phase.UPDATING
+    _note_deployments_in_progress(reporter, service)
     updated = story.update_service(cfg, service, update, orphan=planned.own_revision)
     story.service_updated = True
     r.deployment_id = deployment_id = story.deployment_to_follow(cfg, updated)
@@ -303,11 +293,11 @@ def move_service(story: Story, cfg: DeployConfig, planned: ServicePlan, r: Deplo
         if target.service_deployment_arn:
             roll_back_native(story, cfg, r, rollout, target=target, previous=result)
         else:
-            roll_back_rolling(story, cfg, r, old_arn)
+            roll_back_rolling(story, cfg, r, old_arn, seen=result.deployment)
     if result.outcome is Outcome.ERROR and r.code != ExitCode.ROLLED_BACK:
         # an answer to a hook failed: unless rolled back, the deployment still waits
         record_pause(cfg, r, result.service_deployment)
-    if r.code == ExitCode.ROLLED_BACK or result.outcome in _BACK_ON_THE_OLD_REVISION:
+    if r.code == ExitCode.ROLLED_BACK or r.outcome in _BACK_ON_THE_OLD_REVISION:
         from ecsdeploy.rollback import put_back_configuration
 
         put_back_configuration(story, cfg, r)
@@ -349,7 +339,8 @@ def prepare_release(
         if planned.migration is not None:
             planned.migration["taskDefinition"] = planned.target
             assert planned.containers is not None
-            if not _migrate(story, cfg, planned.migration, planned.containers, r):
+            moving = [p.service.name for p in plans]
+            if not _migrate(story, cfg, planned.migration, planned.containers, r, services=moving):
                 return False
             planned.migration = None
     return True
@@ -389,9 +380,11 @@ def _migrate(
     params: dict[str, Any],
     containers: Sequence[Mapping[str, Any]],
     r: DeployResult,
+    *,
+    services: Sequence[str] = (),
 ) -> bool:
     """--pre-deploy: the new revision's one-off migration task, followed to its end (logs
-    streamed); True when it exited 0 and the service may move."""
+    streamed); True when it exited 0 and the service (a release's `services`) may move."""
     from ecsdeploy.register import run_one_off
 
     story.phase = Phase.MIGRATING
@@ -403,7 +396,8 @@ def _migrate(
         r.code, r.outcome = ExitCode.MIGRATION_FAILED, Outcome.FAILED
         r.reason = f"migration failed ({'; '.join(ended.failures)}): no service was changed"
         return False
-    story.reporter.info("Migration succeeded: updating the service")
+    moving = f"services {', '.join(services)}" if len(services) > 1 else "service"
+    story.reporter.info(f"Migration succeeded: updating the {moving}")
     return True
 
 
@@ -432,7 +426,8 @@ def _service_update(
 
 
 def _note_deployments_in_progress(reporter: Reporter, service: Service) -> None:
-    """Say so when our deploy is about to replace one that has not finished."""
+    """Say so, as our UpdateService is sent, when it replaces a deployment that has not
+    finished (not before: a check that refuses the deploy replaces nothing)."""
     d = service.primary
     if d is None or d.rollout_completed:
         return

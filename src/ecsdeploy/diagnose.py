@@ -19,19 +19,16 @@ from typing import Any, Protocol
 
 from ecsdeploy.changes import MASK, looks_secret, mask_value
 from ecsdeploy.errors import AwsAccessError, EcsDeployError, NotFoundError
+from ecsdeploy.limits import DEFAULT_LOG_LINES, MIN_MASKED_LENGTH
 from ecsdeploy.models import Service, Task
 from ecsdeploy.policy import Interrupted, RunPolicy
 
-DEFAULT_LOG_LINES = 20
 #: Distinct failures whose logs are read; identical ones after them are counted.
 MAX_DISTINCT_FAILURES = 3
 #: Seconds one task's diagnosis may take (its reads retry within it), never past --timeout.
 DIAGNOSIS_BUDGET = 1.0
 #: A log line longer than this is cut (a minified stack trace can be megabytes).
 LOG_LINE_WIDTH = 240
-#: Secret values shorter than this are not masked inside log lines: masking "1" or "on"
-#: would garble every line without protecting anything.
-MIN_MASKED_LENGTH = 4
 
 
 @dataclass(frozen=True)
@@ -104,6 +101,8 @@ class TaskDiagnosis:
     targets: tuple[TargetHealth, ...] = ()
     #: The task id of an identical failure whose logs were read already.
     same_as: str | None = None
+    #: That failure's diagnosis showed log lines (so they are above this one's).
+    same_as_logged: bool = False
     #: Why this failure's logs were not read (too many distinct failures already).
     not_read: str | None = None
 
@@ -279,6 +278,8 @@ class Diagnoser:
     #: Values masked in every line besides each container's own (the run's credentials).
     known_secrets: Sequence[str] = ()
     seen: dict[tuple[object, ...], str] = field(default_factory=dict)
+    #: Tasks whose diagnosis showed log lines.
+    logged: set[str] = field(default_factory=set)
     targets: dict[str, TargetHealth] = field(default_factory=dict)
     _definitions: dict[str, Mapping[str, Any]] = field(default_factory=dict)
 
@@ -298,7 +299,8 @@ class Diagnoser:
             targets = tuple(t for t in self.read_targets(service) if t.target in task.private_ips)
         key = signature(task)
         if key in self.seen:
-            return _with(base, targets=targets, same_as=self.seen[key])
+            first = self.seen[key]
+            return _with(base, targets=targets, same_as=first, same_as_logged=first in self.logged)
         if len(self.seen) >= MAX_DISTINCT_FAILURES:
             return _with(
                 base,
@@ -341,6 +343,8 @@ class Diagnoser:
                     note,
                 )
             )
+        if any(f.lines for f in findings):
+            self.logged.add(task.id)
         return _with(base, containers=tuple(findings), targets=targets)
 
     def read_targets(self, service: Service) -> list[TargetHealth]:

@@ -191,6 +191,35 @@ class ServiceReader(Protocol):
     def describe(self, ecs: EcsGateway, cluster: str, name: str) -> Service: ...
 
 
+class FirstRead:
+    """A service's first read sent at once, on a thread of its own, while the rest of the
+    command loads (the story's modules, the preflight's clients): it is the answer to the
+    gateway's first `describe_service` of that service, raising what that call would have
+    raised; every later read is sent anew."""
+
+    def __init__(self, ecs: EcsGateway, cluster: str, service: str) -> None:
+        import threading
+        from concurrent.futures import Future
+
+        self._of = (cluster, service)
+        self._answer: Future[Service] = Future()
+
+        def read() -> None:
+            try:
+                self._answer.set_result(ecs.describe_one_service(cluster, service))
+            except BaseException as exc:  # the caller's to raise
+                self._answer.set_exception(exc)
+
+        threading.Thread(target=read, name="first-read", daemon=True).start()
+        ecs.reader = self
+
+    def describe(self, ecs: EcsGateway, cluster: str, name: str) -> Service:
+        ecs.reader = None  # once
+        if (cluster, name) != self._of:
+            return ecs.describe_one_service(cluster, name)
+        return self._answer.result()
+
+
 class Gateway:
     """One AWS client's calls, under the run's policy: every retry bounded by its deadline,
     no call once a signal has arrived. Reads are retried on throttling, 5xx and connection

@@ -13,12 +13,13 @@ import threading
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ecsdeploy.diagnose import TargetHealth
 from ecsdeploy.ecs import EcsGateway, Gateway
+from ecsdeploy.models import short_name
 from ecsdeploy.policy import RunPolicy
 
 if TYPE_CHECKING:
     from ecsdeploy.aws import Clients
+    from ecsdeploy.diagnose import TargetHealth
 
 
 class LogsGateway(Gateway):
@@ -59,6 +60,8 @@ class LogsGateway(Gateway):
 
 class ElbGateway(Gateway):
     def target_health(self, target_group: str) -> list[TargetHealth]:
+        from ecsdeploy.diagnose import TargetHealth  # loaded by the diagnosis that asks
+
         page = self.call("DescribeTargetHealth", TargetGroupArn=target_group)
         found = []
         for d in page.get("TargetHealthDescriptions", []):
@@ -203,8 +206,10 @@ class AwsReaders:
     def iam(self, policy: RunPolicy) -> IamGateway:
         return self._gateway(IamGateway, "iam", None, policy)
 
-    def codedeploy(self, policy: RunPolicy) -> CodeDeployGroups:
-        return self._gateway(CodeDeployGroups, "codedeploy", None, policy)
+    def codedeploy(self, policy: RunPolicy) -> CodeDeployGateway:
+        """CodeDeploy, for a CODE_DEPLOY service's deploy (codedeploy.py) and its migration
+        (migration.py)."""
+        return self._gateway(CodeDeployGateway, "codedeploy", None, policy)
 
     def events(self, policy: RunPolicy) -> EventsGateway:
         gateway = self._gateway(EventsGateway, "events", None, policy)
@@ -218,10 +223,6 @@ class AwsReaders:
 
     def sts(self, policy: RunPolicy) -> StsGateway:
         return self._gateway(StsGateway, "sts", None, policy)
-
-    def codedeploy_deployments(self, policy: RunPolicy) -> CodeDeployGateway:
-        """CodeDeploy for deploying a CODE_DEPLOY service (codedeploy.py)."""
-        return self._gateway(CodeDeployGateway, "codedeploy", None, policy)
 
 
 class EventsGateway(Gateway):
@@ -363,87 +364,25 @@ class IamGateway(Gateway):
             return None
 
 
-class CodeDeployGroups(Gateway):
-    """The CodeDeploy reads of a migration: the deployment group of a service, its
-    deployments in progress, its deployment configuration, the AppSpec it last deployed."""
-
-    def groups_of(self, cluster: str, service: str) -> list[dict[str, Any]]:
-        """Every ECS deployment group whose ecsServices names this cluster and service."""
-        cluster = cluster.rsplit("/", 1)[-1]
-        found = []
-        for application in self._all("ListApplications", "applications"):
-            names = self._all(
-                "ListDeploymentGroups", "deploymentGroups", applicationName=application
-            )
-            for name in names:
-                info = (
-                    self.call(
-                        "GetDeploymentGroup", applicationName=application, deploymentGroupName=name
-                    ).get("deploymentGroupInfo")
-                    or {}
-                )
-                if any(
-                    s.get("serviceName") == service
-                    and str(s.get("clusterName", "")).rsplit("/", 1)[-1] == cluster
-                    for s in info.get("ecsServices") or []
-                ):
-                    found.append(dict(info))
-        return found
-
-    def active_deployments(
-        self, application: str, group: str, statuses: Sequence[str]
-    ) -> list[tuple[str, str]]:
-        """The group's deployments in these statuses: (id, status)."""
-        ids = self._all(
-            "ListDeployments",
-            "deployments",
-            applicationName=application,
-            deploymentGroupName=group,
-            includeOnlyStatuses=list(statuses),
-        )
-        from ecsdeploy.errors import AwsAccessError, EcsDeployError
-        from ecsdeploy.policy import Interrupted
-
-        found = []
-        for deployment_id in ids:
-            try:
-                with self.within(5.0):
-                    status = str(self.deployment(deployment_id).get("status") or "InProgress")
-            except (Interrupted, AwsAccessError):
-                raise
-            except EcsDeployError:
-                status = "in progress"  # listed as such; its own status could not be read
-            if status in statuses or status == "in progress":
-                found.append((deployment_id, status))
-        return found
-
-    def deployment(self, deployment_id: str) -> dict[str, Any]:
-        info = self.call("GetDeployment", deploymentId=deployment_id).get("deploymentInfo")
-        return dict(info or {})
-
-    def traffic_routing(self, config_name: str) -> dict[str, Any]:
-        """A deployment configuration's trafficRoutingConfig (GetDeploymentConfig)."""
-        info = self.call("GetDeploymentConfig", deploymentConfigName=config_name)
-        return dict((info.get("deploymentConfigInfo") or {}).get("trafficRoutingConfig") or {})
-
-    def _all(self, operation: str, key: str, **params: Any) -> list[str]:
-        found: list[str] = []
-        token: str | None = None
-        while True:
-            page = self.call(operation, **params, **({"nextToken": token} if token else {}))
-            found.extend(str(x) for x in page.get(key) or [])
-            token = page.get("nextToken")
-            if not token:
-                return found
-
-
 #: CodeDeploy's deployment statuses that keep a deployment group busy (ListDeployments).
 ACTIVE_DEPLOYMENT_STATUSES = ("Created", "Queued", "InProgress", "Baking", "Ready")
 
 
+def names_service(group: Mapping[str, Any], cluster: str, service: str) -> bool:
+    """Whether a deployment group's ecsServices name this service of this cluster (a name or
+    an ARN: compared by short name)."""
+    return any(
+        s.get("serviceName") == service
+        and short_name(str(s.get("clusterName", ""))) == short_name(cluster)
+        for s in group.get("ecsServices") or []
+    )
+
+
 class CodeDeployGateway(Gateway):
-    """CodeDeploy, for the services whose deployment controller is CODE_DEPLOY: finding
-    their deployment group, and creating, following, continuing and stopping a deployment."""
+    """CodeDeploy, for the services whose deployment controller is CODE_DEPLOY, in both of
+    their stories: finding their deployment group and its active deployments (a deploy,
+    codedeploy.py, and a migration, migration.py); creating, following, continuing and
+    stopping a deployment (the deploy); a configuration's traffic routing (the migration)."""
 
     MUTATING = frozenset({"CreateDeployment", "StopDeployment", "ContinueDeployment"})
 
@@ -470,21 +409,23 @@ class CodeDeployGateway(Gateway):
             )
         return ecs
 
-    def deployment_groups(self, application: str) -> list[str]:
-        return self._listed("ListDeploymentGroups", "deploymentGroups", applicationName=application)
-
-    def deployment_groups_info(
-        self, application: str, groups: Sequence[str]
-    ) -> list[dict[str, Any]]:
-        """Several groups of one application (BatchGetDeploymentGroups, 100 a call)."""
+    def deployment_groups(self, application: str) -> list[dict[str, Any]]:
+        """Every group of one application (ListDeploymentGroups, then BatchGetDeploymentGroups,
+        100 a call)."""
+        names = self._listed(
+            "ListDeploymentGroups", "deploymentGroups", applicationName=application
+        )
         found: list[dict[str, Any]] = []
-        for start in range(0, len(groups), 100):
+        for start in range(0, len(names), 100):
             page = self.call(
                 "BatchGetDeploymentGroups",
                 applicationName=application,
-                deploymentGroupNames=list(groups[start : start + 100]),
+                deploymentGroupNames=names[start : start + 100],
             )
-            found.extend(page.get("deploymentGroupsInfo") or [])
+            found.extend(
+                {**info, "applicationName": info.get("applicationName") or application}
+                for info in page.get("deploymentGroupsInfo") or []
+            )
         return found
 
     def deployment_group(self, application: str, group: str) -> dict[str, Any]:
@@ -492,11 +433,54 @@ class CodeDeployGateway(Gateway):
             "GetDeploymentGroup", applicationName=application, deploymentGroupName=group
         )
         info: dict[str, Any] = answer.get("deploymentGroupInfo") or {}
-        return info
+        return {**info, "applicationName": info.get("applicationName") or application}
+
+    def group_of(
+        self, cluster: str, service: str, application: str | None, group: str | None
+    ) -> dict[str, Any]:
+        """The one deployment group (its deploymentGroupInfo) whose ecsServices name the
+        service: the one given (--codedeploy-application/--codedeploy-group), checked, or
+        found among the ECS applications' groups. Raises, naming the options, when the one
+        given does not name the service, when none does, or when several do."""
+        from ecsdeploy.errors import NotFoundError, UsageError
+
+        cluster = short_name(cluster)
+        if application and group:
+            info = self.deployment_group(application, group)
+            if not names_service(info, cluster, service):
+                raise UsageError(
+                    f"CodeDeploy deployment group {group} of application {application} does "
+                    f"not deploy service {service} of cluster {cluster}; check "
+                    "--codedeploy-application and --codedeploy-group"
+                )
+            return info
+        found = [
+            info
+            for app in self.ecs_applications()
+            for info in self.deployment_groups(app)
+            if names_service(info, cluster, service)
+        ]
+        if not found:
+            raise NotFoundError(
+                f"No CodeDeploy deployment group deploys service {service} of cluster "
+                f"{cluster} (none of the ECS applications' groups names it in ecsServices); "
+                "nothing was changed"
+            )
+        if len(found) > 1:
+            listed = ", ".join(
+                f"{g['applicationName']}/{g.get('deploymentGroupName')}" for g in found
+            )
+            raise UsageError(
+                f"Several CodeDeploy deployment groups deploy service {service}: {listed}; "
+                "choose one with --codedeploy-application and --codedeploy-group; nothing was "
+                "changed"
+            )
+        return found[0]
 
     def active_deployments(
         self, application: str, group: str, statuses: Sequence[str] = ACTIVE_DEPLOYMENT_STATUSES
     ) -> list[str]:
+        """The ids of the group's deployments in these statuses (ListDeployments)."""
         return self._listed(
             "ListDeployments",
             "deployments",
@@ -505,14 +489,17 @@ class CodeDeployGateway(Gateway):
             includeOnlyStatuses=list(statuses),
         )
 
+    def traffic_routing(self, config_name: str) -> dict[str, Any]:
+        """A deployment configuration's trafficRoutingConfig (GetDeploymentConfig)."""
+        info = self.call("GetDeploymentConfig", deploymentConfigName=config_name)
+        return dict((info.get("deploymentConfigInfo") or {}).get("trafficRoutingConfig") or {})
+
     def create_deployment(self, request: Mapping[str, Any]) -> str:
         return str(self.call("CreateDeployment", **request)["deploymentId"])
 
     def deployment(self, deployment_id: str) -> dict[str, Any]:
-        info: dict[str, Any] = self.call("GetDeployment", deploymentId=deployment_id)[
-            "deploymentInfo"
-        ]
-        return info
+        info = self.call("GetDeployment", deploymentId=deployment_id).get("deploymentInfo")
+        return dict(info or {})
 
     def ecs_target(self, deployment_id: str, target_id: str) -> dict[str, Any] | None:
         """The deployment's ECS target (lifecycle events, task sets); None before it has one."""

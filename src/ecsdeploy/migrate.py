@@ -25,12 +25,8 @@ from urllib.parse import unquote
 
 from ecsdeploy.config import StrategyOverrides, merge_deployment_configuration
 from ecsdeploy.errors import UsageError
-from ecsdeploy.models import (
-    CANARY_PERCENT_RANGE,
-    LINEAR_STEP_PERCENT_RANGE,
-    MAX_BAKE_MINUTES,
-    short_name,
-)
+from ecsdeploy.limits import CANARY_PERCENT_RANGE, LINEAR_STEP_PERCENT_RANGE, MAX_BAKE_MINUTES
+from ecsdeploy.models import short_name
 
 #: CodeDeploy's predefined ECS deployment configurations, as GetDeploymentConfig describes
 #: them (trafficRoutingConfig): no call is needed for these.
@@ -53,8 +49,6 @@ PREDEFINED_CONFIGS: dict[str, dict[str, Any]] = {
         "timeBasedLinear": {"linearPercentage": 10, "linearInterval": 3},
     },
 }
-#: CodeDeploy's deployment statuses that are not final (ListDeployments includeOnlyStatuses).
-ACTIVE_DEPLOYMENT_STATUSES = ("Created", "Queued", "InProgress", "Baking", "Ready")
 #: Each CodeDeploy ECS lifecycle hook, and the ECS lifecycle stage where the same moment
 #: falls. ECS's hooks have another contract (the Lambda returns hookStatus instead of calling
 #: PutLifecycleEventHookExecutionStatus; a role lets ECS invoke it), so none is carried.

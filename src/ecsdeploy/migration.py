@@ -15,14 +15,14 @@ from typing import Any
 from ecsdeploy.config import DeployConfig
 from ecsdeploy.ecs import EcsGateway, check_request
 from ecsdeploy.errors import (
+    AwsAccessError,
     EcsDeployError,
     ExitCode,
     NotFoundError,
     UnsupportedServiceError,
 )
-from ecsdeploy.gateways import AwsReaders
+from ecsdeploy.gateways import ACTIVE_DEPLOYMENT_STATUSES, AwsReaders, CodeDeployGateway
 from ecsdeploy.migrate import (
-    ACTIVE_DEPLOYMENT_STATUSES,
     ROLE_NEEDS,
     Found,
     Plan,
@@ -31,7 +31,7 @@ from ecsdeploy.migrate import (
     plan,
     routing_of,
 )
-from ecsdeploy.models import Service
+from ecsdeploy.models import Service, short_name
 from ecsdeploy.output import Reporter
 from ecsdeploy.policy import Interrupted
 from ecsdeploy.result import DeployResult, Outcome
@@ -162,7 +162,9 @@ def _read(story: Story, cfg: DeployConfig, raw: dict[str, Any]) -> tuple[Found, 
     assert story.readers is not None
     reporter, readers, policy = story.reporter, story.readers, story.policy
     codedeploy = readers.codedeploy(policy)
-    group = _group(codedeploy.groups_of(cfg.cluster, cfg.service), cfg)
+    group = codedeploy.group_of(
+        cfg.cluster, cfg.service, cfg.codedeploy_application, cfg.codedeploy_group
+    )
     application, name = str(group["applicationName"]), str(group["deploymentGroupName"])
     reporter.info(f"CodeDeploy application {application}, deployment group {name}")
     config_name = str(group.get("deploymentConfigName") or "CodeDeployDefault.ECSAllAtOnce")
@@ -175,7 +177,7 @@ def _read(story: Story, cfg: DeployConfig, raw: dict[str, Any]) -> tuple[Found, 
             raise
         except EcsDeployError as exc:
             reporter.warn(f"Could not read deployment configuration {config_name}: {exc.message}")
-    active = codedeploy.active_deployments(application, name, ACTIVE_DEPLOYMENT_STATUSES)
+    active = _active(codedeploy, application, name)
     hooks = _hooks(codedeploy, group, reporter)
     elb = readers.listener_rules(policy)
     pairs = (group.get("loadBalancerInfo") or {}).get("targetGroupPairInfoList") or []
@@ -225,24 +227,26 @@ def _describe(ecs: EcsGateway, cluster: str, name: str) -> dict[str, Any]:
     return dict(services[0])
 
 
-def _group(groups: list[dict[str, Any]], cfg: DeployConfig) -> dict[str, Any]:
-    """The one CodeDeploy deployment group that deploys the service."""
-    if not groups:
-        raise NotFoundError(
-            f"No CodeDeploy deployment group deploys service {cfg.service} of cluster "
-            f"{cfg.cluster} (none names it in ecsServices): the migration takes its target "
-            "groups, listeners and settings from that group; nothing was changed"
-        )
-    if len(groups) > 1:
-        names = ", ".join(f"{g['applicationName']}/{g['deploymentGroupName']}" for g in groups)
-        raise UnsupportedServiceError(
-            f"Several CodeDeploy deployment groups deploy service {cfg.service} ({names}): "
-            "keep one, then migrate; nothing was changed"
-        )
-    return groups[0]
+def _active(codedeploy: CodeDeployGateway, application: str, group: str) -> list[tuple[str, str]]:
+    """The group's active deployments, each with its status where it can be read (a check
+    that fails names them)."""
+    found = []
+    for deployment_id in codedeploy.active_deployments(application, group):
+        try:
+            with codedeploy.within(BEST_EFFORT_READ):
+                status = str(codedeploy.deployment(deployment_id).get("status") or "InProgress")
+        except (Interrupted, AwsAccessError):
+            raise
+        except EcsDeployError:
+            status = "in progress"  # listed as such; its own status could not be read
+        if status in ACTIVE_DEPLOYMENT_STATUSES or status == "in progress":  # else it just ended
+            found.append((deployment_id, status))
+    return found
 
 
-def _hooks(codedeploy: Any, group: dict[str, Any], reporter: Reporter) -> list[tuple[str, str]]:
+def _hooks(
+    codedeploy: CodeDeployGateway, group: dict[str, Any], reporter: Reporter
+) -> list[tuple[str, str]]:
     """The lifecycle hooks of the AppSpec the group deployed last (best effort)."""
     last = group.get("lastSuccessfulDeployment") or group.get("lastAttemptedDeployment") or {}
     deployment_id = last.get("deploymentId")
@@ -274,7 +278,7 @@ def _role(readers: AwsReaders, story: Story, arn: str) -> tuple[dict[str, Any] |
     iam = readers.iam(story.policy)
     try:
         with iam.within(BEST_EFFORT_READ):
-            return iam.role(arn.rsplit("/", 1)[-1]), True
+            return iam.role(short_name(arn)), True
     except Interrupted:
         raise
     except EcsDeployError as exc:

@@ -17,11 +17,11 @@ import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from enum import IntEnum
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from ecsdeploy.changes import MASK, shown_argument
-from ecsdeploy.diagnose import MIN_MASKED_LENGTH, TargetHealth, TaskDiagnosis, clean_line
+from ecsdeploy.levels import Level
+from ecsdeploy.limits import MIN_MASKED_LENGTH
 from ecsdeploy.models import (
     Deployment,
     Service,
@@ -32,6 +32,9 @@ from ecsdeploy.models import (
     short_name,
 )
 from ecsdeploy.result import DeployResult, Outcome, ReleaseResult
+
+if TYPE_CHECKING:  # a failure's diagnosis loads with the story that makes one
+    from ecsdeploy.diagnose import TargetHealth, TaskDiagnosis
 
 OUTCOME_WORDS = {
     Outcome.FAILED: "failed",
@@ -149,12 +152,6 @@ def encodable(text: str, encoding: str | None) -> str:
 MAX_STOPPED_TASKS_IN_SUMMARY = 10
 
 
-class Level(IntEnum):
-    QUIET = 0  # errors only
-    NORMAL = 1
-    VERBOSE = 2
-
-
 @dataclass
 class Reporter:
     """Writes progress as text; with `json_output` the human text goes to stderr."""
@@ -210,6 +207,8 @@ class Reporter:
     def error(self, message: str) -> None:
         """One ERROR line, whatever the message holds: a newline, an escape sequence or a
         bidi override in it (from a name, an AWS message) is shown escaped."""
+        from ecsdeploy.diagnose import clean_line
+
         self._clear_status()
         self._err.write(f"ERROR: {clean_line(message, width=MAX_ERROR_WIDTH)}\n")
 
@@ -258,7 +257,8 @@ class Reporter:
             return
         lines: list[str] = []
         if d.same_as:
-            lines.append(f"  the same failure as task {d.same_as} (its logs are above)")
+            above = " (its logs are above)" if d.same_as_logged else ""
+            lines.append(f"  the same failure as task {d.same_as}{above}")
         elif d.not_read:
             lines.append(f"  logs not read: {d.not_read}")
         if d.health_status and d.health_status != "UNKNOWN":

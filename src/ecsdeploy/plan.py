@@ -45,12 +45,45 @@ class Plan:
     old_request: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class Target:
+    """The revision a deploy moves a service to: an existing one (--revision's, or the one
+    it runs, for a restart), or a new one to register (`plan`, planned from the current)."""
+
+    arn: str  # the existing revision (the current one when a new one is planned)
+    plan: Plan | None = None
+    containers: list[dict[str, Any]] | None = None  # None: the current revision's, unread
+
+
 class Planner:
     """Plans revisions for one deploy (the deployer's reads before its first write)."""
 
     def __init__(self, ecs: EcsGateway, reporter: Reporter) -> None:
         self.ecs = ecs
         self.reporter = reporter
+
+    def target(self, cfg: DeployConfig, service: Service, r: DeployResult) -> Target | None:
+        """What the deploy moves the service to (a rolling or native deploy's, deploy.py;
+        a CODE_DEPLOY service's, codedeploy.py). None when --revision names the revision it
+        already runs and nothing forces a new deployment: `r` and the output say so. Reads
+        only."""
+        current = service.task_definition
+        if cfg.revision is not None:
+            arn, containers = self.resolve_revision(cfg, service)
+            if arn == current and not cfg.force_new_deployment:
+                r.outcome = Outcome.DRY_RUN if cfg.dry_run else Outcome.SUCCEEDED
+                r.reason = f"already on {_short(current)}"
+                # a migration belongs to a move: with none, it is not run (and that is said)
+                skipped = "; the migration (--pre-deploy) was not run" if cfg.pre_deploy else ""
+                self.reporter.info(
+                    f"The service already runs {_short(current)}: nothing to do{skipped}"
+                )
+                return None
+            return Target(arn, None, containers)
+        if new_revision_asked(cfg):
+            plan = self.plan_revision(cfg, current)
+            return Target(current, plan, plan.containers)
+        return Target(current)
 
     def plan_revision(
         self, cfg: DeployConfig, current_arn: str, current: Mapping[str, Any] | None = None

@@ -32,8 +32,9 @@ from ecsdeploy.deploy import Deployer, ServicePlan, prepare_release
 from ecsdeploy.ecs import DESCRIBE_SERVICES_LIMIT, EcsGateway, service_not_found
 from ecsdeploy.errors import EcsDeployError, ExitCode, NotFoundError
 from ecsdeploy.gateways import AwsReaders
+from ecsdeploy.levels import Level
 from ecsdeploy.models import Service, family_of
-from ecsdeploy.output import Level, Reporter, ServiceReporter, StatusBoard
+from ecsdeploy.output import Reporter, ServiceReporter, StatusBoard
 from ecsdeploy.policy import Aborted, RunPolicy
 from ecsdeploy.result import DeployResult, Outcome, ReleaseResult, Rollback
 from ecsdeploy.story import Story

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, replace
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ecsdeploy.diagnose import TaskDiagnosis
 from ecsdeploy.errors import ExitCode
-from ecsdeploy.models import ServiceDeployment, Task
-from ecsdeploy.schedules import ScheduledTask
+
+if TYPE_CHECKING:  # named in fields only: what a run fills in loads with the run
+    from ecsdeploy.diagnose import TaskDiagnosis
+    from ecsdeploy.models import ServiceDeployment, Task
+    from ecsdeploy.schedules import ScheduledTask
 
 
 class Outcome(Enum):

@@ -18,13 +18,19 @@ from typing import Protocol
 
 from ecsdeploy.config import DeployConfig
 from ecsdeploy.errors import EcsDeployError, ExitCode
-from ecsdeploy.models import short_name
+from ecsdeploy.models import Deployment, short_name
 from ecsdeploy.output import describe_counts
 from ecsdeploy.policy import Aborted, Interrupted
 from ecsdeploy.result import DeployResult, Outcome, Rollback
 from ecsdeploy.scheduled import move_scheduled
 from ecsdeploy.story import Phase, Story
-from ecsdeploy.watch import Target, WatchResult, WatchSettings
+from ecsdeploy.watch import (
+    Target,
+    WatchResult,
+    WatchSettings,
+    ecs_rollback_reason,
+    rolled_back_to_previous,
+)
 
 _SIGNALLED = {ExitCode.INTERRUPTED, ExitCode.TERMINATED}
 
@@ -37,12 +43,15 @@ class NativeRollback(Protocol):
     ) -> Rollback: ...
 
 
-def roll_back_rolling(story: Story, cfg: DeployConfig, r: DeployResult, old_arn: str) -> None:
-    """--enable-rollback on a rolling deploy: point the service back at `old_arn` and wait."""
+def roll_back_rolling(
+    story: Story, cfg: DeployConfig, r: DeployResult, old_arn: str, seen: Deployment | None = None
+) -> None:
+    """--enable-rollback on a rolling deploy: point the service back at `old_arn` and wait.
+    `seen` is our deployment as the watcher last saw it."""
     story.new_phase(Phase.ROLLING_BACK, cfg.timeout)
     story.reporter.warn(f"Rolling back to {short_name(old_arn)}")
     r.rollback = Rollback(task_definition=old_arn)
-    guarded(story, r, lambda: _rolling(story, cfg, r, old_arn))
+    guarded(story, r, lambda: _rolling(story, cfg, r, old_arn, seen))
     settle(story, r)
 
 
@@ -145,7 +154,8 @@ def guarded(story: Story, r: DeployResult, steps: Callable[[], object]) -> None:
 
 def settle(story: Story, r: DeployResult) -> None:
     """The run's code after its rollback: 21 when it put the previous revision back (unless a
-    signal led here), 22 when ECS's own rollback failed, the signal's when interrupted."""
+    signal led here), 15 when ECS had gone back already (the run then reads as ECS's
+    rollback), 22 when ECS's own rollback failed, the signal's when interrupted."""
     rollback = r.rollback
     assert rollback is not None
     native = rollback.service_deployment_arn is not None
@@ -158,6 +168,10 @@ def settle(story: Story, r: DeployResult) -> None:
             )
         else:
             r.reason += f"; the rollback was {rollback.reason}"
+    elif rollback.outcome is Outcome.ROLLED_BACK_BY_ECS:  # ECS went back before we could
+        r.outcome, r.reason = Outcome.ROLLED_BACK_BY_ECS, rollback.reason or r.reason
+        if r.code not in _SIGNALLED:
+            r.code = ExitCode.ROLLED_BACK_BY_ECS
     elif rollback.outcome is (Outcome.ROLLED_BACK if native else Outcome.SUCCEEDED):
         if r.code not in _SIGNALLED:
             r.code = ExitCode.ROLLED_BACK
@@ -166,12 +180,22 @@ def settle(story: Story, r: DeployResult) -> None:
         r.reason += f"; {rollback.reason}"
 
 
-def _rolling(story: Story, cfg: DeployConfig, r: DeployResult, old_arn: str) -> None:
+def _rolling(
+    story: Story, cfg: DeployConfig, r: DeployResult, old_arn: str, seen: Deployment | None
+) -> None:
     assert cfg.cluster
     assert cfg.service
     assert r.rollback is not None
     before = story.ecs.describe_service(cfg.cluster, cfg.service)
     primary = before.primary
+    assert r.deployment_id is not None
+    if rolled_back_to_previous(before, r.deployment_id, old_arn):
+        # ECS's circuit breaker (or an alarm) failed the deployment as our verdict came:
+        # the service is going back already, and the run reads as ECS's rollback would
+        reason = ecs_rollback_reason(before, r.deployment_id, seen)
+        r.rollback = r.rollback.ended(Outcome.ROLLED_BACK_BY_ECS, reason)
+        story.reporter.warn(f"Rollback not needed: {reason}")
+        return
     if primary is None or primary.id != r.deployment_id:
         reason = (
             f"superseded by deployment {primary.id if primary else 'unknown'} "

@@ -12,6 +12,7 @@ most 100 ARNs a call).
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC
@@ -151,25 +152,23 @@ class Observer(Protocol):
     def paused(self, sd: ServiceDeployment, hook: HookDetail) -> None: ...
 
 
-def assess(service: Service, target: Target, settings: WatchSettings) -> Verdict | None:
-    """The verdict on one DescribeServices snapshot; None means keep waiting."""
+def assess(
+    service: Service, target: Target, settings: WatchSettings, seen: Deployment | None = None
+) -> Verdict | None:
+    """The verdict on one DescribeServices snapshot; None means keep waiting. `seen` is our
+    deployment as an earlier poll saw it (ECS may list it no more)."""
     if not service.is_active:
         return Verdict(Outcome.SERVICE_INACTIVE, f"the service is {service.status}")
     ours = service.deployment(target.deployment_id)
     primary = service.primary
-    rolled_back = (
-        primary is not None
-        and primary.id != target.deployment_id
-        and target.previous_task_definition is not None
-        and primary.task_definition == target.previous_task_definition
-    )
     if ours is None or not ours.is_primary:
-        why = ours.rollout_state_reason if ours is not None and ours.rollout_state_reason else None
-        if rolled_back or (ours is not None and ours.rollout_failed):
+        previous = target.previous_task_definition
+        if rolled_back_to_previous(service, target.deployment_id, previous) or (
+            ours is not None and ours.rollout_failed
+        ):
             return Verdict(
                 Outcome.ROLLED_BACK_BY_ECS,
-                f"rolled back by ECS to {_revision(primary)}"
-                + (f": {why}" if why else ": the deployment was replaced"),
+                ecs_rollback_reason(service, target.deployment_id, seen),
             )
         return Verdict(
             Outcome.SUPERSEDED,
@@ -196,6 +195,63 @@ def assess(service: Service, target: Target, settings: WatchSettings) -> Verdict
             Outcome.SUCCEEDED, f"{ours.running_count}/{ours.desired_count} tasks running"
         )
     return None
+
+
+def rolled_back_to_previous(service: Service, deployment_id: str, previous: str | None) -> bool:
+    """The service's PRIMARY deployment is not ours but goes back to the revision the service
+    ran before ours: ECS's rollback (its circuit breaker, an alarm), or one someone asked for."""
+    primary = service.primary
+    return (
+        primary is not None
+        and primary.id != deployment_id
+        and previous is not None
+        and primary.task_definition == previous
+    )
+
+
+#: ECS's event when a rolling deployment fails: "(service web) (deployment ecs-svc/1)
+#: deployment failed: tasks failed to start."
+_FAILED_EVENT = re.compile(r"\(deployment (?P<id>[^)\s]+)\) deployment failed: (?P<why>.+)")
+_BREAKER = "circuit breaker:"
+
+
+def ecs_rollback_reason(
+    service: Service, deployment_id: str, seen: Deployment | None = None
+) -> str:
+    """Why ECS put the previous revision back, in the same words whichever poll caught it:
+    from our deployment's rolloutStateReason while ECS still lists it (or as an earlier poll
+    saw it), else from ECS's "deployment failed" event about it. The circuit breaker is
+    named when either says so (its reason "ECS deployment circuit breaker: ...", or a
+    failure event on a service whose circuit breaker is on); "the deployment was replaced"
+    only when ECS said nothing about why."""
+    to = f"rolled back by ECS to {_revision(service.primary)}"
+    ours = service.deployment(deployment_id) or seen
+    stated = ours.rollout_state_reason if ours is not None and ours.rollout_failed else None
+    if stated and _BREAKER in stated.lower():
+        cause = stated[stated.lower().rindex(_BREAKER) + len(_BREAKER) :]
+        return f"{to}, triggered by the deployment circuit breaker: {_sentence(cause)}"
+    if stated:
+        return f"{to}: {_sentence(stated)}"
+    event = next(
+        (
+            m
+            for m in (_FAILED_EVENT.search(e.message) for e in service.events)
+            if m is not None and m.group("id") == deployment_id
+        ),
+        None,
+    )
+    if event is not None:
+        why = _sentence(event.group("why"))
+        breaker = service.deployment_configuration.get("deploymentCircuitBreaker") or {}
+        if breaker.get("enable") and "alarm" not in why.lower():
+            return f"{to}, triggered by the deployment circuit breaker: {why}"
+        return f"{to}: deployment failed: {why}"
+    return f"{to}: the deployment was replaced"
+
+
+def _sentence(text: str) -> str:
+    """ECS's words without the full stop it ends them with (ours follow)."""
+    return text.strip().rstrip(".")
 
 
 #: Stages in which production traffic is all on the new revision and the bake time runs.
@@ -342,7 +398,10 @@ def watch(
             result.reason = f"stopped waiting on an AWS error: {exc.message}"
             return result
         result.polls += 1
-        ours = service.deployment(target.deployment_id)
+        # Once ECS lists our deployment no more (drained after a rollback), it is shown and
+        # judged as the last poll saw it: the same failure reads the same however fast ECS
+        # dropped it.
+        ours = service.deployment(target.deployment_id) or result.deployment
         result.service, result.deployment = service, ours
         result.service_deployment = sd or result.service_deployment
         for event in reversed(service.events):  # ECS lists newest first
@@ -362,7 +421,7 @@ def watch(
         if sd is not None:
             verdict = assess_service_deployment(sd, service, target, settings)
         else:
-            verdict = assess(service, target, settings)
+            verdict = assess(service, target, settings, seen=ours)
         if (
             verdict is None
             and sd is None

@@ -42,6 +42,9 @@ class Faults:
     unhealthy: bool = False
     #: New tasks stay PENDING forever: the rollout stalls.
     stall: bool = False
+    #: Service tasks whose image matches one of these glob patterns stay PENDING forever: a
+    #: deploy of that image can never finish, while a rollback to another image can.
+    stall_images: tuple[str, ...] = ()
     #: Service tasks run, then their essential containers exit with this code a step later,
     #: before the deployment can be steady (a crash loop); counted as failed tasks.
     crash_exit_code: int | None = None
@@ -74,19 +77,24 @@ class Faults:
 class Injection:
     """A fault on the next calls of one operation (see `Scheduler.inject`)."""
 
-    kind: str  # "error": answer with an AWS error; "drop": close the connection; "delay"
+    #: "error": answer with an AWS error; "drop": close the connection; "delay"; "hold":
+    #: keep the call until the test releases it (`Scheduler.release`), so that a test
+    #: decides what the sandbox does meanwhile instead of racing it.
+    kind: str
     code: str = ""
     message: str = ""
     status: int = 400
     count: int | None = 1  # calls it applies to; None: every call until `until`
     skip: int = 0  # calls let through untouched first
     until: float | None = None  # time.monotonic() after which it is gone
-    delay: float = 0.0  # "delay": seconds to hold the call before handling it
+    delay: float = 0.0  # "delay": seconds to hold the call; "hold": the most it is held
     after: bool = False  # "drop": carry the call out, then drop the answer
 
 
 #: The kinds of fault `Scheduler.inject` takes.
-INJECTION_KINDS = ("error", "drop", "delay")
+INJECTION_KINDS = ("error", "drop", "delay", "hold")
+#: The longest a "hold" keeps a call that the test never releases (a failed test).
+HOLD_LIMIT = 60.0
 
 
 @dataclass
@@ -113,6 +121,8 @@ class Scheduler:
     service_deployments: dict[str, dict[str, Any]] = field(default_factory=dict)
     service_revisions: dict[str, dict[str, Any]] = field(default_factory=dict)
     rolling_back: set[str] = field(default_factory=set)  # native records rolling back
+    #: Calls held by a "hold" injection, by operation, until `release`.
+    holds: dict[str, threading.Event] = field(default_factory=dict)
     generation: int = 0  # bumped by every write and fault change (see `step`)
     #: Seconds in a sandbox minute: bake times are given in minutes.
     minute: float = 60.0
@@ -160,11 +170,24 @@ class Scheduler:
         if kind not in INJECTION_KINDS:
             raise ValueError(f"unknown fault kind {kind!r}; one of {INJECTION_KINDS}")
         until = None if seconds is None else time.monotonic() + seconds
+        if kind == "hold":
+            details.setdefault("delay", HOLD_LIMIT)
         with self.lock:
             self.changed()
+            if kind == "hold":
+                self.holds[operation] = threading.Event()
             self.injected[operation] = Injection(
                 kind, count=count, skip=skip, until=until, **details
             )
+
+    def hold(self, operation: str) -> threading.Event:
+        """What a held call of `operation` waits on (set: let it through)."""
+        with self.lock:
+            return self.holds.setdefault(operation, threading.Event())
+
+    def release(self, operation: str) -> None:
+        """Let the held calls of `operation` through (and any later one it would hold)."""
+        self.hold(operation).set()
 
     def take_injected(self, operation: str) -> Injection | None:
         """The fault this call of `operation` gets, if any (and count it)."""
@@ -687,7 +710,7 @@ class Scheduler:
         if state == "PROVISIONING":
             task["lastStatus"] = "PENDING"
         elif state == "PENDING":
-            if faults.stall and not task["_one_off"]:
+            if not task["_one_off"] and (faults.stall or self._matches(task, faults.stall_images)):
                 return
             if faults.fail_start or any(
                 fnmatch.fnmatchcase(c["image"], pattern)

@@ -92,6 +92,8 @@ class Middleware:
             return _unknown_region(region, start_response)
         if fault is not None and fault.kind == "delay":
             time.sleep(fault.delay)  # outside the lock: the scheduler and others go on
+        elif fault is not None and fault.kind == "hold":
+            self.scheduler.hold(operation).wait(fault.delay)  # outside the lock, as above
         elif fault is not None and fault.kind == "error":
             body = json.dumps({"__type": fault.code, "message": fault.message})
             start_response(
@@ -138,6 +140,7 @@ class Middleware:
             service = body.pop("service", None)
             for key in (
                 "fail_images",
+                "stall_images",
                 "crash_images",
                 "crash_log",
                 "unhealthy_target_images",
@@ -278,6 +281,9 @@ class Sandbox:
             self.scheduler.faults = Faults()
             self.scheduler.service_faults.clear()
             self.scheduler.injected.clear()
+            for held in self.scheduler.holds.values():
+                held.set()  # a test that failed before releasing a call must not hang
+            self.scheduler.holds.clear()
         self.latency = self._base_latency
 
     def start(self) -> Sandbox:

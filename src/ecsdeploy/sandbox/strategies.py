@@ -296,6 +296,11 @@ def _show(record: dict[str, Any] | None, state: dict[str, Any]) -> None:
         return
     prod, test = state.get("prod", 0), state.get("test", 0)
     record["lifecycleStage"] = state["stage"]
+    # What the record went through, kept for tests: a stage that lasts one step is passed
+    # whether or not a poll happened to see it.
+    history = record.setdefault("_history", [])
+    if not history or (history[-1]["stage"], history[-1]["production"]) != (state["stage"], prod):
+        history.append({"stage": state["stage"], "production": float(prod), "at": time.monotonic()})
     record["targetServiceRevision"].update(
         requestedProductionTrafficWeight=float(prod), requestedTestTrafficWeight=float(test)
     )
