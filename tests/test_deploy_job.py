@@ -156,6 +156,79 @@ def test_a_task_that_cannot_be_placed_is_an_error_at_once(sandbox, cluster):
     assert "The task did not start: CannotPullContainerError" in said(run)
 
 
+def test_an_access_denied_names_the_action_aws_names(sandbox, cluster):
+    """RunTask refused for the role it passes: the action to grant is iam:PassRole (the one
+    AWS names), not ecs:RunTask."""
+    service(sandbox, cluster)
+    sandbox.scheduler.inject_error(
+        "RunTask", 1, "AccessDeniedException",
+        f"User: arn:aws:iam::{ACCOUNT}:user/ci is not authorized to perform: iam:PassRole on "
+        f"resource: arn:aws:iam::{ACCOUNT}:role/app",
+    )  # fmt: skip
+    run = run_cli(sandbox, "-c", cluster, "-d", f"{cluster}-web", "--run-task", *FAST)
+    assert run.code == 16, run.stderr
+    assert "the role needs iam:PassRole: see docs/iam.md" in run.stderr
+    assert "ecs:RunTask" not in run.stderr
+
+
+@pytest.mark.parametrize("named", ["family", "revision", "arn"])
+def test_a_dry_run_shows_the_revision_the_task_would_run(sandbox, cluster, tmp_path, named):
+    """-d FAMILY runs its latest ACTIVE revision, -d FAMILY:N and an ARN the one named: the
+    printed RunTask request, JSON `requests` and the step output say which."""
+    service(sandbox, cluster)
+    assert run_cli(sandbox, "-d", f"{cluster}-web", "-i", "nginx:2").code == 0  # :2 is latest
+    arn = f"arn:aws:ecs:us-east-1:{ACCOUNT}:task-definition/{cluster}-web"
+    given, expected = {
+        "family": (f"{cluster}-web", f"{arn}:2"),
+        "revision": (f"{cluster}-web:1", f"{arn}:1"),
+        "arn": (f"{arn}:1", f"{arn}:1"),
+    }[named]
+    gh = tmp_path / "gh"
+    text = run_cli(sandbox, "-c", cluster, "-d", given, "--run-task", "--dry-run")
+    assert text.code == 0, text.stderr
+    assert f'"taskDefinition": "{expected}"' in text.stdout
+    run = run_cli(
+        sandbox, "-c", cluster, "-d", given, "--run-task", "--dry-run", "--output", "json",
+        GITHUB_OUTPUT=str(gh),
+    )  # fmt: skip
+    assert run.code == 0, run.stderr
+    assert json.loads(run.stdout)["requests"]["RunTask"]["taskDefinition"] == expected
+    assert json.loads(step_output(gh)["requests"])["RunTask"]["taskDefinition"] == expected
+    assert "(none" not in text.stdout + run.stdout + gh.read_text()
+
+
+@pytest.mark.parametrize("stop_denied", [False, True], ids=["stopped", "stop-denied"])
+def test_a_task_that_cannot_be_followed_is_stopped(sandbox, cluster, stop_denied):
+    """DescribeTasks denied after RunTask: nothing would report the task's end, so it is
+    stopped as a timed-out one is; if StopTask is denied too, the error says how to stop it."""
+    service(sandbox, cluster)
+    sandbox.set_faults(task_log=tuple(f"long step {i}" for i in range(400)))
+    sandbox.scheduler.inject(
+        "DescribeTasks", "error", code="AccessDeniedException", message="no", count=None
+    )
+    if stop_denied:
+        sandbox.scheduler.inject(
+            "StopTask", "error", code="AccessDeniedException", message="no", count=None
+        )
+    run = run_cli(
+        sandbox, "-c", cluster, "-d", f"{cluster}-web", "--run-task", "--wait-for-success",
+        *FAST, "--output", "json",
+    )  # fmt: skip
+    sandbox.reset_faults()
+    assert run.code == 16, run.stderr
+    reason = json.loads(run.stdout)["reason"]
+    assert reason.startswith("DescribeTasks: access denied")
+    arn = said(run).split("Started task(s): ", 1)[1].split()[0]
+    (task,) = sandbox.client().describe_tasks(cluster=cluster, tasks=[arn])["tasks"]
+    if stop_denied:
+        assert "the task could not be followed: it could not be stopped" in reason
+        assert f"aws ecs stop-task --cluster {cluster} --task {arn.rsplit('/', 1)[1]}" in reason
+        assert task["desiredStatus"] == "RUNNING"
+    else:
+        assert reason.endswith("the task could not be followed: it was stopped")
+        assert task["desiredStatus"] == "STOPPED"
+
+
 def test_overrides_name_containers_that_exist(sandbox, cluster):
     service(sandbox, cluster)
     run = run_cli(

@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -236,10 +236,16 @@ def check_region(region: str) -> None:
         )
 
 
-def check_endpoint_environment(environ: dict[str, str] | None = None) -> None:
-    """Refuse a malformed AWS_ENDPOINT_URL(_ECS) in one line, before botocore trips on it."""
+#: The variables an endpoint can come from (botocore's service-specific ones too).
+ENDPOINT_VARIABLE = "AWS_ENDPOINT_URL"
+
+
+def check_endpoint_environment(environ: Mapping[str, str] | None = None) -> None:
+    """Refuse a malformed AWS_ENDPOINT_URL(_ECS) in one line, before any call: an http(s)
+    URL with a host and nothing after it (no path, query or fragment; no space anywhere).
+    Sent anyway, a path or a stray word reaches a web page, not the API."""
     env = os.environ if environ is None else environ
-    for name in ("AWS_ENDPOINT_URL_ECS", "AWS_ENDPOINT_URL"):
+    for name in ("AWS_ENDPOINT_URL_ECS", ENDPOINT_VARIABLE):
         value = env.get(name)
         if not value:
             continue
@@ -252,6 +258,30 @@ def check_endpoint_environment(environ: dict[str, str] | None = None) -> None:
             raise UsageError(
                 f"{name} is not an http(s) URL with a host; e.g. http://127.0.0.1:4566"
             )
+        if any(c.isspace() or not c.isprintable() for c in value):
+            raise UsageError(
+                f"{name} holds a space or control character; e.g. http://127.0.0.1:4566"
+            )
+        if parts.path not in ("", "/") or parts.query or parts.fragment or value.endswith("?"):
+            raise UsageError(
+                f"{name} has a path, query or fragment after its host; give only "
+                "scheme://host[:port], e.g. http://127.0.0.1:4566"
+            )
+
+
+def endpoint_passwords(environ: Mapping[str, str] | None = None) -> list[str]:
+    """The passwords written into the endpoint URLs of the environment
+    (`http://user:PASSWORD@host`): no output may show them."""
+    env = os.environ if environ is None else environ
+    found = []
+    for name, value in env.items():
+        if not name.startswith(ENDPOINT_VARIABLE) or "@" not in value:
+            continue
+        with contextlib.suppress(ValueError):
+            password = urlsplit(value.strip()).password
+            if password:
+                found.append(password)
+    return found
 
 
 class Clients:

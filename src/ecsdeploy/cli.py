@@ -710,10 +710,12 @@ def main(
 def _scanned_reporter(scan: ArgScan, args: Sequence[str] | None = None) -> Reporter:
     """The reporter the raw arguments ask for, every `NAME=VALUE` word of them (and of the
     ECS_DEPLOY_ variables) masked in all it will write."""
-    from ecsdeploy.output import Reporter, hide
+    from ecsdeploy.aws import endpoint_passwords
+    from ecsdeploy.output import Reporter, hide, hide_url_passwords
 
     if args is not None:
         hide(argument_pairs(args, os.environ))
+        hide_url_passwords(endpoint_passwords())  # an endpoint's password: never shown either
     return Reporter(level=scan.level, json_output=scan.json_output)
 
 

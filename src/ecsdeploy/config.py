@@ -196,6 +196,7 @@ def build_config(opts: dict[str, Any]) -> tuple[DeployConfig, AwsSettings]:
     }
     notices: list[str] = []
     _check_target(opts, services)
+    _check_names(opts, services)
     changes = build_changes(opts)
     _check_migration(opts, services, changes)
     _check_what_to_deploy(opts, changes)
@@ -321,6 +322,27 @@ def _check_target(opts: dict[str, Any], services: tuple[str, ...]) -> None:
     if service and not cluster:
         raise _fail(ExitCode.SERVICE_WITHOUT_CLUSTER, "-n/--service-name needs -c/--cluster")
     _check_native_options(opts)
+
+
+#: A cluster, service or task-definition family name, by ECS's rule: up to 255 letters,
+#: numbers, hyphens and underscores; or the resource's ARN (printable, no spaces).
+_NAME = re.compile(r"[A-Za-z0-9_-]{1,255}")
+_ECS_ARN = re.compile(r"arn:aws[a-z-]*:ecs:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_/:.-]{1,1500}")
+
+
+def _check_names(opts: dict[str, Any], services: tuple[str, ...]) -> None:
+    """-c, -n and -d hold ECS names (or ARNs): anything else (a space, a newline, a dot)
+    would only fail at AWS, or be printed where a name is expected. Exit 3, before any call."""
+    given = [("-c/--cluster", opts["cluster"], _NAME)]
+    given += [("-n/--service-name", name, _NAME) for name in services]
+    given.append(("-d/--task-definition", opts["task_definition"], _REVISION))
+    for option, value, shape in given:
+        if value is None or shape.fullmatch(value) or _ECS_ARN.fullmatch(value):
+            continue
+        raise UsageError(
+            f"{option} {value!a} is not an ECS name: up to 255 letters, numbers, hyphens "
+            "and underscores (or the resource's ARN)"
+        )
 
 
 #: What --migrate-to-native cannot take: it changes the controller and its configuration

@@ -55,6 +55,9 @@ OUTCOME_WORDS = {
 #: JSON summary or step output quotes one, whichever message (ours or click's) held it.
 _HIDDEN: dict[str, str] = {}
 
+#: An ERROR line is never cut short (it is the run's last word), only escaped.
+MAX_ERROR_WIDTH = 1 << 20
+
 
 def hide(words: Iterable[str]) -> None:
     """Mask these `NAME=VALUE` words in everything written from now on (cli.main calls it
@@ -76,6 +79,17 @@ def hide_values(values: Iterable[str]) -> None:
             continue
         for spelling in (value, json.dumps(value)[1:-1]):
             _HIDDEN.setdefault(spelling, MASK)
+
+
+def hide_url_passwords(passwords: Iterable[str]) -> None:
+    """Also mask these URL passwords (an endpoint's `http://user:PASSWORD@host`) in everything
+    written from now on: the URL's `:PASSWORD@` whatever its length, the value itself when it
+    is long enough to mask anywhere (`hide_values`)."""
+    passwords = list(passwords)
+    for password in passwords:
+        for spelling in (f":{password}@", json.dumps(f":{password}@")[1:-1]):
+            _HIDDEN.setdefault(spelling, f":{MASK}@")
+    hide_values(passwords)
 
 
 def redact(text: str) -> str:
@@ -191,8 +205,12 @@ class Reporter:
             self.warnings = warnings
 
     def error(self, message: str) -> None:
+        """One ERROR line, whatever the message holds: a newline, an escape sequence or a
+        bidi override in it (from a name, an AWS message) is shown escaped."""
+        from ecsdeploy.diagnose import clean_line
+
         self._clear_status()
-        self._err.write(f"ERROR: {message}\n")
+        self._err.write(f"ERROR: {clean_line(message, width=MAX_ERROR_WIDTH)}\n")
 
     def usage(self, lines: list[str]) -> None:
         """The command's forms, on stderr with the error they precede (a command given no

@@ -212,8 +212,8 @@ def run_one_off(
     story.phase = Phase.WAITING_FOR_TASK
     assert policy.deadline is not None
     essential = {str(c["name"]) for c in containers if c.get("essential", True)}
-    # what its lines are masked by: the environment each container runs with, overrides too
-    ran = taskdef.as_run(containers, params.get("overrides"))
+    # what its lines are masked by: each container's own environment and its overrides
+    ran = taskdef.masked_by(containers, params.get("overrides"))
     stream = None
     if story.readers is not None and cfg.log_lines:
         stream = LogStreamer(
@@ -238,6 +238,9 @@ def run_one_off(
         )
     except Interrupted:  # a signal cut a read (of the tasks, or of their logs) short
         waited = TaskWait(Outcome.INTERRUPTED, [])
+    except EcsDeployError as exc:  # it cannot be followed (DescribeTasks denied, ...)
+        _stop_unobserved(story, params.get("cluster") or "default", arns, what, exc)
+        raise
     if waited.outcome is Outcome.INTERRUPTED:
         _stop_after_signal(story, params.get("cluster") or "default", arns, what)
         r.code, r.outcome = policy.exit_code, Outcome.INTERRUPTED
@@ -287,6 +290,22 @@ def _stop_after_signal(story: Story, cluster: str, arns: list[str], what: str) -
     """A signal while a one-off task runs: stop it (the one call a cancel owes), and say so."""
     story.policy.new_phase()
     _stop(story, cluster, arns, what, "was interrupted")
+
+
+def _stop_unobserved(
+    story: Story, cluster: str, arns: list[str], what: str, exc: EcsDeployError
+) -> None:
+    """A task we can no longer watch is stopped, as one that timed out is (nothing would
+    report its end); `exc`'s message then says so, or how to stop it by hand."""
+    story.policy.deadline = max(story.policy.deadline or 0.0, story.clock() + STOP_BUDGET)
+    if _stop(story, cluster, arns, what, "could not follow it"):
+        said = "it was stopped"
+    else:
+        commands = "; ".join(
+            f"aws ecs stop-task --cluster {cluster} --task {arn.rsplit('/', 1)[-1]}" for arn in arns
+        )
+        said = f"it could not be stopped and may still be running: {commands}"
+    exc.args = (f"{exc.message}; the {what} could not be followed: {said}", *exc.args[1:])
 
 
 def _stop(story: Story, cluster: str, arns: list[str], what: str, why: str) -> bool:
