@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -172,6 +173,21 @@ CASES = [
         {"AWS_ENDPOINT_URL_ECS": "http://127.0.0.1:abc"},
     ),
     Bad((*X, "-i", "nginx"), 3, "is not an http(s) URL", {"AWS_ENDPOINT_URL_ECS": "ftp://h"}),
+    # A malformed endpoint is refused before any call: it would reach a web page, not the API.
+    Bad((*X, "-i", "nginx"), 3, "holds a space", {"AWS_ENDPOINT_URL": "http://127.0.0.1:4566/ x"}),
+    Bad((*X, "-i", "nginx"), 3, "is not an http(s) URL", {"AWS_ENDPOINT_URL_ECS": "127.0.0.1:1"}),
+    Bad((*X, "-i", "nginx"), 3, "has a path", {"AWS_ENDPOINT_URL_ECS": "http://127.0.0.1:1/x"}),
+    Bad((*X, "-i", "nginx"), 3, "has a path", {"AWS_ENDPOINT_URL_ECS": "http://127.0.0.1:1?a"}),
+    # ECS names: letters, numbers, hyphens, underscores (or an ARN); never a second line.
+    Bad(
+        ("-c", "demo\noutcome=succeeded", "-n", "web", "-i", "nginx:1.27"),
+        3,
+        "-c/--cluster 'demo\\noutcome=",  # (the rest is a NAME=VALUE word: masked)
+    ),
+    Bad(("-c", "x", "-n", "web app", "-i", "nginx"), 3, "-n/--service-name 'web app' is not"),
+    Bad(("-c", "x", "-n", "a,b\x1b[2J", "-i", "nginx"), 3, "'b\\x1b[2J' is not an ECS name"),
+    Bad(("-d", "api\r", "-i", "nginx"), 3, "-d/--task-definition 'api\\r' is not an ECS"),
+    Bad(("-d", "api:0", "-i", "nginx"), 3, "-d/--task-definition 'api:0' is not an ECS"),
     # --task-definition-file: every way it can be wrong is exit 20.
     Bad((*X, "-i", "nginx", "--task-definition-file", "{missing}"), 20, "Cannot read"),
     Bad((*X, "-i", "nginx", "--task-definition-file", "{dir}"), 20, "Is a directory"),
@@ -309,6 +325,16 @@ CASES = [
     Bad((*X, "-i", "nginx", "--codedeploy-appspec", "{file:deep-object}"), 3, "nests deeper"),
     Bad((*X, "-i", "nginx", "--codedeploy-appspec", "{file:yaml-set}"), 3, "set value"),
     Bad((*X, "-i", "nginx", "--codedeploy-appspec", "{file:yaml-wide}"), 3, "once parsed"),
+    # --scheduled-tasks with no name is no silent `none`; auto and none stand alone
+    *(
+        Bad((*X, "-i", "nginx", "--scheduled-tasks", value), 3, "pass none to turn the moves")
+        for value in (",", "", ",,", " ")
+    ),
+    *(
+        Bad((*X, "-i", "nginx", "--scheduled-tasks", value), 3, "stands alone")
+        for value in ("auto,none", "nightly,None", "AUTO,nightly")
+    ),
+    Bad((*X, "-i", "nginx"), 3, "names no rule", {"ECS_DEPLOY_SCHEDULED_TASKS": ","}),
     # multi-value options from their variables: whole CONTAINER VALUE pairs or nothing
     Bad((*X, "-i", "nginx"), 3, "ECS_DEPLOY_ENV holds 3 words", {"ECS_DEPLOY_ENV": "web A=1 web"}),
     Bad(
@@ -388,3 +414,82 @@ def test_every_region_botocore_knows_is_shaped_like_one():
     }
     assert "us-east-1" in known
     assert [r for r in sorted(known) if not REGION.fullmatch(r)] == []
+
+
+@pytest.fixture
+def web_page() -> Iterator[str]:
+    """An endpoint that is a web server, not AWS: every request gets an HTML 404 page."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Page(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            body = b"<!doctype html>\n<html><body><h1>Not Found</h1></body></html>\n"
+            self.send_response(404)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("where", ["web page", "nothing listening"])
+def test_an_endpoints_password_and_a_web_page_are_never_printed(sandbox, tmp_path, web_page, where):
+    """AWS_ENDPOINT_URL with a password in it (a proxy's): masked in the error, the JSON
+    reason, the step outputs and -v's line; an HTML page for an answer is summarised, never
+    printed."""
+    host = web_page if where == "web page" else "127.0.0.1:1"
+    gh = tmp_path / "gh"
+    run = run_cli(
+        sandbox, "-c", "x", "-n", "web", "-i", "nginx", "-v", "--output", "json",
+        GITHUB_OUTPUT=str(gh), AWS_ENDPOINT_URL=f"http://user:pw1234567@{host}",
+    )  # fmt: skip
+    assert run.code == 18, run.stderr
+    (error,) = [line for line in run.stderr.splitlines() if line.startswith("ERROR:")]
+    if where == "web page":
+        assert error == (
+            "ERROR: DescribeServices failed: HTTP 404 from the endpoint (an HTML page: is "
+            "AWS_ENDPOINT_URL right?)"
+        )
+    else:
+        assert "Could not connect to the endpoint URL" in error
+        assert "user:****@127.0.0.1:1" in error
+    assert f"endpoint http://user:****@{host}" in run.stderr  # -v
+    for said in (run.stdout, run.stderr, gh.read_text()):
+        assert "pw1234567" not in said
+        assert "<html" not in said.lower()
+        assert "doctype" not in said.lower()
+
+
+def test_a_short_endpoint_password_is_masked_in_the_url(sandbox):
+    run = run_cli(
+        sandbox, "-c", "x", "-n", "web", "-i", "nginx", AWS_ENDPOINT_URL="http://u:pw@127.0.0.1:1"
+    )
+    assert run.code == 18, run.stderr
+    assert "u:****@127.0.0.1:1" in run.stderr
+    assert ":pw@" not in run.stderr
+
+
+def test_an_error_is_one_line_whatever_aws_said(sandbox, cluster):
+    """A bidi override or an escape sequence in an AWS message is shown escaped."""
+    seed(sandbox, cluster, desired_count=1)
+    sandbox.scheduler.inject_error(
+        "DescribeServices", 1, "InvalidParameterException", "bad\u202eoutcome: fine \x1b[2J"
+    )
+    run = run_cli(sandbox, "-c", cluster, "-n", "web", "-i", "nginx")
+    assert run.code == 18, run.stderr
+    (error,) = [line for line in run.stderr.splitlines() if line.startswith("ERROR:")]
+    assert "bad\\u202eoutcome: fine \\x1b[2J" in error
+    assert "\x1b" not in run.stderr
+    assert "\u202e" not in run.stderr

@@ -156,6 +156,79 @@ def test_a_task_that_cannot_be_placed_is_an_error_at_once(sandbox, cluster):
     assert "The task did not start: CannotPullContainerError" in said(run)
 
 
+def test_an_access_denied_names_the_action_aws_names(sandbox, cluster):
+    """RunTask refused for the role it passes: the action to grant is iam:PassRole (the one
+    AWS names), not ecs:RunTask."""
+    service(sandbox, cluster)
+    sandbox.scheduler.inject_error(
+        "RunTask", 1, "AccessDeniedException",
+        f"User: arn:aws:iam::{ACCOUNT}:user/ci is not authorized to perform: iam:PassRole on "
+        f"resource: arn:aws:iam::{ACCOUNT}:role/app",
+    )  # fmt: skip
+    run = run_cli(sandbox, "-c", cluster, "-d", f"{cluster}-web", "--run-task", *FAST)
+    assert run.code == 16, run.stderr
+    assert "the role needs iam:PassRole: see docs/iam.md" in run.stderr
+    assert "ecs:RunTask" not in run.stderr
+
+
+@pytest.mark.parametrize("named", ["family", "revision", "arn"])
+def test_a_dry_run_shows_the_revision_the_task_would_run(sandbox, cluster, tmp_path, named):
+    """-d FAMILY runs its latest ACTIVE revision, -d FAMILY:N and an ARN the one named: the
+    printed RunTask request, JSON `requests` and the step output say which."""
+    service(sandbox, cluster)
+    assert run_cli(sandbox, "-d", f"{cluster}-web", "-i", "nginx:2").code == 0  # :2 is latest
+    arn = f"arn:aws:ecs:us-east-1:{ACCOUNT}:task-definition/{cluster}-web"
+    given, expected = {
+        "family": (f"{cluster}-web", f"{arn}:2"),
+        "revision": (f"{cluster}-web:1", f"{arn}:1"),
+        "arn": (f"{arn}:1", f"{arn}:1"),
+    }[named]
+    gh = tmp_path / "gh"
+    text = run_cli(sandbox, "-c", cluster, "-d", given, "--run-task", "--dry-run")
+    assert text.code == 0, text.stderr
+    assert f'"taskDefinition": "{expected}"' in text.stdout
+    run = run_cli(
+        sandbox, "-c", cluster, "-d", given, "--run-task", "--dry-run", "--output", "json",
+        GITHUB_OUTPUT=str(gh),
+    )  # fmt: skip
+    assert run.code == 0, run.stderr
+    assert json.loads(run.stdout)["requests"]["RunTask"]["taskDefinition"] == expected
+    assert json.loads(step_output(gh)["requests"])["RunTask"]["taskDefinition"] == expected
+    assert "(none" not in text.stdout + run.stdout + gh.read_text()
+
+
+@pytest.mark.parametrize("stop_denied", [False, True], ids=["stopped", "stop-denied"])
+def test_a_task_that_cannot_be_followed_is_stopped(sandbox, cluster, stop_denied):
+    """DescribeTasks denied after RunTask: nothing would report the task's end, so it is
+    stopped as a timed-out one is; if StopTask is denied too, the error says how to stop it."""
+    service(sandbox, cluster)
+    sandbox.set_faults(task_log=tuple(f"long step {i}" for i in range(400)))
+    sandbox.scheduler.inject(
+        "DescribeTasks", "error", code="AccessDeniedException", message="no", count=None
+    )
+    if stop_denied:
+        sandbox.scheduler.inject(
+            "StopTask", "error", code="AccessDeniedException", message="no", count=None
+        )
+    run = run_cli(
+        sandbox, "-c", cluster, "-d", f"{cluster}-web", "--run-task", "--wait-for-success",
+        *FAST, "--output", "json",
+    )  # fmt: skip
+    sandbox.reset_faults()
+    assert run.code == 16, run.stderr
+    reason = json.loads(run.stdout)["reason"]
+    assert reason.startswith("DescribeTasks: access denied")
+    arn = said(run).split("Started task(s): ", 1)[1].split()[0]
+    (task,) = sandbox.client().describe_tasks(cluster=cluster, tasks=[arn])["tasks"]
+    if stop_denied:
+        assert "the task could not be followed: it could not be stopped" in reason
+        assert f"aws ecs stop-task --cluster {cluster} --task {arn.rsplit('/', 1)[1]}" in reason
+        assert task["desiredStatus"] == "RUNNING"
+    else:
+        assert reason.endswith("the task could not be followed: it was stopped")
+        assert task["desiredStatus"] == "STOPPED"
+
+
 def test_overrides_name_containers_that_exist(sandbox, cluster):
     service(sandbox, cluster)
     run = run_cli(
@@ -316,6 +389,37 @@ def test_a_release_dry_run_exits_as_the_real_run_and_lists_the_migration(sandbox
     assert run_task["overrides"]["containerOverrides"][0]["command"] == ["migrate"]
     assert run_task["startedBy"] == "ecs-deploy/pre-deploy"
     assert "RunTask" not in worker["requests"]
+
+
+def test_a_release_reads_the_same_in_a_dry_run_and_a_real_run(sandbox, cluster):
+    """A check that fails stops the release in both (2 of 2 services did not deploy)."""
+    api_and_worker(sandbox, cluster)
+    args = ("-c", cluster, "-n", "api,worker", "-i", "nginx:2", "--pre-deploy", "nosuch", "m")
+    dry = run_cli(sandbox, *args, "--dry-run", *FAST)
+    real = run_cli(sandbox, *args, *FAST)
+    assert dry.code == real.code == 14, dry.stderr
+    for run in (dry, real):
+        assert "Release failed: 2 of 2 services did not deploy" in run.stderr
+        assert "worker: error: not deployed: api failed its checks" in run.stderr
+
+
+def test_a_release_interrupted_during_its_migration_reads_interrupted(sandbox, cluster, logs):
+    api_and_worker(sandbox, cluster)
+    sandbox.set_faults(task_log=tuple(f"long step {i}" for i in range(400)))
+    started = start_cli(
+        sandbox, "-c", cluster, "-n", "api,worker", "-i", "nginx:2", "--pre-deploy", "web",
+        "migrate", *FAST, "-t", "60",
+    )  # fmt: skip
+    started.wait_for_call(sandbox, "RunTask")
+    started.wait_for_call(sandbox, "DescribeTasks", nth=2)
+    started.signal(signal.SIGTERM)
+    run = started.finish(sandbox)
+    assert run.code == 143, run.stderr
+    assert "Stopped the migration" in said(run)
+    assert "Release interrupted: interrupted: api (interrupted), worker (interrupted)" in (
+        run.stderr
+    )
+    assert "UpdateService" not in run.calls
 
 
 def test_a_migration_that_times_out_is_stopped(sandbox, cluster, logs):
@@ -624,3 +728,168 @@ def test_several_images_that_cannot_all_go(sandbox, cluster, images, code, messa
     assert run.code == code, run.stderr
     assert message in run.stderr
     assert run.mutating_calls == []
+
+
+# -- a release: a signal after every service's verdict ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("operation", "where"),
+    [("PutTargets", "scheduled tasks move"), ("ListClusters", "pruning")],
+    ids=["moving-scheduled-tasks", "pruning"],
+)
+def test_a_signal_after_every_services_verdict_leaves_the_release_succeeded(
+    sandbox, cluster, operation, where
+):
+    """Both services COMPLETED and migrated; SIGTERM while they move their scheduled tasks
+    (or prune): the release still succeeded (exit 0). What was not moved is named with the
+    command that moves it; pruning stopped with a warning."""
+    api_and_worker(sandbox, cluster)
+    rule_and_schedule(sandbox, cluster, f"{cluster}-api:1", "api-nightly")
+    rule_and_schedule(sandbox, cluster, f"{cluster}-worker:1", "worker-nightly")
+    # each service's call after its own verdict is held: once both are held, both are done
+    sandbox.scheduler.inject(operation, "delay", delay=3.0, count=2)
+    started = start_cli(
+        sandbox, "-c", cluster, "-n", "api,worker", "-i", "nginx:2", "--pre-deploy", "web",
+        "migrate", "--max-definitions", "1", *FAST, "--output", "json",
+    )  # fmt: skip
+    started.wait_for_call(sandbox, operation, nth=2)
+    started.signal(signal.SIGTERM)
+    run = started.finish(sandbox)
+    assert run.code == 0, run.stderr
+    summary = json.loads(run.stdout)
+    assert summary["outcome"] == "succeeded", summary["reason"]
+    assert [s["outcome"] for s in summary["services"]] == ["succeeded", "succeeded"]
+    warnings = [w for s in summary["services"] for w in s["warnings"]]
+    if where == "pruning":
+        assert sum("Pruning stopped by a signal" in w for w in warnings) == 2, warnings
+        return
+    for name, service_summary in zip(("api", "worker"), summary["services"], strict=True):
+        # the rule's PutTargets was under way: it moved; the schedule's never began
+        assert scheduled_revisions(sandbox, cluster, f"{name}-nightly") == (
+            f"{cluster}-{name}:2",
+            f"{cluster}-{name}:1",
+        )
+        (schedule,) = (
+            t
+            for t in service_summary["scheduled_tasks"]
+            if t["name"] == f"default/{cluster}-{name}-nightly"
+        )
+        assert schedule["status"] == "not moved"
+        assert schedule["command"].startswith("aws scheduler update-schedule")
+    assert sum("Not pruned" in w for w in warnings) == 2, warnings
+
+
+def test_scheduled_tasks_keywords_in_any_case_and_an_empty_variable_is_the_default(
+    sandbox, cluster
+):
+    service(sandbox, cluster)
+    rule_and_schedule(sandbox, cluster, f"{cluster}-web:1")
+    none = run_cli(
+        sandbox, "-c", cluster, "-n", "web", "-i", "nginx:2", "--scheduled-tasks", "NONE", *FAST
+    )
+    assert none.code == 0, none.stderr
+    assert "ListRuleNamesByTarget" not in none.calls
+    rule_and_schedule(sandbox, cluster, f"{cluster}-web:2", "later")
+    empty = run_cli(  # a CI template's unset variable: auto, as if not given
+        sandbox, "-c", cluster, "-n", "web", "-i", "nginx:3", *FAST, ECS_DEPLOY_SCHEDULED_TASKS=""
+    )
+    assert empty.code == 0, empty.stderr
+    assert scheduled_revisions(sandbox, cluster, "later") == (f"{cluster}-web:3",) * 2
+
+
+# -- pruning keeps what the scheduled tasks run ---------------------------------------------
+
+
+def status_of(sandbox, revision: str) -> str:
+    described = sandbox.client().describe_task_definition(taskDefinition=revision)
+    return str(described["taskDefinition"]["status"])
+
+
+def pinned_to_the_first(sandbox, cluster) -> None:
+    """web runs web:2 (web:1 before it); a rule and a schedule are pinned to web:1."""
+    service(sandbox, cluster)
+    assert run_cli(sandbox, "-c", cluster, "-n", "web", "-i", "nginx:2", *FAST).code == 0
+    rule_and_schedule(sandbox, cluster, f"{cluster}-web:1", "pinned")
+
+
+def test_pruning_keeps_the_revision_a_pinned_scheduled_task_runs(sandbox, cluster):
+    pinned_to_the_first(sandbox, cluster)
+    run = run_cli(
+        sandbox, "-c", cluster, "-n", "web", "-i", "nginx:3", "--max-definitions", "1", *FAST
+    )
+    assert run.code == 0, said(run)
+    assert status_of(sandbox, f"{cluster}-web:1") == "ACTIVE"
+    assert "DeregisterTaskDefinition" not in run.applied
+    assert (
+        f"Kept {cluster}-web:1: scheduled task rule {cluster}-pinned (target job) runs it"
+        in said(run)
+    )
+
+
+def test_pruning_is_skipped_when_the_scheduled_tasks_could_not_be_looked_for(sandbox, cluster):
+    pinned_to_the_first(sandbox, cluster)
+    sandbox.scheduler.inject(
+        "ListRuleNamesByTarget", "error", code="AccessDeniedException", message="no"
+    )
+    run = run_cli(
+        sandbox, "-c", cluster, "-n", "web", "-i", "nginx:3", "--max-definitions", "1", *FAST,
+        "--output", "json",
+    )  # fmt: skip
+    assert run.code == 0, said(run)
+    assert status_of(sandbox, f"{cluster}-web:1") == "ACTIVE"
+    warnings = json.loads(run.stdout)["warnings"]
+    assert any(w.startswith("Not pruned (--max-definitions 1): the scheduled") for w in warnings)
+
+
+def test_pruning_without_looking_names_the_revisions_it_could_not_check(sandbox, cluster):
+    pinned_to_the_first(sandbox, cluster)
+    run = run_cli(
+        sandbox, "-c", cluster, "-n", "web", "-i", "nginx:3", "--max-definitions", "1",
+        "--scheduled-tasks", "none", *FAST,
+    )  # fmt: skip
+    assert run.code == 0, said(run)
+    assert status_of(sandbox, f"{cluster}-web:1") == "INACTIVE"  # as asked
+    assert (
+        "Scheduled tasks not checked before pruning (--scheduled-tasks none): a rule or "
+        f"schedule that runs {cluster}-web:1 could no longer start it"
+    ) in said(run)
+
+
+def test_a_scheduled_task_pinned_to_an_inactive_revision_is_a_warning(sandbox, cluster):
+    pinned_to_the_first(sandbox, cluster)
+    sandbox.client().deregister_task_definition(taskDefinition=f"{cluster}-web:1")
+    run = run_cli(sandbox, "-c", cluster, "-n", "web", "-i", "nginx:3", *FAST, "--output", "json")
+    assert run.code == 0, said(run)
+    warnings = json.loads(run.stdout)["warnings"]
+    assert (
+        f"Scheduled task rule {cluster}-pinned (target job) left alone: pinned to "
+        f"{cluster}-web:1, which is INACTIVE (deregistered): it can no longer start tasks"
+    ) in "\n".join(warnings)
+
+
+def test_a_one_off_task_prunes_once_it_succeeded_and_says_what_its_base_was(sandbox, cluster):
+    """-d … --run-task --max-definitions N prunes the family (docs/migrating.md), after the
+    task succeeded; a scheduled task left alone is named against the revision the new one
+    was registered from (there is no service)."""
+    pinned_to_the_first(sandbox, cluster)
+    one_off = ("-c", cluster, "-d", f"{cluster}-web", "--run-task", "--wait-for-success", *FAST)
+    asked = run_cli(sandbox, *one_off, "-i", "nginx:3", "--scheduled-tasks", "auto")
+    assert asked.code == 0, said(asked)
+    assert (
+        f"pinned to {cluster}-web:1, not {cluster}-web:2 (the revision the new one was "
+        "registered from)"
+    ) in said(asked)
+    assert run_cli(sandbox, "-d", f"{cluster}-web", "-i", "nginx:4").code == 0  # web:4
+    pruned = run_cli(sandbox, *one_off, "-i", "nginx:5", "--max-definitions", "1")
+    assert pruned.code == 0, said(pruned)
+    # web:1 a rule runs, web:2 the service, web:4 the new one's base: web:3 goes
+    assert status_of(sandbox, f"{cluster}-web:3") == "INACTIVE"
+    assert status_of(sandbox, f"{cluster}-web:1") == "ACTIVE"  # looked for, to prune
+    assert "PutTargets" not in pruned.applied  # but a one-off moves none unless asked
+    assert f"Deregistered {cluster}-web:3 (--max-definitions 1)" in said(pruned)
+    assert pruned.applied.index("RunTask") < pruned.applied.index("DeregisterTaskDefinition")
+    sandbox.set_faults(exit_codes=(("web", 3),))
+    failed = run_cli(sandbox, *one_off, "-i", "nginx:6", "--max-definitions", "1")
+    assert failed.code == 67, said(failed)
+    assert "DeregisterTaskDefinition" not in failed.applied  # a failed task prunes nothing

@@ -36,7 +36,7 @@ LAYERS: list[set[str]] = [
         "schedules",
         "appspec",
     },
-    {"errors"},
+    {"errors", "limits", "levels"},
 ]
 
 

@@ -7,8 +7,9 @@ import json
 import re
 
 from ecsdeploy.errors import ExitCode
+from ecsdeploy.levels import Level
 from ecsdeploy.models import Service, Task
-from ecsdeploy.output import Level, Reporter, summary_dict
+from ecsdeploy.output import Reporter, summary_dict
 from ecsdeploy.result import DeployResult, Outcome
 
 SERVICE = Service.from_api(

@@ -9,6 +9,7 @@ from ecsdeploy.errors import ExitCode
 from ecsdeploy.output import Reporter
 from ecsdeploy.prune import prune, revisions_in_use
 from ecsdeploy.result import DeployResult, Outcome
+from ecsdeploy.schedules import Lookup, ScheduledTask
 from ecsdeploy.story import Phase, Story
 
 
@@ -42,3 +43,29 @@ def test_revisions_in_use_name_the_deployment_that_runs_them(sandbox, cluster):
     mine = {arn: who for arn, who in in_use.items() if f"{cluster}-api" in arn}
     assert len(mine) == 1
     assert f"of service api ({cluster})" in next(iter(mine.values()))
+
+
+def _story(sandbox) -> tuple[Story, io.StringIO]:
+    out = io.StringIO()
+    return Story(EcsGateway(sandbox.client()), Reporter(out=out, tty=False)), out
+
+
+def test_prune_keeps_what_a_scheduled_task_runs_and_nothing_when_the_lookup_failed(
+    sandbox, cluster
+):
+    arns = register(sandbox, f"{cluster}-s", 4)  # :1 .. :4; :3 -> :4 deployed
+    pinned = ScheduledTask("rule", "nightly", "job", arns[0])  # runs :1
+    r = DeployResult(
+        ExitCode.OK, Outcome.SUCCEEDED, "deployed",
+        old_task_definition=arns[2], new_task_definition=arns[3],
+    )  # fmt: skip
+    story, out = _story(sandbox)
+    prune(story, r, 1, scheduled=Lookup(complete=False))
+    assert r.deregistered == []
+    assert "Not pruned (--max-definitions 1): the scheduled tasks could not all" in out.getvalue()
+    story, out = _story(sandbox)
+    prune(story, r, 1, scheduled=Lookup(found=[pinned]))
+    assert r.deregistered == [arns[1]]  # :1 kept, a rule runs it
+    assert f"Kept {cluster}-s:1: scheduled task rule nightly (target job) runs it" in (
+        out.getvalue()
+    )

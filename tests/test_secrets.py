@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import FAST, SENTINEL_SECRET, run_cli, seed
+from tests.conftest import FAST, SENTINEL_ENV_VALUE, SENTINEL_SECRET, run_cli, seed
 
 #: How a secret ends up on a command line by mistake or on purpose, with the exit code each
 #: gets; `{s}` is the sentinel, `{c}` the cluster. All are --dry-run or refused: no writes.
@@ -185,6 +185,36 @@ def test_a_one_off_tasks_log_lines_mask_its_one_run_overrides(sandbox, logged, t
     for said in _texts(run, gh):
         assert "snt1override" not in said
         assert "snt1urlpass" not in said
+
+
+@pytest.mark.parametrize("how", ["run-task", "pre-deploy"])
+def test_a_value_an_override_replaces_is_still_masked(sandbox, logged, tmp_path, how):
+    """--run-task-env DB_PASSWORD=... replaces the task definition's value for this run, but
+    the task may still print the definition's own (a default in a script, an image's baked
+    configuration): lines are masked by both, in the stream and in the diagnosis."""
+    gh = tmp_path / "gh"
+    gh.write_text("")
+    sandbox.set_faults(
+        task_log=(f"{SENTINEL_ENV_VALUE} leaked",),
+        exit_codes=(("web", 3),),
+        crash_log=(f"failed with {SENTINEL_ENV_VALUE}",),
+    )
+    where = (
+        ("-d", f"{logged}-web", "--run-task", "--wait-for-success")
+        if how == "run-task"
+        else ("-n", "web", "-i", "nginx:2", "--pre-deploy", "web", "migrate")
+    )
+    run = run_cli(
+        sandbox, "-c", logged, *where, "--run-task-env", "web", "DB_PASSWORD=snt1override",
+        *FAST, "--output", "json", GITHUB_OUTPUT=str(gh),
+    )  # fmt: skip
+    assert run.code == (67 if how == "run-task" else 27), run.stderr
+    assert "web | **** leaked" in run.stderr
+    lines = json.loads(run.stdout)["diagnosis"][0]["containers"][0]["lines"]
+    assert "failed with ****" in lines
+    for said in _texts(run, gh):
+        assert SENTINEL_ENV_VALUE not in said
+        assert "snt1override" not in said
 
 
 @pytest.mark.parametrize("given", ["environment", "option", "profile"])

@@ -51,12 +51,30 @@ def test_version_loads_neither_click_nor_botocore():
     assert not {m for m in modules if m.startswith("ecsdeploy.")}
 
 
-def test_help_loads_no_botocore():
+#: What `--help` loads of ours: the command's declaration (its options, their types and
+#: limits), the reading of the raw arguments, the run's policy. Not the rules behind the
+#: options (config), nor the output and what it speaks of (results, models, diagnosis).
+HELP_MODULES = {
+    "ecsdeploy",
+    "ecsdeploy.cli",
+    "ecsdeploy.argv",
+    "ecsdeploy.options",
+    "ecsdeploy.limits",
+    "ecsdeploy.levels",
+    "ecsdeploy.errors",
+    "ecsdeploy.policy",
+}
+
+
+def test_help_loads_no_botocore_and_only_the_command_declaration():
     proc = subprocess.run(
         [*IMPORTTIME, "--help"], capture_output=True, text=True, timeout=60, check=False
     )
     assert proc.returncode == 0, proc.stderr
-    assert not {m for m in imported(proc.stderr) if m.split(".")[0] in ("botocore", "boto3")}
+    assert "Usage: ecs-deploy [OPTIONS]" in proc.stdout
+    modules = imported(proc.stderr)
+    assert not {m for m in modules if m.split(".")[0] in ("botocore", "boto3")}
+    assert {m for m in modules if m.split(".")[0] == "ecsdeploy"} == HELP_MODULES
 
 
 def test_a_plain_rolling_deploy_loads_no_story_it_does_not_take(sandbox, cluster):
@@ -75,3 +93,49 @@ def _version() -> str:
     from ecsdeploy import __version__
 
     return __version__
+
+
+def test_the_quick_model_loader_knows_what_botocores_knows(tmp_path):
+    """A client's service is checked in its own directory (not by listing all 400): the same
+    answers as botocore's loader, a model in AWS_DATA_PATH included."""
+    from botocore.loaders import Loader
+
+    from ecsdeploy.aws import quick_loader
+
+    model = tmp_path / "my-service" / "2020-01-01" / "service-2.json"
+    model.parent.mkdir(parents=True)
+    model.write_text("{}")
+    quick, botocores = quick_loader(str(tmp_path)), Loader(extra_search_paths=[str(tmp_path)])
+    for type_name in ("service-2", "endpoint-rule-set-1"):
+        listed = botocores.list_available_services(type_name)
+        known = quick.list_available_services(type_name)
+        assert list(known) == listed
+        for name in ("ecs", "ecr", "ssm", "logs", "my-service", "no-such-service", "", "../ecs"):
+            assert (name in known) == (name in listed), name
+    assert "my-service" in quick.list_available_services("service-2")
+    # the same data, read into plain dicts
+    for service in ("ecs", "ssm"):
+        model = quick.load_service_model(service, "service-2")
+        assert model == botocores.load_service_model(service, "service-2")
+        assert type(model) is dict
+    assert quick.load_data("endpoints") == botocores.load_data("endpoints")
+
+
+def test_a_deploy_reads_its_service_once_and_first(sandbox, cluster):
+    """The service's first read leaves while the story loads (ecs.FirstRead): it is still
+    the deploy's first request, and the story takes its answer rather than reading again."""
+    seed(sandbox, cluster, family=f"{cluster}-web", desired_count=1)
+    run = run_cli(sandbox, "-c", cluster, "-n", "web", *FAST, "-i", "nginx:2")
+    assert run.code == 0, run.stderr
+    before_update = run.calls[: run.calls.index("UpdateService")]
+    assert before_update[0] == "DescribeServices"
+    assert before_update.count("DescribeServices") == 1
+
+
+def test_a_service_that_is_not_there_fails_as_before(sandbox, cluster):
+    seed(sandbox, cluster, family=f"{cluster}-web", desired_count=1)
+    run = run_cli(sandbox, "-c", cluster, "-n", "nope", *FAST, "-i", "nginx:2")
+    assert run.code == 17
+    assert f"Service nope not found in cluster {cluster}" in run.stderr, run.stderr
+    assert "Traceback" not in run.stderr
+    assert not run.mutating_calls

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import click
 
-from ecsdeploy.output import Level
+from ecsdeploy.levels import Level
 
 ENVVAR_PREFIX = "ECS_DEPLOY"
 

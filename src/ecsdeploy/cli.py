@@ -18,29 +18,27 @@ import click
 
 from ecsdeploy import __version__
 from ecsdeploy.argv import ENVVAR_PREFIX, argument_pairs, drop_empty_arguments, scan_args
-from ecsdeploy.config import (
-    INT32_MAX,
-    MAX_POLL_INTERVAL,
-    MAX_TIMEOUT,
-    DeployConfig,
-    build_config,
-    split_services,
-)
-from ecsdeploy.diagnose import DEFAULT_LOG_LINES
 from ecsdeploy.errors import EcsDeployError, ExitCode
-from ecsdeploy.models import (
+from ecsdeploy.levels import Level
+from ecsdeploy.limits import (
     CANARY_PERCENT_RANGE,
+    DEFAULT_LOG_LINES,
+    INT32_MAX,
     LINEAR_STEP_PERCENT_RANGE,
     MAX_BAKE_MINUTES,
+    MAX_POLL_INTERVAL,
+    MAX_TIMEOUT,
 )
 from ecsdeploy.options import Seconds, TenthPercent, container_option
-from ecsdeploy.output import Level, Reporter, hide, hide_values
 from ecsdeploy.policy import Aborted, RunPolicy, install_signal_handlers
-from ecsdeploy.result import DeployResult, Outcome, ReleaseResult
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # what a run needs, imported once it runs: `--help` needs none of it
+    from ecsdeploy.argv import ArgScan
     from ecsdeploy.aws import AwsSettings, Clients
+    from ecsdeploy.config import DeployConfig
     from ecsdeploy.gateways import AwsReaders
+    from ecsdeploy.output import Reporter
+    from ecsdeploy.result import DeployResult, ReleaseResult
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 #: Every option can also come from ECS_DEPLOY_<ITS LONG NAME> (--cluster: ECS_DEPLOY_CLUSTER,
@@ -64,6 +62,12 @@ USAGE = [
 
 #: Each option's --help section, by the option (filled by `section`).
 _SECTION: dict[click.Parameter, str] = {}
+
+
+def _split_services(_ctx: click.Context, _param: click.Parameter, value: Any) -> Any:
+    from ecsdeploy.config import split_services
+
+    return split_services(value)
 
 
 def section(title: str, *options: Callable[[_F], _F]) -> Callable[[_F], _F]:
@@ -139,7 +143,7 @@ class SectionedCommand(click.Command):
         "--service-name",
         "service",
         multiple=True,
-        callback=lambda _ctx, _param, value: split_services(value),
+        callback=_split_services,
         metavar="NAME",
         help="ECS service to deploy; repeat it (or NAME,NAME) to release several at once.",
     ),
@@ -529,9 +533,9 @@ def run(
     from dataclasses import replace
 
     from ecsdeploy.aws import clients
-    from ecsdeploy.deploy import Deployer
-    from ecsdeploy.ecs import EcsGateway
+    from ecsdeploy.ecs import EcsGateway, FirstRead
     from ecsdeploy.gateways import AwsReaders
+    from ecsdeploy.output import hide_values
 
     reporter.debug(f"settings: {settings!r}")
     reporter.debug(
@@ -566,6 +570,12 @@ def run(
         return release.run()
     gateway = EcsGateway(made.get("ecs"), policy=policy)
     gateway.on_call = on_call
+    if config.cluster and config.service and not config.migrate_to_native:
+        # A deploy's first request leaves now, and the story loads while it is answered.
+        policy.deadline = policy.clock() + config.timeout  # the story's own, set again there
+        FirstRead(gateway, config.cluster, config.service)
+    from ecsdeploy.deploy import Deployer
+
     if config.migrate_to_native:
         from ecsdeploy.migration import migrate  # only a migration pays for it
 
@@ -590,6 +600,9 @@ def execute(
     opts: dict[str, Any], reporter: Reporter, policy: RunPolicy
 ) -> DeployResult | ReleaseResult:
     """Validate and deploy; every failure becomes a result (its exit code is the result's)."""
+    from ecsdeploy.config import build_config
+    from ecsdeploy.result import DeployResult
+
     try:
         config, settings = build_config(opts)
         return run(config, settings, reporter, policy)
@@ -603,6 +616,8 @@ def execute(
 
 
 def _aborted_at_start_up(policy: RunPolicy) -> DeployResult:
+    from ecsdeploy.result import DeployResult, Outcome
+
     return DeployResult(
         policy.exit_code, Outcome.ABORTED, "aborted during start-up: nothing was changed"
     )
@@ -611,6 +626,8 @@ def _aborted_at_start_up(policy: RunPolicy) -> DeployResult:
 def _reporter_for(opts: dict[str, Any], scanned: Reporter) -> Reporter:
     """The reporter the parsed options ask for: the arguments' pre-scan cannot see the
     ECS_DEPLOY_OUTPUT_FORMAT, _QUIET and _VERBOSE environment variables."""
+    from ecsdeploy.output import Reporter
+
     level = Level.QUIET if opts["quiet"] else Level.VERBOSE if opts["verbose"] else Level.NORMAL
     json_output = opts["output_format"] == "json"
     if (level, json_output) == (scanned.level, scanned.json_output):
@@ -634,7 +651,7 @@ def report_abort(policy: RunPolicy, argv: Sequence[str] | None = None) -> None:
     """Two signals before the command loaded: write the summary and exit."""
     scan = scan_args(command.params, list(sys.argv[1:] if argv is None else argv))
     policy.finishing = True
-    Reporter(level=scan.level, json_output=scan.json_output).summary(_aborted_at_start_up(policy))
+    _scanned_reporter(scan).summary(_aborted_at_start_up(policy))
     _exit(int(policy.exit_code))
 
 
@@ -649,16 +666,22 @@ def main(
         policy = RunPolicy()
         install_signal_handlers(policy)
     args = drop_empty_arguments(command.params, sys.argv[1:] if argv is None else argv)
-    hide(argument_pairs(args, os.environ))
     scan = scan_args(command.params, args)
-    reporter = Reporter(level=scan.level, json_output=scan.json_output)
+    # The output (and the results, models, diagnosis it speaks of) loads once something is to
+    # be said: `--help` and `--version` are click's to print, and load none of it.
+    reporter: Reporter | None = None
     result: DeployResult | ReleaseResult
     try:
-        for name in scan.repeated:
-            reporter.warn(f"{name} was given more than once: the last value is used")
+        if scan.repeated:
+            reporter = _scanned_reporter(scan, args)
+            for name in scan.repeated:
+                reporter.warn(f"{name} was given more than once: the last value is used")
         try:
             opts = command.main(args=args, prog_name="ecs-deploy", standalone_mode=False)
         except click.ClickException as exc:
+            from ecsdeploy.result import DeployResult
+
+            reporter = reporter or _scanned_reporter(scan, args)
             message = exc.format_message().rstrip(".")
             result = DeployResult.failure(
                 ExitCode.USAGE, f"{message}{_usage_hint(message, args)}; see ecs-deploy --help"
@@ -666,19 +689,34 @@ def main(
         else:
             if not isinstance(opts, dict):  # --help or --version: click printed it
                 _exit(int(opts or 0), fast=fast_exit)
-            reporter = _reporter_for(opts, reporter)
+            reporter = _reporter_for(opts, reporter or _scanned_reporter(scan, args))
             result = execute(opts, reporter, policy)
             if not args and result.code == ExitCode.NO_SERVICE_OR_TASK_DEFINITION:
                 reporter.usage(USAGE)
                 result.reason += "; see ecs-deploy --help for every option"
     except Aborted:
         result = _aborted_at_start_up(policy)
+    from ecsdeploy.result import ReleaseResult
+
+    reporter = reporter or _scanned_reporter(scan, args)
     policy.finishing = True
     if isinstance(result, ReleaseResult):
         reporter.release_summary(result)
     else:
         reporter.summary(result)
     _exit(int(result.code), fast=fast_exit)
+
+
+def _scanned_reporter(scan: ArgScan, args: Sequence[str] | None = None) -> Reporter:
+    """The reporter the raw arguments ask for, every `NAME=VALUE` word of them (and of the
+    ECS_DEPLOY_ variables) masked in all it will write."""
+    from ecsdeploy.aws import endpoint_passwords
+    from ecsdeploy.output import Reporter, hide, hide_url_passwords
+
+    if args is not None:
+        hide(argument_pairs(args, os.environ))
+        hide_url_passwords(endpoint_passwords())  # an endpoint's password: never shown either
+    return Reporter(level=scan.level, json_output=scan.json_output)
 
 
 def _usage_hint(message: str, args: Sequence[str]) -> str:

@@ -14,18 +14,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ecsdeploy.changes import Changes
-from ecsdeploy.diagnose import DEFAULT_LOG_LINES
 from ecsdeploy.errors import EcsDeployError, ExitCode, UsageError
 from ecsdeploy.files import MAX_ENV_FILE_BYTES, read_regular_file, read_task_definition_file
 from ecsdeploy.image import ImageRef, parse_image, parse_tag
+from ecsdeploy.limits import DEFAULT_LOG_LINES
 from ecsdeploy.models import NATIVE_STRATEGIES, STRATEGIES
 
 if TYPE_CHECKING:
     from ecsdeploy.aws import AwsSettings
-
-INT32_MAX = 2**31 - 1  # ECS's integer fields are 32-bit
-MAX_TIMEOUT = 7 * 24 * 3600.0  # a week: longer is a typo, and sleeps cannot take any float
-MAX_POLL_INTERVAL = 300.0
 
 
 def split_services(values: tuple[str, ...]) -> tuple[str, ...]:
@@ -166,6 +162,9 @@ class DeployConfig:
     pre_deploy: RunTaskConfig | None = None
     #: auto (every rule target and schedule of the family in the cluster), none, or names.
     scheduled_tasks: str = "auto"
+    #: --scheduled-tasks was given (a one-off task's default `none` moves none, but pruning
+    #: still looks, so that it never deregisters a revision a scheduled task runs).
+    scheduled_tasks_given: bool = False
     log_lines: int = DEFAULT_LOG_LINES  # of each failed container's log; 0: none
     preflight: bool = True  # check that images, secrets and log groups exist first
     services: tuple[str, ...] = ()  # every -n: more than one makes a release (release.py)
@@ -197,6 +196,7 @@ def build_config(opts: dict[str, Any]) -> tuple[DeployConfig, AwsSettings]:
     }
     notices: list[str] = []
     _check_target(opts, services)
+    _check_names(opts, services)
     changes = build_changes(opts)
     _check_migration(opts, services, changes)
     _check_what_to_deploy(opts, changes)
@@ -244,6 +244,7 @@ def build_config(opts: dict[str, Any]) -> tuple[DeployConfig, AwsSettings]:
         reregister=reregister,
         log_lines=opts["log_lines"],
         scheduled_tasks=_scheduled_tasks(opts),
+        scheduled_tasks_given=opts["scheduled_tasks"] is not None,
         preflight=not opts["no_preflight"],
         services=services,
         atomic=opts["atomic"],
@@ -321,6 +322,27 @@ def _check_target(opts: dict[str, Any], services: tuple[str, ...]) -> None:
     if service and not cluster:
         raise _fail(ExitCode.SERVICE_WITHOUT_CLUSTER, "-n/--service-name needs -c/--cluster")
     _check_native_options(opts)
+
+
+#: A cluster, service or task-definition family name, by ECS's rule: up to 255 letters,
+#: numbers, hyphens and underscores; or the resource's ARN (printable, no spaces).
+_NAME = re.compile(r"[A-Za-z0-9_-]{1,255}")
+_ECS_ARN = re.compile(r"arn:aws[a-z-]*:ecs:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_/:.-]{1,1500}")
+
+
+def _check_names(opts: dict[str, Any], services: tuple[str, ...]) -> None:
+    """-c, -n and -d hold ECS names (or ARNs): anything else (a space, a newline, a dot)
+    would only fail at AWS, or be printed where a name is expected. Exit 3, before any call."""
+    given = [("-c/--cluster", opts["cluster"], _NAME)]
+    given += [("-n/--service-name", name, _NAME) for name in services]
+    given.append(("-d/--task-definition", opts["task_definition"], _REVISION))
+    for option, value, shape in given:
+        if value is None or shape.fullmatch(value) or _ECS_ARN.fullmatch(value):
+            continue
+        raise UsageError(
+            f"{option} {value!a} is not an ECS name: up to 255 letters, numbers, hyphens "
+            "and underscores (or the resource's ARN)"
+        )
 
 
 #: What --migrate-to-native cannot take: it changes the controller and its configuration
@@ -544,8 +566,31 @@ def _scheduled_tasks(opts: dict[str, Any]) -> str:
     registration), never a one-off task (-d with --run-task) unless asked; its revision is
     not one a service has run."""
     if opts["scheduled_tasks"] is not None:
-        return str(opts["scheduled_tasks"])
+        return _scheduled_names(str(opts["scheduled_tasks"]))
     return "none" if opts["run_task"] and not opts["service"] else "auto"
+
+
+#: --scheduled-tasks's keywords, which stand alone (any case).
+_SCHEDULED_KEYWORDS = ("auto", "none")
+
+
+def _scheduled_names(value: str) -> str:
+    """--scheduled-tasks's value, checked: `auto` or `none` alone (any case), or names. A
+    value with no name in it (`""`, `","`) is an error, never a silent `none`. (An empty
+    ECS_DEPLOY_SCHEDULED_TASKS is unset, as every empty variable is: the default.)"""
+    names = [n.strip() for n in value.split(",") if n.strip()]
+    keywords = [n for n in names if n.lower() in _SCHEDULED_KEYWORDS]
+    if not names:
+        raise UsageError(
+            f"--scheduled-tasks {value!r} names no rule or schedule: pass none to turn the "
+            "moves off, auto to move every one, or the names, comma-separated"
+        )
+    if keywords and len(names) > 1:
+        raise UsageError(
+            f"--scheduled-tasks {value!r}: {keywords[0]} stands alone; give auto, none, or "
+            "the names of the rules or schedules, comma-separated"
+        )
+    return names[0].lower() if keywords else ",".join(names)
 
 
 def _run_task(opts: dict[str, Any], *, pre_deploy: bool = False) -> RunTaskConfig | None:

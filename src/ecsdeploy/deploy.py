@@ -29,13 +29,13 @@ from ecsdeploy.models import NATIVE_STRATEGIES, Service
 from ecsdeploy.models import short_name as _short
 from ecsdeploy.output import Reporter
 from ecsdeploy.plan import PLACEHOLDER_ARN, Plan, Planner
-from ecsdeploy.policy import RunPolicy
+from ecsdeploy.policy import Interrupted, RunPolicy
 from ecsdeploy.result import DeployResult, Outcome
 from ecsdeploy.story import NO_ROLLBACK, Phase, Story, record_pause
 from ecsdeploy.watch import Target
 
 if TYPE_CHECKING:
-    from ecsdeploy.schedules import ScheduledTask
+    from ecsdeploy.schedules import Lookup
 
 # The other stories (native, rollback, prune, register, scheduled) are imported where they
 # are needed: a rolling deploy that succeeds loads none of native's or rollback's code.
@@ -232,7 +232,7 @@ def show_dry_run(story: Story, cfg: DeployConfig, planned: ServicePlan, r: Deplo
     )
     r.scheduled_tasks = find_scheduled(
         story, cfg, planned.cluster_arn, planned.old_arn, "<the new revision>"
-    )
+    ).decided
     show_scheduled(story, r.scheduled_tasks)
 
 
@@ -264,7 +264,7 @@ def move_service(story: Story, cfg: DeployConfig, planned: ServicePlan, r: Deplo
     # or move the scheduled tasks and prune.
     story.phase = Phase.WAITING
 
-    def look_for_scheduled() -> list[ScheduledTask]:
+    def look_for_scheduled() -> Lookup:
         from ecsdeploy.scheduled import find_scheduled  # off the main thread
 
         return find_scheduled(story, cfg, planned.cluster_arn, old_arn, str(r.new_task_definition))
@@ -280,14 +280,17 @@ def move_service(story: Story, cfg: DeployConfig, planned: ServicePlan, r: Deplo
         result = story.watch(r, target, settings, seen=service.events)
     story.record_verdict(cfg, r, result)
     if result.outcome is Outcome.SUCCEEDED:
+        found = None
         if r.new_task_definition != old_arn:
             from ecsdeploy.scheduled import follow_revision
 
-            follow_revision(story, r, scheduled.result)
+            found = follow_revision(story, r, scheduled.result)
+        elif cfg.max_definitions:
+            found = _found(scheduled)
         if cfg.max_definitions:  # None or 0: off, as the original's default
             from ecsdeploy.prune import prune
 
-            prune(story, r, cfg.max_definitions, planned.release_revisions)
+            prune(story, r, cfg.max_definitions, planned.release_revisions, found)
     elif cfg.enable_rollback and result.outcome not in NO_ROLLBACK:
         from ecsdeploy.rollback import roll_back_native, roll_back_rolling
 
@@ -367,7 +370,16 @@ def _service_deployment_to_follow(
     return None
 
 
-def _in_background(work: Callable[[], list[ScheduledTask]]) -> Future[list[ScheduledTask]]:
+def _found(scheduled: Future[Lookup]) -> Lookup | None:
+    """The scheduled-task lookup's findings (pruning keeps what they run); None when a
+    signal stopped it."""
+    try:
+        return scheduled.result()
+    except Interrupted:
+        return None
+
+
+def _in_background(work: Callable[[], Lookup]) -> Future[Lookup]:
     """Run `work` beside the rollout's watch (its reads cost the deploy no time)."""
     pool = ThreadPoolExecutor(max_workers=1)
     future = pool.submit(work)

@@ -19,19 +19,16 @@ from typing import Any, Protocol
 
 from ecsdeploy.changes import MASK, looks_secret, mask_value
 from ecsdeploy.errors import AwsAccessError, EcsDeployError, NotFoundError
+from ecsdeploy.limits import DEFAULT_LOG_LINES, MIN_MASKED_LENGTH
 from ecsdeploy.models import Service, Task
 from ecsdeploy.policy import Interrupted, RunPolicy
 
-DEFAULT_LOG_LINES = 20
 #: Distinct failures whose logs are read; identical ones after them are counted.
 MAX_DISTINCT_FAILURES = 3
 #: Seconds one task's diagnosis may take (its reads retry within it), never past --timeout.
 DIAGNOSIS_BUDGET = 1.0
 #: A log line longer than this is cut (a minified stack trace can be megabytes).
 LOG_LINE_WIDTH = 240
-#: Secret values shorter than this are not masked inside log lines: masking "1" or "on"
-#: would garble every line without protecting anything.
-MIN_MASKED_LENGTH = 4
 
 
 @dataclass(frozen=True)

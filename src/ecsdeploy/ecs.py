@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
@@ -188,6 +189,35 @@ class ServiceReader(Protocol):
     """Reads one service for a gateway, gathered with others (release.DescribeBatcher)."""
 
     def describe(self, ecs: EcsGateway, cluster: str, name: str) -> Service: ...
+
+
+class FirstRead:
+    """A service's first read sent at once, on a thread of its own, while the rest of the
+    command loads (the story's modules, the preflight's clients): it is the answer to the
+    gateway's first `describe_service` of that service, raising what that call would have
+    raised; every later read is sent anew."""
+
+    def __init__(self, ecs: EcsGateway, cluster: str, service: str) -> None:
+        import threading
+        from concurrent.futures import Future
+
+        self._of = (cluster, service)
+        self._answer: Future[Service] = Future()
+
+        def read() -> None:
+            try:
+                self._answer.set_result(ecs.describe_one_service(cluster, service))
+            except BaseException as exc:  # the caller's to raise
+                self._answer.set_exception(exc)
+
+        threading.Thread(target=read, name="first-read", daemon=True).start()
+        ecs.reader = self
+
+    def describe(self, ecs: EcsGateway, cluster: str, name: str) -> Service:
+        ecs.reader = None  # once
+        if (cluster, name) != self._of:
+            return ecs.describe_one_service(cluster, name)
+        return self._answer.result()
 
 
 class Gateway:
@@ -541,11 +571,18 @@ def iam_prefix(client: Any) -> str:
         return "ecs"
 
 
+#: The action an AccessDenied message names: "... is not authorized to perform:
+#: iam:PassRole on resource: ..." (the action refused may not be the operation's own).
+_NAMED_ACTION = re.compile(r"not authorized to perform:\s*([a-z0-9-]+:[A-Za-z0-9*]+)")
+
+
 def access_denied(operation: str, code: str, message: str, prefix: str = "ecs") -> str:
-    """An AccessDenied message that names the IAM action to grant and where the policy is."""
+    """An AccessDenied message that names the IAM action to grant (the one AWS names in
+    `message` when it names one, else the operation's) and where the policy is."""
+    named = _NAMED_ACTION.search(message)
+    action = named.group(1) if named else f"{prefix}:{operation}"
     return (
-        f"{operation}: access denied ({code}: {message}); the role needs {prefix}:{operation}: "
-        f"see {IAM_HELP}"
+        f"{operation}: access denied ({code}: {message}); the role needs {action}: see {IAM_HELP}"
     )
 
 
@@ -570,6 +607,12 @@ def translate(exc: Exception, operation: str, prefix: str = "ecs") -> EcsDeployE
     if code is not None:
         message = getattr(exc, "response", {}).get("Error", {}).get("Message", "") or code
         message = " ".join(str(message).split())  # AWS's text on one line, wherever it goes
+        if _is_html(message):  # not AWS answering: a web server, a proxy, a wrong path
+            status = _status(exc) or code
+            return AwsError(
+                f"{operation} failed: HTTP {status} from the endpoint (an HTML page: is "
+                "AWS_ENDPOINT_URL right?)"
+            )
         if code in _DENIED:
             return AwsAccessError(access_denied(operation, code, message, prefix))
         if code in _ACCESS:
@@ -593,9 +636,20 @@ def translate(exc: Exception, operation: str, prefix: str = "ecs") -> EcsDeployE
         return AwsError(
             f"{operation} failed: {exc}; check AWS_ENDPOINT_URL, -r/--region and the network"
         )
+    if _is_html(str(exc)):  # botocore could not parse it (ResponseParserError)
+        return AwsError(
+            f"{operation} failed: an HTML page from the endpoint, not an AWS answer: is "
+            "AWS_ENDPOINT_URL right?"
+        )
     if isinstance(exc, BotoCoreError):
         return AwsError(f"{operation} failed: {exc}")
     return AwsError(f"{operation} failed: {type(exc).__name__}: {exc}")
+
+
+def _is_html(text: str) -> bool:
+    """Whether an error's text holds a web page (never printed: it is not AWS's words)."""
+    lowered = text.lower()
+    return "<!doctype html" in lowered or "<html" in lowered
 
 
 def _snake(operation: str) -> str:

@@ -13,13 +13,13 @@ import threading
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ecsdeploy.diagnose import TargetHealth
 from ecsdeploy.ecs import EcsGateway, Gateway
 from ecsdeploy.models import short_name
 from ecsdeploy.policy import RunPolicy
 
 if TYPE_CHECKING:
     from ecsdeploy.aws import Clients
+    from ecsdeploy.diagnose import TargetHealth
 
 
 class LogsGateway(Gateway):
@@ -60,6 +60,8 @@ class LogsGateway(Gateway):
 
 class ElbGateway(Gateway):
     def target_health(self, target_group: str) -> list[TargetHealth]:
+        from ecsdeploy.diagnose import TargetHealth  # loaded by the diagnosis that asks
+
         page = self.call("DescribeTargetHealth", TargetGroupArn=target_group)
         found = []
         for d in page.get("TargetHealthDescriptions", []):

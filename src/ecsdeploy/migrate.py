@@ -25,12 +25,8 @@ from urllib.parse import unquote
 
 from ecsdeploy.config import StrategyOverrides, merge_deployment_configuration
 from ecsdeploy.errors import UsageError
-from ecsdeploy.models import (
-    CANARY_PERCENT_RANGE,
-    LINEAR_STEP_PERCENT_RANGE,
-    MAX_BAKE_MINUTES,
-    short_name,
-)
+from ecsdeploy.limits import CANARY_PERCENT_RANGE, LINEAR_STEP_PERCENT_RANGE, MAX_BAKE_MINUTES
+from ecsdeploy.models import short_name
 
 #: CodeDeploy's predefined ECS deployment configurations, as GetDeploymentConfig describes
 #: them (trafficRoutingConfig): no call is needed for these.

@@ -150,12 +150,6 @@ STRATEGIES = {
     "linear": "LINEAR",
     "canary": "CANARY",
 }
-#: The ranges the ECS API reference gives for the native strategies' settings (botocore's
-#: model carries their types, not these): bake times 0-1440 minutes; canaryPercent 0.1-100
-#: and stepPercent 3-100, both multiples of 0.1.
-MAX_BAKE_MINUTES = 1440
-CANARY_PERCENT_RANGE = (0.1, 100.0)
-LINEAR_STEP_PERCENT_RANGE = (3.0, 100.0)
 #: ServiceDeployment statuses after which nothing more happens.
 FINAL_STATUSES = ("SUCCESSFUL", "STOPPED", "ROLLBACK_SUCCESSFUL", "ROLLBACK_FAILED")
 ROLLBACK_STATUSES = ("ROLLBACK_REQUESTED", "ROLLBACK_IN_PROGRESS")

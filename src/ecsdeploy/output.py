@@ -18,11 +18,11 @@ import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from enum import IntEnum
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from ecsdeploy.changes import MASK, shown_argument
-from ecsdeploy.diagnose import MIN_MASKED_LENGTH, TargetHealth, TaskDiagnosis
+from ecsdeploy.levels import Level
+from ecsdeploy.limits import MIN_MASKED_LENGTH
 from ecsdeploy.models import (
     Deployment,
     Service,
@@ -33,6 +33,9 @@ from ecsdeploy.models import (
     short_name,
 )
 from ecsdeploy.result import DeployResult, Outcome, ReleaseResult
+
+if TYPE_CHECKING:  # a failure's diagnosis loads with the story that makes one
+    from ecsdeploy.diagnose import TargetHealth, TaskDiagnosis
 
 OUTCOME_WORDS = {
     Outcome.FAILED: "failed",
@@ -61,6 +64,9 @@ def outcome_words(result: DeployResult) -> str:
 #: JSON summary or step output quotes one, whichever message (ours or click's) held it.
 _HIDDEN: dict[str, str] = {}
 
+#: An ERROR line is never cut short (it is the run's last word), only escaped.
+MAX_ERROR_WIDTH = 1 << 20
+
 
 def hide(words: Iterable[str]) -> None:
     """Mask these `NAME=VALUE` words in everything written from now on (cli.main calls it
@@ -86,6 +92,17 @@ def hide_values(values: Iterable[str]) -> None:
 
 #: A URL's password (`scheme://user:PASSWORD@host`), wherever a URL is quoted.
 _URL_PASSWORD = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]*:)[^/\s@]+@")
+
+
+def hide_url_passwords(passwords: Iterable[str]) -> None:
+    """Also mask these URL passwords (an endpoint's `http://user:PASSWORD@host`) in everything
+    written from now on: the URL's `:PASSWORD@` whatever its length, the value itself when it
+    is long enough to mask anywhere (`hide_values`)."""
+    passwords = list(passwords)
+    for password in passwords:
+        for spelling in (f":{password}@", json.dumps(f":{password}@")[1:-1]):
+            _HIDDEN.setdefault(spelling, f":{MASK}@")
+    hide_values(passwords)
 
 
 def redact(text: str) -> str:
@@ -151,12 +168,6 @@ def encodable(text: str, encoding: str | None) -> str:
 MAX_STOPPED_TASKS_IN_SUMMARY = 10
 
 
-class Level(IntEnum):
-    QUIET = 0  # errors only
-    NORMAL = 1
-    VERBOSE = 2
-
-
 @dataclass
 class Reporter:
     """Writes progress as text; with `json_output` the human text goes to stderr."""
@@ -210,8 +221,12 @@ class Reporter:
             self.warnings = warnings
 
     def error(self, message: str) -> None:
+        """One ERROR line, whatever the message holds: a newline, an escape sequence or a
+        bidi override in it (from a name, an AWS message) is shown escaped."""
+        from ecsdeploy.diagnose import clean_line
+
         self._clear_status()
-        self._err.write(f"ERROR: {message}\n")
+        self._err.write(f"ERROR: {clean_line(message, width=MAX_ERROR_WIDTH)}\n")
 
     def usage(self, lines: list[str]) -> None:
         """The command's forms, on stderr with the error they precede (a command given no

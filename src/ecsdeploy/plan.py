@@ -160,8 +160,10 @@ class Planner:
             if plan is not None:
                 shown["taskDefinition"] = new_label.split(" ", 1)[0]
             requests.append(("UpdateService", shown))
-        if run_task is not None:
-            requests.append(("RunTask", {**run_task, "taskDefinition": new_label.split(" ")[0]}))
+        if run_task is not None:  # on the new revision, else on the one the run would use
+            ran = new_label.split(" ")[0] if plan is not None else None
+            ran = ran or (update or {}).get("taskDefinition") or current_arn
+            requests.append(("RunTask", {**run_task, "taskDefinition": ran}))
         for operation, request in requests:
             shown = masked(request)  # a one-run override's value, as any other value
             r.requests[operation] = shown

@@ -4,8 +4,12 @@ The family's oldest ACTIVE revisions beyond the N newest are deregistered, never
 deployed, the one the service ran before (a rollback needs it), one that any service's PRIMARY
 or ACTIVE deployment in the region runs (a family is often shared by staging and production),
 one that a service of the same release ran or deploys (each one's `--revision previous`
-needs its own), nor one newer than the revision deployed (after --revision, a newer one may
-be another pipeline's). Pruning is housekeeping: an error leaves a warning, not a failed deploy.
+needs its own), one that a scheduled task in the cluster runs (an EventBridge rule's target or
+a Scheduler schedule: the lookup made beside the watch, reused), nor one newer than the
+revision deployed (after --revision, a newer one may be another pipeline's). When a lookup of
+the scheduled tasks failed, nothing is pruned (one may run any revision); when none was made
+(--scheduled-tasks none, -d without -c), pruning goes on and names the revisions it could not
+check. Pruning is housekeeping: an error leaves a warning, not a failed deploy.
 """
 
 from __future__ import annotations
@@ -15,12 +19,20 @@ from ecsdeploy.errors import EcsDeployError
 from ecsdeploy.models import family_of, revision_number, short_name
 from ecsdeploy.policy import Interrupted
 from ecsdeploy.result import DeployResult
+from ecsdeploy.schedules import Lookup
 from ecsdeploy.story import Phase, Story
 
 
-def prune(story: Story, r: DeployResult, keep: int, release: frozenset[str] = frozenset()) -> None:
+def prune(
+    story: Story,
+    r: DeployResult,
+    keep: int,
+    release: frozenset[str] = frozenset(),
+    scheduled: Lookup | None = None,
+) -> None:
     """Deregister what `--max-definitions keep` allows; see the module's rules. `release`:
-    the revisions the other services of a release ran before it, or deploy."""
+    the revisions the other services of a release ran before it, or deploy; `scheduled`:
+    what the scheduled-task lookup found (None: none was made)."""
     assert r.new_task_definition
     story.phase = Phase.PRUNING
     ecs, reporter = story.ecs, story.reporter
@@ -29,6 +41,15 @@ def prune(story: Story, r: DeployResult, keep: int, release: frozenset[str] = fr
             f"Not pruned (--max-definitions {keep}): a signal arrived after the deploy succeeded"
         )
         return
+    if scheduled is not None and not scheduled.complete:
+        reporter.warn(
+            f"Not pruned (--max-definitions {keep}): the scheduled tasks could not all be "
+            "looked for (see the warning above), and one may run a revision pruning would "
+            "deregister"
+        )
+        return
+    unchecked = "none was looked for" if scheduled is None else scheduled.skipped
+    runs = {} if scheduled is None else scheduled.runs()
     try:
         arns = ecs.list_task_definitions(family_of(r.new_task_definition), sort="ASC")
         if len(arns) <= keep:
@@ -41,6 +62,10 @@ def prune(story: Story, r: DeployResult, keep: int, release: frozenset[str] = fr
                 reporter.info(f"Kept {short_name(arn)}: a service of this release runs or ran it")
             elif arn in in_use and arn not in protected:
                 reporter.info(f"Kept {short_name(arn)}: {in_use[arn]} still runs it")
+            elif short_name(arn) in runs and arn not in protected:
+                reporter.info(
+                    f"Kept {short_name(arn)}: scheduled task {runs[short_name(arn)]} runs it"
+                )
             elif revision_number(arn) > deployed:
                 reporter.info(
                     f"Kept {short_name(arn)}: newer than the revision deployed (another "
@@ -49,9 +74,18 @@ def prune(story: Story, r: DeployResult, keep: int, release: frozenset[str] = fr
         candidates = [
             a
             for a in arns
-            if a not in protected and a not in in_use and revision_number(a) < deployed
+            if a not in protected
+            and a not in in_use
+            and short_name(a) not in runs
+            and revision_number(a) < deployed
         ]
-        for arn in candidates[: len(arns) - keep]:
+        chosen = candidates[: len(arns) - keep]
+        if chosen and unchecked:
+            reporter.info(
+                f"Scheduled tasks not checked before pruning ({unchecked}): a rule or schedule "
+                f"that runs {', '.join(short_name(a) for a in chosen)} could no longer start it"
+            )
+        for arn in chosen:
             ecs.deregister_task_definition(arn)
             r.deregistered.append(arn)
             reporter.info(f"Deregistered {short_name(arn)} (--max-definitions {keep})")

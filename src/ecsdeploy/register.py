@@ -6,7 +6,7 @@ watcher's task wait (same pace, clock and deadline as a deploy) and judge its ex
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ecsdeploy import taskdef
@@ -23,6 +23,7 @@ from ecsdeploy.policy import Interrupted
 from ecsdeploy.prune import prune
 from ecsdeploy.result import DeployResult, Outcome
 from ecsdeploy.scheduled import find_scheduled, follow_revision
+from ecsdeploy.schedules import Lookup
 from ecsdeploy.story import Phase, Story
 from ecsdeploy.streams import LogStreamer
 from ecsdeploy.watch import TaskWait, wait_for_tasks
@@ -58,10 +59,17 @@ def register_only(story: Story, cfg: DeployConfig, r: DeployResult) -> None:
         planner.dry_run(r, old_arn, plan, None, run_params)
         return
     cluster_arn = None
-    if plan is not None and cfg.cluster and cfg.scheduled_tasks != "none" and story.readers:
+    found: Lookup | None = None  # what pruning knows of the scheduled tasks
+    if not cfg.cluster:
+        found = Lookup(skipped="no cluster (-c) to look in")
+    elif cfg.scheduled_tasks == "none" and (cfg.scheduled_tasks_given or not cfg.max_definitions):
+        found = Lookup(skipped="--scheduled-tasks none")
+    looks = plan is not None or bool(cfg.max_definitions)  # to move them, or to prune
+    if looks and found is None and cfg.cluster and story.readers:
         try:  # -d with -c: that cluster's scheduled tasks of the family follow the revision
             cluster_arn = ecs.cluster_arn(cfg.cluster)
         except EcsDeployError as exc:
+            found = Lookup(complete=False)
             reporter.warn(
                 f"Scheduled tasks not looked for: {exc.message}; they keep their revisions"
                 + (
@@ -78,11 +86,31 @@ def register_only(story: Story, cfg: DeployConfig, r: DeployResult) -> None:
         story.phase = Phase.RUNNING_TASK
         run_params["taskDefinition"] = r.new_task_definition
         run_task(story, cfg, run_params, containers, r)
-    if cluster_arn is not None and r.code == ExitCode.OK:
+    if r.code != ExitCode.OK:
+        return  # a one-off task that failed: nothing follows it, nothing is pruned
+    if cluster_arn is not None:
         new_arn = r.new_task_definition
-        follow_revision(story, r, lambda: find_scheduled(story, cfg, cluster_arn, old_arn, new_arn))
-    if run_params is None and cfg.max_definitions:
-        prune(story, r, cfg.max_definitions)
+
+        looking = cfg if cfg.scheduled_tasks != "none" else replace(cfg, scheduled_tasks="auto")
+
+        def find() -> Lookup:
+            return find_scheduled(
+                story, looking, cluster_arn, old_arn, new_arn, base=REGISTERED_FROM
+            )
+
+        if new_arn != old_arn and cfg.scheduled_tasks != "none":
+            found = follow_revision(story, r, find)
+        elif cfg.max_definitions:  # to prune only: a one-off task moves none unless asked
+            try:
+                found = find()
+            except Interrupted:
+                found = None
+    if cfg.max_definitions:  # after a one-off task too, once it started (or succeeded)
+        prune(story, r, cfg.max_definitions, scheduled=found)
+
+
+#: What the scheduled tasks that move ran, in a registration's words (decide's `base`).
+REGISTERED_FROM = "the revision the new one was registered from"
 
 
 def run_task_params(cfg: DeployConfig) -> dict[str, Any]:
@@ -184,8 +212,8 @@ def run_one_off(
     story.phase = Phase.WAITING_FOR_TASK
     assert policy.deadline is not None
     essential = {str(c["name"]) for c in containers if c.get("essential", True)}
-    # what its lines are masked by: the environment each container runs with, overrides too
-    ran = taskdef.as_run(containers, params.get("overrides"))
+    # what its lines are masked by: each container's own environment and its overrides
+    ran = taskdef.masked_by(containers, params.get("overrides"))
     stream = None
     if story.readers is not None and cfg.log_lines:
         stream = LogStreamer(
@@ -210,6 +238,9 @@ def run_one_off(
         )
     except Interrupted:  # a signal cut a read (of the tasks, or of their logs) short
         waited = TaskWait(Outcome.INTERRUPTED, [])
+    except EcsDeployError as exc:  # it cannot be followed (DescribeTasks denied, ...)
+        _stop_unobserved(story, params.get("cluster") or "default", arns, what, exc)
+        raise
     if waited.outcome is Outcome.INTERRUPTED:
         _stop_after_signal(story, params.get("cluster") or "default", arns, what)
         r.code, r.outcome = policy.exit_code, Outcome.INTERRUPTED
@@ -259,6 +290,22 @@ def _stop_after_signal(story: Story, cluster: str, arns: list[str], what: str) -
     """A signal while a one-off task runs: stop it (the one call a cancel owes), and say so."""
     story.policy.new_phase()
     _stop(story, cluster, arns, what, "was interrupted")
+
+
+def _stop_unobserved(
+    story: Story, cluster: str, arns: list[str], what: str, exc: EcsDeployError
+) -> None:
+    """A task we can no longer watch is stopped, as one that timed out is (nothing would
+    report its end); `exc`'s message then says so, or how to stop it by hand."""
+    story.policy.deadline = max(story.policy.deadline or 0.0, story.clock() + STOP_BUDGET)
+    if _stop(story, cluster, arns, what, "could not follow it"):
+        said = "it was stopped"
+    else:
+        commands = "; ".join(
+            f"aws ecs stop-task --cluster {cluster} --task {arn.rsplit('/', 1)[-1]}" for arn in arns
+        )
+        said = f"it could not be stopped and may still be running: {commands}"
+    exc.args = (f"{exc.message}; the {what} could not be followed: {said}", *exc.args[1:])
 
 
 def _stop(story: Story, cluster: str, arns: list[str], what: str, why: str) -> bool:

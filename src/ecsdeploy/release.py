@@ -32,8 +32,9 @@ from ecsdeploy.deploy import Deployer, ServicePlan, prepare_release
 from ecsdeploy.ecs import DESCRIBE_SERVICES_LIMIT, EcsGateway, service_not_found
 from ecsdeploy.errors import EcsDeployError, ExitCode, NotFoundError
 from ecsdeploy.gateways import AwsReaders
+from ecsdeploy.levels import Level
 from ecsdeploy.models import Service, family_of
-from ecsdeploy.output import Level, Reporter, ServiceReporter, StatusBoard
+from ecsdeploy.output import Reporter, ServiceReporter, StatusBoard
 from ecsdeploy.policy import Aborted, RunPolicy
 from ecsdeploy.result import DeployResult, Outcome, ReleaseResult, Rollback
 from ecsdeploy.story import Story
@@ -199,7 +200,8 @@ class Release:
             r or d.where_it_stood(Outcome.ABORTED, "aborted by a second signal") or _never_ran(n)
             for r, d, n in zip(results, deployers, names, strict=True)
         ]
-        signalled = self.policy.interrupted()
+        # any signal of the run: stopping a migration opened a phase of its own since
+        signalled = bool(self.policy.signals)
         if self.atomic and not signalled and any(r.code != ExitCode.OK for r in final):
             try:
                 self._roll_back_all(final)
@@ -224,7 +226,8 @@ class Release:
     ) -> list[tuple[int, ServicePlan]]:
         """The services to move, once every one is planned and checked. A failed check
         stops the whole release when it migrates or is --atomic (all or none): then nothing
-        moves, and each service that passed says why it did not."""
+        moves, and each service that passed says why it did not (in a dry run too, so that
+        it reads as the real run would)."""
         cfg = self.configs[0]
         failed = [r for r in results if r is not None and r.code != ExitCode.OK]
         moving = [(i, p) for i, p in enumerate(plans) if p is not None]
@@ -248,7 +251,11 @@ class Release:
                 f"not deployed: {which} failed its checks, and a release with {why} moves "
                 "every service or none; nothing was registered or run"
             )
-        for i, _ in moving:
+        # the services that would move: planned, or in a dry run, shown with their requests
+        dry = [
+            i for i, r in enumerate(results) if r and r.outcome is Outcome.DRY_RUN and r.requests
+        ]
+        for i in sorted({i for i, _ in moving} | set(dry)):
             results[i] = DeployResult(
                 code, Outcome.ERROR, reason, cluster=cfg.cluster, service=names[i]
             )

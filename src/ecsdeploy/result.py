@@ -6,12 +6,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, replace
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ecsdeploy.diagnose import TaskDiagnosis
 from ecsdeploy.errors import ExitCode
-from ecsdeploy.models import ServiceDeployment, Task
-from ecsdeploy.schedules import ScheduledTask
+
+if TYPE_CHECKING:  # named in fields only: what a run fills in loads with the run
+    from ecsdeploy.diagnose import TaskDiagnosis
+    from ecsdeploy.models import ServiceDeployment, Task
+    from ecsdeploy.schedules import ScheduledTask
 
 
 class Outcome(Enum):
@@ -172,20 +174,24 @@ class ReleaseResult:
         aborted_code: ExitCode | None = None,
         signal_code: ExitCode | None = None,
     ) -> ReleaseResult:
-        """A signal's code (130/143) when the release was interrupted or aborted; 22 when a
+        """A signal's code (130/143) when the release was aborted, or when a signal
+        (`signal_code`: one arrived) stopped a service before its verdict; 22 when a
         service's rollback failed (the release is half-shipped: a person must look); 0 when
-        every service succeeded; the code they share when all failures share one; else 1."""
+        every service succeeded; the code they share when all failures share one; else 1.
+        A signal that arrived once every service had its verdict (while the scheduled tasks
+        moved, or pruning) changes none: a signal never changes a verdict already reached."""
         failed = [r for r in results if r.code != ExitCode.OK]
         names = ", ".join(f"{r.service} ({r.outcome.value})" for r in failed)
         if aborted_code is not None:
             return cls(cluster, results, aborted_code, Outcome.ABORTED, "aborted", duration)
-        if signal_code is not None:
+        stopped = [r for r in failed if r.outcome in (Outcome.INTERRUPTED, Outcome.ABORTED)]
+        if signal_code is not None and stopped:
             return cls(
                 cluster,
                 results,
                 signal_code,
                 Outcome.INTERRUPTED,
-                f"interrupted: {names or 'every service had finished'}",
+                f"interrupted: {names}",
                 duration,
             )
         stuck = [r for r in results if r.code == ExitCode.ROLLBACK_FAILED]

@@ -20,7 +20,7 @@ from ecsdeploy.gateways import AwsReaders
 from ecsdeploy.models import family_of, short_name
 from ecsdeploy.policy import Interrupted, RunPolicy
 from ecsdeploy.result import DeployResult
-from ecsdeploy.schedules import ScheduledTask, Status
+from ecsdeploy.schedules import Lookup, ScheduledTask, Status
 from ecsdeploy.story import Story
 
 #: Seconds the scheduled tasks' reads and writes may retry (throttling), within --timeout.
@@ -54,15 +54,24 @@ _LOOKUPS: tuple[tuple[str, str, Callable[..., Iterator[ScheduledTask]]], ...] = 
 
 
 def find_scheduled(
-    story: Story, cfg: DeployConfig, cluster_arn: str, current: str, new: str
-) -> list[ScheduledTask]:
-    """The rule targets and schedules of the family that run in the cluster, and which
-    of them move from `current` to `new`. The rules and the schedules are looked up each on
-    its own: what one lookup finds is decided on even when the other fails; what could not
-    be looked at is one warning, and none of it is touched. A name of --scheduled-tasks that
-    matches nothing found is a warning too. Read-only."""
-    if cfg.scheduled_tasks == "none" or story.readers is None:
-        return []
+    story: Story,
+    cfg: DeployConfig,
+    cluster_arn: str,
+    current: str,
+    new: str,
+    *,
+    base: str = schedules.SERVICE_RAN,
+) -> Lookup:
+    """The rule targets and schedules that run in the cluster, and which of the family's
+    move from `current` (`base` says what it is) to `new`. The rules and the schedules are
+    looked up each on its own: what one lookup finds is decided on even when the other
+    fails; what could not be looked at is one warning, and none of it is touched. A name of
+    --scheduled-tasks that matches nothing found is a warning too. One pinned to a revision
+    of the family that is INACTIVE is a warning when named. Read-only."""
+    if cfg.scheduled_tasks == "none":
+        return Lookup(skipped="--scheduled-tasks none")
+    if story.readers is None:
+        return Lookup(skipped="no EventBridge reads in this run")
     policy = story.policy.budget(SCHEDULED_BUDGET)
     found: list[ScheduledTask] = []
     unseen: list[tuple[str, str, EcsDeployError]] = []
@@ -86,7 +95,36 @@ def find_scheduled(
                 f"of that name was found running tasks in cluster {cluster}; nothing was "
                 "moved for it"
             )
-    return schedules.decide(found, family_of(current), current, new, selected)
+    family = family_of(current)
+    inactive = _inactive(story, found, family, current)
+    decided = schedules.decide(found, family, current, new, selected, base=base, inactive=inactive)
+    return Lookup(decided, found, complete=not unseen)
+
+
+def _inactive(
+    story: Story, found: list[ScheduledTask], family: str, current: str
+) -> frozenset[str]:
+    """The revisions of `family`, other than `current`, that scheduled tasks are pinned to
+    and that are INACTIVE (one DescribeTaskDefinition each; one that cannot be read is taken
+    as it is)."""
+    pinned = {
+        short_name(t.task_definition)
+        for t in found
+        if family_of(t.task_definition) == family
+        and ":" in short_name(t.task_definition)
+        and short_name(t.task_definition) != short_name(current)
+    }
+    inactive = set()
+    for revision in sorted(pinned):
+        try:
+            described, _ = story.ecs.describe_task_definition(revision)
+        except Interrupted:
+            raise
+        except EcsDeployError:
+            continue
+        if described.get("status") == "INACTIVE":
+            inactive.add(revision)
+    return frozenset(inactive)
 
 
 def _not_looked_for(unseen: list[tuple[str, str, EcsDeployError]]) -> str:
@@ -97,19 +135,21 @@ def _not_looked_for(unseen: list[tuple[str, str, EcsDeployError]]) -> str:
     return message
 
 
-def follow_revision(story: Story, r: DeployResult, find: Callable[[], list[ScheduledTask]]) -> None:
+def follow_revision(story: Story, r: DeployResult, find: Callable[[], Lookup]) -> Lookup | None:
     """After the verdict (a successful deploy or registration): the scheduled tasks `find`
-    decided on move. A signal now stops the lookup or the moves, and leaves the verdict
+    decided on move; what it found (pruning keeps what they run), or None when a signal
+    stopped the lookup. A signal now stops the lookup or the moves, and leaves the verdict
     as it is."""
     try:
-        tasks = find()
+        lookup = find()
     except Interrupted:
         story.reporter.warn(
             "Scheduled tasks not looked for: a signal arrived after the deploy succeeded; "
             "they keep their revisions"
         )
-        return
-    move_scheduled(story, tasks, r)
+        return None
+    move_scheduled(story, lookup.decided, r)
+    return lookup
 
 
 def move_scheduled(
@@ -128,7 +168,7 @@ def move_scheduled(
         want = "moved" if back else "move"
         if task.status != want or task.source is None:
             if not back and task.status in ("pinned", "latest"):
-                story.reporter.info(f"Scheduled task {task.label()} left alone: {task.why}")
+                _say_left_alone(story, task)
             done.append(task)
             continue
         old, new = (
@@ -201,4 +241,10 @@ def show_scheduled(story: Story, tasks: list[ScheduledTask]) -> None:
                 f"-> {short_name(task.new_task_definition or '')}"
             )
         else:
-            story.reporter.info(f"Scheduled task {task.label()} left alone: {task.why}")
+            _say_left_alone(story, task)
+
+
+def _say_left_alone(story: Story, task: ScheduledTask) -> None:
+    """Name a scheduled task left alone, and why: a warning when it can no longer start."""
+    say = story.reporter.warn if task.inactive else story.reporter.info
+    say(f"Scheduled task {task.label()} left alone: {task.why}")

@@ -20,7 +20,7 @@ from __future__ import annotations
 import copy
 import shlex
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from ecsdeploy.models import family_of, short_name
@@ -46,6 +46,8 @@ class ScheduledTask:
     source: Mapping[str, Any] | None = None
     #: Not moved (failed, or a signal came first): the command that would move it.
     command: str | None = None
+    #: Pinned to a revision that is INACTIVE (deregistered): it can no longer start tasks.
+    inactive: bool = False
 
     def label(self) -> str:
         return (
@@ -67,15 +69,45 @@ class ScheduledTask:
         }
 
 
+@dataclass
+class Lookup:
+    """What the scheduled-task lookups of one cluster saw: `found`, every rule target and
+    schedule that runs a task there (before any was decided on, whatever --scheduled-tasks
+    selects: pruning keeps what they run); `decided`, the ones of the deploy, each with what
+    happens to it; `complete`, False when a lookup failed (what it would have found is not
+    known); `skipped`, why none was looked for (then nothing is known)."""
+
+    decided: list[ScheduledTask] = field(default_factory=list)
+    found: list[ScheduledTask] = field(default_factory=list)
+    complete: bool = True
+    skipped: str | None = None
+
+    def runs(self) -> dict[str, str]:
+        """Revision (family:revision) -> the scheduled task that runs it (its label)."""
+        out: dict[str, str] = {}
+        for task in self.found:
+            out.setdefault(short_name(task.task_definition), task.label())
+        return out
+
+
+#: What `current` is, in decide's words, for a service deploy.
+SERVICE_RAN = "the revision the service ran"
+
+
 def decide(
     found: Iterable[ScheduledTask],
     family: str,
     current: str,
     new: str,
     selected: Sequence[str] | None = None,
+    *,
+    base: str = SERVICE_RAN,
+    inactive: frozenset[str] = frozenset(),
 ) -> list[ScheduledTask]:
-    """Which scheduled tasks move from `current` (the revision the service ran) to `new`:
-    the rest are left alone with the reason. `selected`: only these names (None: all)."""
+    """Which scheduled tasks move from `current` (`base`: the revision the service ran, or
+    the one a registration started from) to `new`: the rest are left alone with the reason.
+    `selected`: only these names (None: all). `inactive`: the family's revisions (short
+    names) found INACTIVE: one pinned to them can no longer start tasks."""
     decided = []
     for task in found:
         if (
@@ -91,10 +123,16 @@ def decide(
         elif ":" not in short_name(runs):
             why = f"names the family {family} without a revision: it runs the newest already"
             decided.append(replace(task, status="latest", why=why))
+        elif short_name(runs) in inactive:
+            why = (
+                f"pinned to {short_name(runs)}, which is INACTIVE (deregistered): it can no "
+                "longer start tasks; point it at an ACTIVE revision"
+            )
+            decided.append(replace(task, status="pinned", why=why, inactive=True))
         elif not _same_revision(runs, current):
             why = (
-                f"pinned to {short_name(runs)}, not {short_name(current)} (the revision the "
-                "service ran); it may be pinned on purpose"
+                f"pinned to {short_name(runs)}, not {short_name(current)} ({base}); it may be "
+                "pinned on purpose"
             )
             decided.append(replace(task, status="pinned", why=why))
         else:

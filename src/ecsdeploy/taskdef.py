@@ -72,21 +72,21 @@ def retag_all(containers: Sequence[Mapping[str, Any]], tag: str) -> list[dict[st
     return new
 
 
-def as_run(
+def masked_by(
     containers: Sequence[Mapping[str, Any]], overrides: Mapping[str, Any] | None
 ) -> list[dict[str, Any]]:
-    """The container definitions as a RunTask with these `overrides` runs them: each
-    container override's environment over the container's own (a name given again takes the
-    override's value), its command instead of the container's."""
+    """The container definitions a RunTask with these `overrides` runs, as its log lines are
+    masked by: each container's environment is its own AND its override's (a value the
+    override replaces is still a value its image or a script may print), and the override's
+    command instead of the container's."""
     by_name = {o.get("name"): o for o in (overrides or {}).get("containerOverrides") or []}
     ran = []
     for container in containers:
         new = copy.deepcopy(dict(container))
         override = by_name.get(new.get("name")) or {}
         if override.get("environment"):
-            given = {e.get("name") for e in override["environment"]}
-            kept = [e for e in new.get("environment") or [] if e.get("name") not in given]
-            new["environment"] = kept + copy.deepcopy(list(override["environment"]))
+            own = list(new.get("environment") or [])
+            new["environment"] = own + copy.deepcopy(list(override["environment"]))
         if "command" in override:
             new["command"] = list(override["command"])
         ran.append(new)
