@@ -58,6 +58,20 @@ FILES: dict[str, bytes] = {
     "other-family": json.dumps(_td(family="someone-else")).encode(),
     "huge-cpu": json.dumps(_td(cpu="9" * 400)).encode(),
     "huge": b"A=1\n" * 300_000,  # 1.2 MB
+    "deep-json": b"[" * 200_000,
+    "deep-object": b'{"a":' * 100 + b"1" + b"}" * 100,
+    "long-number": json.dumps(_td()).encode()[:-1] + b', "x": ' + b"9" * 5000 + b"}",
+    # AppSpec templates (issue 23): "billion laughs", YAML types JSON has not, deep nesting
+    "yaml-laughs": b"a: &a [x, x, x, x, x, x, x, x, x]\n"
+    + b"".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 9)}]\n".encode()
+        for i in range(8)
+    ),
+    "yaml-date": b"version: 0.0\nResources:\n- S: {Type: AWS::ECS::Service}\nwhen: 2024-01-01\n",
+    "yaml-int-key": b"version: 0.0\nResources:\n- S: {Type: AWS::ECS::Service}\n1: one\n",
+    "yaml-deep": b"[" * 10_000,
+    "yaml-set": b"version: 0.0\nx: !!set {a, b}\n",
+    "yaml-wide": b"version: 0.0\nx: [" + b"a," * 100_000 + b"a]\n",  # 400 KB as JSON
 }
 
 
@@ -299,6 +313,18 @@ CASES = [
     Bad((*X, "-i", "nginx", "--task-definition-file", "/dev/zero"), 20, "not a regular file"),
     Bad((*X, "-i", "nginx", "--task-definition-file", "{fifo}"), 20, "not a regular file"),
     Bad((*X, "-i", "nginx", "--task-definition-file", "{file:huge}"), 20, "larger than"),
+    Bad((*X, "-i", "nginx", "--task-definition-file", "{file:deep-json}"), 20, "nests deeper"),
+    Bad((*X, "-i", "nginx", "--task-definition-file", "{file:deep-object}"), 20, "nests deeper"),
+    Bad((*X, "-i", "nginx", "--task-definition-file", "{file:long-number}"), 20, "digits"),
+    # --codedeploy-appspec: plain JSON data only, however the YAML is written (issue 23)
+    Bad((*X, "-i", "nginx", "--codedeploy-appspec", "{file:yaml-laughs}"), 3, "YAML alias"),
+    Bad((*X, "-i", "nginx", "--codedeploy-appspec", "{file:yaml-date}"), 3, "date value"),
+    Bad((*X, "-i", "nginx", "--codedeploy-appspec", "{file:yaml-int-key}"), 3, "not a string (1)"),
+    Bad((*X, "-i", "nginx", "--codedeploy-appspec", "{file:yaml-deep}"), 3, "nests deeper"),
+    Bad((*X, "-i", "nginx", "--codedeploy-appspec", "{file:deep-json}"), 3, "nests deeper"),
+    Bad((*X, "-i", "nginx", "--codedeploy-appspec", "{file:deep-object}"), 3, "nests deeper"),
+    Bad((*X, "-i", "nginx", "--codedeploy-appspec", "{file:yaml-set}"), 3, "set value"),
+    Bad((*X, "-i", "nginx", "--codedeploy-appspec", "{file:yaml-wide}"), 3, "once parsed"),
     # --scheduled-tasks with no name is no silent `none`; auto and none stand alone
     *(
         Bad((*X, "-i", "nginx", "--scheduled-tasks", value), 3, "pass none to turn the moves")

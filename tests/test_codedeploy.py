@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import signal
+import time
 from typing import Any
 
 import pytest
@@ -125,6 +126,8 @@ def test_a_failure_codedeploy_rolls_back_exits_15_once_the_rollback_ended(sandbo
     assert "CannotPullContainerError" in said(run)  # the replacement's stopped tasks, explained
     assert data["stopped_tasks_total"] >= 1
     assert current_revision(sandbox, cluster).endswith(f"{cluster}-web:1")
+    assert "Deploy failed and was rolled back by CodeDeploy: " in run.stderr
+    assert "by ECS" not in said(run)
 
 
 def test_a_rollback_that_fails_exits_22(sandbox, cluster, minute):
@@ -133,6 +136,7 @@ def test_a_rollback_that_fails_exits_22(sandbox, cluster, minute):
     run = cd_deploy(sandbox, cluster, "-i", "nginx:broken", "-t", "30")
     assert run.code == 22, run.stderr
     assert "needs a person" in said(run)
+    assert "CodeDeploy's rollback FAILED" in run.stderr
 
 
 def test_a_failure_without_rollback_exits_1(sandbox, cluster, minute):
@@ -177,6 +181,24 @@ def test_on_pause_continue_continues_the_ready_wait(sandbox, cluster, minute):
     assert run.applied == ["RegisterTaskDefinition", "CreateDeployment", "ContinueDeployment"]
 
 
+def test_a_signal_after_continue_says_the_last_known_status_not_unknown(sandbox, cluster, minute):
+    seed(sandbox, cluster, ready_wait_minutes=6000)
+    sandbox.scheduler.inject("ContinueDeployment", "hold")
+    started = start_cli(
+        sandbox, "-c", cluster, "-n", "web", *FAST, "-i", "nginx:2", "--on-pause", "continue",
+        "--output", "json",
+    )  # fmt: skip
+    started.wait_for_call(sandbox, "ContinueDeployment")
+    started.signal(signal.SIGTERM)
+    time.sleep(0.2)  # signal delivery (the handler runs at once, the call stays held)
+    sandbox.scheduler.release("ContinueDeployment")
+    run = started.finish(sandbox)
+    assert run.code == 143, run.stderr
+    reason = summary(run)["reason"]
+    assert "is Ready (its last known status); it goes on without us" in reason
+    assert "unknown" not in reason
+
+
 def test_on_pause_rollback_stops_the_ready_deployment_and_exits_21(sandbox, cluster, minute):
     seed(sandbox, cluster, ready_wait_minutes=6000)
     run = cd_deploy(sandbox, cluster, "-i", "nginx:2", "--on-pause", "rollback")
@@ -198,10 +220,19 @@ def test_the_timeout_exits_1_and_leaves_the_deployment(sandbox, cluster, minute)
 
 def test_the_timeout_with_enable_rollback_stops_and_exits_21(sandbox, cluster, minute):
     seed(sandbox, cluster, ready_wait_minutes=6000)
-    run = cd_deploy(sandbox, cluster, "-i", "nginx:2", "-t", "2", "--enable-rollback")
+    run = cd_deploy(
+        sandbox, cluster, "-i", "nginx:2", "-t", "2", "--enable-rollback", "--output", "json"
+    )
     assert run.code == 21, run.stderr
     assert run.applied == ["RegisterTaskDefinition", "CreateDeployment", "StopDeployment"]
     assert current_revision(sandbox, cluster).endswith(f"{cluster}-web:1")
+    # the summary says how the deployment ended, from its last read, not how it stood
+    data = summary(run)
+    ended = deployment(sandbox, data["deployment_id"])
+    assert data["codedeploy"]["status"] == ended["status"] == "Stopped"
+    rollback_id = data["rollback"]["deployment_id"]
+    assert rollback_id is not None
+    assert data["codedeploy"]["rollback_deployment_id"] == rollback_id
 
 
 def test_stopped_by_someone_else_exits_1(sandbox, cluster, minute):
@@ -257,11 +288,28 @@ def test_create_deployment_refused_after_registration_deregisters_the_revision(
         "DeploymentLimitExceededException",
         "The Deployment Group 'g' already has an active Deployment 'd-OTHER0001'",
     )
-    run = cd_deploy(sandbox, cluster, "-i", "nginx:2")
+    run = cd_deploy(sandbox, cluster, "-i", "nginx:2", "--output", "json")
     assert run.code == 28, run.stderr
     assert run.applied == ["RegisterTaskDefinition", "DeregisterTaskDefinition"]
     assert "d-OTHER0001" in run.stderr
     assert f"{cluster}-web:2 was deregistered" in run.stderr
+    assert [short(a) for a in summary(run)["deregistered"]] == [f"{cluster}-web:2"]
+
+
+def test_an_aws_error_message_on_several_lines_is_one_line(sandbox, cluster, minute):
+    seed(sandbox, cluster)
+    sandbox.scheduler.inject_error(
+        "CreateDeployment", 1, "InvalidRoleException", "The role\nis not\r\n  valid"
+    )
+    run = cd_deploy(sandbox, cluster, "-i", "nginx:2")
+    assert run.code != 0
+    (error,) = [line for line in run.stderr.splitlines() if line.startswith("ERROR:")]
+    assert "InvalidRoleException: The role is not valid" in error
+    assert "is not\n" not in run.stderr
+
+
+def short(arn: str) -> str:
+    return arn.rsplit("/", 1)[-1]
 
 
 def test_the_dry_run_prints_the_create_deployment_request_and_writes_nothing(
@@ -278,6 +326,73 @@ def test_the_dry_run_prints_the_create_deployment_request_and_writes_nothing(
     assert props["TaskDefinition"].endswith(f"{cluster}-web:<next>")
     assert props["LoadBalancerInfo"] == {"ContainerName": "web", "ContainerPort": 80}
     assert "CreateDeployment request that would be sent" in said(run)
+
+
+def test_force_new_deployment_redeploys_the_current_revision_through_codedeploy(
+    sandbox, cluster, minute
+):
+    seed(sandbox, cluster)
+    current = current_revision(sandbox, cluster)
+    dry = cd_deploy(sandbox, cluster, "--force-new-deployment", "--dry-run")
+    assert dry.code == 0, dry.stderr
+    assert dry.applied == []
+    assert "CreateDeployment request that would be sent" in said(dry)
+    run = cd_deploy(sandbox, cluster, "--force-new-deployment", "--output", "json")
+    assert run.code == 0, run.stderr
+    assert run.applied == ["CreateDeployment"]  # nothing registered: the same revision
+    sent = deployment(sandbox, summary(run)["deployment_id"])["revision"]["appSpecContent"]
+    props = json.loads(sent["content"])["Resources"][0]["TargetService"]["Properties"]
+    assert props["TaskDefinition"] == current
+
+
+def _template(**props: Any) -> dict[str, Any]:
+    return {
+        "version": 0.0,
+        "Resources": [{"TargetService": {"Type": "AWS::ECS::Service", "Properties": props}}],
+    }
+
+
+def test_a_template_s_load_balancer_info_must_match_the_service_s(
+    sandbox, cluster, minute, tmp_path
+):
+    seed(sandbox, cluster)
+    path = tmp_path / "appspec.json"
+    path.write_text(
+        json.dumps(_template(LoadBalancerInfo={"ContainerName": "proxy", "ContainerPort": 8080}))
+    )
+    run = cd_deploy(sandbox, cluster, "-i", "nginx:2", "--codedeploy-appspec", str(path))
+    assert run.code == 3, run.stderr
+    assert "names container proxy port 8080, but the service's load balancer routes to " in (
+        run.stderr
+    )
+    assert "container web port 80" in run.stderr
+    assert run.applied == []
+    path.write_text(
+        json.dumps(_template(LoadBalancerInfo={"ContainerName": "web", "ContainerPort": 80}))
+    )
+    run = cd_deploy(sandbox, cluster, "-i", "nginx:2", "--codedeploy-appspec", str(path))
+    assert run.code == 0, run.stderr
+
+
+def test_a_revision_without_the_load_balancer_s_port_is_refused_before_registering(
+    sandbox, cluster, minute, tmp_path
+):
+    seed(sandbox, cluster)
+    path = tmp_path / "td.json"
+    path.write_text(
+        json.dumps(
+            {
+                "family": f"{cluster}-web",
+                "containerDefinitions": [
+                    {"name": "web", "image": "nginx:1", "memory": 128, "essential": True}
+                ],
+            }
+        )
+    )
+    run = cd_deploy(sandbox, cluster, "-i", "nginx:2", "--task-definition-file", str(path))
+    assert run.code == 3, run.stderr
+    assert "container web of the new revision does not map port 80" in run.stderr
+    assert run.applied == []
 
 
 def test_the_appspec_template_keeps_its_hooks_and_gets_the_new_revision(
@@ -424,7 +539,7 @@ def test_appspec_templates_that_are_refused(text, message, monkeypatch):
 
     monkeypatch.setitem(sys.modules, "yaml", None)  # as where PyYAML is not installed
     with pytest.raises(UsageError, match=message):
-        appspec.parse_template(text, "--codedeploy-appspec f")
+        appspec.parse_template(text, "--codedeploy-appspec f", 256 * 1024)
 
 
 def test_appspec_revision_carries_its_sha256():
@@ -451,6 +566,33 @@ def test_the_description_says_who_deployed_what(env, by):
     text = appspec.description(["nginx:2"], "web", "web:7", env)
     assert text.startswith("ecs-deploy: web -> web:7 (image nginx:2)")
     assert (by in text) if by else ", by" not in text
+
+
+@pytest.mark.parametrize("variable", ["BUILD_URL", "CI_JOB_URL"])
+def test_a_ci_url_s_credentials_never_reach_the_description_or_the_output(
+    sandbox, cluster, minute, variable
+):
+    seed(sandbox, cluster)
+    url = "https://admin:s3cr3tT0ken@jenkins.example/job/shop/42/"
+    dry = cd_deploy(sandbox, cluster, "-i", "nginx:2", "--dry-run", **{variable: url})
+    assert dry.code == 0, dry.stderr
+    assert "by https://jenkins.example/job/shop/42/" in said(dry)
+    run = cd_deploy(sandbox, cluster, "-i", "nginx:2", "--output", "json", **{variable: url})
+    assert run.code == 0, run.stderr
+    sent = deployment(sandbox, summary(run)["deployment_id"])["description"]
+    assert sent.endswith(", by https://jenkins.example/job/shop/42/")
+    assert "s3cr3tT0ken" not in said(dry) + said(run) + sent
+
+
+def test_any_url_s_password_is_masked_in_what_is_written():
+    from ecsdeploy.output import redact
+
+    assert redact("see https://admin:s3cr3t@ci.example/x and git://u:p@h/r") == (
+        "see https://admin:****@ci.example/x and git://u:****@h/r"
+    )
+    assert redact("https://ci.example/a@b and user@example.com") == (
+        "https://ci.example/a@b and user@example.com"
+    )
 
 
 def test_a_lost_answer_to_create_deployment_is_followed_not_deregistered(sandbox, cluster, minute):

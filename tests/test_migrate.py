@@ -9,6 +9,7 @@ normal -i deploy afterwards, which is a native blue/green deployment."""
 from __future__ import annotations
 
 import json
+import signal
 import time
 from dataclasses import replace
 from typing import Any
@@ -18,7 +19,7 @@ import pytest
 from ecsdeploy.config import StrategyOverrides
 from ecsdeploy.errors import UsageError
 from ecsdeploy.migrate import Found, RuleChange, parse_hooks, plan, routing_of
-from tests.conftest import FAST, run_cli
+from tests.conftest import FAST, run_cli, start_cli
 
 ROLE_TRUST = {
     "Version": "2012-10-17",
@@ -404,11 +405,22 @@ def test_each_failed_check_says_its_fix(changes, words):
 
 
 def test_a_deployment_ecs_shows_in_progress_is_refused():
+    given = found(active_deployments=[("d-1", "InProgress")])
+    sets = [ts("PRIMARY", BLUE), {**ts("ACTIVE", GREEN), "id": "ecs-svc/2"}]
+    given = replace(given, service={**given.service, "taskSets": sets})
+    assert "2 task sets" in plan(given).problems[1]
+    assert "let it end" in plan(given).problems[1]
+
+
+def test_a_task_set_left_by_a_stop_without_rollback_says_how_to_remove_it():
+    """It never ends by itself: 'let it end' would be a wait forever."""
     given = found()
-    given = replace(
-        given, service={**given.service, "taskSets": [ts("PRIMARY", BLUE), ts("ACTIVE", GREEN)]}
-    )
-    assert "2 task sets" in plan(given).problems[0]
+    sets = [ts("PRIMARY", BLUE), {**ts("ACTIVE", GREEN), "id": "ecs-svc/2"}]
+    given = replace(given, service={**given.service, "taskSets": sets})
+    (problem,) = plan(given).problems
+    assert "no CodeDeploy deployment is active" in problem
+    assert "aws ecs delete-task-set --cluster c --service web --task-set ecs-svc/2" in problem
+    assert "let it end" not in problem
 
 
 def test_an_option_the_strategy_does_not_use_is_a_usage_error():
@@ -568,6 +580,9 @@ MOVES = ("ModifyRule", "ModifyListener", "UpdateService")
         (("--strategy", "rolling"), "drop --strategy rolling"),
         (("--codedeploy-appspec", "appspec.json"), "drop --codedeploy-appspec"),
         (("-n", "api"), "--migrate-to-native acts on one service: give a single -n"),
+        (("--strategy", "canary"), "needs --canary-percent and --canary-bake-time"),
+        (("--strategy", "canary", "--canary-percent", "20"), "needs --canary-bake-time;"),
+        (("--strategy", "linear"), "needs --linear-step-percent and --linear-step-bake-time"),
     ],
 )
 def test_migrate_with_a_deploy_option_is_a_usage_error(sandbox, cluster, extra, words):
@@ -681,6 +696,37 @@ def test_the_real_run_moves_the_service_and_a_deploy_after_is_blue_green(
     assert data["service_deployment_status"] == "SUCCESSFUL"
 
 
+def test_sigterm_while_update_service_is_on_the_wire_says_it_was_applied(sandbox, cluster):
+    """The signal is honoured (143) though the UpdateService, once sent, cannot be taken back:
+    the run says the service now uses ECS's controller."""
+    made = codedeploy_service(sandbox, cluster)
+    sandbox.scheduler.inject("UpdateService", "hold")
+    started = start_cli(
+        sandbox, "-c", cluster, "-n", "web", *FAST, "--migrate-to-native",
+        "--infrastructure-role-arn", made["role"], "--output", "json",
+    )  # fmt: skip
+    started.wait_for_call(sandbox, "UpdateService")
+    started.signal(signal.SIGTERM)
+    time.sleep(0.2)  # signal delivery (the handler runs at once, the call stays held)
+    sandbox.scheduler.release("UpdateService")
+    run = started.finish(sandbox)
+    assert run.code == 143, said(run)
+    assert described(sandbox, cluster)["deploymentController"] == {"type": "ECS"}
+    data = json.loads(run.stdout.strip().splitlines()[-1])
+    assert data["outcome"] == "interrupted"
+    assert "the UpdateService was applied: service web now uses ECS's controller" in data["reason"]
+    assert "Migration interrupted" in run.stderr
+    assert "succeeded" not in said(run)
+
+
+def test_a_migration_that_succeeds_says_migration_succeeded(sandbox, cluster):
+    made = codedeploy_service(sandbox, cluster)
+    run = migrate(sandbox, cluster, made["role"])
+    assert run.code == 0, said(run)
+    assert "Migration succeeded: service web now uses ECS's controller" in said(run)
+    assert "Deploy succeeded" not in said(run)
+
+
 def steady(sandbox, cluster: str, within: float = 30) -> None:
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
@@ -716,6 +762,20 @@ def test_an_active_codedeploy_deployment_is_refused_by_the_tool_and_by_ecs(sandb
         sandbox.client().update_service(
             cluster=cluster, service="web", deploymentController={"type": "ECS"}
         )
+
+
+@pytest.mark.parametrize(
+    ("account", "partition"), [("999999999999", "aws"), ("123456789012", "aws-cn")]
+)
+def test_a_role_of_another_account_is_a_failed_check(sandbox, cluster, account, partition):
+    """The same-named role exists in our own account: the ARN's account still decides."""
+    made = codedeploy_service(sandbox, cluster)
+    foreign = made["role"].replace("123456789012", account).replace(":aws:", f":{partition}:")
+    run = migrate(sandbox, cluster, foreign)
+    assert run.code == 19, said(run)
+    assert f"role {foreign} (--infrastructure-role-arn) is in account {account}" in run.stderr
+    assert "GetRole" not in run.calls
+    assert [c for c in run.applied if c in MOVES] == []
 
 
 def test_a_missing_role_and_a_long_termination_wait_are_each_named(sandbox, cluster):
@@ -873,3 +933,46 @@ def test_the_sandbox_moves_the_controller_only_with_what_a_native_strategy_needs
         ecs.update_service(
             cluster=cluster, service="web", deploymentController={"type": "EXTERNAL"}
         )
+
+
+def test_the_hooks_of_the_last_deployment_are_listed_after_a_codedeploy_deploy(
+    sandbox, cluster, monkeypatch, tmp_path
+):
+    """GetDeploymentGroup names the last deployment (lastSuccessfulDeployment), as
+    CodeDeploy's does: the migration reads its AppSpec and lists its hooks."""
+    monkeypatch.setattr(sandbox.scheduler, "minute", 0.05)
+    sandbox.seed_codedeploy_service(cluster, family=f"{cluster}-web")
+    hook = "arn:aws:lambda:us-east-1:123456789012:function:smoke"
+    template = {
+        "version": 0.0,
+        "Resources": [{"TargetService": {"Type": "AWS::ECS::Service", "Properties": {}}}],
+        "Hooks": [{"BeforeAllowTraffic": hook}],
+    }
+    path = tmp_path / "appspec.json"
+    path.write_text(json.dumps(template))
+    run = run_cli(
+        sandbox, "-c", cluster, "-n", "web", *FAST, "-i", "nginx:2",
+        "--codedeploy-appspec", str(path), "--output", "json",
+    )  # fmt: skip
+    assert run.code == 0, said(run)
+    deployed = json.loads(run.stdout.strip().splitlines()[-1])["deployment_id"]
+    group = sandbox.client("codedeploy").get_deployment_group(
+        applicationName=f"{cluster}-web", deploymentGroupName=f"{cluster}-web"
+    )["deploymentGroupInfo"]
+    assert group["lastSuccessfulDeployment"]["deploymentId"] == deployed
+    assert group["lastAttemptedDeployment"]["status"] == "Succeeded"
+    run = migrate(sandbox, cluster, ROLE, "--dry-run")
+    assert f"CodeDeploy hook BeforeAllowTraffic ({hook}) is not carried" in said(run)
+    assert "PRE_PRODUCTION_TRAFFIC_SHIFT" in said(run)
+
+
+def test_the_sandbox_refuses_a_new_task_definition_on_a_code_deploy_service(sandbox, cluster):
+    """As ECS does: only a CodeDeploy deployment changes a CODE_DEPLOY service's revision."""
+    from botocore.exceptions import ClientError
+
+    sandbox.seed_codedeploy_service(cluster, family=f"{cluster}-web")
+    ecs = sandbox.client()
+    arn = ecs.describe_services(cluster=cluster, services=["web"])["services"][0]["taskDefinition"]
+    with pytest.raises(ClientError, match=r"InvalidParameterException.*CODE_DEPLOY"):
+        ecs.update_service(cluster=cluster, service="web", taskDefinition=arn)
+    ecs.update_service(cluster=cluster, service="web", desiredCount=2)  # this one it takes

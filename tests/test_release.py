@@ -36,6 +36,22 @@ def revision(sandbox, cluster, name) -> int:
     return int(svc["taskDefinition"].rsplit(":", 1)[1])
 
 
+def test_a_code_deploy_service_stops_the_whole_release_before_anything_is_written(sandbox, cluster):
+    names = services(sandbox, cluster, 2)
+    sandbox.seed_codedeploy_service(cluster, "cd", family=f"{cluster}-cd")
+    run, data = release(sandbox, cluster, [*names, "cd"], "-i", "nginx:2")
+    assert run.code == 19, run.stderr
+    assert {s["service"]: s["exit_code"] for s in data["services"]} == {
+        "s00": 19,
+        "s01": 19,
+        "cd": 19,
+    }
+    assert run.applied == []
+    assert [revision(sandbox, cluster, n) for n in names] == [1, 1]
+    assert "cd uses the CODE_DEPLOY controller, which a release does not deploy" in run.stderr
+    assert "nothing was registered or run" in run.stderr
+
+
 def test_a_release_of_twenty_services_reads_them_ten_a_call(sandbox, cluster):
     names = services(sandbox, cluster, 20)
     run, summary = release(sandbox, cluster, names, "-i", "nginx:2")

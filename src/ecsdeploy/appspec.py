@@ -16,35 +16,83 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ecsdeploy.errors import UsageError
+from ecsdeploy.taskdef import MAX_NESTING, json_problem
 
 SERVICE_TYPE = "AWS::ECS::Service"
 #: CodeDeploy's limit on a deployment's description.
 MAX_DESCRIPTION = 1000
 
 
-def parse_template(text: str, source: str) -> dict[str, Any]:
+def parse_template(text: str, source: str, limit: int) -> dict[str, Any]:
     """An AppSpec template from JSON, or YAML when PyYAML is installed; UsageError naming
-    `source` when it is neither, or has no AWS::ECS::Service resource."""
+    `source` when it is neither, is not plain JSON data (YAML aliases, dates, keys that are
+    not strings, nesting deeper than MAX_NESTING), serialises to more than `limit` bytes, or
+    has no AWS::ECS::Service resource."""
     try:
         data = json.loads(text)
+    except RecursionError:
+        raise UsageError(f"{source} nests deeper than {MAX_NESTING} levels") from None
     except json.JSONDecodeError as json_error:
-        try:
-            import yaml  # type: ignore[import-untyped]
-        except ImportError:
-            raise UsageError(
-                f"{source} is not JSON ({json_error.msg}, line {json_error.lineno}); YAML "
-                "needs PyYAML (pip install pyyaml), or give the AppSpec as JSON"
-            ) from None
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            where = getattr(exc, "problem_mark", None)
-            line = f", line {where.line + 1}" if where is not None else ""
-            raise UsageError(f"{source} is neither JSON nor YAML{line}") from None
+        data = _parse_yaml(text, source, json_error)
+    except ValueError as exc:  # a number of more than 4,300 digits
+        raise UsageError(f"{source} is not an AppSpec: {str(exc).splitlines()[0]}") from None
+    problem = json_problem(data)
+    if problem:
+        raise UsageError(f"{source} {problem}")
+    if len(json.dumps(data, separators=(",", ":"))) > limit:
+        raise UsageError(f"{source} is larger than {limit // 1024} KiB once parsed, as JSON")
     if not isinstance(data, dict):
         raise UsageError(f"{source} is not an AppSpec: expected a mapping with Resources")
     target_service(data, source)
     return data
+
+
+def _parse_yaml(text: str, source: str, json_error: json.JSONDecodeError) -> Any:
+    """The YAML document, composed by a safe loader that refuses aliases (one anchor named
+    many times expands a few hundred bytes into gigabytes) and nesting deeper than
+    MAX_NESTING, before anything is built."""
+    try:
+        import yaml  # type: ignore[import-untyped]
+    except ImportError:
+        raise UsageError(
+            f"{source} is not JSON ({json_error.msg}, line {json_error.lineno}); YAML "
+            "needs PyYAML (pip install pyyaml), or give the AppSpec as JSON"
+        ) from None
+
+    class Refused(Exception):
+        pass
+
+    class Loader(yaml.SafeLoader):  # type: ignore[misc]
+        depth = 0
+
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            event = self.peek_event()
+            where = f"line {event.start_mark.line + 1}"
+            if isinstance(event, yaml.AliasEvent):
+                raise Refused(
+                    f"uses a YAML alias (*{event.anchor}, {where}); write the value out in full"
+                )
+            self.depth += 1
+            if self.depth > MAX_NESTING:
+                raise Refused(f"nests deeper than {MAX_NESTING} levels ({where})")
+            try:
+                return super().compose_node(parent, index)
+            finally:
+                self.depth -= 1
+
+    loader = Loader(text)
+    try:
+        return loader.get_single_data()
+    except Refused as exc:
+        raise UsageError(f"{source} {exc}") from None
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        line = f", line {where.line + 1}" if where is not None else ""
+        raise UsageError(f"{source} is neither JSON nor YAML{line}") from None
+    except (RecursionError, ValueError, TypeError, OverflowError) as exc:
+        raise UsageError(f"{source} is not a YAML AppSpec ({type(exc).__name__})") from None
+    finally:
+        loader.dispose()
 
 
 def target_service(appspec: Mapping[str, Any], source: str = "the AppSpec") -> dict[str, Any]:
@@ -89,6 +137,45 @@ def build(
     return appspec
 
 
+def load_balancer_problem(
+    template: Mapping[str, Any] | None,
+    container: str | None,
+    port: int | None,
+    containers: Sequence[Mapping[str, Any]] | None,
+) -> str | None:
+    """What is wrong with the container and port CodeDeploy will route to, or None: the
+    template's LoadBalancerInfo must name the service's load balancer's container and port
+    (CodeDeploy registers the replacement's targets there, and the service's target groups
+    are set), and the new revision (`containers`, when known) must have that container with
+    that port mapped."""
+    given = target_service(template).get("LoadBalancerInfo") if template else None
+    if given is not None:
+        if not isinstance(given, Mapping):
+            return "the template's LoadBalancerInfo is not a mapping"
+        named = (given.get("ContainerName"), given.get("ContainerPort"))
+        if container is not None and named != (container, port):
+            return (
+                f"the template's LoadBalancerInfo names container {named[0]} port {named[1]}, "
+                f"but the service's load balancer routes to container {container} port {port}: "
+                "drop LoadBalancerInfo from the template (the service's is used) or correct it"
+            )
+    if container is None or port is None or containers is None:
+        return None
+    found = [c for c in containers if c.get("name") == container]
+    if not found:
+        return (
+            f"the new revision has no container {container}, which the service's load "
+            "balancer routes to"
+        )
+    ports = {m.get("containerPort") for m in found[0].get("portMappings") or []}
+    if port not in ports:
+        return (
+            f"container {container} of the new revision does not map port {port}, which the "
+            "service's load balancer routes to"
+        )
+    return None
+
+
 def revision(appspec: Mapping[str, Any]) -> dict[str, Any]:
     """CreateDeployment's `revision`: the AppSpec as content, with its SHA-256."""
     content = json.dumps(appspec, sort_keys=True)
@@ -101,14 +188,23 @@ def revision(appspec: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def without_userinfo(url: str) -> str:
+    """`url` without the `user:password@` a CI may put in it (Jenkins' BUILD_URL can)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    host, slash, path = rest.partition("/")
+    return f"{scheme}://{host.rpartition('@')[2]}{slash}{path}"
+
+
 def ci_run(env: Mapping[str, str]) -> str | None:
-    """The CI run this deploy comes from, where the CI says so."""
+    """The CI run this deploy comes from, where the CI says so (never its credentials)."""
     if env.get("GITHUB_RUN_ID") and env.get("GITHUB_REPOSITORY"):
-        server = env.get("GITHUB_SERVER_URL") or "https://github.com"
+        server = without_userinfo(env.get("GITHUB_SERVER_URL") or "https://github.com")
         return f"{server}/{env['GITHUB_REPOSITORY']}/actions/runs/{env['GITHUB_RUN_ID']}"
     for name in ("CI_JOB_URL", "BUILD_URL", "CIRCLE_BUILD_URL", "BITBUCKET_BUILD_URL"):
         if env.get(name):
-            return env[name]
+            return without_userinfo(env[name])
     if env.get("CODEBUILD_BUILD_ARN"):
         return env["CODEBUILD_BUILD_ARN"]
     return None

@@ -247,7 +247,12 @@ class Follower:
     ) -> None:
         """The run's outcome from the deployment's end (and its rollback's)."""
         story, r = self.story, self.r
-        status = snap.status if snap is not None else "unknown"
+        if snap is not None:
+            status = snap.status
+        elif (known := r.codedeploy or {}).get("deployment_id") == deployment_id:
+            status = f"{known.get('status')} (its last known status)"
+        else:
+            status = "not yet read"
         if outcome is Outcome.SUCCEEDED:
             r.outcome, r.code = Outcome.SUCCEEDED, ExitCode.OK
             if status == "Succeeded":
@@ -301,6 +306,7 @@ class Follower:
             requested_with=r.rollback.requested_with if r.rollback else "CodeDeploy",
         )
         ended = self.follow_rollback(rollback_id)
+        self.refresh(deployment_id)
         if ended == "Succeeded":
             if asked:
                 r.outcome, r.code = Outcome.ROLLED_BACK, ExitCode.ROLLED_BACK
@@ -383,6 +389,7 @@ class Follower:
             self.follow_rollback(rollback_id)
 
         guarded(story, r, steps)
+        self.refresh(deployment_id)
         rollback = r.rollback
         assert rollback is not None
         if rollback.outcome is Outcome.ROLLED_BACK:
@@ -394,6 +401,17 @@ class Follower:
             r.reason += f"; {rollback.reason}: the service needs a person"
         else:
             r.reason += f"; the rollback: {rollback.reason}"
+
+    def refresh(self, deployment_id: str) -> None:
+        """Read our deployment once more after its rollback, so that the summary reports
+        how it ended (Stopped, its rollback deployment, the traffic), not how it stood when
+        the rollback began. Best effort: a failed read leaves the last one."""
+        if self.story.policy.interrupted():
+            return
+        try:
+            self.note(self.read(deployment_id))
+        except EcsDeployError:
+            return
 
     def rollback_named(self, deployment_id: str) -> str | None:
         """The rollback deployment CodeDeploy names in `rollbackInfo`, once it has one: it
@@ -627,6 +645,9 @@ def deploy(story: Story, cfg: DeployConfig, r: DeployResult, service: Service) -
     plan, containers, target_arn = target.plan, target.containers, target.arn
     lb = service.load_balancers[0] if service.load_balancers else {}
     container, port = lb.get("containerName"), lb.get("containerPort")
+    problem = appspec.load_balancer_problem(cfg.codedeploy_appspec, container, port, containers)
+    if problem:
+        raise UsageError(f"{problem}; nothing was registered")
     images = [str(i) for i in (cfg.image, *cfg.extra_images) if i is not None]
 
     def request_for(arn: str) -> dict[str, Any]:
@@ -717,8 +738,11 @@ def _create(
             return taken
         registered = story.result.new_task_definition if story.result else None
         gone = ""
-        if orphan and registered:
-            story.deregister_orphan(registered, "CodeDeploy did not deploy it")
+        if (
+            orphan
+            and registered
+            and story.deregister_orphan(registered, "CodeDeploy did not deploy it")
+        ):
             gone = f"; {short_name(registered)} was deregistered"
         if "DeploymentLimitExceeded" in exc.message:
             raise DeploymentInProgressError(

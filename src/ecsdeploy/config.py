@@ -291,7 +291,7 @@ def _codedeploy_appspec(opts: dict[str, Any], services: tuple[str, ...]) -> dict
         raise UsageError(
             f"Cannot read --codedeploy-appspec {path}: not UTF-8 text (byte {exc.start})"
         ) from exc
-    return parse_template(text, f"--codedeploy-appspec {path}")
+    return parse_template(text, f"--codedeploy-appspec {path}", MAX_APPSPEC_BYTES)
 
 
 def _one_service(flag: str, opts: dict[str, Any], services: tuple[str, ...]) -> None:
@@ -395,6 +395,17 @@ def _check_migration(opts: dict[str, Any], services: tuple[str, ...], changes: C
         raise UsageError(
             "--migrate-to-native moves the service to ECS's blue/green, linear or canary "
             "deployments: drop --strategy rolling (or pass blue-green, linear or canary)"
+        )
+    steps = {
+        "canary": ("canary_percent", "canary_bake_time"),
+        "linear": ("linear_step_percent", "linear_step_bake_time"),
+    }.get(opts["strategy"] or "", ())
+    missing = [_STRATEGY_OPTIONS[key] for key in steps if opts.get(key) is None]
+    if missing:
+        raise UsageError(
+            f"--migrate-to-native --strategy {opts['strategy']} replaces the deployment "
+            f"group's configuration, so it needs {' and '.join(missing)}; to keep the group's "
+            f"own {opts['strategy']} steps, drop --strategy"
         )
 
 

@@ -82,6 +82,7 @@ class Deployer:
             self.story.phase = Phase.DESCRIBING_SERVICE
             self.story.preflight_early(cfg)
             service = self.story.ecs.describe_service(cfg.cluster, cfg.service)
+            r.stops_release = service.deployment_controller == "CODE_DEPLOY"
             found = plan_service(self.story, cfg, service, r)
             if found is not None and cfg.dry_run:
                 show_dry_run(self.story, cfg, found, r)
@@ -475,8 +476,8 @@ def _check_deployable(service: Service) -> None:
     if service.deployment_controller == "CODE_DEPLOY":
         raise UnsupportedServiceError(
             f"Service {service.name} uses the CODE_DEPLOY deployment controller: a release of "
-            "several services does not deploy it; deploy it alone (-n once), through "
-            "CodeDeploy; nothing was changed"
+            "several services does not deploy it; deploy it alone (-n once, through "
+            "CodeDeploy), and the others without it; nothing was changed"
         )
     if service.deployment_controller == "EXTERNAL":
         raise UnsupportedServiceError(

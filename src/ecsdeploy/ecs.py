@@ -606,6 +606,7 @@ def translate(exc: Exception, operation: str, prefix: str = "ecs") -> EcsDeployE
     code = _error_code(exc)
     if code is not None:
         message = getattr(exc, "response", {}).get("Error", {}).get("Message", "") or code
+        message = " ".join(str(message).split())  # AWS's text on one line, wherever it goes
         if _is_html(message):  # not AWS answering: a web server, a proxy, a wrong path
             status = _status(exc) or code
             return AwsError(

@@ -287,7 +287,21 @@ def _check_service(service: Mapping[str, Any], found: Found, problems: list[str]
         )
     sets = service.get("taskSets") or []
     busy = [d for d in service.get("deployments") or [] if d.get("rolloutState") == "IN_PROGRESS"]
-    if len(sets) > 1 or busy:
+    if len(sets) > 1 and not found.active_deployments:
+        # A deployment stopped without rollback leaves its replacement task set: it never ends.
+        extra = [str(ts.get("id")) for ts in sets if ts.get("status") != "PRIMARY"]
+        cluster = found.cluster
+        deletes = "; ".join(
+            f"aws ecs delete-task-set --cluster {cluster} --service {name} --task-set {ts} --force"
+            for ts in extra
+        )
+        problems.append(
+            f"service {name} has {len(sets)} task sets and no CodeDeploy deployment is "
+            "active (a deployment stopped without rollback leaves its replacement task set, "
+            f"which stays until removed): delete the one(s) not PRIMARY ({deletes}), or deploy "
+            "the service once more through CodeDeploy, then migrate"
+        )
+    elif len(sets) > 1 or busy:
         what = f"{len(sets)} task sets" if len(sets) > 1 else f"deployment {busy[0].get('id')}"
         problems.append(
             f"ECS shows a deployment in progress on service {name} ({what}): let it end, "
@@ -295,8 +309,28 @@ def _check_service(service: Mapping[str, Any], found: Found, problems: list[str]
         )
 
 
+def foreign_role(role_arn: str, service_arn: str) -> str | None:
+    """Why the role cannot be the service's infrastructure role, from the two ARNs alone: it
+    is in another account (or partition) than the service; ECS takes a role of the
+    service's own account only. None when they match, or either ARN is not one."""
+    role, service = role_arn.split(":"), service_arn.split(":")
+    if len(role) < 6 or len(service) < 6 or not service[4]:
+        return None
+    if (role[1], role[4]) == (service[1], service[4]):
+        return None
+    return (
+        f"role {role_arn} (--infrastructure-role-arn) is in account {role[4]} "
+        f"({role[1]}), the service in {service[4]} ({service[1]}): ECS cannot be passed a "
+        "role of another account; give a role of the service's own account"
+    )
+
+
 def _check_role(found: Found, problems: list[str]) -> None:
-    """The infrastructure role exists, and ECS may assume it."""
+    """The infrastructure role is of the service's account, exists, and ECS may assume it."""
+    foreign = foreign_role(found.role_arn, str(found.service.get("serviceArn") or ""))
+    if foreign:
+        problems.append(foreign)
+        return
     if not found.role_checked:
         return  # could not be read: the story warns
     if found.role is None:

@@ -27,6 +27,7 @@ from ecsdeploy.migrate import (
     Found,
     Plan,
     RuleChange,
+    foreign_role,
     parse_hooks,
     plan,
     routing_of,
@@ -47,6 +48,7 @@ def migrate(
 ) -> DeployResult:
     """Run the migration under one deadline (--timeout); the result says how it ended."""
     r = DeployResult(ExitCode.OK, Outcome.SUCCEEDED, "", cluster=cfg.cluster, service=cfg.service)
+    r.what = "Migration"
     story = Story(ecs, reporter, readers)
     return story.run(r, cfg.timeout, lambda: migrate_to_native(story, cfg, r))
 
@@ -105,15 +107,37 @@ def migrate_to_native(story: Story, cfg: DeployConfig, r: DeployResult) -> None:
 
     # The writes: the rules first (traffic-neutral), then the service.
     story.phase = Phase.MIGRATING_CONTROLLER
+    unchanged = f"service {cfg.service} was not changed (it still uses CODE_DEPLOY)"
     for change in the_plan.rule_changes:
+        story.state_on_signal = (
+            f"{change.operation} was being sent: the {_which(the_plan, change)} may now also "
+            f"name the idle target group at weight 0 (no request goes there); {unchanged}"
+        )
         elb.change_rule(change.operation, change.request)
+        story.state_on_signal = (
+            "the listener rules now also name the idle target group at weight 0 (no request "
+            f"goes there); {unchanged}"
+        )
         reporter.info(
             f"The {_which(the_plan, change)} now forwards to both target groups (the idle one "
             f"at weight 0: no request goes elsewhere; {change.operation})"
         )
+    conf = the_plan.update["deploymentConfiguration"]
+    applied = (
+        f"the UpdateService was applied: service {cfg.service} now uses ECS's controller "
+        f"({conf['strategy']}); CodeDeploy application {application} and group {name} are "
+        "left in place (to go back, see --migrate-to-native in docs/guides/codedeploy.md)"
+    )
+    before = story.state_on_signal
+    story.state_on_signal = (
+        "the UpdateService was being sent and its answer did not arrive: whether service "
+        f"{cfg.service} now uses ECS's controller is unknown (aws ecs describe-services shows "
+        "its deploymentController); run the same command again: it says which"
+    )
     try:
         ecs.update_service(**the_plan.update)
     except Interrupted:
+        story.state_on_signal = before  # refused before it was sent
         raise
     except EcsDeployError as exc:
         if not _moved(ecs, cfg):
@@ -128,7 +152,10 @@ def migrate_to_native(story: Story, cfg: DeployConfig, r: DeployResult) -> None:
             "shows the new controller: it was applied"
         )
     story.service_updated = True
-    conf = the_plan.update["deploymentConfiguration"]
+    story.state_on_signal = applied
+    # A signal that arrived while UpdateService was on the wire: the update is applied (it
+    # cannot be taken back from here); the run still ends as the signal asked, saying so.
+    story.policy.check("reporting the migration")
     r.reason = (
         f"service {cfg.service} now uses ECS's controller with the {conf['strategy']} "
         f"strategy; CodeDeploy application {application} and group {name} are left in place"
@@ -192,7 +219,11 @@ def _read(story: Story, cfg: DeployConfig, raw: dict[str, Any]) -> tuple[Found, 
             for listener in (pair.get(route) or {}).get("listenerArns") or []:
                 rules[listener] = elb.rules(listener)
     rules = {k: v for k, v in rules.items() if v is not None}
-    role, role_checked = _role(readers, story, cfg.infrastructure_role_arn)
+    role: dict[str, Any] | None = None
+    role_checked = True
+    if not foreign_role(cfg.infrastructure_role_arn, str(raw.get("serviceArn") or "")):
+        # (GetRole reads by name, in our own account: never for another account's ARN)
+        role, role_checked = _role(readers, story, cfg.infrastructure_role_arn)
     found = Found(
         cluster=cfg.cluster,
         service=raw,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import sys
 import threading
@@ -50,6 +51,14 @@ OUTCOME_WORDS = {
 }
 
 
+def outcome_words(result: DeployResult) -> str:
+    """How the outcome reads: a CODE_DEPLOY service's rollback is CodeDeploy's, not ECS's."""
+    words = OUTCOME_WORDS.get(result.outcome, result.outcome.value)
+    if result.codedeploy is not None:
+        words = words.replace("by ECS", "by CodeDeploy").replace("ECS's", "CodeDeploy's")
+    return words
+
+
 #: `NAME=VALUE` words of the command line and its ECS_DEPLOY_ variables, with what is shown
 #: instead (`NAME=***`), in every spelling output can take (as is, JSON-escaped): no line,
 #: JSON summary or step output quotes one, whichever message (ours or click's) held it.
@@ -81,6 +90,10 @@ def hide_values(values: Iterable[str]) -> None:
             _HIDDEN.setdefault(spelling, MASK)
 
 
+#: A URL's password (`scheme://user:PASSWORD@host`), wherever a URL is quoted.
+_URL_PASSWORD = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]*:)[^/\s@]+@")
+
+
 def hide_url_passwords(passwords: Iterable[str]) -> None:
     """Also mask these URL passwords (an endpoint's `http://user:PASSWORD@host`) in everything
     written from now on: the URL's `:PASSWORD@` whatever its length, the value itself when it
@@ -93,10 +106,13 @@ def hide_url_passwords(passwords: Iterable[str]) -> None:
 
 
 def redact(text: str) -> str:
-    """`text` with every hidden word masked. Pure but for the table `hide` fills."""
+    """`text` with every hidden word masked, and any URL's password. Pure but for the
+    table `hide` fills."""
     for word, mask in _HIDDEN.items():
         if word in text:
             text = text.replace(word, mask)
+    if "://" in text:
+        text = _URL_PASSWORD.sub(rf"\g<1>{MASK}@", text)
     return text
 
 
@@ -320,14 +336,14 @@ class Reporter:
         if result.code != 0 and result.outcome is Outcome.ERROR:  # bad input or an AWS error
             self.error(result.reason)
         elif result.code != 0:
-            self.error(
-                f"Deploy {OUTCOME_WORDS.get(result.outcome, result.outcome.value)}: {result.reason}"
-            )
+            self.error(f"{result.what} {outcome_words(result)}: {result.reason}")
         elif result.outcome is Outcome.DRY_RUN and not self.json_output:
             self.info(f"Dry run finished: {result.reason} ({result.duration:.1f}s)")
         elif not self.json_output:
             self.info(
-                self._paint(f"Deploy succeeded: {result.reason} ({result.duration:.1f}s)", "32")
+                self._paint(
+                    f"{result.what} succeeded: {result.reason} ({result.duration:.1f}s)", "32"
+                )
             )
         try:
             write_github_output(data)
@@ -348,7 +364,7 @@ class Reporter:
             self.block(["", *release_table(release)])
         for r in release.results:
             if r.code != 0:
-                words = OUTCOME_WORDS.get(r.outcome, r.outcome.value)
+                words = outcome_words(r)
                 self.error(f"{r.service}: {words}: {r.reason}")
         if release.code != 0:
             self.error(f"Release {release.outcome.value}: {release.reason}")

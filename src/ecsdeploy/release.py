@@ -232,23 +232,32 @@ class Release:
         failed = [r for r in results if r is not None and r.code != ExitCode.OK]
         moving = [(i, p) for i, p in enumerate(plans) if p is not None]
         why = "--pre-deploy" if cfg.pre_deploy is not None else "--atomic" if self.atomic else ""
-        if not (failed and why):
+        stopping = [r for r in failed if r.stops_release]
+        if not (failed and (why or stopping)):
             return moving
         codes = {r.code for r in failed}
         code = failed[0].code if len(codes) == 1 else ExitCode.DEPLOY_FAILED
         which = ", ".join(r.service or "?" for r in failed)
+        if stopping:
+            cd = ", ".join(r.service or "?" for r in stopping)
+            code = stopping[0].code
+            reason = (
+                f"not deployed: {cd} uses the CODE_DEPLOY controller, which a release does not "
+                f"deploy; deploy {cd} alone (-n once) and the others without it; nothing was "
+                "registered or run"
+            )
+        else:
+            reason = (
+                f"not deployed: {which} failed its checks, and a release with {why} moves "
+                "every service or none; nothing was registered or run"
+            )
         # the services that would move: planned, or in a dry run, shown with their requests
         dry = [
             i for i, r in enumerate(results) if r and r.outcome is Outcome.DRY_RUN and r.requests
         ]
         for i in sorted({i for i, _ in moving} | set(dry)):
             results[i] = DeployResult(
-                code,
-                Outcome.ERROR,
-                f"not deployed: {which} failed its checks, and a release with {why} moves "
-                "every service or none; nothing was registered or run",
-                cluster=cfg.cluster,
-                service=names[i],
+                code, Outcome.ERROR, reason, cluster=cfg.cluster, service=names[i]
             )
             plans[i] = None
         return []

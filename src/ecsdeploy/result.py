@@ -127,6 +127,11 @@ class DeployResult:
     #: With --strategy: the service's own deploymentConfiguration, which a rollback puts
     #: back (not reported).
     own_configuration: dict[str, Any] | None = None
+    #: A release cannot go on without this service (a CODE_DEPLOY one, which a release does
+    #: not deploy): none of its services moves.
+    stops_release: bool = False
+    #: What the run is, in its last line ("Deploy succeeded", "Migration interrupted").
+    what: str = "Deploy"
 
     def note_service_deployment(self, sd: ServiceDeployment | None) -> None:
         """Copy what the summary reports of a service deployment (native strategies)."""

@@ -198,6 +198,9 @@ class Story:
         self.clock = self.policy.clock
         self.phase = Phase.STARTING
         self.service_updated = False
+        #: Where a signal would leave the service, when the story knows better than the
+        #: phase (a migration's UpdateService: sent, applied or unknown).
+        self.state_on_signal: str | None = None
         self.result: DeployResult | None = None  # the run's, once one has begun
         self._early_checks: preflight.Early = {}  # image checks begun with the first reads
 
@@ -291,6 +294,8 @@ class Story:
         result.code, result.outcome = self.policy.exit_code, outcome
         if self.phase is Phase.PRUNING:
             state = f"the deploy had succeeded; {len(result.deregistered)} revision(s) pruned"
+        elif self.state_on_signal:
+            state = self.state_on_signal
         elif result.deployment_id or self.service_updated:
             state = f"deployment {result.deployment_id or '(not known)'} goes on without us"
             if result.counts:
@@ -432,11 +437,15 @@ class Story:
             return now
         return None
 
-    def deregister_orphan(self, arn: str, why: str = "the service was not updated to it") -> None:
-        """Deregister a revision registered for a deployment that was refused."""
+    def deregister_orphan(self, arn: str, why: str = "the service was not updated to it") -> bool:
+        """Deregister a revision registered for a deployment that was refused (the summary's
+        `deregistered` lists it); whether it was."""
         try:
             self.ecs.deregister_task_definition(arn)
         except EcsDeployError as exc:
             self.reporter.warn(f"Could not deregister the unused revision {arn}: {exc.message}")
-            return
+            return False
+        if self.result is not None and arn not in self.result.deregistered:
+            self.result.deregistered.append(arn)
         self.reporter.warn(f"Deregistered {short_name(arn)}: {why}")
+        return True

@@ -97,6 +97,42 @@ def describe_containers(containers: Sequence[Mapping[str, Any]]) -> str:
     return ", ".join(f"{c.get('name')}={c.get('image')}" for c in containers)
 
 
+#: How deep a file's JSON may nest: a task definition or an AppSpec is a few levels deep; a
+#: file nested deeper is a mistake (or an attack on the parser's recursion).
+MAX_NESTING = 64
+
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def json_problem(data: Any, max_depth: int = MAX_NESTING) -> str | None:
+    """What makes `data` something other than plain JSON of bounded depth (a key that is not
+    a string, a date, a set, NaN, nesting deeper than `max_depth`), or None. Iterative, so a
+    deep value cannot exhaust the stack."""
+    import math
+
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict | list) and depth > max_depth:
+            return f"nests deeper than {max_depth} levels"
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if not isinstance(key, str):
+                    return f"has a key that is not a string ({key!r}); quote it"
+                stack.append((item, depth + 1))
+        elif isinstance(value, list):
+            stack.extend((item, depth + 1) for item in value)
+        elif isinstance(value, float) and not math.isfinite(value):
+            return f"has a number JSON cannot carry ({value!r})"
+        elif not isinstance(value, _SCALARS):
+            shown = str(value)[:40]
+            return (
+                f"has a {type(value).__name__} value ({shown}) that JSON cannot carry; "
+                "quote it as a string"
+            )
+    return None
+
+
 #: Around the definition in `aws ecs describe-task-definition` output.
 _WRAPPER_FIELDS = {"taskDefinition", "tags", "ResponseMetadata"}
 
@@ -117,6 +153,13 @@ def load_task_definition_file(
             f"{source} is not valid JSON ({exc.msg} at line {exc.lineno}); "
             "give describe-task-definition output or a bare task definition"
         ) from exc
+    except RecursionError:
+        raise TaskDefinitionFileError(f"{source} nests deeper than {MAX_NESTING} levels") from None
+    except ValueError as exc:  # a number of more than 4,300 digits
+        raise TaskDefinitionFileError(f"{source}: {str(exc).splitlines()[0]}") from None
+    problem = json_problem(data)
+    if problem:
+        raise TaskDefinitionFileError(f"{source} {problem}")
     if not isinstance(data, dict):
         raise TaskDefinitionFileError(
             f"{source} must hold a JSON object, not {type(data).__name__}"

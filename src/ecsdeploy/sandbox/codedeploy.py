@@ -77,6 +77,7 @@ OPERATIONS = (
     "get_deployment_config",
     "create_deployment_config",
     "batch_get_deployment_groups",
+    "get_deployment_group",
 )
 
 
@@ -738,9 +739,13 @@ def apply(scheduler: Any) -> Callable[[], None]:
         }
         return ActionResult({"deploymentConfigId": host.configs[name]["deploymentConfigId"]})
 
-    def batch_get_deployment_groups(self: Any) -> Any:
-        from moto.codedeploy.responses import _deployment_group_info
+    def get_deployment_group(self: Any) -> Any:
+        group = self.codedeploy_backend.get_deployment_group(
+            self._get_param("applicationName"), self._get_param("deploymentGroupName")
+        )
+        return ActionResult({"deploymentGroupInfo": _group_info(self.codedeploy_backend, group)})
 
+    def batch_get_deployment_groups(self: Any) -> Any:
         app = self._get_param("applicationName", "")
         found, missing = [], []
         for name in self._get_param("deploymentGroupNames") or []:
@@ -749,7 +754,7 @@ def apply(scheduler: Any) -> Callable[[], None]:
             except CodeDeployException:
                 missing.append(name)
                 continue
-            found.append(_deployment_group_info(group))
+            found.append(_group_info(self.codedeploy_backend, group))
         answer: dict[str, Any] = {"deploymentGroupsInfo": found}
         if missing:
             answer["errorMessage"] = f"Deployment groups not found: {', '.join(missing)}"
@@ -757,6 +762,7 @@ def apply(scheduler: Any) -> Callable[[], None]:
 
     handlers = {
         "batch_get_deployment_groups": batch_get_deployment_groups,
+        "get_deployment_group": get_deployment_group,
         "create_deployment": create_deployment,
         "get_deployment": get_deployment,
         "batch_get_deployments": batch_get_deployments,
@@ -784,6 +790,35 @@ def apply(scheduler: Any) -> Callable[[], None]:
 
 
 # -- helpers ------------------------------------------------------------------------------
+
+
+def _group_info(backend: Any, group: Any) -> dict[str, Any]:
+    """moto's deployment group, with what CodeDeploy also says of it: its last attempted and
+    last successful deployments (LastDeploymentInfo), left out while there is none."""
+    from moto.codedeploy.responses import _deployment_group_info
+
+    info = _deployment_group_info(group)
+    info.pop("lastSuccessfulDeployment", None)
+    info.pop("lastAttemptedDeployment", None)
+    ours = [d for d in backend.deployments.values() if d.deployment_group is group]
+    ours.sort(key=lambda d: d.create_time)
+
+    def last(deployment: Any) -> dict[str, Any]:
+        shown = {
+            "deploymentId": deployment.deployment_id,
+            "status": deployment.status,
+            "createTime": deployment.create_time,
+        }
+        if deployment.complete_time is not None:
+            shown["endTime"] = deployment.complete_time
+        return shown
+
+    if ours:
+        info["lastAttemptedDeployment"] = last(ours[-1])
+    succeeded = [d for d in ours if d.status == "Succeeded"]
+    if succeeded:
+        info["lastSuccessfulDeployment"] = last(succeeded[-1])
+    return info
 
 
 def d_config(run: Run) -> str:

@@ -25,6 +25,32 @@ def moves(service: Any, params: dict[str, Any]) -> bool:
     return bool(wanted) and wanted != service.deployment_controller.get("type", "ECS")
 
 
+#: What UpdateService cannot change on a CODE_DEPLOY service (UpdateService's reference: "If
+#: the network configuration, platform version, task definition, or load balancer need to be
+#: updated, create a new CodeDeploy deployment"), with the words of ECS's refusal.
+_CODE_DEPLOY_FIXED = {
+    "taskDefinition": "task definition",
+    "networkConfiguration": "network parameters",
+    "platformVersion": "platform version",
+    "loadBalancers": "load balancers",
+}
+
+
+def refuse_code_deploy_update(service: Any, params: dict[str, Any]) -> None:
+    """ECS refuses an UpdateService that would change what only a CodeDeploy deployment
+    changes on a CODE_DEPLOY service (InvalidParameterException); moto lets it through."""
+    from moto.ecs.exceptions import InvalidParameterException
+
+    if service.deployment_controller.get("type") != "CODE_DEPLOY":
+        return
+    for key, words in _CODE_DEPLOY_FIXED.items():
+        if params.get(key) is not None:
+            raise InvalidParameterException(
+                f"Unable to update {words} on services with a CODE_DEPLOY deployment "
+                "controller. Use AWS CodeDeploy to trigger a new deployment."
+            )
+
+
 def move(scheduler: Any, response: Any, service: Any, params: dict[str, Any]) -> None:
     """Apply a controller change (CODE_DEPLOY -> ECS), or refuse it as ECS does."""
     from moto.ecs.exceptions import InvalidParameterException

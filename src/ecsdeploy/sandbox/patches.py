@@ -131,6 +131,7 @@ def apply(scheduler: Any) -> Callable[[], None]:
         if controller.moves(service, self._get_params()):  # CODE_DEPLOY -> ECS: controller.py
             controller.move(scheduler, self, service, self._get_params())
             return ActionResult({"service": service})
+        controller.refuse_code_deploy_update(service, self._get_params())
         scheduler.update_service(backend, service, self._get_params())
         return ActionResult({"service": service})
 
