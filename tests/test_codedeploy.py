@@ -209,7 +209,9 @@ def test_on_pause_rollback_stops_the_ready_deployment_and_exits_21(sandbox, clus
 
 def test_the_timeout_exits_1_and_leaves_the_deployment(sandbox, cluster, minute):
     seed(sandbox, cluster, ready_wait_minutes=6000)
-    run = cd_deploy(sandbox, cluster, "-i", "nginx:2", "-t", "2", "--output", "json")
+    # The Ready wait lasts 600 s here: -t 8 leaves a loaded runner room to reach it (Install
+    # took over 2 s under load) and still ends the run at the wait, which is the case tested.
+    run = cd_deploy(sandbox, cluster, "-i", "nginx:2", "-t", "8", "--output", "json")
     assert run.code == 1, run.stderr
     data = summary(run)
     assert data["outcome"] == "timed_out"
