@@ -326,7 +326,8 @@ def _check_target(opts: dict[str, Any], services: tuple[str, ...]) -> None:
 
 #: A cluster, service or task-definition family name, by ECS's rule: up to 255 letters,
 #: numbers, hyphens and underscores; or the resource's ARN (printable, no spaces).
-_NAME = re.compile(r"[A-Za-z0-9_-]{1,255}")
+_ECS_NAME = r"[A-Za-z0-9_-]{1,255}"
+_NAME = re.compile(_ECS_NAME)
 _ECS_ARN = re.compile(r"arn:aws[a-z-]*:ecs:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_/:.-]{1,1500}")
 
 
@@ -778,10 +779,9 @@ def _checked(value: str | None, option: str, kind: str) -> str | None:
 
 
 #: --revision: FAMILY, FAMILY:REVISION or a task-definition ARN (ECS's own rules for each).
-_FAMILY = r"[A-Za-z0-9_-]{1,255}"
-_REVISION = re.compile(rf"{_FAMILY}(?::[1-9][0-9]{{0,9}})?")
+_REVISION = re.compile(rf"{_ECS_NAME}(?::[1-9][0-9]{{0,9}})?")
 _REVISION_ARN = re.compile(
-    rf"arn:aws[a-z-]*:ecs:[a-z0-9-]+:[0-9]{{12}}:task-definition/{_FAMILY}:[1-9][0-9]{{0,9}}"
+    rf"arn:aws[a-z-]*:ecs:[a-z0-9-]+:[0-9]{{12}}:task-definition/{_ECS_NAME}:[1-9][0-9]{{0,9}}"
 )
 
 
