@@ -202,6 +202,24 @@ class Started:
     def signal(self, sig: int = signal.SIGINT) -> None:
         self.proc.send_signal(sig)
 
+    def wait_delivered(self, sig: int, within: float = 30) -> None:
+        """Block until the kernel has delivered `sig` to the process (no longer pending in
+        /proc/PID/status): a second one sent after this is a second signal, not merged
+        with the first by the kernel, however starved the process is."""
+        status = Path(f"/proc/{self.proc.pid}/status")
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            try:
+                fields = dict(
+                    line.split(":", 1) for line in status.read_text().splitlines() if ":" in line
+                )
+            except OSError:
+                return
+            pending = int(fields["ShdPnd"], 16) | int(fields["SigPnd"], 16)
+            if not pending & (1 << (sig - 1)):
+                return
+            time.sleep(0.01)
+
     def finish(self, sandbox: Sandbox, timeout: float = 60) -> Run:
         try:
             out, err = self.proc.communicate(timeout=timeout)

@@ -236,7 +236,7 @@ def test_a_second_signal_aborts_at_once_but_still_reports(sandbox, cluster, tmp_
     )
     started.wait_for_call(sandbox, "DescribeServices", 2)
     started.signal(signal.SIGTERM)
-    time.sleep(0.5)  # two signals, not one: the first is handled before the second comes
+    started.wait_delivered(signal.SIGTERM)  # two signals, not one merged by the kernel
     started.signal(signal.SIGTERM)  # the first is still pending inside the held call
     run = started.finish(sandbox)
     sandbox.scheduler.release("DescribeServices")

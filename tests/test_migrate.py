@@ -707,7 +707,7 @@ def test_sigterm_while_update_service_is_on_the_wire_says_it_was_applied(sandbox
     )  # fmt: skip
     started.wait_for_call(sandbox, "UpdateService")
     started.signal(signal.SIGTERM)
-    time.sleep(0.2)  # signal delivery (the handler runs at once, the call stays held)
+    started.wait_delivered(signal.SIGTERM)  # its handler runs before the held call returns
     sandbox.scheduler.release("UpdateService")
     run = started.finish(sandbox)
     assert run.code == 143, said(run)

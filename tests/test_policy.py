@@ -87,3 +87,43 @@ def test_two_signals_before_the_command_loads_still_write_the_summary(tmp_path):
     assert '"outcome": "aborted"' in proc.stdout
     assert "outcome=aborted" in gh.read_text()
     assert "Traceback" not in proc.stderr
+
+
+def test_signals_python_ran_one_handler_for_are_each_counted():
+    """Two SIGTERMs that came before Python could run its handler (a starved process) make
+    one handler call; the wakeup pipe holds both, so the second still aborts."""
+    import os
+
+    read, write = os.pipe()
+    os.set_blocking(read, False)
+    policy = RunPolicy()
+    policy.wakeup = read
+    os.write(write, bytes([signal.SIGTERM, signal.SIGTERM]))
+    with pytest.raises(Aborted):
+        policy.on_signal(signal.SIGTERM)
+    assert policy.signals == [signal.SIGTERM, signal.SIGTERM]
+    os.close(read)
+    os.close(write)
+
+
+def test_a_handler_call_whose_signal_was_already_counted_counts_nothing():
+    """SIGINT and SIGTERM in one burst: the first handler call counts both (and aborts);
+    the second finds the pipe empty and adds nothing."""
+    import os
+
+    read, write = os.pipe()
+    os.set_blocking(read, False)
+    policy = RunPolicy()
+    policy.wakeup = read
+    os.write(write, bytes([signal.SIGINT]))
+    policy.on_signal(signal.SIGINT)
+    assert policy.signals == [signal.SIGINT]
+    assert policy.interrupted()
+    policy.on_signal(signal.SIGTERM)  # its byte was read by no one: nothing arrived
+    assert policy.signals == [signal.SIGINT]
+    os.write(write, bytes([signal.SIGTERM, 99]))  # another handler's signal is not ours
+    with pytest.raises(Aborted):
+        policy.on_signal(signal.SIGTERM)
+    assert policy.signals == [signal.SIGINT, signal.SIGTERM]
+    os.close(read)
+    os.close(write)

@@ -280,7 +280,6 @@ def test_an_abort_reports_where_each_service_stood(sandbox, cluster):
     """Two signals while the first is still pending (a held call): the release aborts, and
     each service's summary is its own state, not "the deploy did not run"."""
     import signal
-    import time
 
     from tests.conftest import start_cli
 
@@ -296,7 +295,7 @@ def test_an_abort_reports_where_each_service_stood(sandbox, cluster):
     n = sandbox.requests[started.log_start :].count("DescribeServices")
     started.wait_for_call(sandbox, "DescribeServices", nth=n + 1)  # a poll is held
     started.signal(signal.SIGTERM)
-    time.sleep(0.5)  # two signals, not one: the first is handled before the second comes
+    started.wait_delivered(signal.SIGTERM)  # two signals, not one merged by the kernel
     started.signal(signal.SIGTERM)
     run = started.finish(sandbox)
     sandbox.scheduler.release("DescribeServices")

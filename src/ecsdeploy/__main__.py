@@ -6,17 +6,32 @@ traceback. So the very first thing this module does is record SIGINT/SIGTERM, th
 a few milliseconds after the interpreter starts, before click or boto3 load. `main()` then
 hands what they recorded to the run's policy. The only window left is the interpreter's own
 start-up (site.py), before any code of ours can run.
+
+Python runs a handler once for any number of the same signal that arrived before it could
+run (a starved process on a busy runner): two quick Ctrl-Cs would count as one. So the C
+half also writes each signal's number to a pipe (`set_wakeup_fd`), and the handlers count
+the signals there.
 """
 
 import _signal  # type: ignore[import-not-found]  # typeshed has no stub for the C half
+import os
 
 _EARLY: list[int] = []
+_WAKE_READ, _wake_write = os.pipe()
+os.set_blocking(_WAKE_READ, False)
+os.set_blocking(_wake_write, False)
 
 
 def _record(signum: int, _frame: object) -> None:
-    _EARLY.append(signum)
+    """Every signal in the pipe (policy.delivered's rule, without importing it here)."""
+    try:
+        seen = os.read(_WAKE_READ, 64)
+    except OSError:  # empty: an earlier call counted this one
+        seen = b""
+    _EARLY.extend(s for s in seen if s in (_signal.SIGINT, _signal.SIGTERM))
 
 
+_signal.set_wakeup_fd(_wake_write, warn_on_full_buffer=False)  # before a handler can run
 for _sig in (_signal.SIGINT, _signal.SIGTERM):
     _signal.signal(_sig, _record)
 
@@ -25,8 +40,6 @@ def main() -> None:
     import sys
 
     if sys.argv[1:] == ["--version"]:  # what click prints, without loading click or the command
-        import os
-
         from ecsdeploy import __version__
 
         try:  # a closed or broken stdout (`| head`, `>&-`) changes nothing: exit 0 as click
@@ -38,10 +51,10 @@ def main() -> None:
     from ecsdeploy.policy import Aborted, RunPolicy, install_signal_handlers
 
     policy = RunPolicy()
-    install_signal_handlers(policy)
+    install_signal_handlers(policy, wakeup=_WAKE_READ)
     try:
         for signum in list(_EARLY):  # what came before the policy existed
-            policy.on_signal(signum)
+            policy.record(signum)
         from ecsdeploy.cli import main as cli_main
     except Aborted:  # two signals before the command could even load; later ones are
         from ecsdeploy.cli import report_abort  # only recorded, so this import completes

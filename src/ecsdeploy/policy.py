@@ -57,6 +57,8 @@ class RunPolicy:
         self._aborted = [False]
         self._children: list[RunPolicy] = []
         self.live = True
+        #: The read end of the signal wakeup pipe (see `install_signal_handlers`), or None.
+        self.wakeup: int | None = None
 
     def child(self) -> RunPolicy:
         """A policy for one service of a release: the run's signals (shared), with a deadline
@@ -85,7 +87,13 @@ class RunPolicy:
     # -- signals -------------------------------------------------------------------------
 
     def on_signal(self, signum: int, _frame: object = None) -> None:
-        """The signal handler (see `install_signal_handlers`)."""
+        """The signal handler (see `install_signal_handlers`): each signal that arrived
+        since the last call, in order."""
+        for each in delivered(self.wakeup, signum):
+            self.record(each)
+
+    def record(self, signum: int) -> None:
+        """One signal: recorded, and an abort if one was already pending."""
         pending = self._pending()
         self.signals.append(signum)
         self._wake.set()
@@ -139,8 +147,33 @@ class RunPolicy:
         return None if self.deadline is None else self.deadline - self.clock()
 
 
-def install_signal_handlers(policy: RunPolicy) -> Callable[[], None]:
-    """Route SIGINT and SIGTERM to `policy`; returns a function that restores the old ones."""
+def delivered(wakeup: int | None, signum: int) -> list[int]:
+    """The signals that arrived since a handler last ran, read from the wakeup pipe (one byte
+    each, written as each arrives), or `signum` alone without a pipe. Python calls a handler
+    once however many of its signal came before it could run; the pipe has them all. An
+    empty pipe means an earlier handler call has already counted this one."""
+    if wakeup is None:
+        return [signum]
+    import os
+
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(wakeup, 64)
+        except (BlockingIOError, InterruptedError):
+            break
+        except OSError:  # a closed pipe: count the signal itself
+            return [signum]
+        if not chunk:
+            break
+        seen += chunk
+    return [s for s in seen if s in SIGNALS]
+
+
+def install_signal_handlers(policy: RunPolicy, *, wakeup: int | None = None) -> Callable[[], None]:
+    """Route SIGINT and SIGTERM to `policy`; returns a function that restores the old ones.
+    `wakeup` is the read end of the pipe `signal.set_wakeup_fd` writes to (`__main__`'s)."""
+    policy.wakeup = wakeup
     previous = {s: signal.signal(s, policy.on_signal) for s in SIGNALS}
 
     def restore() -> None:
