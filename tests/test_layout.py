@@ -16,6 +16,7 @@ PACKAGE = "ecsdeploy"
 LAYERS: list[set[str]] = [
     {"__main__", "action"},
     {"cli", "argv", "options"},
+    {"runner"},
     {"release"},
     {"deploy"},
     {"native", "register", "migration", "codedeploy"},
@@ -24,7 +25,7 @@ LAYERS: list[set[str]] = [
     {"plan"},
     {"migrate"},
     {"config", "netconfig", "files"},
-    {"watch", "ecs", "output", "aws", "gateways", "preflight", "streams"},
+    {"watch", "ecs", "output", "aws", "gateways", "preflight", "streams", "quick"},
     {
         "result",
         "changes",
