@@ -23,7 +23,7 @@ LAYERS: list[set[str]] = [
     {"story"},
     {"plan"},
     {"migrate"},
-    {"config", "netconfig", "files"},
+    {"config", "netconfig", "files", "strategy", "codedeployconfig"},
     {"watch", "ecs", "output", "aws", "gateways", "preflight", "streams"},
     {
         "result",

@@ -23,10 +23,10 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
 
-from ecsdeploy.config import StrategyOverrides, merge_deployment_configuration
 from ecsdeploy.errors import UsageError
 from ecsdeploy.limits import CANARY_PERCENT_RANGE, LINEAR_STEP_PERCENT_RANGE, MAX_BAKE_MINUTES
 from ecsdeploy.models import short_name
+from ecsdeploy.strategy import StrategyOverrides, merge_deployment_configuration
 
 #: CodeDeploy's predefined ECS deployment configurations, as GetDeploymentConfig describes
 #: them (trafficRoutingConfig): no call is needed for these.
