@@ -18,7 +18,7 @@ LAYERS: list[set[str]] = [
     {"cli", "argv", "options"},
     {"release"},
     {"deploy"},
-    {"native", "register", "migration", "codedeploy"},
+    {"native", "register", "migration", "codedeploy", "codedeploywatch"},
     {"rollback", "prune", "scheduled"},
     {"story"},
     {"plan"},
