@@ -22,7 +22,7 @@ LAYERS: list[set[str]] = [
     {"rollback", "prune", "scheduled"},
     {"story"},
     {"plan"},
-    {"migrate"},
+    {"migrate", "migratechecks"},
     {"config", "netconfig", "files", "strategy", "codedeployconfig"},
     {"watch", "ecs", "output", "aws", "gateways", "preflight", "streams"},
     {

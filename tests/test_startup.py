@@ -29,6 +29,7 @@ NOT_IN_A_PLAIN_DEPLOY = {
     "ecsdeploy.appspec",
     "ecsdeploy.migration",
     "ecsdeploy.migrate",
+    "ecsdeploy.migratechecks",
     "moto",
     "boto3",
 }
