@@ -110,28 +110,184 @@ class Snapshot:
 
 
 @dataclass
+class Progress:
+    """What the polls of one deployment show, each change once (its status, each lifecycle
+    event, the replacement task set's counts and traffic, its stopped tasks with their
+    diagnosis, its targets' health), and what the summary records of it."""
+
+    story: Story
+    cfg: DeployConfig
+    r: DeployResult
+    #: The service, for its stopped tasks' diagnosis (None: no target health is read).
+    service: Service | None = None
+    shown_events: dict[str, str] = field(default_factory=dict)
+    shown_sets: tuple[object, ...] | None = None
+    shown_status: str = ""
+    tasks_seen: set[str] = field(default_factory=set)
+    #: Each replacement task set's target group ARNs (DescribeTaskSets, once a task set).
+    target_groups: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: Replacement task sets whose targets were all seen healthy (no more reads).
+    healthy_sets: set[str] = field(default_factory=set)
+    shown_targets: frozenset[tuple[str, str]] = frozenset()
+
+    def show(self, snap: Snapshot, what: str) -> None:
+        reporter = self.story.reporter
+        for name, status in snap.events:
+            if self.shown_events.get(name) != status and status != "Pending":
+                self.shown_events[name] = status
+                reporter.info(f"  lifecycle event {name}: {status}")
+        green = snap.task_set("Green")
+        if green is not None:
+            shown = (
+                green.get("runningCount"),
+                green.get("pendingCount"),
+                green.get("desiredCount"),
+                green.get("trafficWeight"),
+            )
+            if shown != self.shown_sets:
+                self.shown_sets = shown
+                weights = snap.weights
+                reporter.info(
+                    f"  replacement task set {green.get('identifer', '?')}: "
+                    f"{green.get('runningCount', 0)}/{green.get('desiredCount', 0)} running, "
+                    f"{green.get('pendingCount', 0)} pending; production traffic "
+                    f"{weights.get('green', 0):g}% replacement, "
+                    f"{weights.get('blue', 0):g}% original"
+                )
+                if green.get("runningCount") != green.get("desiredCount"):
+                    self.stopped_tasks(str(green.get("identifer") or ""))
+            if dict(snap.events).get("Install") == "InProgress" and green.get("runningCount"):
+                self.watch_targets(str(green.get("identifer") or ""))
+        if snap.status != self.shown_status:
+            self.shown_status = snap.status
+            reporter.info(f"CodeDeploy {what} {snap.info.get('deploymentId')}: {snap.status}")
+
+    def stopped_tasks(self, task_set_id: str) -> None:
+        """The replacement's stopped tasks, each said once, with its diagnosis."""
+        if not task_set_id:
+            return
+        assert self.cfg.cluster
+        ecs = self.story.ecs
+        try:
+            with ecs.within(3.0):
+                arns = ecs.list_tasks(
+                    self.cfg.cluster, startedBy=task_set_id, desiredStatus="STOPPED"
+                )
+                new = [a for a in arns if a not in self.tasks_seen][:MAX_STOPPED_TASKS_SHOWN]
+                tasks: list[Task] = ecs.describe_tasks(self.cfg.cluster, new) if new else []
+        except Interrupted:
+            raise
+        except EcsDeployError:
+            return
+        service = self._replacement(task_set_id) if tasks else None
+        for task in tasks:
+            self.tasks_seen.add(task.arn)
+            self.r.stopped_tasks.append(task)
+            self.story.reporter.task_stopped(task)
+            if self.story.diagnoser is not None:
+                diagnosis = self.story.diagnoser.task(task, service)
+                self.r.diagnosis.append(diagnosis)
+                self.story.reporter.diagnosis(diagnosis)
+
+    def watch_targets(self, task_set_id: str) -> None:
+        """While CodeDeploy installs the replacement (Install waits for its targets to be
+        healthy), its target group's health is read each poll until every target is healthy:
+        ECS deregisters a task's target when it stops it, so a stopped task's diagnosis finds
+        its reason only in a read made before (as a rolling deploy reads on ECS's event)."""
+        if not task_set_id or task_set_id in self.healthy_sets or self.story.diagnoser is None:
+            return
+        service = self._replacement(task_set_id)
+        if service is None or not service.target_groups:
+            return
+        targets = self.story.diagnoser.read_targets(service)
+        if targets and all(t.state == "healthy" for t in targets):
+            self.healthy_sets.add(task_set_id)
+        bad = frozenset((t.target, t.state) for t in targets if t.state != "healthy")
+        if bad != self.shown_targets:
+            self.shown_targets = bad
+            self.story.reporter.targets(targets)
+        if any(state == "unhealthy" for _, state in bad):
+            # ECS replaces a task failing the health checks, maybe between two polls (the
+            # counts unchanged): its stopped tasks are looked for while any is unhealthy
+            self.stopped_tasks(task_set_id)
+
+    def _replacement(self, task_set_id: str) -> Service | None:
+        """The service as its replacement task set runs it: behind that task set's target
+        group, whose health the diagnosis reads as a rolling deploy's does. CodeDeploy's
+        ECS target names the target group only by name; ECS's task set (DescribeTaskSets)
+        has its ARN, read once a task set. None when it cannot be read."""
+        if self.service is None:
+            return None
+        if task_set_id not in self.target_groups:
+            assert self.cfg.cluster
+            ecs = self.story.ecs
+            try:
+                with ecs.within(3.0):
+                    answer = ecs.call(
+                        "DescribeTaskSets",
+                        cluster=self.cfg.cluster,
+                        service=self.service.name,
+                        taskSets=[task_set_id],
+                    )
+            except Interrupted:
+                raise
+            except EcsDeployError:
+                return None
+            self.target_groups[task_set_id] = tuple(
+                str(lb["targetGroupArn"])
+                for ts in answer.get("taskSets") or []
+                for lb in ts.get("loadBalancers") or []
+                if lb.get("targetGroupArn")
+            )
+        return replace(self.service, target_groups=self.target_groups[task_set_id])
+
+    def note(self, snap: Snapshot) -> None:
+        """What the summary reports of the deployment."""
+        data = self.r.codedeploy if self.r.codedeploy is not None else {}
+        if snap.info.get("creator") == "codeDeployRollback":
+            return
+        data.update(
+            deployment_id=snap.info.get("deploymentId"),
+            status=snap.status,
+            deployment_config=snap.info.get("deploymentConfigName"),
+            lifecycle_events=[{"name": n, "status": s} for n, s in snap.events],
+            traffic=snap.weights or None,
+            error=snap.info.get("errorInformation") or None,
+            rollback_deployment_id=snap.rollback_id,
+        )
+        self.r.codedeploy = data
+        green = snap.task_set("Green")
+        self.r.traffic = {"production": float(green.get("trafficWeight") or 0)} if green else None
+        current = [n for n, s in snap.events if s not in ("Pending",)]
+        self.r.lifecycle_stage = current[-1] if current else None
+        if green is not None:
+            self.r.counts = {
+                "desired": int(green.get("desiredCount") or 0),
+                "running": int(green.get("runningCount") or 0),
+                "pending": int(green.get("pendingCount") or 0),
+                "failed": len(self.r.stopped_tasks),
+            }
+
+
+@dataclass
 class Follower:
-    """Follows one CodeDeploy deployment through the run's policy: shows each change once."""
+    """Follows one CodeDeploy deployment through the run's policy to its verdict (its
+    progress shown as it goes), answering Ready and following a rollback."""
 
     story: Story
     cd: CodeDeployGateway
     cfg: DeployConfig
     r: DeployResult
     target_id: str
-    shown_events: dict[str, str] = field(default_factory=dict)
-    shown_sets: tuple[object, ...] | None = None
-    shown_status: str = ""
-    tasks_seen: set[str] = field(default_factory=set)
     #: Deployments whose Ready wait we answered: CodeDeploy may show them Ready a moment
     #: longer, and they must not be answered twice.
     answered: set[str] = field(default_factory=set)
     #: The service, for its stopped tasks' diagnosis (None: no target health is read).
     service: Service | None = None
-    #: Each replacement task set's target group ARNs (DescribeTaskSets, once a task set).
-    target_groups: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    #: Replacement task sets whose targets were all seen healthy (no more reads).
-    healthy_sets: set[str] = field(default_factory=set)
-    shown_targets: frozenset[tuple[str, str]] = frozenset()
+    progress: Progress = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.progress = Progress(self.story, self.cfg, self.r, self.service)
 
     def read(self, deployment_id: str) -> Snapshot:
         info = self.cd.deployment(deployment_id)
@@ -153,10 +309,10 @@ class Follower:
                 return Outcome.INTERRUPTED, snap
             try:
                 snap = self.read(deployment_id)
-                self.show(snap, what)  # its task reads stop at a signal too
+                self.progress.show(snap, what)  # its task reads stop at a signal too
             except Interrupted:
                 return Outcome.INTERRUPTED, snap
-            self.note(snap)
+            self.progress.note(snap)
             if snap.status in FINAL:
                 return (Outcome.SUCCEEDED if snap.status == "Succeeded" else Outcome.FAILED), snap
             if what == "deployment":
@@ -371,7 +527,7 @@ class Follower:
         if self.story.policy.interrupted():
             return
         try:
-            self.note(self.read(deployment_id))
+            self.progress.note(self.read(deployment_id))
         except EcsDeployError:
             return
 
@@ -396,141 +552,3 @@ class Follower:
         assert cfg.cluster
         assert cfg.service
         return resume_command(cfg.cluster, cfg.service)
-
-    def show(self, snap: Snapshot, what: str) -> None:
-        reporter = self.story.reporter
-        for name, status in snap.events:
-            if self.shown_events.get(name) != status and status != "Pending":
-                self.shown_events[name] = status
-                reporter.info(f"  lifecycle event {name}: {status}")
-        green = snap.task_set("Green")
-        if green is not None:
-            shown = (
-                green.get("runningCount"),
-                green.get("pendingCount"),
-                green.get("desiredCount"),
-                green.get("trafficWeight"),
-            )
-            if shown != self.shown_sets:
-                self.shown_sets = shown
-                weights = snap.weights
-                reporter.info(
-                    f"  replacement task set {green.get('identifer', '?')}: "
-                    f"{green.get('runningCount', 0)}/{green.get('desiredCount', 0)} running, "
-                    f"{green.get('pendingCount', 0)} pending; production traffic "
-                    f"{weights.get('green', 0):g}% replacement, "
-                    f"{weights.get('blue', 0):g}% original"
-                )
-                if green.get("runningCount") != green.get("desiredCount"):
-                    self.stopped_tasks(str(green.get("identifer") or ""))
-            if dict(snap.events).get("Install") == "InProgress" and green.get("runningCount"):
-                self.watch_targets(str(green.get("identifer") or ""))
-        if snap.status != self.shown_status:
-            self.shown_status = snap.status
-            reporter.info(f"CodeDeploy {what} {snap.info.get('deploymentId')}: {snap.status}")
-
-    def stopped_tasks(self, task_set_id: str) -> None:
-        """The replacement's stopped tasks, each said once, with its diagnosis."""
-        if not task_set_id:
-            return
-        assert self.cfg.cluster
-        ecs = self.story.ecs
-        try:
-            with ecs.within(3.0):
-                arns = ecs.list_tasks(
-                    self.cfg.cluster, startedBy=task_set_id, desiredStatus="STOPPED"
-                )
-                new = [a for a in arns if a not in self.tasks_seen][:MAX_STOPPED_TASKS_SHOWN]
-                tasks: list[Task] = ecs.describe_tasks(self.cfg.cluster, new) if new else []
-        except Interrupted:
-            raise
-        except EcsDeployError:
-            return
-        service = self._replacement(task_set_id) if tasks else None
-        for task in tasks:
-            self.tasks_seen.add(task.arn)
-            self.r.stopped_tasks.append(task)
-            self.story.reporter.task_stopped(task)
-            if self.story.diagnoser is not None:
-                diagnosis = self.story.diagnoser.task(task, service)
-                self.r.diagnosis.append(diagnosis)
-                self.story.reporter.diagnosis(diagnosis)
-
-    def watch_targets(self, task_set_id: str) -> None:
-        """While CodeDeploy installs the replacement (Install waits for its targets to be
-        healthy), its target group's health is read each poll until every target is healthy:
-        ECS deregisters a task's target when it stops it, so a stopped task's diagnosis finds
-        its reason only in a read made before (as a rolling deploy reads on ECS's event)."""
-        if not task_set_id or task_set_id in self.healthy_sets or self.story.diagnoser is None:
-            return
-        service = self._replacement(task_set_id)
-        if service is None or not service.target_groups:
-            return
-        targets = self.story.diagnoser.read_targets(service)
-        if targets and all(t.state == "healthy" for t in targets):
-            self.healthy_sets.add(task_set_id)
-        bad = frozenset((t.target, t.state) for t in targets if t.state != "healthy")
-        if bad != self.shown_targets:
-            self.shown_targets = bad
-            self.story.reporter.targets(targets)
-        if any(state == "unhealthy" for _, state in bad):
-            # ECS replaces a task failing the health checks, maybe between two polls (the
-            # counts unchanged): its stopped tasks are looked for while any is unhealthy
-            self.stopped_tasks(task_set_id)
-
-    def _replacement(self, task_set_id: str) -> Service | None:
-        """The service as its replacement task set runs it: behind that task set's target
-        group, whose health the diagnosis reads as a rolling deploy's does. CodeDeploy's
-        ECS target names the target group only by name; ECS's task set (DescribeTaskSets)
-        has its ARN, read once a task set. None when it cannot be read."""
-        if self.service is None:
-            return None
-        if task_set_id not in self.target_groups:
-            assert self.cfg.cluster
-            ecs = self.story.ecs
-            try:
-                with ecs.within(3.0):
-                    answer = ecs.call(
-                        "DescribeTaskSets",
-                        cluster=self.cfg.cluster,
-                        service=self.service.name,
-                        taskSets=[task_set_id],
-                    )
-            except Interrupted:
-                raise
-            except EcsDeployError:
-                return None
-            self.target_groups[task_set_id] = tuple(
-                str(lb["targetGroupArn"])
-                for ts in answer.get("taskSets") or []
-                for lb in ts.get("loadBalancers") or []
-                if lb.get("targetGroupArn")
-            )
-        return replace(self.service, target_groups=self.target_groups[task_set_id])
-
-    def note(self, snap: Snapshot) -> None:
-        """What the summary reports of the deployment."""
-        data = self.r.codedeploy if self.r.codedeploy is not None else {}
-        if snap.info.get("creator") == "codeDeployRollback":
-            return
-        data.update(
-            deployment_id=snap.info.get("deploymentId"),
-            status=snap.status,
-            deployment_config=snap.info.get("deploymentConfigName"),
-            lifecycle_events=[{"name": n, "status": s} for n, s in snap.events],
-            traffic=snap.weights or None,
-            error=snap.info.get("errorInformation") or None,
-            rollback_deployment_id=snap.rollback_id,
-        )
-        self.r.codedeploy = data
-        green = snap.task_set("Green")
-        self.r.traffic = {"production": float(green.get("trafficWeight") or 0)} if green else None
-        current = [n for n, s in snap.events if s not in ("Pending",)]
-        self.r.lifecycle_stage = current[-1] if current else None
-        if green is not None:
-            self.r.counts = {
-                "desired": int(green.get("desiredCount") or 0),
-                "running": int(green.get("runningCount") or 0),
-                "pending": int(green.get("pendingCount") or 0),
-                "failed": len(self.r.stopped_tasks),
-            }
