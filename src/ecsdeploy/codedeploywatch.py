@@ -8,6 +8,7 @@ followed into its rollback deployment; the verdict is the run's outcome and exit
 
 from __future__ import annotations
 
+import contextlib
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -128,6 +129,8 @@ class Progress:
     target_groups: dict[str, tuple[str, ...]] = field(default_factory=dict)
     #: Replacement task sets whose targets were all seen healthy (no more reads).
     healthy_sets: set[str] = field(default_factory=set)
+    #: Every replacement task set a poll showed (a failure looks at their stopped tasks).
+    replacements: list[str] = field(default_factory=list)
     shown_targets: frozenset[tuple[str, str]] = frozenset()
 
     def show(self, snap: Snapshot, what: str) -> None:
@@ -138,6 +141,8 @@ class Progress:
                 reporter.info(f"  lifecycle event {name}: {status}")
         green = snap.task_set("Green")
         if green is not None:
+            if (green_id := str(green.get("identifer") or "")) not in self.replacements:
+                self.replacements.append(green_id)
             shown = (
                 green.get("runningCount"),
                 green.get("pendingCount"),
@@ -188,6 +193,12 @@ class Progress:
                 diagnosis = self.story.diagnoser.task(task, service)
                 self.r.diagnosis.append(diagnosis)
                 self.story.reporter.diagnosis(diagnosis)
+
+    def last_look(self) -> None:
+        """At a failure: the stopped tasks of every replacement task set seen, which ECS may
+        have stopped between two polls (the counts of the last poll already back to 0)."""
+        for task_set_id in self.replacements:
+            self.stopped_tasks(task_set_id)
 
     def watch_targets(self, task_set_id: str) -> None:
         """While CodeDeploy installs the replacement (Install waits for its targets to be
@@ -411,6 +422,8 @@ class Follower:
             return
         # Failed or Stopped
         assert snap is not None
+        with contextlib.suppress(Interrupted):  # the verdict is reached: a signal keeps it
+            self.progress.last_look()
         why = snap.error or status
         stopped = status == "Stopped"
         expected = bool(asked) or _rolls_back(snap, "STOP" if stopped else "FAILURE")
