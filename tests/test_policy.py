@@ -127,3 +127,38 @@ def test_a_handler_call_whose_signal_was_already_counted_counts_nothing():
     assert policy.signals == [signal.SIGINT, signal.SIGTERM]
     os.close(read)
     os.close(write)
+
+
+def test_an_abort_during_an_import_waits_for_the_import_to_finish(tmp_path):
+    """A second signal that arrives while a module is being imported is honoured at the next
+    check, not in the middle of the module (which would leave it half made for the summary,
+    as a signal in `import click` at start-up did)."""
+    import subprocess
+    import sys
+
+    (tmp_path / "slow_module.py").write_text(
+        "import os, signal\n"
+        "os.kill(os.getpid(), signal.SIGTERM)  # the second signal, in the middle of the import\n"
+        "for _ in range(10000):\n"
+        "    pass  # bytecode after it: where Python runs the handler\n"
+        "COMPLETE = True\n"
+    )
+    code = (
+        "import signal, sys\n"
+        f"sys.path.insert(0, {str(tmp_path)!r})\n"
+        "from ecsdeploy.policy import Aborted, RunPolicy, install_signal_handlers\n"
+        "policy = RunPolicy()\n"
+        "install_signal_handlers(policy)\n"
+        "policy.on_signal(signal.SIGTERM)  # the first: pending\n"
+        "import slow_module\n"
+        "print('imported', slow_module.COMPLETE, len(policy.signals))\n"
+        "try:\n"
+        "    policy.check('DescribeServices')\n"
+        "except Aborted:\n"
+        "    print('aborted at the check')\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["imported True 2", "aborted at the check"]

@@ -74,6 +74,9 @@ def test_a_request_is_signed_as_botocore_signs_it(token, api, host):
         ({}, {"AWS_CA_BUNDLE": "/etc/ssl/corp.pem"}, False),
         ({}, {"AWS_USE_FIPS_ENDPOINT": "true"}, False),
         ({}, {"ECS_DEPLOY_QUICK_READS": "0"}, False),
+        ({}, {"ECS_DEPLOY_QUICK_READS": "off"}, False),
+        ({}, {"AWS_PROFILE": "prod"}, False),  # a profile: botocore's to read
+        ({}, {"AWS_DATA_PATH": "/opt/models"}, False),  # models (and endpoints) of its own
     ],
 )
 def test_reads_are_sent_ahead_only_when_the_options_and_environment_settle_them(
@@ -86,7 +89,7 @@ def test_reads_are_sent_ahead_only_when_the_options_and_environment_settle_them(
     assert "wJalr" not in repr(found)
 
 
-def test_each_api_finds_its_endpoint_as_botocore_does(tmp_path):
+def test_each_api_finds_its_endpoint_as_botocore_does():
     def endpoint(api: str, region: str = "eu-west-1", **env: str) -> str | None:
         found = access(AwsSettings(), {**ENV, **env})
         assert found is not None
@@ -105,9 +108,84 @@ def test_each_api_finds_its_endpoint_as_botocore_does(tmp_path):
     )
     assert endpoint("ecs", "cn-north-1") is None  # another partition: botocore's rules
     assert endpoint("ecs", AWS_ENDPOINT_URL="http://user:pw@127.0.0.1:4566") is None
+
+
+@pytest.mark.parametrize(
+    "setting",
+    [
+        "endpoint_url = http://127.0.0.1:4566",
+        "ignore_configured_endpoint_urls = true",  # botocore would not use AWS_ENDPOINT_URL
+        "ca_bundle = /etc/ssl/corp.pem",
+    ],
+)
+def test_a_config_file_that_changes_endpoints_leaves_the_reads_to_botocore(tmp_path, setting):
     config = tmp_path / "config"
-    config.write_text("[default]\nendpoint_url = http://127.0.0.1:4566\n")
-    assert endpoint("ecs", AWS_CONFIG_FILE=str(config)) is None
+    config.write_text(f"[profile other]\n{setting}\n")
+    env = {**ENV, "AWS_CONFIG_FILE": str(config), "AWS_ENDPOINT_URL": "http://127.0.0.1:4566"}
+    assert access(AwsSettings(), env) is None
+
+
+def test_the_session_token_is_the_one_botocore_takes():
+    both = {"AWS_SECURITY_TOKEN": "security", "AWS_SESSION_TOKEN": "session"}
+    found = access(AwsSettings(), {**ENV, **both})
+    assert found is not None
+    assert found.token == "security"  # botocore's EnvProvider looks at it first
+    found = access(AwsSettings(), {**ENV, **both, "AWS_SECURITY_TOKEN": ""})
+    assert found is not None
+    assert found.token == "session"  # an empty one is skipped
+
+
+class _Meta:
+    def __init__(self, endpoint_url: str) -> None:
+        self.endpoint_url = endpoint_url
+        self.region_name = "eu-west-1"
+
+        class Model:
+            service_name = "ecs"
+
+        self.service_model = Model()
+
+
+class _Client:
+    def __init__(self, endpoint_url: str) -> None:
+        self.meta = _Meta(endpoint_url)
+
+
+def test_an_answer_from_another_endpoint_than_the_clients_is_not_taken(monkeypatch):
+    """Sent where botocore would not send it (its endpoint rules differ): the client's call
+    is made, the answer never used."""
+    from ecsdeploy import quick
+    from ecsdeploy.policy import RunPolicy
+
+    who = quick.access(AwsSettings(), {**ENV, "AWS_ENDPOINT_URL": "http://127.0.0.1:4566"})
+    assert who is not None
+    answer = quick.Answer(200, {}, b"{}", 0.01, "http://127.0.0.1:4566")
+    monkeypatch.setattr(quick, "post", lambda *a: answer)
+    sent = quick.Prefetched(who, RunPolicy())
+    params = {"cluster": "prod", "services": ["web"]}
+    sent.send(("ecs", "eu-west-1", "DescribeServices", params))
+    assert (
+        sent.take(_Client("https://ecs.eu-west-1.amazonaws.com"), "DescribeServices", params)
+        is None
+    )
+
+
+def test_a_lost_answer_is_the_error_botocore_would_raise():
+    from botocore.exceptions import (
+        ConnectionClosedError,
+        EndpointConnectionError,
+        ReadTimeoutError,
+    )
+
+    from ecsdeploy import quick
+
+    def lost(status: int) -> Exception:
+        return quick._lost(quick.Answer(status, {}, b"", 1.0, "http://127.0.0.1:9"))
+
+    assert isinstance(lost(quick.CONNECTING), EndpointConnectionError)
+    assert isinstance(lost(quick.TIMED_OUT), ReadTimeoutError)
+    assert isinstance(lost(quick.LOST), ConnectionClosedError)
+    assert "Read timeout on endpoint URL" in str(lost(quick.TIMED_OUT))
 
 
 def _production(sandbox: Any, cluster: str) -> str:
@@ -192,3 +270,15 @@ def test_an_error_answer_to_a_read_sent_ahead_is_the_calls_own(
     before = run.calls[: run.calls.index("UpdateService")] if exit_code == 0 else run.calls
     assert before.count("DescribeServices") == sent
     assert "Traceback" not in run.stderr
+
+
+def test_a_task_definition_read_with_its_tags_is_read_once(sandbox, cluster):
+    """--copy-task-definition-tags: the story reads the revision with its tags; so does the
+    read sent ahead, which answers it."""
+    seed(sandbox, cluster, desired_count=1)
+    run = run_cli(
+        sandbox, "-c", cluster, "-n", "web", *FAST, "-i", "nginx:2",
+        "--copy-task-definition-tags", own_process=True,
+    )  # fmt: skip
+    assert run.code == 0, run.stderr
+    assert _reads(run.calls)["DescribeTaskDefinition"] == 1

@@ -56,6 +56,8 @@ def main() -> None:
         for signum in list(_EARLY):  # what came before the policy existed
             policy.record(signum)
         from ecsdeploy.cli import main as cli_main
+
+        policy.raise_if_aborted()  # asked for while the command was being imported
     except Aborted:  # two signals before the command could even load; later ones are
         from ecsdeploy.cli import report_abort  # only recorded, so this import completes
 

@@ -90,17 +90,26 @@ class RunPolicy:
         """The signal handler (see `install_signal_handlers`): each signal that arrived
         since the last call, in order."""
         for each in delivered(self.wakeup, signum):
-            self.record(each)
+            self.record(each, _frame)
 
-    def record(self, signum: int) -> None:
-        """One signal: recorded, and an abort if one was already pending."""
+    def record(self, signum: int, frame: object = None) -> None:
+        """One signal: recorded, and an abort if one was already pending. An abort that
+        comes while a module is being imported is raised at the next `check` instead (an
+        import takes milliseconds): raised in the middle, it would leave that module half
+        made for the summary that must still be written."""
         pending = self._pending()
         self.signals.append(signum)
         self._wake.set()
         if pending and not self.finishing:
             self.finishing = True  # one abort; later signals are only recorded
             self._aborted[0] = True
-            raise Aborted(signum)
+            if not _importing(frame):
+                raise Aborted(signum)
+
+    def raise_if_aborted(self) -> None:
+        """Raise the abort a second signal asked for while an import ran, if it did."""
+        if self._aborted[0]:
+            raise Aborted(self.signals[-1] if self.signals else 0)
 
     def _pending(self) -> bool:
         """A signal not yet honoured: in this phase, or, for a release, in the current phase
@@ -122,8 +131,7 @@ class RunPolicy:
     def check(self, what: str) -> None:
         """Raise Interrupted if a signal arrived in this phase; `what` is about to happen.
         Raise Aborted if the run was aborted (a release's other threads learn it here)."""
-        if self._aborted[0]:
-            raise Aborted(self.signals[-1] if self.signals else 0)
+        self.raise_if_aborted()
         if self.interrupted():
             raise Interrupted(f"interrupted before {what}")
 
@@ -145,6 +153,17 @@ class RunPolicy:
 
     def remaining(self) -> float | None:
         return None if self.deadline is None else self.deadline - self.clock()
+
+
+def _importing(frame: object) -> bool:
+    """The interrupted code runs inside an import (importlib's frames are on its stack)."""
+    current = frame
+    while current is not None:
+        code = getattr(current, "f_code", None)
+        if code is not None and code.co_filename.startswith("<frozen importlib"):
+            return True
+        current = getattr(current, "f_back", None)
+    return False
 
 
 def delivered(wakeup: int | None, signum: int) -> list[int]:

@@ -48,6 +48,9 @@ AWS_PARTITION_REGION = re.compile(r"(us|eu|ap|sa|ca|me|af|il|mx)-[a-z]+-[0-9]{1,
 #: Settings that change how botocore reaches or trusts an endpoint: with any of them set, the
 #: reads are botocore's.
 _ENVIRONMENT_REFUSALS = (
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_DATA_PATH",
     "AWS_USE_FIPS_ENDPOINT",
     "AWS_USE_DUALSTACK_ENDPOINT",
     "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS",
@@ -56,7 +59,15 @@ _ENVIRONMENT_REFUSALS = (
     "HTTPS_PROXY",
     "ALL_PROXY",
 )
-_CONFIG_REFUSALS = ("endpoint_url", "use_fips_endpoint", "use_dualstack_endpoint", "ca_bundle")
+_CONFIG_REFUSALS = (
+    "endpoint_url",
+    "ignore_configured_endpoint_urls",
+    "use_fips_endpoint",
+    "use_dualstack_endpoint",
+    "ca_bundle",
+)
+#: What ECS_DEPLOY_QUICK_READS may say to turn them off.
+_OFF = ("0", "false", "no", "off")
 CONNECT_TIMEOUT = 5.0  # as aws.client_config's
 READ_TIMEOUT = 20.0
 
@@ -121,7 +132,7 @@ class Access:
             if not parts.hostname or parts.path not in ("", "/") or parts.query:
                 return None
             return f"{parts.scheme}://{parts.netloc}"
-        if not AWS_PARTITION_REGION.fullmatch(region) or _config_sets_endpoints(self.environ):
+        if not AWS_PARTITION_REGION.fullmatch(region):
             return None
         return f"https://{api.host}.{region}.amazonaws.com"
 
@@ -130,11 +141,13 @@ def access(settings: AwsSettings, environ: Mapping[str, str] | None = None) -> A
     """The run's access when the options and the environment settle it as botocore would;
     None when botocore must work it out (see the module's docstring)."""
     env = os.environ if environ is None else environ
-    if env.get("ECS_DEPLOY_QUICK_READS", "1") == "0":
+    if env.get("ECS_DEPLOY_QUICK_READS", "").strip().lower() in _OFF:
         return None
     if settings.profile or settings.assume_role_arn:
         return None
     if any(env.get(name) or env.get(name.lower()) for name in _ENVIRONMENT_REFUSALS):
+        return None
+    if _config_sets_endpoints(env):  # where botocore reads what may override the variables
         return None
     region = settings.region or env.get("AWS_DEFAULT_REGION")
     key: str | None
@@ -144,7 +157,8 @@ def access(settings: AwsSettings, environ: Mapping[str, str] | None = None) -> A
         key, secret = settings.access_key_id, settings.secret_access_key
     else:
         key, secret = env.get("AWS_ACCESS_KEY_ID"), env.get("AWS_SECRET_ACCESS_KEY")
-        token = env.get("AWS_SESSION_TOKEN") or env.get("AWS_SECURITY_TOKEN") or None
+        # botocore's order: the first of these that is not empty
+        token = env.get("AWS_SECURITY_TOKEN") or env.get("AWS_SESSION_TOKEN") or None
     if not (region and key and secret):
         return None
     return Access(region, key, secret, token, dict(env))
@@ -223,10 +237,15 @@ def sign(
 # -- sending --------------------------------------------------------------------------------
 
 
+#: An Answer's status when none came: the connection failed, was lost, or timed out reading.
+CONNECTING, LOST, TIMED_OUT = 0, -1, -2
+
+
 @dataclass(frozen=True)
 class Answer:
-    """A complete answer: its status, headers (lower-cased names), body, what it took; or
-    status 0, none (the connection failed or was lost: the gateway's first attempt failed)."""
+    """A complete answer: its status, headers (lower-cased names), body, what it took, the
+    endpoint it came from; or none (status CONNECTING, LOST or TIMED_OUT: the gateway's
+    first attempt failed as botocore's would have)."""
 
     status: int
     headers: dict[str, str]
@@ -243,8 +262,9 @@ class Answer:
 def post(
     access: Access, name: str, region: str, operation: str, params: Mapping[str, Any]
 ) -> Answer | None:
-    """One operation's answer (status 0: the connection failed); None when a 200 is not a
-    JSON object, and when the endpoint is botocore's to find."""
+    """One operation's answer (or none: see Answer); None when the answer is not one botocore
+    would parse as an answer (a redirect, a 200 that is not a JSON object), and when the
+    endpoint is botocore's to find."""
     import http.client  # imported by `start`, on the main thread (see there)
 
     api = APIS[name]
@@ -269,20 +289,27 @@ def post(
         )
     else:
         connection = http.client.HTTPConnection(host, port, timeout=CONNECT_TIMEOUT)
+    phase = CONNECTING
     try:
         connection.connect()
+        phase = LOST
         if connection.sock is not None:
             connection.sock.settimeout(READ_TIMEOUT)
         connection.request("POST", "/", body=body, headers=headers)
         response = connection.getresponse()
         data = response.read()
+        if response.status != 200 and not 400 <= response.status < 600:
+            return None  # a redirect or an oddity: botocore's to answer, as it would
         headers = {k.lower(): v for k, v in response.getheaders()}
         answer = Answer(response.status, headers, data, time.monotonic() - started, endpoint)
         if answer.status == 200 and not isinstance(json.loads(data), dict):
             return None
         return answer
+    except TimeoutError:
+        failed = CONNECTING if phase == CONNECTING else TIMED_OUT
+        return Answer(failed, {}, b"", time.monotonic() - started, endpoint)
     except (OSError, http.client.HTTPException):
-        return Answer(0, {}, b"", time.monotonic() - started, endpoint)
+        return Answer(phase, {}, b"", time.monotonic() - started, endpoint)
     except ValueError:
         return None
     finally:
@@ -367,17 +394,35 @@ class Prefetched:
         with self._lock:
             future = self._sent.pop(key, None)
         answer = future.result() if future is not None else None
-        if answer is None:
-            return None
-        if answer.status == 0:  # as botocore says a connection failed
-            from botocore.exceptions import EndpointConnectionError
-
-            return {}, answer.seconds, EndpointConnectionError(endpoint_url=answer.endpoint)
+        if answer is None or answer.endpoint != _normal(meta.endpoint_url):
+            return None  # not sent, or sent where this client does not go: it asks itself
+        if answer.status <= 0:  # as botocore says a connection failed
+            return {}, answer.seconds, _lost(answer)
         parsed = parse(client, operation, answer)
         if answer.status < 300:
             return parsed, answer.seconds, None
         code = str(parsed.get("Error", {}).get("Code", ""))
         return parsed, answer.seconds, client.exceptions.from_code(code)(parsed, operation)
+
+
+def _normal(url: str) -> str:
+    """scheme://host[:port] of a client's endpoint URL, as `Access.endpoint` writes it."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _lost(answer: Answer) -> Exception:
+    from botocore.exceptions import (
+        ConnectionClosedError,
+        EndpointConnectionError,
+        ReadTimeoutError,
+    )
+
+    kind = {CONNECTING: EndpointConnectionError, TIMED_OUT: ReadTimeoutError}.get(
+        answer.status, ConnectionClosedError
+    )
+    lost: Exception = kind(endpoint_url=answer.endpoint)
+    return lost
 
 
 def parse(client: Any, operation: str, answer: Answer) -> dict[str, Any]:
@@ -404,11 +449,13 @@ def start(
     images: Sequence[str] = (),
     *,
     checks: bool = False,
+    tags: bool = False,
 ) -> Prefetched | None:
     """Send a deploy's first reads now: DescribeServices of `service`, then the task
     definition it runs; the preflight's ECR check of each of `images` at once; and, with
     `checks`, the preflight's checks of what the running revision names (its secrets,
-    parameters and log groups: the new revision's, unless an option changes them). None
+    parameters and log groups: the new revision's, unless an option changes them). With
+    `tags`, the task definition is read with its tags (--copy-task-definition-tags). None
     when botocore must make them (see `access`)."""
     from ecsdeploy import preflight
     from ecsdeploy.aws import check_endpoint_environment, check_region
@@ -440,7 +487,8 @@ def start(
         services = described.json().get("services") if described else None
         arn = services[0].get("taskDefinition") if services else None
         if isinstance(arn, str) and arn:
-            sent.send(("ecs", region, "DescribeTaskDefinition", {"taskDefinition": arn}), check)
+            asked = {"taskDefinition": arn, **({"include": ["TAGS"]} if tags else {})}
+            sent.send(("ecs", region, "DescribeTaskDefinition", asked), check)
 
     sent.send(
         ("ecs", region, "DescribeServices", {"cluster": cluster, "services": [service]}), describe

@@ -107,6 +107,7 @@ def _first_reads(
         config.service,
         images if config.preflight else [],
         checks=config.preflight and swapping,
+        tags=config.copy_task_definition_tags,
     )
 
 
