@@ -310,9 +310,23 @@ class Sandbox:
             undo_ecs()
 
         self._undo = undo
-        app = Middleware(
-            DomainDispatcherApplication(create_backend_app), self.scheduler, self._latency
-        )
+
+        backends: dict[str, Any] = {}
+
+        class Dispatcher(DomainDispatcherApplication):
+            """moto's, but a host's backend is found once: moto matches the host a request
+            was signed for against every service's URL patterns (hundreds of regular
+            expressions), on every request, for an answer that depends on the host alone."""
+
+            def get_backend_for_host(self, host: str | None) -> Any:
+                if host is None or host not in backends:
+                    found = super().get_backend_for_host(host)
+                    if host is None or not found:
+                        return found
+                    backends[host] = found
+                return backends[host]
+
+        app = Middleware(Dispatcher(create_backend_app), self.scheduler, self._latency)
         self._middleware = app
 
         class QuietHandler(MotoRequestHandler):
