@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from ecsdeploy import appspec
-from ecsdeploy.codedeploy import LIFECYCLE
+from ecsdeploy.codedeploywatch import LIFECYCLE
 from ecsdeploy.errors import UsageError
 from tests.conftest import FAST, SENTINEL_ENV_VALUE, run_cli, start_cli
 
@@ -661,7 +661,7 @@ class _ScriptedCodeDeploy:
 def _follower(statuses: list[str], timeout: float, **cfg: Any):
     import io
 
-    from ecsdeploy.codedeploy import Follower
+    from ecsdeploy.codedeploywatch import Follower
     from ecsdeploy.config import DeployConfig
     from ecsdeploy.ecs import EcsGateway
     from ecsdeploy.errors import ExitCode

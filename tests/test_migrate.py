@@ -16,9 +16,10 @@ from typing import Any
 
 import pytest
 
-from ecsdeploy.config import StrategyOverrides
 from ecsdeploy.errors import UsageError
-from ecsdeploy.migrate import Found, RuleChange, parse_hooks, plan, routing_of
+from ecsdeploy.migrate import parse_hooks, plan, routing_of
+from ecsdeploy.migratechecks import Found, RuleChange
+from ecsdeploy.strategy import StrategyOverrides
 from tests.conftest import FAST, run_cli, start_cli
 
 ROLE_TRUST = {

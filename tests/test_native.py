@@ -78,6 +78,7 @@ def test_a_native_deploy_is_followed_stage_by_stage_to_success(
     sandbox, cluster, minute, strategy, conf, weights
 ):
     native(sandbox, cluster, strategy, bake=3, **conf)
+    sandbox.set_faults("web", stages_seen=True)  # each stage and step lasts until polled
     run = deploy(sandbox, cluster, "-i", "nginx:2", "--output", "json")
     assert run.code == 0, run.stderr
     assert run.applied == ["RegisterTaskDefinition", "UpdateService"]

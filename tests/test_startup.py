@@ -14,7 +14,7 @@ IMPORTTIME = (sys.executable, "-X", "importtime", "-m", "ecsdeploy")
 
 #: What a rolling deploy that succeeds never needs: the release of several services, the
 #: native strategies, the rollbacks, pruning, one-off tasks and their log streams, the
-#: sandbox (and moto), boto3 (botocore is enough), CodeDeploy.
+#: sandbox (and moto), boto3 (botocore is enough), CodeDeploy and the migration off it.
 NOT_IN_A_PLAIN_DEPLOY = {
     "ecsdeploy.release",
     "ecsdeploy.native",
@@ -24,7 +24,12 @@ NOT_IN_A_PLAIN_DEPLOY = {
     "ecsdeploy.streams",
     "ecsdeploy.sandbox",
     "ecsdeploy.codedeploy",
+    "ecsdeploy.codedeploywatch",
+    "ecsdeploy.codedeployconfig",
     "ecsdeploy.appspec",
+    "ecsdeploy.migration",
+    "ecsdeploy.migrate",
+    "ecsdeploy.migratechecks",
     "moto",
     "boto3",
 }

@@ -51,10 +51,30 @@ def looks_secret(name: str) -> bool:
     return bool(_SECRET_NAME.search(name))
 
 
-#: `scheme://user:password@host`: the password part of credentials written into a URL
-#: (postgres, mysql, redis, amqp, mongodb+srv, ...). Greedy up to the last `@` of the word, so
-#: a password holding an unescaped `@` is masked whole (more is masked, never less).
-_URL_CREDENTIALS = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*://[^\s:/@]*:)[^\s]*(@)")
+#: `scheme://user:` before the password of credentials written into a URL (postgres, mysql,
+#: redis, amqp, mongodb+srv, ...): the one shape every masking of a URL's password follows.
+_URL_USER = r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s:/@]*:"
+#: In a value (an environment variable, a label): the password runs to the last `@` of the
+#: word, so one holding an unescaped `@` or `/` is masked whole (more is masked, never less).
+_URL_CREDENTIALS = re.compile(rf"({_URL_USER})([^\s]*)@")
+#: In free text (messages, log lines, a JSON summary with no spaces): the URL begins a word
+#: and its password stops at the first `/` or `@`, so the text after it is never taken too.
+_URL_PASSWORD_IN_TEXT = re.compile(rf"(\b{_URL_USER})[^/\s@]+@")
+
+
+def mask_url_passwords(value: str) -> str:
+    """`value` with the password of each URL in it masked (`scheme://user:****@host`)."""
+    return _URL_CREDENTIALS.sub(rf"\g<1>{MASK}@", value)
+
+
+def url_passwords(value: str) -> list[str]:
+    """The passwords `mask_url_passwords` masks in `value`, in order."""
+    return [m.group(2) for m in _URL_CREDENTIALS.finditer(value)]
+
+
+def mask_url_passwords_in_text(text: str) -> str:
+    """`text` (any message or line) with the password of each URL in it masked."""
+    return _URL_PASSWORD_IN_TEXT.sub(rf"\g<1>{MASK}@", text)
 
 
 def mask_value(name: str, value: Any) -> Any:
@@ -63,7 +83,7 @@ def mask_value(name: str, value: Any) -> Any:
     if looks_secret(name):
         return MASK
     if isinstance(value, str):
-        return _URL_CREDENTIALS.sub(rf"\g<1>{MASK}\g<2>", value)
+        return mask_url_passwords(value)
     return value
 
 

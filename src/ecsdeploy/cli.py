@@ -34,9 +34,6 @@ from ecsdeploy.policy import Aborted, RunPolicy, install_signal_handlers
 
 if TYPE_CHECKING:  # what a run needs, imported once it runs: `--help` needs none of it
     from ecsdeploy.argv import ArgScan
-    from ecsdeploy.aws import AwsSettings, Clients
-    from ecsdeploy.config import DeployConfig
-    from ecsdeploy.gateways import AwsReaders
     from ecsdeploy.output import Reporter
     from ecsdeploy.result import DeployResult, ReleaseResult
 
@@ -525,83 +522,13 @@ def command(**opts: Any) -> dict[str, Any]:
     return opts  # main() runs it: a parse error must reach the same summary as any failure
 
 
-def run(
-    config: DeployConfig, settings: AwsSettings, reporter: Reporter, policy: RunPolicy
-) -> DeployResult | ReleaseResult:
-    """Build the clients and run the deploy (or the release of several services) under the
-    run's policy."""
-    from dataclasses import replace
-
-    from ecsdeploy.aws import clients
-    from ecsdeploy.ecs import EcsGateway, FirstRead
-    from ecsdeploy.gateways import AwsReaders
-    from ecsdeploy.output import hide_values
-
-    reporter.debug(f"settings: {settings!r}")
-    reporter.debug(
-        f"config: cluster={config.cluster} service={','.join(config.services) or None} "
-        f"task_definition={config.task_definition} image={config.image}"
-    )
-    made = clients(settings)
-    hide_values(made.secrets)  # the identity's own keys: never shown, whoever prints them
-
-    def on_call(op: str, secs: float, error: str | None) -> None:
-        reporter.debug(f"{op} {secs * 1000:.0f} ms" + (f" -> {error}" if error else ""))
-
-    readers = AwsReaders(made, on_call)
-    if reporter.level >= Level.VERBOSE:
-        reporter.debug(_access_used(made, readers, policy))
-    if len(config.services) > 1:
-        from ecsdeploy.release import Release  # a single deploy does not pay for it
-
-        configs = [
-            replace(config, service=name, enable_rollback=config.enable_rollback or config.atomic)
-            for name in config.services
-        ]
-        release = Release(
-            made.get("ecs"),
-            policy,
-            reporter,
-            configs,
-            atomic=config.atomic,
-            on_call=on_call,
-            readers=readers,
-        )
-        return release.run()
-    gateway = EcsGateway(made.get("ecs"), policy=policy)
-    gateway.on_call = on_call
-    if config.cluster and config.service and not config.migrate_to_native:
-        # A deploy's first request leaves now, and the story loads while it is answered.
-        policy.deadline = policy.clock() + config.timeout  # the story's own, set again there
-        FirstRead(gateway, config.cluster, config.service)
-    from ecsdeploy.deploy import Deployer
-
-    if config.migrate_to_native:
-        from ecsdeploy.migration import migrate  # only a migration pays for it
-
-        return migrate(gateway, reporter, readers, config)
-    deployer = Deployer(gateway, reporter, readers)
-    if config.service:
-        return deployer.deploy_service(config)
-    return deployer.register_only(config)
-
-
-def _access_used(made: Clients, readers: AwsReaders, policy: RunPolicy) -> str:
-    """-v: the region, endpoint and account the run actually uses (the options may name none
-    of them: they come from the environment and the profile)."""
-    try:
-        who = readers.sts(policy.budget(3.0)).caller()
-    except EcsDeployError as exc:
-        who = f"account not known ({exc.message})"
-    return f"using region {made.region}, endpoint {made.get('ecs').meta.endpoint_url}, {who}"
-
-
 def execute(
     opts: dict[str, Any], reporter: Reporter, policy: RunPolicy
 ) -> DeployResult | ReleaseResult:
     """Validate and deploy; every failure becomes a result (its exit code is the result's)."""
     from ecsdeploy.config import build_config
     from ecsdeploy.result import DeployResult
+    from ecsdeploy.runner import run
 
     try:
         config, settings = build_config(opts)

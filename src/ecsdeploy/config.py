@@ -1,8 +1,9 @@
-"""What the command line means, validated: the run's configuration (`DeployConfig`), the
-strategy overrides and their merge, and the limits of each value (the files an option names
-are read by files.py). `build_config` applies the rules in named groups, in the original's order
-(the exit code of the first broken rule is the run's, so the order is part of the contract).
-Nothing here makes an AWS call: bad input changes nothing.
+"""What the command line means, validated: the run's configuration (`DeployConfig`) and the
+limits of each value (the files an option names are read by files.py, the strategy options'
+rules and merge are strategy.py's, the CodeDeploy options' codedeployconfig.py's).
+`build_config` applies the rules in named groups, in the original's order (the exit code of
+the first broken rule is the run's, so the order is part of the contract). Nothing here makes
+an AWS call: bad input changes nothing.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from ecsdeploy.errors import EcsDeployError, ExitCode, UsageError
 from ecsdeploy.files import MAX_ENV_FILE_BYTES, read_regular_file, read_task_definition_file
 from ecsdeploy.image import ImageRef, parse_image, parse_tag
 from ecsdeploy.limits import DEFAULT_LOG_LINES
-from ecsdeploy.models import NATIVE_STRATEGIES, STRATEGIES
+from ecsdeploy.strategy import StrategyOverrides, check_native_options, strategy_overrides
 
 if TYPE_CHECKING:
     from ecsdeploy.aws import AwsSettings
@@ -32,72 +33,6 @@ def split_services(values: tuple[str, ...]) -> tuple[str, ...]:
             if name.strip() and name.strip() not in names:
                 names.append(name.strip())
     return tuple(names)
-
-
-@dataclass(frozen=True)
-class StrategyOverrides:
-    """Per-deploy changes to the service's deploymentConfiguration (None: keep)."""
-
-    strategy: str | None = None  # the API's spelling
-    bake_time: int | None = None
-    canary_percent: float | None = None
-    canary_bake_time: int | None = None
-    linear_step_percent: float | None = None
-    linear_step_bake_time: int | None = None
-
-    @property
-    def given(self) -> bool:
-        return any(v is not None for v in vars(self).values())
-
-
-def merge_deployment_configuration(
-    current: Mapping[str, Any], overrides: StrategyOverrides
-) -> dict[str, Any]:
-    """The service's deploymentConfiguration with the overrides merged in: every other member
-    kept (circuit breaker, alarms, hooks). An override that the resulting strategy does not
-    use is refused (UsageError, before any call that changes anything)."""
-    merged = dict(current)
-    strategy = overrides.strategy or str(current.get("strategy") or "ROLLING")
-    flag = {v: k for k, v in STRATEGIES.items()}
-    needs = [
-        ("--bake-time", overrides.bake_time, NATIVE_STRATEGIES),
-        ("--canary-percent", overrides.canary_percent, ("CANARY",)),
-        ("--canary-bake-time", overrides.canary_bake_time, ("CANARY",)),
-        ("--linear-step-percent", overrides.linear_step_percent, ("LINEAR",)),
-        ("--linear-step-bake-time", overrides.linear_step_bake_time, ("LINEAR",)),
-    ]
-    for name, value, strategies in needs:
-        if value is not None and strategy not in strategies:
-            wanted = " or ".join(f"--strategy {flag[s]}" for s in strategies)
-            source = "--strategy" if overrides.strategy else "the service's strategy"
-            raise UsageError(
-                f"{name} applies to {wanted}, but {source} is {strategy}; "
-                f"pass {wanted.split(' or ')[0]} with it; nothing was changed"
-            )
-    if overrides.strategy is not None:
-        merged["strategy"] = overrides.strategy
-    if overrides.bake_time is not None:
-        merged["bakeTimeInMinutes"] = overrides.bake_time
-    _merge_member(
-        merged,
-        "canaryConfiguration",
-        canaryPercent=overrides.canary_percent,
-        canaryBakeTimeInMinutes=overrides.canary_bake_time,
-    )
-    _merge_member(
-        merged,
-        "linearConfiguration",
-        stepPercent=overrides.linear_step_percent,
-        stepBakeTimeInMinutes=overrides.linear_step_bake_time,
-    )
-    return merged
-
-
-def _merge_member(conf: dict[str, Any], member: str, **values: Any) -> None:
-    """Set the given (not None) fields of one member structure, keeping its others."""
-    given = {k: v for k, v in values.items() if v is not None}
-    if given:
-        conf[member] = {**(conf.get(member) or {}), **given}
 
 
 @dataclass(frozen=True)
@@ -198,7 +133,10 @@ def build_config(opts: dict[str, Any]) -> tuple[DeployConfig, AwsSettings]:
     _check_target(opts, services)
     _check_names(opts, services)
     changes = build_changes(opts)
-    _check_migration(opts, services, changes)
+    if opts["migrate_to_native"] or opts["infrastructure_role_arn"]:
+        from ecsdeploy.codedeployconfig import check_migration
+
+        check_migration(opts, services, changes)
     _check_what_to_deploy(opts, changes)
     max_definitions = _max_definitions(opts["max_definitions"])
     _check_one_off_task_options(opts)
@@ -233,7 +171,7 @@ def build_config(opts: dict[str, Any]) -> tuple[DeployConfig, AwsSettings]:
         max_failed_tasks=opts["max_failed_tasks"],
         run_task=_run_task(opts),
         pre_deploy=_run_task(opts, pre_deploy=True),
-        strategy=_strategy_overrides(opts),
+        strategy=strategy_overrides(opts),
         wait_until=opts["wait_until"],
         on_pause=opts["on_pause"],
         resume=opts["resume"],
@@ -257,49 +195,17 @@ def build_config(opts: dict[str, Any]) -> tuple[DeployConfig, AwsSettings]:
     return config, _aws_settings(opts)
 
 
-#: An AppSpec template is a few KB; this bounds what is read.
-MAX_APPSPEC_BYTES = 256 * 1024
-
-
 def _codedeploy_appspec(opts: dict[str, Any], services: tuple[str, ...]) -> dict[str, Any] | None:
-    """--codedeploy-application/--codedeploy-group go together, with a service; the AppSpec
-    template is read and parsed here, before any AWS call."""
-    app, group, path = (
-        opts.get("codedeploy_application"),
-        opts.get("codedeploy_group"),
-        opts.get("codedeploy_appspec"),
-    )
-    if bool(app) != bool(group):
-        raise UsageError(
-            "--codedeploy-application and --codedeploy-group go together: give both, or "
-            "neither (the group that deploys the service is then looked up)"
-        )
-    if app or path:
-        _one_service("--codedeploy-application" if app else "--codedeploy-appspec", opts, services)
-    if not path:
+    """The CodeDeploy options, checked, and the AppSpec template read: their rules load only
+    when one is given (a plain deploy never needs them)."""
+    if not any(
+        opts.get(key)
+        for key in ("codedeploy_application", "codedeploy_group", "codedeploy_appspec")
+    ):
         return None
-    if opts["resume"]:
-        raise UsageError(
-            "--resume acts on the deployment already waiting: drop --codedeploy-appspec"
-        )
-    from ecsdeploy.appspec import parse_template
+    from ecsdeploy.codedeployconfig import codedeploy_appspec
 
-    raw = read_regular_file(path, "--codedeploy-appspec", MAX_APPSPEC_BYTES, UsageError)
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise UsageError(
-            f"Cannot read --codedeploy-appspec {path}: not UTF-8 text (byte {exc.start})"
-        ) from exc
-    return parse_template(text, f"--codedeploy-appspec {path}", MAX_APPSPEC_BYTES)
-
-
-def _one_service(flag: str, opts: dict[str, Any], services: tuple[str, ...]) -> None:
-    """An option that acts on exactly one service (-c and a single -n)."""
-    if not opts["service"]:
-        raise UsageError(f"{flag} acts on a service: use it with -c and -n")
-    if len(services) > 1:
-        raise UsageError(f"{flag} acts on one service: give a single -n")
+    return codedeploy_appspec(opts, services)
 
 
 # -- the rule groups, in the order build_config applies them ----------------------------------
@@ -321,7 +227,7 @@ def _check_target(opts: dict[str, Any], services: tuple[str, ...]) -> None:
         )
     if service and not cluster:
         raise _fail(ExitCode.SERVICE_WITHOUT_CLUSTER, "-n/--service-name needs -c/--cluster")
-    _check_native_options(opts)
+    check_native_options(opts)
 
 
 #: A cluster, service or task-definition family name, by ECS's rule: up to 255 letters,
@@ -343,70 +249,6 @@ def _check_names(opts: dict[str, Any], services: tuple[str, ...]) -> None:
         raise UsageError(
             f"{option} {value!a} is not an ECS name: up to 255 letters, numbers, hyphens "
             "and underscores (or the resource's ARN)"
-        )
-
-
-#: What --migrate-to-native cannot take: it changes the controller and its configuration
-#: only (migrate, then deploy).
-_NOT_WITH_MIGRATION = {
-    "image": "-i/--image",
-    "force_new_deployment": "--force-new-deployment",
-    "tag_only": "-to/--tag-only",
-    "revision": "--revision",
-    "resume": "--resume",
-    "task_definition_file": "--task-definition-file",
-    "use_latest_task_def": "--use-latest-task-def",
-    "pre_deploy": "--pre-deploy",
-    "desired_count": "-D/--desired-count",
-    "min_percent": "-m/--min",
-    "max_percent": "-M/--max",
-    "max_definitions": "--max-definitions",
-    "codedeploy_appspec": "--codedeploy-appspec",
-}
-
-
-def _check_migration(opts: dict[str, Any], services: tuple[str, ...], changes: Changes) -> None:
-    """--migrate-to-native moves one service's controller and nothing else; it needs the
-    infrastructure role, which nothing else takes."""
-    role = opts["infrastructure_role_arn"]
-    if not opts["migrate_to_native"]:
-        if role:
-            raise UsageError("--infrastructure-role-arn is only valid with --migrate-to-native")
-        return
-    _one_service("--migrate-to-native", opts, services)
-    given = [
-        flag for key, flag in _NOT_WITH_MIGRATION.items() if opts.get(key) not in (None, False)
-    ]
-    if changes.given:
-        given.append("the change options (--env, --secret, ...)")
-    if given:
-        raise UsageError(
-            f"--migrate-to-native changes the deployment controller only: drop "
-            f"{', '.join(given)} (migrate, then deploy)"
-        )
-    if not role:
-        raise UsageError(
-            "--migrate-to-native needs --infrastructure-role-arn ARN: the role ECS assumes to "
-            "shift traffic on the load balancer"
-        )
-    from ecsdeploy.changes import check_role_arn
-
-    check_role_arn(role, "--infrastructure-role-arn")
-    if opts["strategy"] == "rolling":
-        raise UsageError(
-            "--migrate-to-native moves the service to ECS's blue/green, linear or canary "
-            "deployments: drop --strategy rolling (or pass blue-green, linear or canary)"
-        )
-    steps = {
-        "canary": ("canary_percent", "canary_bake_time"),
-        "linear": ("linear_step_percent", "linear_step_bake_time"),
-    }.get(opts["strategy"] or "", ())
-    missing = [_STRATEGY_OPTIONS[key] for key in steps if opts.get(key) is None]
-    if missing:
-        raise UsageError(
-            f"--migrate-to-native --strategy {opts['strategy']} replaces the deployment "
-            f"group's configuration, so it needs {' and '.join(missing)}; to keep the group's "
-            f"own {opts['strategy']} steps, drop --strategy"
         )
 
 
@@ -621,22 +463,6 @@ def _run_task(opts: dict[str, Any], *, pre_deploy: bool = False) -> RunTaskConfi
     )
 
 
-def _strategy_overrides(opts: dict[str, Any]) -> StrategyOverrides:
-    """The strategy overrides, checked against the strategy given (against the service's
-    own, once it is read)."""
-    overrides = StrategyOverrides(
-        strategy=STRATEGIES[opts["strategy"]] if opts["strategy"] else None,
-        bake_time=opts["bake_time"],
-        canary_percent=opts["canary_percent"],
-        canary_bake_time=opts["canary_bake_time"],
-        linear_step_percent=opts["linear_step_percent"],
-        linear_step_bake_time=opts["linear_step_bake_time"],
-    )
-    if overrides.strategy:
-        merge_deployment_configuration({}, overrides)
-    return overrides
-
-
 def _aws_settings(opts: dict[str, Any]) -> AwsSettings:
     from ecsdeploy.aws import AwsSettings
 
@@ -647,31 +473,6 @@ def _aws_settings(opts: dict[str, Any]) -> AwsSettings:
         secret_access_key=opts["secret_key"],
         assume_role_arn=opts["assume_role"],
     )
-
-
-#: The strategy overrides, by parameter name.
-_STRATEGY_OPTIONS = {
-    "strategy": "--strategy",
-    "bake_time": "--bake-time",
-    "canary_percent": "--canary-percent",
-    "canary_bake_time": "--canary-bake-time",
-    "linear_step_percent": "--linear-step-percent",
-    "linear_step_bake_time": "--linear-step-bake-time",
-}
-#: Options that shape a new deployment: --resume acts on one already paused, so none apply.
-_NOT_WITH_RESUME = {
-    "image": "-i/--image",
-    "tag_only": "-to/--tag-only",
-    "force_new_deployment": "--force-new-deployment",
-    "task_definition_file": "--task-definition-file",
-    "desired_count": "-D/--desired-count",
-    "min_percent": "-m/--min",
-    "max_percent": "-M/--max",
-    "use_latest_task_def": "--use-latest-task-def",
-    **_STRATEGY_OPTIONS,
-}
-#: Options that only a service deploy (-n) can use.
-_SERVICE_ONLY = {**_STRATEGY_OPTIONS, "resume": "--resume"}
 
 
 def _check_release_options(opts: dict[str, Any], services: tuple[str, ...]) -> None:
@@ -698,27 +499,6 @@ def _check_release_options(opts: dict[str, Any], services: tuple[str, ...]) -> N
             "--revision FAMILY:REV names one service's revision: give a single -n (or "
             "--revision previous, which each service resolves for itself)"
         )
-
-
-def _check_native_options(opts: dict[str, Any]) -> None:
-    """--resume stands alone; the strategy options need a service."""
-    if not opts["service"]:
-        for key, flag in _SERVICE_ONLY.items():
-            if opts[key] is not None:
-                raise UsageError(f"{flag} acts on a service: use it with -c and -n, not -d")
-        for key, flag, default in (
-            ("wait_until", "--wait-until", "complete"),
-            ("on_pause", "--on-pause", "wait"),
-        ):
-            if opts[key] != default:
-                raise UsageError(f"{flag} acts on a service: use it with -c and -n, not -d")
-    if opts["resume"]:
-        for key, flag in _NOT_WITH_RESUME.items():
-            if opts[key] not in (None, False):
-                raise UsageError(
-                    f"--resume acts on the deployment already paused on the service: drop "
-                    f"{flag} (start a new deploy without --resume instead)"
-                )
 
 
 def build_changes(opts: dict[str, Any]) -> Changes:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from ecsdeploy.config import DeployConfig, merge_deployment_configuration
+from ecsdeploy.config import DeployConfig
 from ecsdeploy.ecs import EcsGateway
 from ecsdeploy.errors import ExitCode, UnsupportedServiceError, UsageError
 from ecsdeploy.gateways import AwsReaders
@@ -32,6 +32,7 @@ from ecsdeploy.plan import PLACEHOLDER_ARN, Plan, Planner
 from ecsdeploy.policy import Interrupted, RunPolicy
 from ecsdeploy.result import DeployResult, Outcome
 from ecsdeploy.story import NO_ROLLBACK, Phase, Story, record_pause
+from ecsdeploy.strategy import merge_deployment_configuration
 from ecsdeploy.watch import Target
 
 if TYPE_CHECKING:

@@ -11,13 +11,12 @@ run's deadline. A diagnosis never changes a verdict: every read that fails becom
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ecsdeploy.changes import MASK, looks_secret, mask_value
+from ecsdeploy.changes import MASK, looks_secret, url_passwords
 from ecsdeploy.errors import AwsAccessError, EcsDeployError, NotFoundError
 from ecsdeploy.limits import DEFAULT_LOG_LINES, MIN_MASKED_LENGTH
 from ecsdeploy.models import Service, Task
@@ -208,16 +207,10 @@ def secret_values(container: Mapping[str, Any], known: Sequence[str] = ()) -> li
         name, value = str(entry.get("name", "")), str(entry.get("value", ""))
         if looks_secret(name):
             values.append(value)
-        else:
-            masked = mask_value(name, value)
-            if masked != value:  # a URL's password: the part MASK replaced
-                values.extend(_url_passwords(value))
+        else:  # a URL's password: the part mask_value masks
+            values.extend(url_passwords(value))
     # longest first (a value inside another is masked after it), then by value: one order
     return sorted({v for v in values if len(v) >= MIN_MASKED_LENGTH}, key=lambda v: (-len(v), v))
-
-
-def _url_passwords(value: str) -> list[str]:
-    return [m.group(1) for m in re.finditer(r"://[^\s:/@]*:([^\s]*)@", value)]
 
 
 def mask_line(text: str, secrets: Sequence[str]) -> str:

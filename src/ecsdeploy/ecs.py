@@ -13,7 +13,7 @@ import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from tenacity import RetryCallState, Retrying, retry_if_exception, wait_random_exponential
 
@@ -26,6 +26,9 @@ from ecsdeploy.errors import (
 )
 from ecsdeploy.models import Service, ServiceDeployment, Task
 from ecsdeploy.policy import Interrupted, RunPolicy
+
+if TYPE_CHECKING:
+    from ecsdeploy.quick import Prefetched
 
 DESCRIBE_TASKS_LIMIT = 100  # DescribeTasks refuses more ARNs than this
 DESCRIBE_SERVICES_LIMIT = 10  # DescribeServices refuses more services than this
@@ -247,6 +250,8 @@ class Gateway:
         #: Called with (operation, seconds, error code or None) after every attempt; -v
         #: shows these. Parameters are never passed on: they can hold secrets.
         self.on_call: Callable[[str, float, str | None], None] | None = None
+        #: Reads sent ahead while botocore loaded (quick.py): a call they answer is not sent.
+        self.prefetched: Prefetched | None = None
 
     @property
     def deadline(self) -> float | None:
@@ -313,6 +318,9 @@ class Gateway:
             for attempt in retrying:
                 with attempt:
                     self.policy.check(operation)
+                    ahead = self._taken(operation, params)
+                    if ahead is not None:
+                        return ahead
                     self.calls.append(operation)
                     started = time.monotonic()
                     try:
@@ -332,6 +340,22 @@ class Gateway:
                 ) from exc
             raise error from exc
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _taken(self, operation: str, params: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The answer of this very read if quick.py sent it ahead, counted and traced as a
+        call of this gateway's (an error answer raised as the client would raise it); None:
+        the call is to be made."""
+        taken = self.prefetched.take(self.client, operation, params) if self.prefetched else None
+        if taken is None:
+            return None
+        answer, seconds, error = taken
+        self.calls.append(operation)
+        self.connected = self.connected or error is None or not is_connection_error(error)
+        if self.on_call is not None:
+            self.on_call(operation, seconds, _error_code(error) if error else None)
+        if error is not None:
+            raise error
+        return answer
 
     def _trace(self, operation: str, started: float, error: str | None) -> None:
         if self.on_call is not None:

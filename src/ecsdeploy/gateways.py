@@ -20,6 +20,7 @@ from ecsdeploy.policy import RunPolicy
 if TYPE_CHECKING:
     from ecsdeploy.aws import Clients
     from ecsdeploy.diagnose import TargetHealth
+    from ecsdeploy.quick import Prefetched
 
 
 class LogsGateway(Gateway):
@@ -44,13 +45,11 @@ class LogsGateway(Gateway):
         return messages, page.get("nextForwardToken")
 
     def group_exists(self, group: str) -> bool:
+        from ecsdeploy import preflight  # the request its check makes
+
         token: str | None = None
         while True:
-            page = self.call(
-                "DescribeLogGroups",
-                logGroupNamePrefix=group,
-                **({"nextToken": token} if token else {}),
-            )
+            page = self.call("DescribeLogGroups", **preflight.log_groups_request(group, token))
             if any(g.get("logGroupName") == group for g in page.get("logGroups", [])):
                 return True
             token = page.get("nextToken")
@@ -84,21 +83,20 @@ class EcrGateway(Gateway):
         self, registry: str, repository: str, tag: str | None, digest: str | None
     ) -> None:
         """Returns when the image exists; NotFoundError (repository or image) when not."""
-        image = {"imageDigest": digest} if digest else {"imageTag": tag or "latest"}
-        self.call(
-            "DescribeImages", registryId=registry, repositoryName=repository, imageIds=[image]
-        )
+        from ecsdeploy import preflight  # the request its check makes
+
+        self.call("DescribeImages", **preflight.image_request(registry, repository, tag, digest))
 
 
 class SsmGateway(Gateway):
     def missing_parameters(self, names: Sequence[str]) -> list[str]:
         """Which of these parameters (names or ARNs) do not exist. Names only: no value is
         decrypted (WithDecryption is false), and only the names are looked at."""
+        from ecsdeploy import preflight  # the requests its check makes
+
         missing: list[str] = []
-        for start in range(0, len(names), 10):  # GetParameters takes at most 10 names
-            page = self.call(
-                "GetParameters", Names=list(names[start : start + 10]), WithDecryption=False
-            )
+        for request in preflight.parameters_requests(names):
+            page = self.call("GetParameters", **request)
             missing.extend(str(n) for n in page.get("InvalidParameters", []))
         return missing
 
@@ -106,7 +104,9 @@ class SsmGateway(Gateway):
 class SecretsGateway(Gateway):
     def secret_exists(self, secret_id: str) -> None:
         """Returns when the secret exists (DescribeSecret: metadata, never the value)."""
-        self.call("DescribeSecret", SecretId=secret_id)
+        from ecsdeploy import preflight  # the request its check makes
+
+        self.call("DescribeSecret", **preflight.secret_request(secret_id))
 
 
 class StsGateway(Gateway):
@@ -166,6 +166,8 @@ class AwsReaders:
         self.clients = clients
         self.on_call = on_call
         self.answers = Answers()  # the scheduled tasks' lookups: once a run, per cluster
+        #: Reads sent ahead while botocore loaded (quick.py), for every gateway to take.
+        self.prefetched: Prefetched | None = None
 
     @property
     def region(self) -> str:
@@ -180,6 +182,7 @@ class AwsReaders:
         gateway = kind(self.clients.get(service, region), policy=policy)
         gateway.connected = True  # the run's first call already reached the endpoint
         gateway.on_call = self.on_call
+        gateway.prefetched = self.prefetched
         return gateway
 
     def task_definition(self, arn: str, policy: RunPolicy) -> Mapping[str, Any]:

@@ -22,16 +22,8 @@ from ecsdeploy.errors import (
     UnsupportedServiceError,
 )
 from ecsdeploy.gateways import ACTIVE_DEPLOYMENT_STATUSES, AwsReaders, CodeDeployGateway
-from ecsdeploy.migrate import (
-    ROLE_NEEDS,
-    Found,
-    Plan,
-    RuleChange,
-    foreign_role,
-    parse_hooks,
-    plan,
-    routing_of,
-)
+from ecsdeploy.migrate import Plan, parse_hooks, plan, routing_of
+from ecsdeploy.migratechecks import ROLE_NEEDS, Found, RuleChange, foreign_role
 from ecsdeploy.models import Service, short_name
 from ecsdeploy.output import Reporter
 from ecsdeploy.policy import Interrupted

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import sys
 import threading
@@ -20,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import IO, TYPE_CHECKING, Any
 
-from ecsdeploy.changes import MASK, shown_argument
+from ecsdeploy.changes import MASK, mask_url_passwords_in_text, shown_argument
 from ecsdeploy.levels import Level
 from ecsdeploy.limits import MIN_MASKED_LENGTH
 from ecsdeploy.models import (
@@ -90,10 +89,6 @@ def hide_values(values: Iterable[str]) -> None:
             _HIDDEN.setdefault(spelling, MASK)
 
 
-#: A URL's password (`scheme://user:PASSWORD@host`), wherever a URL is quoted.
-_URL_PASSWORD = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]*:)[^/\s@]+@")
-
-
 def hide_url_passwords(passwords: Iterable[str]) -> None:
     """Also mask these URL passwords (an endpoint's `http://user:PASSWORD@host`) in everything
     written from now on: the URL's `:PASSWORD@` whatever its length, the value itself when it
@@ -112,7 +107,7 @@ def redact(text: str) -> str:
         if word in text:
             text = text.replace(word, mask)
     if "://" in text:
-        text = _URL_PASSWORD.sub(rf"\g<1>{MASK}@", text)
+        text = mask_url_passwords_in_text(text)
     return text
 
 

@@ -115,6 +115,68 @@ def _add(by_region: dict[str, list[str]], region: str, name: str) -> None:
         names.append(name)
 
 
+# -- the reads each check makes (the gateways send them; quick.py may send them ahead) -----
+
+#: A read: botocore's name of the API, the region, the operation and its parameters.
+Request = tuple[str, str, str, dict[str, Any]]
+#: GetParameters takes at most this many names.
+PARAMETERS_AT_ONCE = 10
+
+
+def image_request(
+    registry: str, repository: str, tag: str | None, digest: str | None
+) -> dict[str, Any]:
+    image = {"imageDigest": digest} if digest else {"imageTag": tag or "latest"}
+    return {"registryId": registry, "repositoryName": repository, "imageIds": [image]}
+
+
+def parameters_requests(names: Sequence[str]) -> list[dict[str, Any]]:
+    """Names only: no value is decrypted (WithDecryption is false)."""
+    return [
+        {"Names": list(names[start : start + PARAMETERS_AT_ONCE]), "WithDecryption": False}
+        for start in range(0, len(names), PARAMETERS_AT_ONCE)
+    ]
+
+
+def secret_request(secret_id: str) -> dict[str, Any]:
+    return {"SecretId": secret_id}
+
+
+def log_groups_request(group: str, token: str | None = None) -> dict[str, Any]:
+    return {"logGroupNamePrefix": group, **({"nextToken": token} if token else {})}
+
+
+def image_requests(images: Sequence[str], region: str) -> list[Request]:
+    """The ECR reads the checks of these images make."""
+    refs = needs([{"image": image} for image in images], region).images
+    return [
+        (
+            "ecr",
+            r.region,
+            "DescribeImages",
+            image_request(r.registry, r.repository, r.tag, r.digest),
+        )
+        for r in refs
+    ]
+
+
+def later_requests(containers: Sequence[Mapping[str, Any]], region: str) -> list[Request]:
+    """The first reads of the checks of these containers' secrets, parameters and log groups."""
+    found = needs(containers, region)
+    return [
+        *(
+            ("ssm", r, "GetParameters", request)
+            for r, names in found.parameters.items()
+            for request in parameters_requests(names)
+        ),
+        *(
+            ("secretsmanager", r, "DescribeSecret", secret_request(a))
+            for a, r in found.secrets.items()
+        ),
+        *(("logs", r, "DescribeLogGroups", log_groups_request(g)) for r, g in found.log_groups),
+    ]
+
+
 class PreflightReaders(Protocol):
     def ecr(self, region: str, policy: RunPolicy) -> Any: ...
     def ssm(self, region: str, policy: RunPolicy) -> Any: ...

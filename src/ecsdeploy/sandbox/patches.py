@@ -270,7 +270,11 @@ def apply(scheduler: Any) -> Callable[[], None]:
         return _page(self, briefs, "serviceDeployments", default=LIST_SERVICE_DEPLOYMENTS_PAGE)
 
     def describe_service_deployments(self: Any) -> Any:
-        return _describe(self, "serviceDeploymentArns", scheduler.service_deployments)
+        answer = _describe(self, "serviceDeploymentArns", scheduler.service_deployments)
+        for arn in self._get_param("serviceDeploymentArns") or []:
+            if arn in scheduler.service_deployments:
+                strategies.seen(scheduler.service_deployments[arn])
+        return answer
 
     def describe_service_revisions(self: Any) -> Any:
         return _describe(self, "serviceRevisionArns", scheduler.service_revisions)

@@ -58,6 +58,10 @@ class Faults:
     circuit_breaker_threshold: int | None = None
     #: A native (blue/green, canary, linear) rollback ends ROLLBACK_FAILED.
     rollback_fails: bool = False
+    #: A native deployment leaves each stage (and each traffic step) only once a
+    #: DescribeServiceDeployments has answered with it: a test of what a follower shows does
+    #: not depend on when its polls come.
+    stages_seen: bool = False
     #: What Lambda lifecycle hooks answer, by hook stage (SUCCEEDED where not given).
     hook_verdicts: tuple[tuple[str, str], ...] = ()
     #: Containers whose image matches one of these glob patterns start, log `crash_log`

@@ -109,6 +109,11 @@ def advance(scheduler: Host, ref: ServiceRef, green: dict[str, Any]) -> None:
     if state["hooks"]:  # hooks of this stage still running or awaiting action
         _show(record, state)
         return
+    polled = record.get("_seen", []) if record is not None else None
+    holding = scheduler.faults_for(svc.name).stages_seen and polled is not None
+    if holding and _where(state) not in (polled or []):  # until a poll has seen it
+        _show(record, state)
+        return
     stage = state["stage"]
     conf = svc.deployment_configuration
     minute = scheduler.minute
@@ -166,6 +171,22 @@ def _next_production_weight(conf: dict[str, Any], weight: int, waited: float, mi
             return min(100, weight + int(linear.get("stepPercent", 10)))
         return weight
     return 100  # BLUE_GREEN: all at once
+
+
+def _where(state: dict[str, Any]) -> list[Any]:
+    """The stage and production weight a record shows (`stages_seen` holds each)."""
+    return [state["stage"], float(state.get("prod", 0))]
+
+
+def seen(record: dict[str, Any]) -> None:
+    """A DescribeServiceDeployments answered with `record` as it stands."""
+    revision = record.get("targetServiceRevision") or {}
+    where = [
+        record.get("lifecycleStage"),
+        float(revision.get("requestedProductionTrafficWeight") or 0),
+    ]
+    if where not in record.setdefault("_seen", []):
+        record["_seen"].append(where)
 
 
 def _enter(state: dict[str, Any], stage: str) -> None:
