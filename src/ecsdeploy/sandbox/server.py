@@ -431,7 +431,8 @@ class Sandbox:
             **kwargs,
         )["service"]
         if wait and deployment_controller == "ECS":
-            # Watched in the scheduler, not by polling the API: a session seeds hundreds.
+            # Stepped here, and watched in the scheduler rather than by polling the API: a
+            # session seeds hundreds, and each waited a tenth of a second for the steps.
             ref = self.scheduler.services[svc["serviceArn"]]
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline:
@@ -443,7 +444,7 @@ class Sandbox:
                 if steady:
                     current = ecs.describe_services(cluster=cluster, services=[service])
                     return dict(current["services"][0])
-                time.sleep(self.scheduler.step_delay)
+                self.scheduler.step()
             raise TimeoutError(f"seeded service {service} did not become steady")
         return dict(svc)
 
