@@ -1,5 +1,7 @@
-"""The real `ecs-deploy` command in a subprocess against the sandbox: exit codes, messages,
-and from the sandbox's request log, that bad input made no mutating call."""
+"""The real `ecs-deploy` command against the sandbox: exit codes, messages, and from the
+sandbox's request log, that bad input made no mutating call. A deploy that succeeds, fails or
+is rolled back, and the exits of bad input, run as a process of their own (the console
+script's exit); refusals that only read run in this process."""
 
 from __future__ import annotations
 
@@ -117,7 +119,7 @@ def test_json_output_is_one_object_on_stdout(sandbox, cluster, tmp_path):
 
 def test_no_matching_container_registers_nothing(sandbox, cluster):
     seed(sandbox, cluster, desired_count=1)
-    run = deploy(sandbox, cluster, "-i", "other/repo:1", own_process=True)
+    run = deploy(sandbox, cluster, "-i", "other/repo:1")
     assert run.code == 14
     assert (
         "No container's image repository matches other/repo (containers: web=nginx:1.25)"
@@ -141,7 +143,7 @@ def test_missing_aws_resources_get_one_line_and_code(sandbox, cluster, args, cod
     seed(sandbox, cluster, desired_count=1)
     if "-c" not in args:
         args = ["-c", cluster, *args]
-    run = run_cli(sandbox, *args, own_process=True)
+    run = run_cli(sandbox, *args)
     assert run.code == code
     assert message in run.stderr
     assert "Traceback" not in run.stderr
@@ -161,7 +163,7 @@ def test_non_ecs_deployment_controller_is_refused_before_any_change(
     """EXTERNAL is refused; CODE_DEPLOY is deployed through its CodeDeploy group, which this
     service has none of (test_codedeploy.py has the rest)."""
     seed(sandbox, cluster, desired_count=0, deployment_controller=controller)
-    run = deploy(sandbox, cluster, "-i", "nginx:2", own_process=True)
+    run = deploy(sandbox, cluster, "-i", "nginx:2")
     assert run.code == code
     assert message in run.stderr
     assert run.mutating_calls == []

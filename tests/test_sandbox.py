@@ -377,10 +377,12 @@ def test_rolling_deployments_get_service_deployment_records(sandbox, cluster):
     first = records(ecs, cluster)
     assert [r["status"] for r in first] == ["SUCCESSFUL"]  # CreateService's deployment
     new_revision(ecs, cluster, "nginx:2")
+    sandbox.set_faults("web", stall=True)  # still in progress when read, however slow the runner
     update(ecs, cluster)
     newest = records(ecs, cluster)[0]
     assert newest["status"] in ("PENDING", "IN_PROGRESS")
     assert describe(ecs, cluster)["currentServiceDeployment"] == newest["serviceDeploymentArn"]
+    sandbox.set_faults("web", stall=False)
     wait_for(lambda: records(ecs, cluster)[0]["status"] == "SUCCESSFUL")
     arn = newest["serviceDeploymentArn"]
     assert f":service-deployment/{cluster}/web/" in arn

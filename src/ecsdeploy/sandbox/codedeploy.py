@@ -1103,7 +1103,7 @@ def seed(
             break
         if time.monotonic() > deadline:
             raise TimeoutError(f"seeded CODE_DEPLOY service {service} did not become steady")
-        time.sleep(sandbox.scheduler.step_delay)
+        sandbox.scheduler.step()  # stepped here, not waited for: a session seeds many
     return {
         "cluster": cluster,
         "service": service,

@@ -198,6 +198,7 @@ class Sandbox:
         self._threads: list[threading.Thread] = []
         self._server: Any = None
         self._undo: Callable[[], None] | None = None
+        self._clients: dict[str, Any] = {}
         self._base_latency = latency
         self._middleware: Middleware | None = None
         self._latency = latency
@@ -260,10 +261,14 @@ class Sandbox:
         }
 
     def client(self, service: str = "ecs", config: Any = None) -> Any:
-        """A boto3 client for this sandbox (`config`: a botocore Config, e.g. no retries)."""
+        """A boto3 client for this sandbox (`config`: a botocore Config, e.g. no retries).
+        Without a config, one client per service is made and handed out again (boto3's
+        clients are thread-safe): a test session asks for thousands."""
         import boto3
 
-        return boto3.client(  # type: ignore[call-overload]
+        if config is None and service in self._clients:
+            return self._clients[service]
+        made = boto3.client(  # type: ignore[call-overload]
             service,
             config=config,
             endpoint_url=self.endpoint,
@@ -271,6 +276,9 @@ class Sandbox:
             aws_access_key_id="testing",
             aws_secret_access_key="testing",
         )
+        if config is None:
+            self._clients[service] = made
+        return made
 
     def set_faults(self, service: str | None = None, **knobs: Any) -> None:
         self.scheduler.set_faults(service, **knobs)
@@ -302,9 +310,23 @@ class Sandbox:
             undo_ecs()
 
         self._undo = undo
-        app = Middleware(
-            DomainDispatcherApplication(create_backend_app), self.scheduler, self._latency
-        )
+
+        backends: dict[str, Any] = {}
+
+        class Dispatcher(DomainDispatcherApplication):
+            """moto's, but a host's backend is found once: moto matches the host a request
+            was signed for against every service's URL patterns (hundreds of regular
+            expressions), on every request, for an answer that depends on the host alone."""
+
+            def get_backend_for_host(self, host: str | None) -> Any:
+                if host is None or host not in backends:
+                    found = super().get_backend_for_host(host)
+                    if host is None or not found:
+                        return found
+                    backends[host] = found
+                return backends[host]
+
+        app = Middleware(Dispatcher(create_backend_app), self.scheduler, self._latency)
         self._middleware = app
 
         class QuietHandler(MotoRequestHandler):
@@ -409,13 +431,20 @@ class Sandbox:
             **kwargs,
         )["service"]
         if wait and deployment_controller == "ECS":
+            # Stepped here, and watched in the scheduler rather than by polling the API: a
+            # session seeds hundreds, and each waited a tenth of a second for the steps.
+            ref = self.scheduler.services[svc["serviceArn"]]
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline:
-                current = ecs.describe_services(cluster=cluster, services=[service])["services"][0]
-                deployments = current["deployments"]
-                if len(deployments) == 1 and deployments[0].get("rolloutState") == "COMPLETED":
-                    return dict(current)
-                time.sleep(self.scheduler.step_delay)
+                with self.scheduler.lock:
+                    deployments = ref.service.deployments
+                    steady = (
+                        len(deployments) == 1 and deployments[0].get("rolloutState") == "COMPLETED"
+                    )
+                if steady:
+                    current = ecs.describe_services(cluster=cluster, services=[service])
+                    return dict(current["services"][0])
+                self.scheduler.step()
             raise TimeoutError(f"seeded service {service} did not become steady")
         return dict(svc)
 
