@@ -282,3 +282,14 @@ def test_a_task_definition_read_with_its_tags_is_read_once(sandbox, cluster):
     )  # fmt: skip
     assert run.code == 0, run.stderr
     assert _reads(run.calls)["DescribeTaskDefinition"] == 1
+
+
+def test_a_config_file_that_is_not_a_plain_file_is_never_opened(tmp_path):
+    """A FIFO would block the read: the reads are left to botocore, unopened."""
+    import os
+
+    fifo = tmp_path / "config"
+    os.mkfifo(fifo)
+    assert access(AwsSettings(), {**ENV, "AWS_CONFIG_FILE": str(fifo)}) is None
+    assert access(AwsSettings(), {**ENV, "AWS_CONFIG_FILE": os.devnull}) is not None
+    assert access(AwsSettings(), {**ENV, "AWS_CONFIG_FILE": str(tmp_path / "none")}) is not None

@@ -164,13 +164,24 @@ def access(settings: AwsSettings, environ: Mapping[str, str] | None = None) -> A
     return Access(region, key, secret, token, dict(env))
 
 
-@functools.cache
 def _config_sets_endpoints_at(path: str) -> bool:
+    """True when the file names one of _CONFIG_REFUSALS, or cannot be read cheaply and
+    safely (a FIFO, a device other than /dev/null, over 1 MiB): botocore then decides."""
+    import stat
+
+    try:
+        found = os.stat(path)
+    except OSError:
+        return False  # no config file
+    if path == os.devnull:
+        return False
+    if not stat.S_ISREG(found.st_mode) or found.st_size > 1 << 20:
+        return True
     try:
         with open(path, encoding="utf-8", errors="replace") as f:
-            text = f.read(1 << 20).lower()
+            text = f.read().lower()
     except OSError:
-        return False
+        return True
     return any(word in text for word in _CONFIG_REFUSALS)
 
 
@@ -470,7 +481,7 @@ def start(
     import http.client  # noqa: F401
 
     endpoints = [found.endpoint(api, found.region) for api in APIS.values()]
-    if any(e is None or e.startswith("https:") for e in endpoints):
+    if any(e is not None and e.startswith("https:") for e in endpoints):
         _tls_context()  # on this thread, for the same reason
     sent = Prefetched(found, policy)
     region = found.region
