@@ -162,3 +162,29 @@ def test_an_abort_during_an_import_waits_for_the_import_to_finish(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == ["imported True 2", "aborted at the check"]
+
+
+def test_a_signal_that_lands_inside_the_wake_events_own_lock_does_not_hang():
+    """The handler may run while the interrupted code holds the wake event's lock (inside its
+    `set`, `wait` or `clear`); it must not wait for that lock (it would wait forever): it
+    records the signal, and the sleepers are woken once the lock is free."""
+    import subprocess
+    import sys
+
+    code = (
+        "import os, signal\n"
+        "from ecsdeploy.policy import RunPolicy, install_signal_handlers\n"
+        "policy = RunPolicy()\n"
+        "install_signal_handlers(policy)\n"
+        "with policy._wake._cond:  # as if interrupted inside Event.set/wait/clear\n"
+        "    os.kill(os.getpid(), signal.SIGTERM)\n"
+        "    for _ in range(10000):\n"
+        "        pass  # the handler runs here\n"
+        "    print('recorded', len(policy.signals))\n"
+        "print('woken', policy._wake.wait(30))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["recorded 1", "woken True"]

@@ -13,6 +13,8 @@ The contract with CI (which sends SIGTERM when a job is cancelled):
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
 import threading
 import time
@@ -51,6 +53,9 @@ class RunPolicy:
         self.finishing = False
         self._baseline = 0
         self._wake = threading.Event()
+        #: Held while the wake event is set for a signal or cleared for a new phase (never
+        #: by a signal handler: see `_woken`).
+        self._wake_lock = threading.Lock()
         self._sleep = sleep
         #: Shared by a run and its children: the abort (set when a signal raised Aborted),
         #: and the children whose services are still running.
@@ -59,6 +64,8 @@ class RunPolicy:
         self.live = True
         #: The read end of the signal wakeup pipe (see `install_signal_handlers`), or None.
         self.wakeup: int | None = None
+        #: The write end of the pipe a signal wakes the sleepers through (see `_woken`).
+        self.notify: int | None = None
 
     def child(self) -> RunPolicy:
         """A policy for one service of a release: the run's signals (shared), with a deadline
@@ -67,7 +74,7 @@ class RunPolicy:
         as a single deploy's would; an abort reaches every service at its next check."""
         child = RunPolicy(deadline=self.deadline, clock=self.clock, sleep=self._sleep)
         child.signals = self.signals
-        child._wake = self._wake
+        child._wake, child._wake_lock = self._wake, self._wake_lock
         child._baseline = self._baseline
         child._aborted = self._aborted
         self._children.append(child)
@@ -81,6 +88,7 @@ class RunPolicy:
         limit = self.clock() + seconds
         view.deadline = limit if self.deadline is None else min(self.deadline, limit)
         view.signals, view._wake, view._baseline = self.signals, self._wake, self._baseline
+        view._wake_lock = self._wake_lock
         view._aborted = self._aborted
         return view
 
@@ -99,12 +107,30 @@ class RunPolicy:
         made for the summary that must still be written."""
         pending = self._pending()
         self.signals.append(signum)
-        self._wake.set()
+        self._woken()
         if pending and not self.finishing:
             self.finishing = True  # one abort; later signals are only recorded
             self._aborted[0] = True
             if not _importing(frame):
                 raise Aborted(signum)
+
+    def _woken(self) -> None:
+        """Wake whoever sleeps through this policy. From a signal handler, never by setting
+        the event itself: `Event.set` takes a lock that the interrupted code may hold (inside
+        its own `set`, `wait` or `clear`), and the handler would wait for it forever. The
+        handler writes a byte to a pipe instead, and a thread of its own sets the event."""
+        if self.notify is None:
+            self._wake.set()  # no handler installed: called as a function (tests)
+            return
+        with contextlib.suppress(OSError):  # full: a wake is already on its way
+            os.write(self.notify, b"\0")
+
+    def wake_if_pending(self) -> None:
+        """The waker thread's step: set the event if a signal is still to be honoured (not
+        if a new phase began meanwhile: that phase must not wake at once)."""
+        with self._wake_lock:
+            if self._pending() or self._aborted[0]:
+                self._wake.set()
 
     def raise_if_aborted(self) -> None:
         """Raise the abort a second signal asked for while an import ran, if it did."""
@@ -125,8 +151,9 @@ class RunPolicy:
 
     def new_phase(self) -> None:
         """Start a phase that earlier signals do not stop (the rollback they asked for)."""
-        self._baseline = len(self.signals)
-        self._wake.clear()
+        with self._wake_lock:
+            self._baseline = len(self.signals)
+            self._wake.clear()
 
     def check(self, what: str) -> None:
         """Raise Interrupted if a signal arrived in this phase; `what` is about to happen.
@@ -173,8 +200,6 @@ def delivered(wakeup: int | None, signum: int) -> list[int]:
     empty pipe means an earlier handler call has already counted this one."""
     if wakeup is None:
         return [signum]
-    import os
-
     seen = b""
     while True:
         try:
@@ -189,10 +214,25 @@ def delivered(wakeup: int | None, signum: int) -> list[int]:
     return [s for s in seen if s in SIGNALS]
 
 
+def _start_waker(policy: RunPolicy) -> int:
+    """A daemon thread that wakes `policy`'s sleepers for each byte its handler writes to
+    the returned pipe (see RunPolicy._woken)."""
+    read, write = os.pipe()
+    os.set_blocking(write, False)
+
+    def wake() -> None:
+        while os.read(read, 64):
+            policy.wake_if_pending()
+
+    threading.Thread(target=wake, name="signal-waker", daemon=True).start()
+    return write
+
+
 def install_signal_handlers(policy: RunPolicy, *, wakeup: int | None = None) -> Callable[[], None]:
     """Route SIGINT and SIGTERM to `policy`; returns a function that restores the old ones.
     `wakeup` is the read end of the pipe `signal.set_wakeup_fd` writes to (`__main__`'s)."""
     policy.wakeup = wakeup
+    policy.notify = _start_waker(policy)
     previous = {s: signal.signal(s, policy.on_signal) for s in SIGNALS}
 
     def restore() -> None:

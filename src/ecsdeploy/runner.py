@@ -99,6 +99,7 @@ def _first_reads(
     from ecsdeploy.quick import start
 
     swapping = config.image is not None or config.tag_only is not None
+    other_base = bool(config.taskdef_file or config.use_latest_task_def or config.revision)
     images = [str(i) for i in (config.image, *config.extra_images)] if config.image else []
     return start(
         settings,
@@ -106,7 +107,9 @@ def _first_reads(
         config.cluster,
         config.service,
         images if config.preflight else [],
-        checks=config.preflight and swapping,
+        # the running revision is the new one's base (not a file's, the family's newest or
+        # another revision): what it names is what the preflight will check
+        checks=config.preflight and swapping and not other_base,
         tags=config.copy_task_definition_tags,
     )
 
