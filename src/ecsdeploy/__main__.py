@@ -28,7 +28,8 @@ def _record(signum: int, _frame: object) -> None:
         seen = os.read(_WAKE_READ, 64)
     except OSError:  # empty: an earlier call counted this one
         seen = b""
-    _EARLY.extend(s for s in seen if s in (_signal.SIGINT, _signal.SIGTERM))
+    # none in the pipe: the signal came before the pipe was set up; count it itself
+    _EARLY.extend([s for s in seen if s in (_signal.SIGINT, _signal.SIGTERM)] or [signum])
 
 
 _signal.set_wakeup_fd(_wake_write, warn_on_full_buffer=False)  # before a handler can run

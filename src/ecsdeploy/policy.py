@@ -197,7 +197,9 @@ def delivered(wakeup: int | None, signum: int) -> list[int]:
     """The signals that arrived since a handler last ran, read from the wakeup pipe (one byte
     each, written as each arrives), or `signum` alone without a pipe. Python calls a handler
     once however many of its signal came before it could run; the pipe has them all. An
-    empty pipe means an earlier handler call has already counted this one."""
+    empty pipe counts `signum` itself: the signal came before the pipe was set up (in the
+    interpreter's start-up), or its byte was read by the handler of another signal, which
+    already counted two (one more changes nothing: the second already aborts)."""
     if wakeup is None:
         return [signum]
     seen = b""
@@ -211,7 +213,7 @@ def delivered(wakeup: int | None, signum: int) -> list[int]:
         if not chunk:
             break
         seen += chunk
-    return [s for s in seen if s in SIGNALS]
+    return [s for s in seen if s in SIGNALS] or [signum]
 
 
 def _start_waker(policy: RunPolicy) -> int:
