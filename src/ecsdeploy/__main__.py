@@ -26,7 +26,7 @@ def _record(signum: int, _frame: object) -> None:
     """Every signal in the pipe (policy.delivered's rule, without importing it here)."""
     try:
         seen = os.read(_WAKE_READ, 64)
-    except OSError:  # empty: an earlier call counted this one
+    except OSError:  # empty (nothing written: see below)
         seen = b""
     # none in the pipe: the signal came before the pipe was set up; count it itself
     _EARLY.extend([s for s in seen if s in (_signal.SIGINT, _signal.SIGTERM)] or [signum])
