@@ -198,7 +198,7 @@ def test_a_signal_at_any_moment_of_start_up_is_a_clean_exit(sandbox, cluster, de
     run = started.finish(sandbox)
     if before_our_handlers(run, sig):
         return
-    assert "Traceback" not in run.stderr
+    assert "Traceback" not in ours(run.stderr)
     assert run.code == code, run.stderr
     summary = json.loads(run.stdout)
     assert summary["outcome"] == "interrupted"
@@ -219,6 +219,20 @@ def before_our_handlers(run: Any, sig: int) -> bool:
     keyboard = sig == signal.SIGINT and run.stderr.rstrip().endswith("KeyboardInterrupt")
     assert killed or keyboard, (run.code, run.stderr)
     return True
+
+
+#: What CPython prints when a SIGINT's KeyboardInterrupt lands in its own start-up where it
+#: carries on (checking argv[0] as an import path): its words, not ours; the run then takes
+#: the SIGINT from sys.last_value (ecsdeploy.__main__).
+CPYTHON_START_UP = "Failed checking if argv[0] is an import path entry\n"
+
+
+def ours(stderr: str) -> str:
+    """stderr without CPython's own start-up report of a swallowed KeyboardInterrupt."""
+    if not stderr.startswith(CPYTHON_START_UP):
+        return stderr
+    _, _, rest = stderr.partition("\nKeyboardInterrupt\n")
+    return rest
 
 
 def code_of(sig: int) -> int:

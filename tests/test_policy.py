@@ -75,9 +75,16 @@ def test_two_signals_before_the_command_loads_still_write_the_summary(tmp_path):
         "m.main()\n"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    nowhere = {  # not cancelled, the run would fail to connect here: exit 18
+        "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_CONFIG_FILE": os.devnull,
+    }
     proc = subprocess.run(
         [sys.executable, "-c", code],
-        env={**env, "GITHUB_OUTPUT": str(gh)},
+        env={**env, **nowhere, "GITHUB_OUTPUT": str(gh)},
         capture_output=True,
         text=True,
         timeout=60,
@@ -185,3 +192,41 @@ def test_a_signal_that_lands_inside_the_wake_events_own_lock_does_not_hang():
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == ["recorded 1", "woken True"]
+
+
+def test_a_sigint_cpython_swallowed_in_its_own_start_up_still_stops_the_run(tmp_path):
+    """A SIGINT in the interpreter's start-up can land where CPython prints the
+    KeyboardInterrupt and carries on running the script (seen under load: "Failed checking
+    if argv[0] is an import path entry"). CPython leaves it in sys.last_value: the run takes
+    it as the cancel it was, before any AWS call."""
+    import os
+    import subprocess
+    import sys
+
+    gh = tmp_path / "gh"
+    code = (
+        "import sys\n"
+        "sys.last_type, sys.last_value = KeyboardInterrupt, KeyboardInterrupt()\n"
+        "import ecsdeploy.__main__ as m\n"
+        "sys.argv = ['ecs-deploy', '-c', 'x', '-n', 'web', '-i', 'nginx', '--output', 'json']\n"
+        "m.main()\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    nowhere = {  # not cancelled, the run would fail to connect here: exit 18
+        "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_CONFIG_FILE": os.devnull,
+    }
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**env, **nowhere, "GITHUB_OUTPUT": str(gh)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 130, proc.stderr
+    assert '"outcome": "interrupted"' in proc.stdout
+    assert "Traceback" not in proc.stderr

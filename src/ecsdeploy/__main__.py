@@ -35,6 +35,11 @@ def _record(signum: int, _frame: object) -> None:
 _signal.set_wakeup_fd(_wake_write, warn_on_full_buffer=False)  # before a handler can run
 for _sig in (_signal.SIGINT, _signal.SIGTERM):
     _signal.signal(_sig, _record)
+# A SIGINT in the interpreter's own start-up can raise its KeyboardInterrupt where CPython
+# prints it and carries on ("Failed checking if argv[0] is an import path entry"): the run
+# would go on after the cancel. CPython keeps what it printed in sys.last_value.
+if isinstance(getattr(__import__("sys"), "last_value", None), KeyboardInterrupt):
+    _EARLY.append(_signal.SIGINT)
 
 
 def main() -> None:
