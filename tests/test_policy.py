@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import time
+from typing import Any
 
 import pytest
 
@@ -63,32 +64,10 @@ def test_sleep_can_be_faked_and_remaining_follows_the_clock():
 def test_two_signals_before_the_command_loads_still_write_the_summary(tmp_path):
     """Drives the entry module as the console script does, with two signals recorded by
     its early handlers before main() runs."""
-    import os
-    import subprocess
-    import sys
-
-    gh = tmp_path / "gh"
-    code = (
-        "import signal, sys, ecsdeploy.__main__ as m\n"
-        "m._EARLY.extend([signal.SIGTERM, signal.SIGTERM])\n"
-        "sys.argv = ['ecs-deploy', '-c', 'x', '-n', 'web', '-i', 'nginx', '--output', 'json']\n"
-        "m.main()\n"
-    )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    nowhere = {  # not cancelled, the run would fail to connect here: exit 18
-        "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_CONFIG_FILE": os.devnull,
-    }
-    proc = subprocess.run(
-        [sys.executable, "-c", code],
-        env={**env, **nowhere, "GITHUB_OUTPUT": str(gh)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+    proc, gh = _entry(
+        tmp_path,
+        "import signal, ecsdeploy.__main__ as m\n"
+        "m._EARLY.extend([signal.SIGTERM, signal.SIGTERM])\n",
     )
     assert proc.returncode == 143, proc.stderr
     assert '"outcome": "aborted"' in proc.stdout
@@ -199,15 +178,27 @@ def test_a_sigint_cpython_swallowed_in_its_own_start_up_still_stops_the_run(tmp_
     KeyboardInterrupt and carries on running the script (seen under load: "Failed checking
     if argv[0] is an import path entry"). CPython leaves it in sys.last_value: the run takes
     it as the cancel it was, before any AWS call."""
+    proc, _ = _entry(
+        tmp_path,
+        "import sys\nsys.last_type, sys.last_value = KeyboardInterrupt, KeyboardInterrupt()\n",
+    )
+    assert proc.returncode == 130, proc.stderr
+    assert '"outcome": "interrupted"' in proc.stdout
+    assert "Traceback" not in proc.stderr
+
+
+def _entry(tmp_path: Any, prelude: str) -> tuple[Any, Any]:
+    """Run `prelude`, then the entry module's main() as the console script does, for a
+    deploy whose endpoint answers nothing (not cancelled, it would fail to connect: exit
+    18); the process and its GITHUB_OUTPUT file."""
     import os
     import subprocess
     import sys
 
     gh = tmp_path / "gh"
     code = (
-        "import sys\n"
-        "sys.last_type, sys.last_value = KeyboardInterrupt, KeyboardInterrupt()\n"
-        "import ecsdeploy.__main__ as m\n"
+        f"{prelude}"
+        "import sys, ecsdeploy.__main__ as m\n"
         "sys.argv = ['ecs-deploy', '-c', 'x', '-n', 'web', '-i', 'nginx', '--output', 'json']\n"
         "m.main()\n"
     )
@@ -227,6 +218,4 @@ def test_a_sigint_cpython_swallowed_in_its_own_start_up_still_stops_the_run(tmp_
         timeout=60,
         check=False,
     )
-    assert proc.returncode == 130, proc.stderr
-    assert '"outcome": "interrupted"' in proc.stdout
-    assert "Traceback" not in proc.stderr
+    return proc, gh
