@@ -252,6 +252,7 @@ def run_one_off(
         r.code, r.outcome = ExitCode.DEPLOY_FAILED, Outcome.TIMED_OUT
         r.reason = f"timed out waiting for the {what} to stop ({cfg.timeout:g}s)"
         story.settled, story.phase = True, Phase.STOPPING_TASK
+        policy.new_phase()  # the stop is owed: a signal as the wait ended does not skip it
         policy.deadline = story.clock() + STOP_BUDGET
         r.reason += ": " + _stopped(
             story, params.get("cluster") or "default", arns, what, "timed out"
