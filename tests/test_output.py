@@ -203,3 +203,23 @@ def test_verbose_lines_and_service_events_show_untrusted_text_escaped_and_masked
     assert "event: (service web) has\\x1b[2J\\u202e\\u200b reached a steady state." in said
     for char in ("\x1b[2J", "\u202e", "\u200b", "\ud800", SENTINEL_SECRET):
         assert char not in said
+
+
+def test_a_release_table_shows_an_aws_message_escaped(sandbox, cluster):
+    """The release's table quotes each service's reason, an AWS message among them: escaped
+    there as in the ERROR lines below it."""
+    from tests.conftest import run_cli
+
+    for name in ("api", "worker"):
+        sandbox.seed_service(cluster, name, family=f"{cluster}-{name}", desired_count=1)
+    sandbox.scheduler.inject_error(
+        "RegisterTaskDefinition", 1, "InvalidParameterException", "bad\x1b[2J\u202eoutcome"
+    )
+    run = run_cli(sandbox, "-c", cluster, "-n", "api,worker", "-i", "nginx:2")
+    assert run.code == 18, run.stderr
+    rows = [line for line in run.stdout.splitlines() if line.startswith(("api ", "worker "))]
+    assert len(rows) == 2, run.stdout
+    for row in rows:
+        assert row.endswith("InvalidParameterException: bad\\x1b[2J\\u202eoutcome")
+    assert "\x1b" not in run.stdout + run.stderr
+    assert "\u202e" not in run.stdout + run.stderr

@@ -201,12 +201,12 @@ class Reporter:
             self._line(message)
 
     def block(self, lines: list[str]) -> None:
-        """Lines shown as they are (a diff, a request): no timestamps, so they can be read
-        and copied."""
+        """Lines shown as they are (a diff, a request, the release's table): no timestamps,
+        so they can be read and copied; escaped and masked as every line is (`shown`)."""
         if self.level >= Level.NORMAL:
             self._clear_status()
             for line in lines:
-                self._human.write(line + "\n")
+                self._human.write(shown(line) + "\n")
 
     def debug(self, message: str) -> None:
         if self.level >= Level.VERBOSE:
@@ -348,8 +348,11 @@ class Reporter:
             write_github_output(data)
         except OSError as exc:
             self._err.write(
-                f"WARNING: could not write GITHUB_OUTPUT ({exc.strerror or exc}); "
-                "the deploy's outcome is unchanged\n"
+                shown(
+                    f"WARNING: could not write GITHUB_OUTPUT ({exc.strerror or exc}); "
+                    "the deploy's outcome is unchanged"
+                )
+                + "\n"
             )
 
     def release_summary(self, release: ReleaseResult) -> None:
@@ -377,8 +380,11 @@ class Reporter:
             write_github_output(flat)
         except OSError as exc:
             self._err.write(
-                f"WARNING: could not write GITHUB_OUTPUT ({exc.strerror or exc}); "
-                "the release's outcome is unchanged\n"
+                shown(
+                    f"WARNING: could not write GITHUB_OUTPUT ({exc.strerror or exc}); "
+                    "the release's outcome is unchanged"
+                )
+                + "\n"
             )
 
     # -- plumbing ------------------------------------------------------------------------
