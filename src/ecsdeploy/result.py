@@ -178,14 +178,14 @@ class ReleaseResult:
         (`signal_code`: one arrived) stopped a service before its verdict; 22 when a
         service's rollback failed (the release is half-shipped: a person must look); 0 when
         every service succeeded; the code they share when all failures share one; else 1.
-        A signal (a second one too) that arrived once every service had its verdict (while
-        the scheduled tasks moved, or pruning) changes none: a signal never changes a verdict
-        already reached."""
+        A signal that arrived once every service had its verdict (while the scheduled tasks
+        moved, or pruning) changes none: a signal never changes a verdict already reached (a
+        second one neither: the release passes no `aborted_code` then)."""
         failed = [r for r in results if r.code != ExitCode.OK]
         names = ", ".join(f"{r.service} ({r.outcome.value})" for r in failed)
-        stopped = [r for r in failed if r.outcome in (Outcome.INTERRUPTED, Outcome.ABORTED)]
-        if aborted_code is not None and stopped:  # (an abort after every verdict: they stand)
+        if aborted_code is not None:
             return cls(cluster, results, aborted_code, Outcome.ABORTED, "aborted", duration)
+        stopped = [r for r in failed if r.outcome in (Outcome.INTERRUPTED, Outcome.ABORTED)]
         if signal_code is not None and stopped:
             return cls(
                 cluster,
