@@ -537,6 +537,42 @@ def scheduled_revisions(sandbox, cluster: str, name: str = "nightly") -> tuple[s
     )
 
 
+def test_a_second_signal_while_a_scheduled_task_moves_keeps_the_success(sandbox, cluster):
+    """Two SIGINTs while the rule's PutTargets is in flight, after the rollout COMPLETED: the
+    moves stop at once (the one cut short may have moved; the schedule was not), nothing is
+    pruned, and the deploy still succeeded (exit 0); each one not moved has its command."""
+    service(sandbox, cluster)
+    rule_and_schedule(sandbox, cluster, f"{cluster}-web:1")
+    sandbox.scheduler.inject("PutTargets", "hold")
+    started = start_cli(
+        sandbox, "-c", cluster, "-n", "web", "-i", "nginx:2", "--max-definitions", "1", *FAST,
+        "--output", "json",
+    )  # fmt: skip
+    try:
+        started.wait_for_call(sandbox, "PutTargets")
+        started.signal(signal.SIGINT)
+        started.wait_delivered(signal.SIGINT)  # two signals, not one merged by the kernel
+        started.signal(signal.SIGINT)
+        run = started.finish(sandbox)
+    finally:
+        sandbox.scheduler.release("PutTargets")
+    assert run.code == 0, run.stderr
+    assert "Traceback" not in run.stderr
+    summary = json.loads(run.stdout)
+    assert summary["outcome"] == "succeeded", summary["reason"]
+    rule, schedule = sorted(summary["scheduled_tasks"], key=lambda t: t["kind"])
+    assert (rule["status"], rule["why"]) == (
+        "not moved",
+        "a second signal cut its move short: it may have moved",
+    )
+    assert rule["command"].startswith("aws events put-targets")
+    assert schedule["status"] == "not moved"
+    assert schedule["command"].startswith("aws scheduler update-schedule")
+    assert any(w.startswith("Not pruned") for w in summary["warnings"]), summary["warnings"]
+    assert "UpdateSchedule" not in run.calls
+    assert "DeregisterTaskDefinition" not in run.calls
+
+
 def test_scheduled_tasks_follow_a_successful_deploy(sandbox, cluster):
     service(sandbox, cluster)
     rule_and_schedule(sandbox, cluster, f"{cluster}-web:1")
