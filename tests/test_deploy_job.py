@@ -255,7 +255,7 @@ def test_a_one_off_task_that_times_out_is_stopped(sandbox, cluster, stop_denied)
     reason = summary["reason"]
     assert reason.startswith("timed out waiting for the task to stop (1s)")
     task_id = arn.rsplit("/", 1)[1]
-    command = f"aws ecs stop-task --cluster {cluster} --task {task_id}"
+    command = f"aws ecs stop-task --cluster {cluster} --task {task_id} --region us-east-1"
     if stop_denied:
         assert task["desiredStatus"] == "RUNNING"
         assert "it could not be stopped and may still be running" in reason
@@ -339,6 +339,132 @@ def test_a_signal_during_the_migration_stops_it_and_changes_no_service(sandbox, 
     assert run.applied == ["RegisterTaskDefinition", "RunTask", "StopTask"]
     assert "Stopped the migration" in said(run)
     assert revision(sandbox, cluster) == f"{cluster}-web:1"
+
+
+#: The two ways to start a one-off task: a task of its own, and a deploy's migration.
+ONE_OFF = {
+    "task": ("--run-task", "--wait-for-success"),
+    "migration": ("-n", "web", "-i", "nginx:2", "--pre-deploy", "web", "migrate"),
+}
+
+
+def _one_off(cluster: str, what: str) -> tuple[str, ...]:
+    first = ("-d", f"{cluster}-web") if what == "task" else ()
+    return ("-c", cluster, *first, *ONE_OFF[what], *FAST, "-t", "60", "--output", "json")
+
+
+def _one_offs(sandbox, cluster) -> list[dict[str, Any]]:
+    ecs = sandbox.client()
+    arns = ecs.list_tasks(cluster=cluster, desiredStatus="RUNNING")["taskArns"]
+    arns += ecs.list_tasks(cluster=cluster, desiredStatus="STOPPED")["taskArns"]
+    tasks = ecs.describe_tasks(cluster=cluster, tasks=arns)["tasks"] if arns else []
+    return [t for t in tasks if not t.get("group", "").startswith("service:")]
+
+
+@pytest.mark.parametrize("what", ["task", "migration"])
+@pytest.mark.parametrize("stop", ["answered", "held"])
+def test_two_signals_while_a_one_off_task_runs_stop_it_or_name_it(sandbox, cluster, what, stop):
+    """SIGTERM then SIGINT while the task is followed (its DescribeTasks held, so the first
+    is still pending when the second comes): the run aborts at once, but the StopTask a
+    cancel owes is still sent, bounded to 2 s. The summary names the task: stopped, or (its
+    StopTask held past the bound) still running, with the command that stops it."""
+    service(sandbox, cluster)
+    sandbox.set_faults(task_log=tuple(f"long step {i}" for i in range(400)))
+    sandbox.scheduler.inject("DescribeTasks", "hold", count=None)
+    if stop == "held":
+        sandbox.scheduler.inject("StopTask", "hold", count=None)
+    started = start_cli(sandbox, *_one_off(cluster, what))
+    try:
+        started.wait_for_call(sandbox, "DescribeTasks")
+        started.signal(signal.SIGTERM)
+        started.wait_delivered(signal.SIGTERM)  # two signals, not one merged by the kernel
+        started.signal(signal.SIGINT)
+        run = started.finish(sandbox)
+        (task,) = _one_offs(sandbox, cluster)
+    finally:
+        sandbox.scheduler.release("DescribeTasks")
+        sandbox.scheduler.release("StopTask")
+    assert run.code == 143, run.stderr
+    assert "Traceback" not in run.stderr
+    summary = json.loads(run.stdout)
+    assert summary["outcome"] == "aborted"
+    reason = summary["reason"]
+    assert "nothing was changed" not in reason
+    arn = task["taskArn"]
+    command = (
+        f"aws ecs stop-task --cluster {cluster} --task {arn.rsplit('/', 1)[1]} "
+        "--region us-east-1"
+    )
+    if what == "migration":
+        assert ", but the service was not updated; the migration " in reason
+        assert revision(sandbox, cluster) == f"{cluster}-web:1"
+    if stop == "answered":
+        assert reason.endswith(f"the {what} {arn} was stopped")
+        assert task["desiredStatus"] == "STOPPED"
+        assert f"Stopped the {what} {arn}: the run was aborted" in run.stderr
+    else:
+        assert reason.endswith(f"the {what} {arn} may still be running: {command}")
+        (line,) = [x for x in run.stderr.splitlines() if f"Could not stop the {what}" in x]
+        assert "(no answer within 2s)" in line
+        assert line.endswith(f"to stop it: {command}")
+    assert "StopTask" in run.calls
+
+
+@pytest.mark.parametrize("what", ["task", "migration"])
+def test_two_signals_while_run_task_is_in_flight_say_how_to_find_the_task(
+    sandbox, cluster, what
+):
+    """RunTask held (ECS starts the task; its answer never reaches the run), two signals:
+    the abort cannot name the task, so it says one may have started and how to find it by
+    the startedBy the run gave it."""
+    service(sandbox, cluster)
+    sandbox.set_faults(task_log=tuple(f"long step {i}" for i in range(400)))
+    sandbox.scheduler.inject("RunTask", "hold", count=None)
+    started = start_cli(sandbox, *_one_off(cluster, what))
+    try:
+        started.wait_for_call(sandbox, "RunTask")
+        started.signal(signal.SIGINT)
+        started.wait_delivered(signal.SIGINT)
+        started.signal(signal.SIGTERM)
+        run = started.finish(sandbox)
+    finally:
+        sandbox.scheduler.release("RunTask")
+    assert run.code == 130, run.stderr
+    summary = json.loads(run.stdout)
+    assert summary["outcome"] == "aborted"
+    reason = summary["reason"]
+    assert "nothing was changed" not in reason
+    assert f"RunTask was in flight, so the {what} may have started" in reason
+    started_by = reason.split("--started-by ", 1)[1].split()[0]
+    assert f"aws ecs list-tasks --cluster {cluster} --started-by {started_by} --region" in reason
+    assert f"aws ecs stop-task --cluster {cluster} --task TASK_ID --region us-east-1" in reason
+    found = sandbox.client().list_tasks(cluster=cluster, startedBy=started_by)["taskArns"]
+    assert len(found) == 1  # the command finds the task the held RunTask started
+
+
+def test_a_signal_while_run_task_is_in_flight_stops_the_task(sandbox, cluster):
+    """--run-task without --wait-for-success, SIGINT while RunTask is in flight: the task it
+    started is stopped (the call a cancel owes), and the run is interrupted, not a success."""
+    service(sandbox, cluster)
+    sandbox.set_faults(task_log=tuple(f"long step {i}" for i in range(400)))
+    sandbox.scheduler.inject("RunTask", "hold")
+    started = start_cli(
+        sandbox, "-c", cluster, "-d", f"{cluster}-web", "--run-task", *FAST, "--output", "json"
+    )
+    try:
+        started.wait_for_call(sandbox, "RunTask")
+        started.signal(signal.SIGINT)
+        started.wait_delivered(signal.SIGINT)
+    finally:
+        sandbox.scheduler.release("RunTask")
+    run = started.finish(sandbox)
+    assert run.code == 130, run.stderr
+    summary = json.loads(run.stdout)
+    assert summary["outcome"] == "interrupted"
+    assert summary["reason"] == "interrupted while starting the task: it was stopped"
+    assert run.applied == ["RunTask", "StopTask"]
+    (task,) = _one_offs(sandbox, cluster)
+    assert task["desiredStatus"] == "STOPPED"
 
 
 def test_a_release_migrates_once_with_one_revision_for_a_shared_family(sandbox, cluster, logs):
