@@ -271,6 +271,34 @@ def test_a_one_off_task_that_times_out_is_stopped(sandbox, cluster, stop_denied)
         assert line.endswith(f"Stopped the task {arn}: the run timed out")
 
 
+def test_the_stop_task_command_acts_where_the_run_did(sandbox, cluster, tmp_path):
+    """-p/--profile: the command that stops a task by hand names the run's region and that
+    profile, or it would look for the task elsewhere (or as someone else)."""
+    service(sandbox, cluster)
+    sandbox.set_faults(task_log=tuple(f"long step {i}" for i in range(400)))
+    sandbox.scheduler.inject(
+        "StopTask", "error", code="AccessDeniedException", message="no", count=None
+    )
+    config = tmp_path / "config"
+    config.write_text("[profile deployer]\nregion = us-east-1\n")
+    creds = tmp_path / "credentials"
+    creds.write_text("[deployer]\naws_access_key_id = a\naws_secret_access_key = b\n")
+    run = run_cli(
+        sandbox, "-p", "deployer", "-c", cluster, "-d", f"{cluster}-web", "--run-task",
+        "--wait-for-success", *FAST, "-t", "1", "--output", "json",
+        AWS_CONFIG_FILE=str(config), AWS_SHARED_CREDENTIALS_FILE=str(creds),
+    )  # fmt: skip
+    sandbox.reset_faults()
+    assert run.code == 1, run.stderr
+    arn = said(run).split("Started task(s): ", 1)[1].split()[0]
+    command = (
+        f"aws ecs stop-task --cluster {cluster} --task {arn.rsplit('/', 1)[1]} "
+        "--region us-east-1 --profile deployer"
+    )
+    assert json.loads(run.stdout)["reason"].endswith(command)
+    assert run.stderr.count(command) == 2  # the warning, and the summary
+
+
 def test_overrides_name_containers_that_exist(sandbox, cluster):
     service(sandbox, cluster)
     run = run_cli(
@@ -380,10 +408,10 @@ def test_two_signals_while_a_one_off_task_runs_stop_it_or_name_it(sandbox, clust
         started.wait_delivered(signal.SIGTERM)  # two signals, not one merged by the kernel
         started.signal(signal.SIGINT)
         run = started.finish(sandbox)
-        (task,) = _one_offs(sandbox, cluster)
     finally:
         sandbox.scheduler.release("DescribeTasks")
-        sandbox.scheduler.release("StopTask")
+    (task,) = _one_offs(sandbox, cluster)  # read before a held StopTask goes through
+    sandbox.scheduler.release("StopTask")
     assert run.code == 143, run.stderr
     assert "Traceback" not in run.stderr
     summary = json.loads(run.stdout)
@@ -392,8 +420,7 @@ def test_two_signals_while_a_one_off_task_runs_stop_it_or_name_it(sandbox, clust
     assert "nothing was changed" not in reason
     arn = task["taskArn"]
     command = (
-        f"aws ecs stop-task --cluster {cluster} --task {arn.rsplit('/', 1)[1]} "
-        "--region us-east-1"
+        f"aws ecs stop-task --cluster {cluster} --task {arn.rsplit('/', 1)[1]} --region us-east-1"
     )
     if what == "migration":
         assert ", but the service was not updated; the migration " in reason
@@ -411,9 +438,7 @@ def test_two_signals_while_a_one_off_task_runs_stop_it_or_name_it(sandbox, clust
 
 
 @pytest.mark.parametrize("what", ["task", "migration"])
-def test_two_signals_while_run_task_is_in_flight_say_how_to_find_the_task(
-    sandbox, cluster, what
-):
+def test_two_signals_while_run_task_is_in_flight_say_how_to_find_the_task(sandbox, cluster, what):
     """RunTask held (ECS starts the task; its answer never reaches the run), two signals:
     the abort cannot name the task, so it says one may have started and how to find it by
     the startedBy the run gave it."""
@@ -691,9 +716,10 @@ def test_a_second_signal_while_a_scheduled_task_moves_keeps_the_success(sandbox,
         "not moved",
         "a second signal cut its move short: it may have moved",
     )
-    assert rule["command"].startswith("aws events put-targets")
+    assert rule["command"].startswith(f"aws events put-targets --rule {cluster}-nightly --region")
+    assert rule["command"].count(" --region us-east-1") == 2  # each call, where the run was
     assert schedule["status"] == "not moved"
-    assert schedule["command"].startswith("aws scheduler update-schedule")
+    assert schedule["command"].startswith("aws scheduler update-schedule --region us-east-1 ")
     assert any(w.startswith("Not pruned") for w in summary["warnings"]), summary["warnings"]
     assert "UpdateSchedule" not in run.calls
     assert "DeregisterTaskDefinition" not in run.calls
