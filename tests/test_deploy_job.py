@@ -271,6 +271,31 @@ def test_a_one_off_task_that_times_out_is_stopped(sandbox, cluster, stop_denied)
         assert line.endswith(f"Stopped the task {arn}: the run timed out")
 
 
+def test_a_signal_while_stop_task_is_retried_says_it_was_tried(sandbox, cluster):
+    """At --timeout, StopTask throttled again and again, then SIGINT between two attempts:
+    the retries stop, and the warning says StopTask was tried (and why it failed), not that
+    the run was interrupted before it."""
+    service(sandbox, cluster)
+    sandbox.set_faults(task_log=tuple(f"long step {i}" for i in range(400)))
+    sandbox.scheduler.inject(
+        "StopTask", "error", code="ThrottlingException", message="Rate exceeded", count=None
+    )
+    started = start_cli(
+        sandbox, "-c", cluster, "-d", f"{cluster}-web", "--run-task", "--wait-for-success",
+        *FAST, "-t", "1", "--output", "json",
+    )  # fmt: skip
+    started.wait_for_call(sandbox, "StopTask", nth=2)  # throttled twice: backing off
+    started.signal(signal.SIGINT)
+    run = started.finish(sandbox)
+    sandbox.reset_faults()
+    assert run.code == 1, run.stderr  # the verdict (timed out) was reached before the signal
+    (line,) = [x for x in run.stderr.splitlines() if "Could not stop the task" in x]
+    assert "(interrupted while retrying StopTask (last error: " in line
+    assert "Rate exceeded" in line
+    assert "interrupted before StopTask" not in said(run)
+    assert json.loads(run.stdout)["outcome"] == "timed_out"
+
+
 def test_the_stop_task_command_acts_where_the_run_did(sandbox, cluster, tmp_path):
     """-p/--profile: the command that stops a task by hand names the run's region and that
     profile, or it would look for the task elsewhere (or as someone else)."""
