@@ -1072,6 +1072,42 @@ def test_a_second_signal_after_every_services_verdict_leaves_the_release_succeed
     assert run.calls.count(operation) == 2  # nothing after the held calls
 
 
+def test_a_second_signal_while_a_release_prunes_names_the_revision_being_deregistered(
+    sandbox, cluster
+):
+    """Both services COMPLETED; two SIGTERMs while each one's DeregisterTaskDefinition is
+    held: the release still succeeded, and each service's warning names the revision whose
+    deregistration was cut short (it may be INACTIVE), as a single deploy's does."""
+    api_and_worker(sandbox, cluster)
+    ecs = sandbox.client()
+    for name in ("api", "worker"):
+        family = f"{cluster}-{name}"
+        td = ecs.describe_task_definition(taskDefinition=f"{family}:1")["taskDefinition"]
+        for _ in range(2):  # :2 and :3, older than the one the release registers
+            ecs.register_task_definition(
+                family=family, containerDefinitions=td["containerDefinitions"]
+            )
+    sandbox.scheduler.inject("DeregisterTaskDefinition", "hold", count=2)
+    started = start_cli(
+        sandbox, "-c", cluster, "-n", "api,worker", "-i", "nginx:2", "--max-definitions", "1",
+        "--scheduled-tasks", "none", *FAST, "--output", "json",
+    )  # fmt: skip
+    try:
+        started.wait_for_call(sandbox, "DeregisterTaskDefinition", nth=2)
+        started.signal(signal.SIGTERM)
+        started.wait_delivered(signal.SIGTERM)  # two signals, not one merged by the kernel
+        started.signal(signal.SIGTERM)
+        run = started.finish(sandbox)
+    finally:
+        sandbox.scheduler.release("DeregisterTaskDefinition")
+    assert run.code == 0, run.stderr
+    summary = json.loads(run.stdout)
+    assert summary["outcome"] == "succeeded", summary["reason"]
+    for name in ("api", "worker"):
+        (warning,) = [w for w in summary["warnings"] if w.startswith(f"{name}: A second signal")]
+        assert f"; {cluster}-{name}:2 was being deregistered and may be INACTIVE" in warning
+
+
 def test_scheduled_tasks_keywords_in_any_case_and_an_empty_variable_is_the_default(
     sandbox, cluster
 ):

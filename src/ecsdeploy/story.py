@@ -210,6 +210,9 @@ class Story:
         #: or how to stop (or find) it. Said after the rest of the state.
         self.tasks_on_signal: str | None = None
         self.result: DeployResult | None = None  # the run's, once one has begun
+        #: The write after the verdict in flight (a revision being deregistered), as a second
+        #: signal that cuts it short would name it; None: none.
+        self.in_flight: str | None = None
         self._early_checks: preflight.Early = {}  # image checks begun with the first reads
 
     # -- the frame ---------------------------------------------------------------------------
@@ -344,9 +347,10 @@ class Story:
         says what it cut short); False when no verdict was reached yet."""
         if not self.settled:
             return False
+        cut = f"; {self.in_flight}" if self.in_flight else ""
         self.reporter.warn(
             f"{signal} after the verdict ({result.outcome.value}) stopped the run while "
-            f"{self.phase.value}; the verdict stands"
+            f"{self.phase.value}{cut}; the verdict stands"
         )
         return True
 
