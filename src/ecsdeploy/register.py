@@ -226,7 +226,9 @@ def run_one_off(
     try:
         return _follow(story, cfg, params, containers, r, arns=arns, wait=wait, what=what)
     except Aborted:  # a second signal: the run ends at once, but the stop is still owed
-        story.tasks_on_signal = _stop_on_abort(story, cluster, arns, what)
+        ended = {t.arn for t in r.stopped_tasks}  # seen STOPPED (the abort came after)
+        if left := [a for a in arns if a not in ended]:
+            story.tasks_on_signal = _stop_on_abort(story, cluster, left, what)
         raise
 
 
@@ -370,7 +372,11 @@ def _stop(story: Story, cluster: str, arns: list[str], what: str, why: str) -> l
         try:
             story.ecs.stop_task(cluster, arn, f"ecs-deploy {why} while the {what} ran")
         except (EcsDeployError, Aborted) as exc:
-            said = exc.message if isinstance(exc, EcsDeployError) else "a second signal"
+            said = (
+                exc.message
+                if isinstance(exc, EcsDeployError)
+                else "a second signal cut the StopTask in flight short"
+            )
             story.reporter.warn(
                 f"Could not stop the {what} {arn} ({said}): it may still be running; to stop "
                 f"it: {stop_command(cluster, arn, story.aws_cli_args())}"
