@@ -455,3 +455,29 @@ def test_the_environments_own_key_is_masked_when_k_and_s_are_given(sandbox, logg
     for said in _texts(run, gh):
         assert SENTINEL_SECRET not in said
         assert SENTINEL_TOKEN not in said
+
+
+def test_a_secret_that_is_also_a_word_of_the_summary_never_breaks_it(sandbox, cluster, tmp_path):
+    """A secret-looking variable may hold `true` or a word the JSON summary uses as a key:
+    it is masked in the strings, never in the document's own syntax (JSON and step outputs
+    still parse, every key is there)."""
+    seed(
+        sandbox,
+        cluster,
+        desired_count=1,
+        environment={"AUTH_ENABLED": "true", "SESSION_FIELD": "reason", "API_KEY": "exit_code"},
+    )
+    gh = tmp_path / "gh"
+    gh.write_text("")
+    run = run_cli(
+        sandbox, "-c", cluster, "-n", "web", "-i", "nginx:2", *FAST, "--output", "json",
+        GITHUB_OUTPUT=str(gh),
+    )  # fmt: skip
+    assert run.code == 0, run.stderr
+    summary = json.loads(run.stdout)
+    assert summary["exit_code"] == 0
+    assert summary["reason"]
+    assert summary["rollback"] is None
+    written = dict(line.split("=", 1) for line in gh.read_text().splitlines())
+    assert written["exit_code"] == "0"
+    assert json.loads(written["counts"])["desired"] == 1
