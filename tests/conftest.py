@@ -450,6 +450,12 @@ def seed(sandbox: Sandbox, cluster: str, **kwargs: Any) -> dict[str, Any]:
     return sandbox.seed_service(cluster, "web", **kwargs)
 
 
+def retire(sandbox: Sandbox, cluster: str, service: str = "web") -> None:
+    """Scale a big service (hundreds of tasks) to zero once its test is done: left running,
+    its tasks are stepped again by every fault change for the rest of the session."""
+    sandbox.client().update_service(cluster=cluster, service=service, desiredCount=0)
+
+
 def broken_deploy(cluster: str, timeout: float = 2) -> DeployConfig:
     """An in-process deploy of an image that cannot start, with --enable-rollback."""
     return DeployConfig(
