@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import itertools
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -226,6 +227,7 @@ class Started:
     env: dict[str, str]
     log_start: int
     applied_start: int
+    stderr_seen: bytes = b""  # read by `wait_for_output`, given back by `finish`
 
     def wait_for_call(self, sandbox: Sandbox, operation: str, nth: int = 1, within: float = 30):
         """Block until the command has made its `nth` call of `operation`."""
@@ -234,6 +236,19 @@ class Started:
             if time.monotonic() > deadline or self.proc.poll() is not None:
                 raise AssertionError(f"the command never called {operation} #{nth}")
             time.sleep(0.01)
+
+    def wait_for_output(self, text: str, within: float = 30) -> None:
+        """Block until the command has written `text` to stderr (a line it writes as a
+        phase begins, say). What was read is kept: `finish` returns all of stderr."""
+        assert self.proc.stderr is not None
+        fd = self.proc.stderr.fileno()  # read unbuffered, so select sees all that is left
+        deadline = time.monotonic() + within
+        while text.encode() not in self.stderr_seen:
+            ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+            chunk = os.read(fd, 65536) if ready else b""
+            if not chunk:
+                raise AssertionError(f"the command never wrote {text!r}")
+            self.stderr_seen += chunk
 
     def signal(self, sig: int = signal.SIGINT) -> None:
         self.proc.send_signal(sig)
@@ -263,6 +278,7 @@ class Started:
             self.proc.kill()  # as subprocess.run does
             self.proc.communicate()
             raise
+        err = self.stderr_seen.decode(errors="replace") + err
         _scan(self.args, self.env, out, err)
         return Run(
             self.proc.returncode,
