@@ -7,6 +7,7 @@ secrets scan."""
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import itertools
 import os
@@ -160,6 +161,15 @@ _PROCESSES = [0]  # of which ran as a process of their own
 #: must be allowed by docs/iam-policy.json (checked when the session ends).
 _TOOL_CALLS: set[tuple[str, str]] = set()
 _NOT_ALLOWED: list[str] = []
+#: What an xfail test of an open defect saw when the defect showed (see `seen_open_defect`),
+#: printed at the end of the run: an XFAIL line alone says nothing of why.
+_SEEN: list[str] = []
+
+
+def seen_open_defect(message: str) -> None:
+    """Report an open defect's occurrence (the end of the run prints it), then xfail."""
+    _SEEN.append(message)
+    pytest.xfail(message.splitlines()[0])
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
@@ -171,6 +181,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         workeroutput["scanned"] = _SCANNED[0]
         workeroutput["processes"] = _PROCESSES[0]
         workeroutput["tool_calls"] = sorted(_TOOL_CALLS)
+        workeroutput["seen"] = _SEEN
         return
     from tests.iam_policy import not_allowed
 
@@ -184,9 +195,12 @@ def pytest_testnodedown(node: Any, error: Any) -> None:
     _SCANNED[0] += int(output.get("scanned", 0))
     _PROCESSES[0] += int(output.get("processes", 0))
     _TOOL_CALLS.update((service, op) for service, op in output.get("tool_calls", []))
+    _SEEN.extend(output.get("seen", []))
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
+    for message in _SEEN:
+        terminalreporter.write_line(f"OPEN DEFECT seen (xfail): {message}", yellow=True)
     if _NOT_ALLOWED:
         terminalreporter.write_line(
             f"FAILED: docs/iam-policy.json does not allow {', '.join(_NOT_ALLOWED)}, which "
@@ -272,13 +286,34 @@ class Started:
                 return
             time.sleep(0.01)
 
+    def _hung(self, timeout: float) -> str:
+        """Why a command outlived `timeout`, for the failure's message: its signal masks (by
+        thread), then every thread's stack, which faulthandler prints on SIGABRT (start_cli
+        sets PYTHONFAULTHANDLER), and the end of what it wrote to stderr."""
+        masks = []
+        with contextlib.suppress(OSError):
+            for task in sorted(os.listdir(f"/proc/{self.proc.pid}/task")):
+                status = Path(f"/proc/{self.proc.pid}/task/{task}/status").read_text()
+                fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+                masks.append(
+                    f"{fields['Name'].strip()}: "
+                    + " ".join(f"{k}={fields[k].strip()}" for k in _MASKS if k in fields)
+                )
+        self.proc.send_signal(signal.SIGABRT)
+        try:
+            _, err = self.proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()  # as subprocess.run does
+            _, err = self.proc.communicate()
+        return (
+            f"the command did not end within {timeout} s\n" + "\n".join(masks) + f"\n{err[-6000:]}"
+        )
+
     def finish(self, sandbox: Sandbox, timeout: float = 60) -> Run:
         try:
             out, err = self.proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
-            self.proc.kill()  # as subprocess.run does
-            self.proc.communicate()
-            raise
+            raise AssertionError(self._hung(timeout)) from None
         err = self.stderr_seen.decode(errors="replace") + err
         _scan(self.args, self.env, out, err)
         return Run(
@@ -290,10 +325,15 @@ class Started:
         )
 
 
+#: The /proc status lines that say what a process does with each signal.
+_MASKS = ("SigPnd", "ShdPnd", "SigBlk", "SigIgn", "SigCgt")
+
+
 def start_cli(sandbox: Sandbox, *args: str, command: tuple[str, ...] = (), **env: str) -> Started:
     """Start the real command (or `command`, e.g. the Action's entry point) in the
-    background, stdout and stderr captured."""
-    environ = child_env(sandbox, **env)
+    background, stdout and stderr captured; a SIGABRT makes it print every thread's stack
+    (see Started._hung)."""
+    environ = child_env(sandbox, **{"PYTHONFAULTHANDLER": "1", **env})
     start, applied = len(sandbox.requests), len(sandbox.applied)
     _PROCESSES[0] += 1
     proc = subprocess.Popen(

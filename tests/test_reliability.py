@@ -243,6 +243,37 @@ def test_signal_at_each_phase(sandbox, cluster, tmp_path, phase_name, signal_nam
         assert summary["new_task_definition"].endswith(f"{cluster}-web:2")
 
 
+@pytest.mark.parametrize("signal_name", list(SIGNALS))
+def test_a_second_signal_while_pruning_keeps_the_success(sandbox, cluster, tmp_path, signal_name):
+    """Two signals while a deregistration is in flight, after the deploy succeeded: the
+    second stops pruning at once, and the verdict stands (exit 0, succeeded), as after one."""
+    sig, _ = SIGNALS[signal_name]
+    phase = PHASES["prune"]
+    _arrange(sandbox, cluster, phase)
+    sandbox.scheduler.inject("DeregisterTaskDefinition", "hold")
+    gh = tmp_path / "gh"
+    started = start_cli(sandbox, *_command(cluster, phase), GITHUB_OUTPUT=str(gh))
+    try:
+        started.wait_for_call(sandbox, "DeregisterTaskDefinition")
+        started.signal(sig)
+        started.wait_delivered(sig)  # two signals, not one merged by the kernel
+        started.signal(sig)  # the first is still pending inside the held call
+        run = started.finish(sandbox)
+    finally:
+        sandbox.scheduler.release("DeregisterTaskDefinition")
+    assert run.code == 0, run.stderr
+    assert "Traceback" not in run.stderr
+    summary = json.loads(run.stdout)
+    assert summary["outcome"] == "succeeded", summary["reason"]
+    assert summary["exit_code"] == 0
+    outputs = dict(line.split("=", 1) for line in gh.read_text().splitlines())
+    assert (outputs["outcome"], outputs["exit_code"]) == ("succeeded", "0")
+    (warning,) = [w for w in summary["warnings"] if "Pruning stopped" in w]
+    assert warning.startswith("Pruning stopped by a second signal after the deploy succeeded")
+    assert warning in run.stderr
+    assert run.calls.count("DeregisterTaskDefinition") == 1  # stopped at once
+
+
 @pytest.mark.parametrize(
     ("phase_name", "expect"),
     [
