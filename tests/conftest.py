@@ -7,12 +7,15 @@ secrets scan."""
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import itertools
 import os
+import select
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -246,6 +249,15 @@ _PROCESSES = [0]  # of which ran as a process of their own
 #: must be allowed by docs/iam-policy.json (checked when the session ends).
 _TOOL_CALLS: set[tuple[str, str]] = set()
 _NOT_ALLOWED: list[str] = []
+#: What an xfail test of an open defect saw when the defect showed (see `seen_open_defect`),
+#: printed at the end of the run: an XFAIL line alone says nothing of why.
+_SEEN: list[str] = []
+
+
+def seen_open_defect(message: str) -> None:
+    """Report an open defect's occurrence (the end of the run prints it), then xfail."""
+    _SEEN.append(message)
+    pytest.xfail(message.splitlines()[0])
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
@@ -257,6 +269,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         workeroutput["scanned"] = _SCANNED[0]
         workeroutput["processes"] = _PROCESSES[0]
         workeroutput["tool_calls"] = sorted(_TOOL_CALLS)
+        workeroutput["seen"] = _SEEN
         return
     from tests.iam_policy import not_allowed
 
@@ -270,9 +283,12 @@ def pytest_testnodedown(node: Any, error: Any) -> None:
     _SCANNED[0] += int(output.get("scanned", 0))
     _PROCESSES[0] += int(output.get("processes", 0))
     _TOOL_CALLS.update((service, op) for service, op in output.get("tool_calls", []))
+    _SEEN.extend(output.get("seen", []))
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
+    for message in _SEEN:
+        terminalreporter.write_line(f"OPEN DEFECT seen (xfail): {message}", yellow=True)
     if _NOT_ALLOWED:
         terminalreporter.write_line(
             f"FAILED: docs/iam-policy.json does not allow {', '.join(_NOT_ALLOWED)}, which "
@@ -314,6 +330,7 @@ class Started:
     env: dict[str, str]
     log_start: int
     applied_start: int
+    stderr_seen: bytes = b""  # read by `wait_for_output`, given back by `finish`
 
     def wait_for_call(self, sandbox: Sandbox, operation: str, nth: int = 1, within: float = 30):
         """Block until the command has made its `nth` call of `operation`."""
@@ -322,6 +339,19 @@ class Started:
             if time.monotonic() > deadline or self.proc.poll() is not None:
                 raise AssertionError(f"the command never called {operation} #{nth}")
             time.sleep(0.01)
+
+    def wait_for_output(self, text: str, within: float = 30) -> None:
+        """Block until the command has written `text` to stderr (a line it writes as a
+        phase begins, say). What was read is kept: `finish` returns all of stderr."""
+        assert self.proc.stderr is not None
+        fd = self.proc.stderr.fileno()  # read unbuffered, so select sees all that is left
+        deadline = time.monotonic() + within
+        while text.encode() not in self.stderr_seen:
+            ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+            chunk = os.read(fd, 65536) if ready else b""
+            if not chunk:
+                raise AssertionError(f"the command never wrote {text!r}")
+            self.stderr_seen += chunk
 
     def signal(self, sig: int = signal.SIGINT) -> None:
         self.proc.send_signal(sig)
@@ -344,13 +374,35 @@ class Started:
                 return
             time.sleep(0.01)
 
+    def _hung(self, timeout: float) -> str:
+        """Why a command outlived `timeout`, for the failure's message: its signal masks (by
+        thread), then every thread's stack, which faulthandler prints on SIGABRT (start_cli
+        sets PYTHONFAULTHANDLER), and the end of what it wrote to stderr."""
+        masks = []
+        with contextlib.suppress(OSError):
+            for task in sorted(os.listdir(f"/proc/{self.proc.pid}/task")):
+                status = Path(f"/proc/{self.proc.pid}/task/{task}/status").read_text()
+                fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+                masks.append(
+                    f"{fields['Name'].strip()}: "
+                    + " ".join(f"{k}={fields[k].strip()}" for k in _MASKS if k in fields)
+                )
+        self.proc.send_signal(signal.SIGABRT)
+        try:
+            _, err = self.proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()  # as subprocess.run does
+            _, err = self.proc.communicate()
+        return (
+            f"the command did not end within {timeout} s\n" + "\n".join(masks) + f"\n{err[-6000:]}"
+        )
+
     def finish(self, sandbox: Sandbox, timeout: float = 60) -> Run:
         try:
             out, err = self.proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
-            self.proc.kill()  # as subprocess.run does
-            self.proc.communicate()
-            raise
+            raise AssertionError(self._hung(timeout)) from None
+        err = self.stderr_seen.decode(errors="replace") + err
         _scan(self.args, self.env, out, err)
         return Run(
             self.proc.returncode,
@@ -361,10 +413,15 @@ class Started:
         )
 
 
+#: The /proc status lines that say what a process does with each signal.
+_MASKS = ("SigPnd", "ShdPnd", "SigBlk", "SigIgn", "SigCgt")
+
+
 def start_cli(sandbox: Sandbox, *args: str, command: tuple[str, ...] = (), **env: str) -> Started:
     """Start the real command (or `command`, e.g. the Action's entry point) in the
-    background, stdout and stderr captured."""
-    environ = child_env(sandbox, **env)
+    background, stdout and stderr captured; a SIGABRT makes it print every thread's stack
+    (see Started._hung)."""
+    environ = child_env(sandbox, **{"PYTHONFAULTHANDLER": "1", **env})
     start, applied = len(sandbox.requests), len(sandbox.applied)
     _PROCESSES[0] += 1
     proc = subprocess.Popen(
@@ -387,25 +444,62 @@ def run_cli(
     timeout: float = 60,
     command: tuple[str, ...] = (),
     own_process: bool = False,
+    deadline_after: str | None = None,
     **env: str,
 ) -> Run:
     """Run `ecs-deploy ARGS` against the sandbox: in this process (`cli.main(argv)`, with
     the command's whole environment, stdout and stderr swapped in for the run), or, with
     `own_process` (or a `command`), as a process of its own, for what needs one: signals,
-    start-up, the console script's exit, a closed stream."""
+    start-up, the console script's exit, a closed stream. `deadline_after`: the run's
+    --timeout passes as soon as it has written this text (see `JumpingClock`); in a process
+    of its own, the run keeps its real --timeout."""
     if own_process or command or ALWAYS_SUBPROCESS:
         return start_cli(sandbox, *args, command=command, **env).finish(sandbox, timeout=timeout)
-    return run_in_process(sandbox, *args, **env)
+    return run_in_process(sandbox, *args, deadline_after=deadline_after, **env)
+
+
+#: How far a `JumpingClock` jumps: past any --timeout a test gives.
+JUMP = 3600.0
+
+
+class JumpingClock:
+    """The clock an in-process run measures its deadlines by: time.monotonic(), an hour
+    ahead once the run has written `text` (to stdout or stderr). A test of what a --timeout
+    does at a point of the run (a pause, a wait at Ready) passes that point first, however
+    long a loaded runner needs to reach it, and does not wait out the rest of the -t."""
+
+    def __init__(self, text: str, *streams: Any) -> None:
+        self.ahead = 0.0
+        self._text, self._streams = text, streams
+        self._done = threading.Event()
+        self._watcher = threading.Thread(target=self._watch, daemon=True)
+        self._watcher.start()
+
+    def __call__(self) -> float:
+        return time.monotonic() + self.ahead
+
+    def _watch(self) -> None:
+        while not self._done.wait(0.005):
+            if any(self._text in stream.getvalue() for stream in self._streams):
+                self.ahead = JUMP
+                return
+
+    def stop(self) -> None:
+        self._done.set()
+        self._watcher.join()
 
 
 #: How far apart an in-process run reads a stopped one-off task's logs again (watch.LOG_SETTLE,
 #: 1 s for CloudWatch Logs' ingestion lag): the sandbox's lag (the `late_log` fault) is
-#: `late_log_after`, 0.5 s at most, and lines readable by the second read are still shown.
-#: A run in a process of its own keeps the product's 1 s.
-SANDBOX_LOG_SETTLE = 0.5
+#: `late_log_after`, which a test keeps under this (0.15 s), so the first read after
+#: the stop already finds its lines. Every one-off run waits one or two of these after its
+#: task stopped. A run in a process of its own keeps the product's 1 s.
+SANDBOX_LOG_SETTLE = 0.25
 
 
-def run_in_process(sandbox: Sandbox, *args: str, **env: str) -> Run:
+def run_in_process(
+    sandbox: Sandbox, *args: str, deadline_after: str | None = None, **env: str
+) -> Run:
     import contextlib
     import io
 
@@ -419,16 +513,19 @@ def run_in_process(sandbox: Sandbox, *args: str, **env: str) -> Run:
     saved = dict(os.environ)
     code: int | str | None = 0
     settle = watch.LOG_SETTLE
+    clock = JumpingClock(deadline_after, out, err) if deadline_after else None
     try:
         watch.LOG_SETTLE = SANDBOX_LOG_SETTLE
         os.environ.clear()
         os.environ.update(environ)
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             try:
-                main(list(args), policy=RunPolicy())
+                main(list(args), policy=RunPolicy(clock=clock) if clock else RunPolicy())
             except SystemExit as exc:
                 code = exc.code
     finally:
+        if clock is not None:
+            clock.stop()
         watch.LOG_SETTLE = settle
         os.environ.clear()
         os.environ.update(saved)

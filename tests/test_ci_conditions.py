@@ -27,6 +27,7 @@ from tests.conftest import (
     ecr_image,
     run_cli,
     seed,
+    seen_open_defect,
     start_cli,
 )
 
@@ -210,7 +211,12 @@ def test_a_signal_at_any_moment_of_start_up_is_a_clean_exit(
     started = start_cli(sandbox, "-c", cluster, "-n", "web", "-i", "nginx:2", "--output", "json")
     time.sleep(delay)
     started.signal(sig)
-    run = started.finish(sandbox)
+    try:
+        run = started.finish(sandbox)
+    except AssertionError as hung:  # the run went on (stalled, it never ends by itself)
+        if sig == signal.SIGINT and delay == 0.05:
+            seen_open_defect(f"a SIGINT 50 ms after the start was lost: {hung}")
+        raise
     if before_our_handlers(run, sig):
         return
     assert "Traceback" not in ours(run.stderr)

@@ -124,7 +124,7 @@ def test_the_last_lines_readable_only_after_the_task_stopped_are_shown(sandbox, 
     task STOPPED: the logs are read again after the stop, until they are quiet."""
     service(sandbox, cluster)
     sandbox.set_faults(
-        task_log=("migrating",), late_log=("done: 42 rows", "bye"), late_log_after=0.3
+        task_log=("migrating",), late_log=("done: 42 rows", "bye"), late_log_after=0.15
     )
     where = (
         ("-d", f"{cluster}-web", "--run-task", "--wait-for-success")
@@ -227,6 +227,48 @@ def test_a_task_that_cannot_be_followed_is_stopped(sandbox, cluster, stop_denied
     else:
         assert reason.endswith("the task could not be followed: it was stopped")
         assert task["desiredStatus"] == "STOPPED"
+
+
+@pytest.mark.parametrize("stop_denied", [False, True], ids=["stopped", "stop-denied"])
+def test_a_one_off_task_that_times_out_is_stopped(sandbox, cluster, stop_denied):
+    """--wait-for-success reaching --timeout: the task is stopped (as a timed-out migration
+    is) and one line says so, naming it; exit 1, outcome timed_out. If StopTask is refused,
+    the run says the task is still running and gives the command that stops it."""
+    service(sandbox, cluster)
+    sandbox.set_faults(task_log=tuple(f"long step {i}" for i in range(400)))
+    if stop_denied:
+        sandbox.scheduler.inject(
+            "StopTask", "error", code="AccessDeniedException", message="no", count=None
+        )
+    run = run_cli(
+        sandbox, "-c", cluster, "-d", f"{cluster}-web", "--run-task", "--wait-for-success",
+        *FAST, "-t", "1", "--output", "json",
+    )  # fmt: skip
+    arn = said(run).split("Started task(s): ", 1)[1].split()[0]
+    (task,) = sandbox.client().describe_tasks(cluster=cluster, tasks=[arn])["tasks"]
+    sandbox.reset_faults()  # (its 400 lines would keep it running 8 s more)
+    assert run.code == 1, run.stderr
+    assert "Traceback" not in run.stderr
+    summary = json.loads(run.stdout)
+    assert summary["outcome"] == "timed_out"
+    assert summary["exit_code"] == 1
+    reason = summary["reason"]
+    assert reason.startswith("timed out waiting for the task to stop (1s)")
+    task_id = arn.rsplit("/", 1)[1]
+    command = f"aws ecs stop-task --cluster {cluster} --task {task_id}"
+    if stop_denied:
+        assert task["desiredStatus"] == "RUNNING"
+        assert "it could not be stopped and may still be running" in reason
+        assert command in reason
+        (line,) = [x for x in run.stderr.splitlines() if "Could not stop the task" in x]
+        assert f"Could not stop the task {arn} (" in line
+        assert line.endswith(f"it may still be running; to stop it: {command}")
+    else:
+        assert task["desiredStatus"] == "STOPPED"
+        assert reason.endswith(": it was stopped")
+        assert "StopTask" in run.applied
+        (line,) = [x for x in run.stderr.splitlines() if "Stopped the task" in x]
+        assert line.endswith(f"Stopped the task {arn}: the run timed out")
 
 
 def test_overrides_name_containers_that_exist(sandbox, cluster):
@@ -495,6 +537,42 @@ def scheduled_revisions(sandbox, cluster: str, name: str = "nightly") -> tuple[s
     )
 
 
+def test_a_second_signal_while_a_scheduled_task_moves_keeps_the_success(sandbox, cluster):
+    """Two SIGINTs while the rule's PutTargets is in flight, after the rollout COMPLETED: the
+    moves stop at once (the one cut short may have moved; the schedule was not), nothing is
+    pruned, and the deploy still succeeded (exit 0); each one not moved has its command."""
+    service(sandbox, cluster)
+    rule_and_schedule(sandbox, cluster, f"{cluster}-web:1")
+    sandbox.scheduler.inject("PutTargets", "hold")
+    started = start_cli(
+        sandbox, "-c", cluster, "-n", "web", "-i", "nginx:2", "--max-definitions", "1", *FAST,
+        "--output", "json",
+    )  # fmt: skip
+    try:
+        started.wait_for_call(sandbox, "PutTargets")
+        started.signal(signal.SIGINT)
+        started.wait_delivered(signal.SIGINT)  # two signals, not one merged by the kernel
+        started.signal(signal.SIGINT)
+        run = started.finish(sandbox)
+    finally:
+        sandbox.scheduler.release("PutTargets")
+    assert run.code == 0, run.stderr
+    assert "Traceback" not in run.stderr
+    summary = json.loads(run.stdout)
+    assert summary["outcome"] == "succeeded", summary["reason"]
+    rule, schedule = sorted(summary["scheduled_tasks"], key=lambda t: t["kind"])
+    assert (rule["status"], rule["why"]) == (
+        "not moved",
+        "a second signal cut its move short: it may have moved",
+    )
+    assert rule["command"].startswith("aws events put-targets")
+    assert schedule["status"] == "not moved"
+    assert schedule["command"].startswith("aws scheduler update-schedule")
+    assert any(w.startswith("Not pruned") for w in summary["warnings"]), summary["warnings"]
+    assert "UpdateSchedule" not in run.calls
+    assert "DeregisterTaskDefinition" not in run.calls
+
+
 def test_scheduled_tasks_follow_a_successful_deploy(sandbox, cluster):
     service(sandbox, cluster)
     rule_and_schedule(sandbox, cluster, f"{cluster}-web:1")
@@ -748,13 +826,15 @@ def test_a_signal_after_every_services_verdict_leaves_the_release_succeeded(
     rule_and_schedule(sandbox, cluster, f"{cluster}-api:1", "api-nightly")
     rule_and_schedule(sandbox, cluster, f"{cluster}-worker:1", "worker-nightly")
     # each service's call after its own verdict is held: once both are held, both are done
-    sandbox.scheduler.inject(operation, "delay", delay=3.0, count=2)
+    sandbox.scheduler.inject(operation, "hold", count=2)
     started = start_cli(
         sandbox, "-c", cluster, "-n", "api,worker", "-i", "nginx:2", "--pre-deploy", "web",
         "migrate", "--max-definitions", "1", *FAST, "--output", "json",
     )  # fmt: skip
     started.wait_for_call(sandbox, operation, nth=2)
     started.signal(signal.SIGTERM)
+    started.wait_delivered(signal.SIGTERM)  # it comes while both calls are under way
+    sandbox.scheduler.release(operation)
     run = started.finish(sandbox)
     assert run.code == 0, run.stderr
     summary = json.loads(run.stdout)
@@ -778,6 +858,43 @@ def test_a_signal_after_every_services_verdict_leaves_the_release_succeeded(
         assert schedule["status"] == "not moved"
         assert schedule["command"].startswith("aws scheduler update-schedule")
     assert sum("Not pruned" in w for w in warnings) == 2, warnings
+
+
+@pytest.mark.parametrize(
+    ("operation", "where"),
+    [("PutTargets", "scheduled tasks move"), ("ListClusters", "pruning")],
+    ids=["moving-scheduled-tasks", "pruning"],
+)
+def test_a_second_signal_after_every_services_verdict_leaves_the_release_succeeded(
+    sandbox, cluster, operation, where
+):
+    """Both services COMPLETED; two SIGTERMs while each one's call after its verdict is in
+    flight: the second stops the rest at once, and the release still succeeded (exit 0)."""
+    api_and_worker(sandbox, cluster)
+    rule_and_schedule(sandbox, cluster, f"{cluster}-api:1", "api-nightly")
+    rule_and_schedule(sandbox, cluster, f"{cluster}-worker:1", "worker-nightly")
+    sandbox.scheduler.inject(operation, "hold", count=2)
+    started = start_cli(
+        sandbox, "-c", cluster, "-n", "api,worker", "-i", "nginx:2", "--pre-deploy", "web",
+        "migrate", "--max-definitions", "1", *FAST, "--output", "json",
+    )  # fmt: skip
+    try:
+        started.wait_for_call(sandbox, operation, nth=2)
+        started.signal(signal.SIGTERM)
+        started.wait_delivered(signal.SIGTERM)  # two signals, not one merged by the kernel
+        started.signal(signal.SIGTERM)
+        run = started.finish(sandbox)
+    finally:
+        sandbox.scheduler.release(operation)
+    assert run.code == 0, run.stderr
+    assert "Traceback" not in run.stderr
+    summary = json.loads(run.stdout)
+    assert summary["outcome"] == "succeeded", summary["reason"]
+    assert [s["outcome"] for s in summary["services"]] == ["succeeded", "succeeded"]
+    assert [s["exit_code"] for s in summary["services"]] == [0, 0]
+    warnings = [w for s in summary["services"] for w in s["warnings"]]
+    assert sum("second signal" in w for w in warnings) == 2, warnings
+    assert run.calls.count(operation) == 2  # nothing after the held calls
 
 
 def test_scheduled_tasks_keywords_in_any_case_and_an_empty_variable_is_the_default(

@@ -172,3 +172,54 @@ def test_every_warning_is_in_the_summary_and_the_step_outputs(sandbox, cluster, 
     assert run.stderr == ""
     step = dict(line.split("=", 1) for line in outputs.read_text().splitlines())
     assert json.loads(step["warnings"]) == warnings
+
+
+def test_verbose_lines_and_service_events_show_untrusted_text_escaped_and_masked(
+    sandbox, cluster, monkeypatch
+):
+    """-v's debug lines (the error code an AWS answer carried) and ECS's service events are
+    untrusted text: an escape sequence, a bidi override or a zero-width character in them is
+    shown escaped, a lone surrogate as U+FFFD, and a secret is still masked, as in an ERROR
+    line or a log line. Each is one line."""
+    from tests.conftest import SENTINEL_SECRET, deploy, seed
+
+    raw = "\x1b[2J\u202e\u200b"
+    seed(sandbox, cluster, desired_count=1)
+    # a 5xx is retried: the deploy goes on, and -v has traced the failed call
+    sandbox.scheduler.inject_error(
+        "DescribeServices", 1, f"Odd{raw}{SENTINEL_SECRET}\ud800Code", "m", status=500
+    )
+    event = sandbox.scheduler.event
+    monkeypatch.setattr(
+        sandbox.scheduler,
+        "event",
+        lambda svc, message: event(svc, message.replace("has reached", f"has{raw}\nreached")),
+    )
+    run = deploy(sandbox, cluster, "-i", "nginx:2", "-v", own_process=True)
+    assert run.code == 0, run.stderr
+    said = run.stdout + run.stderr
+    assert "debug: DescribeServices" in said
+    assert "-> Odd\\x1b[2J\\u202e\\u200b****\ufffdCode" in said
+    assert "event: (service web) has\\x1b[2J\\u202e\\u200b reached a steady state." in said
+    for char in ("\x1b[2J", "\u202e", "\u200b", "\ud800", SENTINEL_SECRET):
+        assert char not in said
+
+
+def test_a_release_table_shows_an_aws_message_escaped(sandbox, cluster):
+    """The release's table quotes each service's reason, an AWS message among them: escaped
+    there as in the ERROR lines below it."""
+    from tests.conftest import run_cli
+
+    for name in ("api", "worker"):
+        sandbox.seed_service(cluster, name, family=f"{cluster}-{name}", desired_count=1)
+    sandbox.scheduler.inject_error(
+        "RegisterTaskDefinition", 1, "InvalidParameterException", "bad\x1b[2J\u202eoutcome"
+    )
+    run = run_cli(sandbox, "-c", cluster, "-n", "api,worker", "-i", "nginx:2")
+    assert run.code == 18, run.stderr
+    rows = [line for line in run.stdout.splitlines() if line.startswith(("api ", "worker "))]
+    assert len(rows) == 2, run.stdout
+    for row in rows:
+        assert row.endswith("InvalidParameterException: bad\\x1b[2J\\u202eoutcome")
+    assert "\x1b" not in run.stdout + run.stderr
+    assert "\u202e" not in run.stdout + run.stderr

@@ -302,8 +302,12 @@ def test_an_abort_reports_where_each_service_stood(sandbox, cluster):
     assert run.code == 143, run.stderr
     summary = json.loads(run.stdout)
     assert summary["outcome"] == "aborted"
+    outcomes = [service["outcome"] for service in summary["services"]]
+    # The service whose poll is held is aborted; the other may have honoured the first
+    # signal (between two polls) before the second came: interrupted, as it was.
+    assert "aborted" in outcomes, outcomes
     for service in summary["services"]:
-        assert service["outcome"] == "aborted", service
+        assert service["outcome"] in ("aborted", "interrupted"), service
         assert "did not run" not in service["reason"]
         assert "goes on without us" in service["reason"]
         assert service["deployment_id"]

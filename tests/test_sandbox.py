@@ -302,6 +302,28 @@ def test_throttling_answers_the_next_n_calls_and_logs_them(sandbox, cluster):
     assert sandbox.requests[before:] == ["DescribeServices"] * 3
 
 
+def test_a_lasting_fault_ends_when_the_test_lifts_it(sandbox, cluster):
+    """`lift`: a fault that lasts until an event the test waited for, not for seconds."""
+    from botocore.config import Config
+
+    sandbox.seed_service(cluster, "web", family=f"{cluster}-web", desired_count=1)
+    raw = sandbox.client(config=Config(retries={"total_max_attempts": 1}))
+    sandbox.scheduler.inject(
+        "DescribeServices", "error", code="ThrottlingException", count=None, seconds=60
+    )
+    codes = []
+    for lifted in (False, False, True):
+        if lifted:
+            sandbox.scheduler.lift("DescribeServices")
+        try:
+            raw.describe_services(cluster=cluster, services=["web"])
+            codes.append("ok")
+        except ClientError as exc:
+            codes.append(exc.response["Error"]["Code"])
+    assert codes == ["ThrottlingException", "ThrottlingException", "ok"]
+    assert "DescribeServices" not in sandbox.scheduler.injected
+
+
 def test_control_endpoint_sets_faults_and_reads_log(sandbox, cluster):
     def post(path: str, body: dict[str, Any]) -> Any:
         req = urllib.request.Request(

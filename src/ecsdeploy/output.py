@@ -100,6 +100,16 @@ def hide_url_passwords(passwords: Iterable[str]) -> None:
     hide_values(passwords)
 
 
+def shown(text: str) -> str:
+    """One line as it may be printed: masked first (a secret is found as it was written),
+    then every control, bidi or invisible character in it escaped (`diagnose.clean_line`),
+    never cut. Every line the Reporter writes goes through it, so an AWS message, a service
+    event or a debug line cannot move the cursor, recolour or reorder the terminal."""
+    from ecsdeploy.diagnose import clean_line  # loaded by every story that prints by then
+
+    return clean_line(redact(text), width=MAX_ERROR_WIDTH)
+
+
 def redact(text: str) -> str:
     """`text` with every hidden word masked, and any URL's password. Pure but for the
     table `hide` fills."""
@@ -191,12 +201,12 @@ class Reporter:
             self._line(message)
 
     def block(self, lines: list[str]) -> None:
-        """Lines shown as they are (a diff, a request): no timestamps, so they can be read
-        and copied."""
+        """Lines shown as they are (a diff, a request, the release's table): no timestamps,
+        so they can be read and copied; escaped and masked as every line is (`shown`)."""
         if self.level >= Level.NORMAL:
             self._clear_status()
             for line in lines:
-                self._human.write(line + "\n")
+                self._human.write(shown(line) + "\n")
 
     def debug(self, message: str) -> None:
         if self.level >= Level.VERBOSE:
@@ -206,7 +216,7 @@ class Reporter:
         """The one way a warning is said: shown (unless quiet) and recorded."""
         self.warnings.append(message)
         if self.level >= Level.NORMAL:
-            self._line(self._paint(message, "33"))
+            self._line(message, "33")
 
     def record_into(self, warnings: list[str]) -> None:
         """Record warnings in `warnings` (a run's result) from now on, after those said
@@ -218,10 +228,8 @@ class Reporter:
     def error(self, message: str) -> None:
         """One ERROR line, whatever the message holds: a newline, an escape sequence or a
         bidi override in it (from a name, an AWS message) is shown escaped."""
-        from ecsdeploy.diagnose import clean_line
-
         self._clear_status()
-        self._err.write(f"ERROR: {clean_line(message, width=MAX_ERROR_WIDTH)}\n")
+        self._err.write(f"ERROR: {shown(message)}\n")
 
     def usage(self, lines: list[str]) -> None:
         """The command's forms, on stderr with the error they precede (a command given no
@@ -310,7 +318,7 @@ class Reporter:
             )
         message = "; ".join(parts)
         if self.level >= Level.NORMAL:
-            self._line(self._paint(message, "31"))
+            self._line(message, "31")
         else:
             self.error(message)
 
@@ -334,18 +342,17 @@ class Reporter:
             self.error(f"{result.what} {outcome_words(result)}: {result.reason}")
         elif result.outcome is Outcome.DRY_RUN and not self.json_output:
             self.info(f"Dry run finished: {result.reason} ({result.duration:.1f}s)")
-        elif not self.json_output:
-            self.info(
-                self._paint(
-                    f"{result.what} succeeded: {result.reason} ({result.duration:.1f}s)", "32"
-                )
-            )
+        elif not self.json_output and self.level >= Level.NORMAL:
+            self._line(f"{result.what} succeeded: {result.reason} ({result.duration:.1f}s)", "32")
         try:
             write_github_output(data)
         except OSError as exc:
             self._err.write(
-                f"WARNING: could not write GITHUB_OUTPUT ({exc.strerror or exc}); "
-                "the deploy's outcome is unchanged\n"
+                shown(
+                    f"WARNING: could not write GITHUB_OUTPUT ({exc.strerror or exc}); "
+                    "the deploy's outcome is unchanged"
+                )
+                + "\n"
             )
 
     def release_summary(self, release: ReleaseResult) -> None:
@@ -365,18 +372,19 @@ class Reporter:
             self.error(f"Release {release.outcome.value}: {release.reason}")
         elif release.outcome is Outcome.DRY_RUN and not self.json_output:
             self.info(f"Dry run finished: {release.reason}, nothing was changed")
-        elif not self.json_output:
-            self.info(
-                self._paint(f"Release succeeded: {release.reason} ({release.duration:.1f}s)", "32")
-            )
+        elif not self.json_output and self.level >= Level.NORMAL:
+            self._line(f"Release succeeded: {release.reason} ({release.duration:.1f}s)", "32")
         flat = {k: v for k, v in data.items() if k != "services"}
         flat["services"] = data["services"]
         try:
             write_github_output(flat)
         except OSError as exc:
             self._err.write(
-                f"WARNING: could not write GITHUB_OUTPUT ({exc.strerror or exc}); "
-                "the release's outcome is unchanged\n"
+                shown(
+                    f"WARNING: could not write GITHUB_OUTPUT ({exc.strerror or exc}); "
+                    "the release's outcome is unchanged"
+                )
+                + "\n"
             )
 
     # -- plumbing ------------------------------------------------------------------------
@@ -387,7 +395,12 @@ class Reporter:
         self._human.write("\r" + fit(line))
         self._status_shown = True
 
-    def _line(self, message: str) -> None:
+    def _line(self, message: str, colour: str | None = None) -> None:
+        """One line of text, escaped and masked (`shown`), then coloured (on a terminal)."""
+        text = shown(message)
+        self._write_line(self._paint(text, colour) if colour else text)
+
+    def _write_line(self, message: str) -> None:
         self._clear_status()
         if self.tty:
             self._human.write(message + "\n")
@@ -462,12 +475,12 @@ class ServiceReporter(Reporter):
     lock: threading.Lock = field(default_factory=threading.Lock)
     board: StatusBoard | None = None
 
-    def _line(self, message: str) -> None:
+    def _write_line(self, message: str) -> None:
         with self.lock:
             if self.board is not None:
                 self.board.line(f"[{self.prefix}] {message}")
             else:
-                super()._line(f"[{self.prefix}] {message}")
+                super()._write_line(f"[{self.prefix}] {message}")
 
     def _show_status(self, line: str) -> None:
         if self.board is not None:

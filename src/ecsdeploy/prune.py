@@ -17,7 +17,7 @@ from __future__ import annotations
 from ecsdeploy.ecs import EcsGateway
 from ecsdeploy.errors import EcsDeployError
 from ecsdeploy.models import family_of, revision_number, short_name
-from ecsdeploy.policy import Interrupted
+from ecsdeploy.policy import Aborted, Interrupted
 from ecsdeploy.result import DeployResult
 from ecsdeploy.schedules import Lookup
 from ecsdeploy.story import Phase, Story
@@ -50,6 +50,7 @@ def prune(
         return
     unchecked = "none was looked for" if scheduled is None else scheduled.skipped
     runs = {} if scheduled is None else scheduled.runs()
+    deregistering = None  # the deregistration in flight, if a second signal cuts it
     try:
         arns = ecs.list_task_definitions(family_of(r.new_task_definition), sort="ASC")
         if len(arns) <= keep:
@@ -86,13 +87,25 @@ def prune(
                 f"that runs {', '.join(short_name(a) for a in chosen)} could no longer start it"
             )
         for arn in chosen:
+            deregistering = arn
             ecs.deregister_task_definition(arn)
+            deregistering = None
             r.deregistered.append(arn)
             reporter.info(f"Deregistered {short_name(arn)} (--max-definitions {keep})")
     except Interrupted:  # housekeeping after the verdict: a signal stops it, the verdict stands
         reporter.warn(
             f"Pruning stopped by a signal after the deploy succeeded: "
             f"{len(r.deregistered)} deregistered (--max-definitions {keep})"
+        )
+    except Aborted:  # a second signal: pruning stops at once, and the verdict still stands
+        reporter.warn(
+            f"Pruning stopped by a second signal after the deploy succeeded: "
+            f"{len(r.deregistered)} deregistered (--max-definitions {keep})"
+            + (
+                f"; {short_name(deregistering)} was being deregistered and may be INACTIVE"
+                if deregistering
+                else ""
+            )
         )
     except EcsDeployError as exc:
         message = f"Pruning stopped: {exc.message}"

@@ -19,7 +19,7 @@ from ecsdeploy.errors import (
     UsageError,
 )
 from ecsdeploy.plan import PLACEHOLDER_ARN, Planner, new_revision_asked
-from ecsdeploy.policy import Interrupted
+from ecsdeploy.policy import Aborted, Interrupted
 from ecsdeploy.prune import prune
 from ecsdeploy.result import DeployResult, Outcome
 from ecsdeploy.scheduled import find_scheduled, follow_revision
@@ -28,7 +28,8 @@ from ecsdeploy.story import Phase, Story
 from ecsdeploy.streams import LogStreamer
 from ecsdeploy.watch import TaskWait, wait_for_tasks
 
-#: Seconds a migration that reached --timeout is given to be stopped (StopTask).
+#: Seconds a one-off task (or migration) that reached --timeout is given to be stopped
+#: (StopTask).
 STOP_BUDGET = 10.0
 
 
@@ -88,6 +89,7 @@ def register_only(story: Story, cfg: DeployConfig, r: DeployResult) -> None:
         run_task(story, cfg, run_params, containers, r)
     if r.code != ExitCode.OK:
         return  # a one-off task that failed: nothing follows it, nothing is pruned
+    story.settled = True  # registered (and run): what follows is housekeeping
     if cluster_arn is not None:
         new_arn = r.new_task_definition
 
@@ -242,17 +244,19 @@ def run_one_off(
         _stop_unobserved(story, params.get("cluster") or "default", arns, what, exc)
         raise
     if waited.outcome is Outcome.INTERRUPTED:
-        _stop_after_signal(story, params.get("cluster") or "default", arns, what)
+        said = _stop_after_signal(story, params.get("cluster") or "default", arns, what)
         r.code, r.outcome = policy.exit_code, Outcome.INTERRUPTED
-        r.reason = f"interrupted while waiting for the {what}: it was stopped"
+        r.reason = f"interrupted while waiting for the {what}: {said}"
         return None
-    if waited.outcome is Outcome.TIMED_OUT:
+    if waited.outcome is Outcome.TIMED_OUT:  # no verdict will ever come: it must not go on alone
         r.code, r.outcome = ExitCode.DEPLOY_FAILED, Outcome.TIMED_OUT
         r.reason = f"timed out waiting for the {what} to stop ({cfg.timeout:g}s)"
-        if what == "migration":  # no service will follow it: it must not go on alone
-            policy.deadline = story.clock() + STOP_BUDGET
-            stopped = _stop(story, params.get("cluster") or "default", arns, what, "timed out")
-            r.reason += ": it was stopped" if stopped else ": it could not be stopped"
+        story.settled, story.phase = True, Phase.STOPPING_TASK
+        policy.new_phase()  # the stop is owed: a signal as the wait ended does not skip it
+        policy.deadline = story.clock() + STOP_BUDGET
+        r.reason += ": " + _stopped(
+            story, params.get("cluster") or "default", arns, what, "timed out"
+        )
         return None
     failures: list[str] = []
     exit_code: int | None = None
@@ -286,10 +290,11 @@ def run_one_off(
     return OneOff(failures, exit_code)
 
 
-def _stop_after_signal(story: Story, cluster: str, arns: list[str], what: str) -> None:
-    """A signal while a one-off task runs: stop it (the one call a cancel owes), and say so."""
+def _stop_after_signal(story: Story, cluster: str, arns: list[str], what: str) -> str:
+    """A signal while a one-off task runs: stop it (the one call a cancel owes), and say so;
+    what the result's reason says of it."""
     story.policy.new_phase()
-    _stop(story, cluster, arns, what, "was interrupted")
+    return _stopped(story, cluster, arns, what, "was interrupted")
 
 
 def _stop_unobserved(
@@ -298,25 +303,39 @@ def _stop_unobserved(
     """A task we can no longer watch is stopped, as one that timed out is (nothing would
     report its end); `exc`'s message then says so, or how to stop it by hand."""
     story.policy.deadline = max(story.policy.deadline or 0.0, story.clock() + STOP_BUDGET)
-    if _stop(story, cluster, arns, what, "could not follow it"):
-        said = "it was stopped"
-    else:
-        commands = "; ".join(
-            f"aws ecs stop-task --cluster {cluster} --task {arn.rsplit('/', 1)[-1]}" for arn in arns
-        )
-        said = f"it could not be stopped and may still be running: {commands}"
+    said = _stopped(story, cluster, arns, what, "could not follow it")
     exc.args = (f"{exc.message}; the {what} could not be followed: {said}", *exc.args[1:])
 
 
-def _stop(story: Story, cluster: str, arns: list[str], what: str, why: str) -> bool:
-    """StopTask for each task, said; False if any could not be stopped (a warning names it)."""
-    stopped = True
+def _stopped(story: Story, cluster: str, arns: list[str], what: str, why: str) -> str:
+    """Stop the tasks (`_stop`); what the result's reason says of them."""
+    left = _stop(story, cluster, arns, what, why)
+    if not left:
+        return "it was stopped"
+    commands = "; ".join(stop_command(cluster, arn) for arn in left)
+    return f"it could not be stopped and may still be running: {commands}"
+
+
+def stop_command(cluster: str, arn: str) -> str:
+    """The AWS CLI command that stops the task `arn` by hand."""
+    return f"aws ecs stop-task --cluster {cluster} --task {arn.rsplit('/', 1)[-1]}"
+
+
+def _stop(story: Story, cluster: str, arns: list[str], what: str, why: str) -> list[str]:
+    """StopTask for each task, each said in one line; the ones that could not be stopped
+    (refused, throttled beyond the retries, cut short by a signal), each a warning that says
+    it may still be running and how to stop it."""
+    left = []
     for arn in arns:
         try:
             story.ecs.stop_task(cluster, arn, f"ecs-deploy {why} while the {what} ran")
-        except EcsDeployError as exc:
-            story.reporter.warn(f"Could not stop the {what} {arn}: {exc.message}")
-            stopped = False
+        except (EcsDeployError, Aborted) as exc:
+            said = exc.message if isinstance(exc, EcsDeployError) else "a second signal"
+            story.reporter.warn(
+                f"Could not stop the {what} {arn} ({said}): it may still be running; to stop "
+                f"it: {stop_command(cluster, arn)}"
+            )
+            left.append(arn)
             continue
         story.reporter.warn(f"Stopped the {what} {arn}: the run {why}")
-    return stopped
+    return left

@@ -200,6 +200,8 @@ class Release:
             r or d.where_it_stood(Outcome.ABORTED, "aborted by a second signal") or _never_ran(n)
             for r, d, n in zip(results, deployers, names, strict=True)
         ]
+        if self.aborted and not any(r.outcome in _STOPPED for r in final):
+            self.aborted = False  # it came once every service had its verdict: they stand
         # any signal of the run: stopping a migration opened a phase of its own since
         signalled = bool(self.policy.signals)
         if self.atomic and not signalled and any(r.code != ExitCode.OK for r in final):
@@ -379,6 +381,10 @@ def _movers(
         scheduled.add(planned.target)
         out.append((i, (cfg, planned)))
     return out
+
+
+#: The outcomes of a service that a signal stopped before its verdict.
+_STOPPED = (Outcome.INTERRUPTED, Outcome.ABORTED)
 
 
 def _never_ran(name: str, why: str = "the deploy did not run") -> DeployResult:

@@ -179,7 +179,8 @@ class ReleaseResult:
         service's rollback failed (the release is half-shipped: a person must look); 0 when
         every service succeeded; the code they share when all failures share one; else 1.
         A signal that arrived once every service had its verdict (while the scheduled tasks
-        moved, or pruning) changes none: a signal never changes a verdict already reached."""
+        moved, or pruning) changes none: a signal never changes a verdict already reached (a
+        second one neither: the release passes no `aborted_code` then)."""
         failed = [r for r in results if r.code != ExitCode.OK]
         names = ", ".join(f"{r.service} ({r.outcome.value})" for r in failed)
         if aborted_code is not None:

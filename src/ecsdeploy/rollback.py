@@ -82,6 +82,7 @@ def roll_back_release(story: Story, cfg: DeployConfig, r: DeployResult, failed: 
     assert r.old_task_definition
     story.attach(r)
     story.phase = Phase.ROLLING_BACK_WITH_RELEASE
+    story.settled = False  # its success is being undone: a signal now stops the rollback
     try:
         roll_back_rolling(story, cfg, r, r.old_task_definition)
     except Aborted:

@@ -18,10 +18,10 @@ from ecsdeploy.config import DeployConfig
 from ecsdeploy.errors import AwsAccessError, EcsDeployError
 from ecsdeploy.gateways import AwsReaders
 from ecsdeploy.models import family_of, short_name
-from ecsdeploy.policy import Interrupted, RunPolicy
+from ecsdeploy.policy import Aborted, Interrupted, RunPolicy
 from ecsdeploy.result import DeployResult
 from ecsdeploy.schedules import Lookup, ScheduledTask, Status
-from ecsdeploy.story import Story
+from ecsdeploy.story import Phase, Story
 
 #: Seconds the scheduled tasks' reads and writes may retry (throttling), within --timeout.
 SCHEDULED_BUDGET = 10.0
@@ -139,12 +139,14 @@ def follow_revision(story: Story, r: DeployResult, find: Callable[[], Lookup]) -
     """After the verdict (a successful deploy or registration): the scheduled tasks `find`
     decided on move; what it found (pruning keeps what they run), or None when a signal
     stopped the lookup. A signal now stops the lookup or the moves, and leaves the verdict
-    as it is."""
+    as it is (a second one too)."""
+    story.phase = Phase.MOVING_SCHEDULED
     try:
         lookup = find()
-    except Interrupted:
+    except (Interrupted, Aborted) as exc:
+        which = "a second signal" if isinstance(exc, Aborted) else "a signal"
         story.reporter.warn(
-            "Scheduled tasks not looked for: a signal arrived after the deploy succeeded; "
+            f"Scheduled tasks not looked for: {which} arrived after the deploy succeeded; "
             "they keep their revisions"
         )
         return None
@@ -181,6 +183,12 @@ def move_scheduled(
                 _write(story.readers, policy, task, new)
             except Interrupted:
                 signalled = True
+            except Aborted:  # a second signal: after the verdict, it stops the moves alone
+                if back:
+                    raise  # a rollback's: the abort is the release's to report
+                signalled = True
+                done.append(_not_moved(story, task, old, new, None, back=back, cut=True))
+                continue
             except EcsDeployError as exc:
                 done.append(_not_moved(story, task, old, new, exc, back=back))
                 continue
@@ -215,10 +223,14 @@ def _not_moved(
     error: EcsDeployError | None,
     *,
     back: bool,
+    cut: bool = False,
 ) -> ScheduledTask:
-    """Say that `task` still runs `old`, why, and the command that would move it to `new`."""
+    """Say that `task` still runs `old`, why, and the command that would move it to `new`;
+    `cut`: a second signal cut its write short, and whether it took effect is not known."""
     command = schedules.move_command(task, new)
-    if error is None:
+    if cut:
+        why = "a second signal cut its move short: it may have moved"
+    elif error is None:
         why = "a signal arrived before it was moved"
     else:
         why = error.message
@@ -227,7 +239,8 @@ def _not_moved(
             why += f"; allow {action}, or pass --scheduled-tasks none to leave them be"
     story.reporter.warn(
         f"Scheduled task {task.label()} not {'moved back' if back else 'moved'} ({why}): it "
-        f"still runs {short_name(old)}; to move it to {short_name(new)}: {command}"
+        f"{'may still run' if cut else 'still runs'} {short_name(old)}; to move it to "
+        f"{short_name(new)}: {command}"
     )
     status: Status = "failed" if error else ("not moved back" if back else "not moved")
     return replace(task, status=status, why=why, command=command)

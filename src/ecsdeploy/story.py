@@ -74,9 +74,11 @@ class Phase(Enum):
     RESUMING = "resuming the deployment"
     ROLLING_BACK = "rolling back"
     ROLLING_BACK_WITH_RELEASE = "rolling back with the release"
+    MOVING_SCHEDULED = "moving the scheduled tasks"
     PRUNING = "pruning old revisions"
     RUNNING_TASK = "running the task"
     WAITING_FOR_TASK = "waiting for the task"
+    STOPPING_TASK = "stopping the one-off task"
 
 
 def resume_command(cluster: str, service: str, action: str = "continue") -> str:
@@ -198,6 +200,9 @@ class Story:
         self.clock = self.policy.clock
         self.phase = Phase.STARTING
         self.service_updated = False
+        #: The verdict is reached (the deploy or registration succeeded, a one-off task timed
+        #: out): what follows is housekeeping, and no signal, a second one neither, changes it.
+        self.settled = False
         #: Where a signal would leave the service, when the story knows better than the
         #: phase (a migration's UpdateService: sent, applied or unknown).
         self.state_on_signal: str | None = None
@@ -214,9 +219,11 @@ class Story:
         try:
             body()
         except Interrupted:
-            self.stopped_by_signal(result, Outcome.INTERRUPTED, "interrupted")
+            if not self.kept_verdict(result, "A signal"):
+                self.stopped_by_signal(result, Outcome.INTERRUPTED, "interrupted")
         except Aborted:
-            self.stopped_by_signal(result, Outcome.ABORTED, "aborted by a second signal")
+            if not self.kept_verdict(result, "A second signal"):
+                self.stopped_by_signal(result, Outcome.ABORTED, "aborted by a second signal")
         except EcsDeployError as exc:
             result.code, result.outcome, result.reason = exc.code, Outcome.ERROR, exc.message
         result.duration = self.clock() - started
@@ -312,11 +319,26 @@ class Story:
             state = "nothing was changed"
         result.reason = f"{how} while {self.phase.value}: {state}"
 
+    def kept_verdict(self, result: DeployResult, signal: str) -> bool:
+        """A signal that ends the run after its verdict leaves the verdict as it is (a warning
+        says what it cut short); False when no verdict was reached yet."""
+        if not self.settled:
+            return False
+        self.reporter.warn(
+            f"{signal} after the verdict ({result.outcome.value}) stopped the run while "
+            f"{self.phase.value}; the verdict stands"
+        )
+        return True
+
     def where_it_stood(self, outcome: Outcome, how: str) -> DeployResult | None:
         """The run's result as it stands, ended by a signal (a release's abort: this
-        service's thread did not get to say so itself); None if no run began."""
+        service's thread did not get to say so itself); None if no run began. A verdict
+        already reached stands."""
         if self.result is None:
             return None
+        signal = "A second signal" if outcome is Outcome.ABORTED else "A signal"
+        if self.kept_verdict(self.result, signal):
+            return self.result
         if self.result.outcome is not Outcome.ABORTED:
             self.stopped_by_signal(self.result, outcome, how)
         return self.result
@@ -374,6 +396,7 @@ class Story:
             r.counts = rollout_counts(result.service, result.deployment)
         r.note_service_deployment(result.service_deployment)
         r.stopped_tasks = result.stopped_tasks
+        self.settled = result.outcome is Outcome.SUCCEEDED  # what follows is housekeeping
         if result.outcome is Outcome.ERROR and result.error is not None:
             r.code = result.error.code
         elif result.outcome is Outcome.INTERRUPTED:

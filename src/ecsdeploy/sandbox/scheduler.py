@@ -191,6 +191,13 @@ class Scheduler:
                 kind, count=count, skip=skip, until=until, **details
             )
 
+    def lift(self, operation: str) -> None:
+        """End the fault injected on `operation` now: a fault that lasts until an event the
+        test waited for (a phase of the command's), not for a number of seconds."""
+        with self.lock:
+            self.changed()
+            self.injected.pop(operation, None)
+
     def hold(self, operation: str) -> threading.Event:
         """What a held call of `operation` waits on (set: let it through)."""
         with self.lock:
