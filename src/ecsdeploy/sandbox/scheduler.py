@@ -194,8 +194,7 @@ class Scheduler:
     def lift(self, operation: str) -> None:
         """End the fault injected on `operation` now: a fault that lasts until an event the
         test waited for (a phase of the command's), not for a number of seconds."""
-        with self.lock:
-            self.changed()
+        with self.lock:  # no `changed()`, as for `inject`
             self.injected.pop(operation, None)
 
     def hold(self, operation: str) -> threading.Event:
