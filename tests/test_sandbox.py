@@ -12,6 +12,7 @@ from botocore.exceptions import ClientError
 
 from ecsdeploy.sandbox import Sandbox
 from ecsdeploy.sandbox.patches import SandboxIncompatibleError, check_compatible
+from tests.conftest import retire
 
 
 def wait_for(predicate: Any, timeout: float = 20.0, interval: float = 0.02) -> Any:
@@ -138,6 +139,7 @@ def test_list_tasks_paginates_by_100_and_describe_refuses_over_100(sandbox, clus
         ecs.describe_tasks(cluster=cluster, tasks=every[:101])
     assert info.value.response["Error"]["Code"] == "InvalidParameterException"
     assert len(ecs.describe_tasks(cluster=cluster, tasks=every[:100])["tasks"]) == 100
+    retire(sandbox, cluster, "big")
 
 
 def test_describe_tasks_does_not_advance_tasks(sandbox, cluster):
