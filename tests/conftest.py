@@ -11,9 +11,11 @@ import contextlib
 import ipaddress
 import itertools
 import os
+import select
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -66,6 +68,7 @@ def assert_loopback(endpoint: str) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     _parse_botocores_models_once()
+    _share_botocores_pure_caches()
 
 
 #: The model files nothing changes once parsed, whose parsed data can be shared (not the
@@ -79,25 +82,112 @@ def _parse_botocores_models_once() -> None:
     third of the CPU of an in-process deploy. In this test process a model file of botocore's
     own data (package data, read-only) is parsed once per loader class (the command's parses
     into plain dicts, botocore's into ordered ones), and every later read gets the same data,
-    as the clients of one session share it. Nothing else changes: every run still builds its
-    session, loader and clients; a model in AWS_DATA_PATH or ~/.aws/models is read as
-    before."""
+    as the clients of one session share it. The partitions file (`endpoints`, 1.2 MB, about
+    half of what was left of a run's parsing) is parsed once too, but each read gets its own
+    copy (`_FreshServices`), since its readers write into it. Nothing else changes: every run
+    still builds its session, loader and clients; a model in AWS_DATA_PATH or ~/.aws/models
+    is read as before."""
     import botocore
     from botocore.loaders import JSONFileLoader
 
     own_data = os.path.join(os.path.dirname(botocore.__file__), "data") + os.sep
+    partitions_file = own_data + "endpoints"
     parse = JSONFileLoader.load_file
     parsed: dict[tuple[str, str], Any] = {}
 
     def load_file(self: JSONFileLoader, file_path: str) -> Any:
-        if not (file_path.startswith(own_data) and file_path.endswith(_READ_ONLY_MODELS)):
+        shared = file_path.endswith(_READ_ONLY_MODELS)
+        if not (file_path.startswith(own_data) and (shared or file_path == partitions_file)):
             return parse(self, file_path)
         key = (type(self).__qualname__, file_path)
         if key not in parsed:
             parsed[key] = parse(self, file_path)
-        return parsed[key]
+        return parsed[key] if shared else _fresh_partitions(parsed[key])
 
     JSONFileLoader.load_file = load_file  # type: ignore[method-assign]
+
+
+class _FreshServices(dict[str, Any]):
+    """One partition's `services` as a new parse would give them: a service's data is
+    copied from the one parse when first looked up (botocore's endpoint resolver writes into
+    a service's `endpoints` as it resolves them), so that no run sees what another wrote.
+    Copying all 400-odd services cost as much as parsing; a run looks up a handful."""
+
+    def __init__(self, parsed: dict[str, Any]) -> None:
+        super().__init__(parsed)
+        self._copied: set[str] = set()
+
+    def __getitem__(self, name: str) -> Any:
+        value = super().__getitem__(name)
+        if name not in self._copied:
+            value = _copy_json(value)
+            super().__setitem__(name, value)
+            self._copied.add(name)
+        return value
+
+    def __setitem__(self, name: str, value: Any) -> None:
+        super().__setitem__(name, value)
+        self._copied.add(name)
+
+    def get(self, name: str, default: Any = None) -> Any:  # type: ignore[override]
+        return self[name] if name in self else default  # noqa: SIM401 (self.get is this)
+
+    def values(self) -> Any:
+        return [self[name] for name in self]
+
+    def items(self) -> Any:
+        return [(name, self[name]) for name in self]
+
+
+def _copy_json(value: Any) -> Any:
+    """A copy of parsed JSON, each dict of its own type (plain or ordered) and order."""
+    if isinstance(value, dict):
+        return type(value)((key, _copy_json(item)) for key, item in value.items())
+    if isinstance(value, list):
+        return [_copy_json(item) for item in value]
+    return value  # str, int, float, bool, None: immutable
+
+
+def _fresh_partitions(parsed: dict[str, Any]) -> dict[str, Any]:
+    """The partitions file's data for one reader: its own dicts down to each service."""
+    partitions = [{**p, "services": _FreshServices(p["services"])} for p in parsed["partitions"]]
+    return {**parsed, "partitions": partitions}
+
+
+def _share_botocores_pure_caches() -> None:
+    """Two caches botocore keeps per session, of answers that depend on nothing a session
+    holds, shared by the sessions of this test process (a process of its own has one
+    session, and so one of each): an event name's alias (a function of the name and the
+    alias table, botocore's EVENT_ALIASES), and whether a handler function accepts **kwargs
+    (its signature), which botocore asks `inspect` of each of the hundreds of handlers a
+    session registers. About a tenth of an in-process run's CPU."""
+    import types
+
+    from botocore import hooks
+
+    aliases: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}
+    init = hooks.EventAliaser.__init__
+
+    def aliaser_init(self: hooks.EventAliaser, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)  # each client's emitter is a copy, with a copy of these
+        table = tuple(self._event_aliases.items())
+        self._alias_name_cache = aliases.setdefault(table, self._alias_name_cache)
+
+    hooks.EventAliaser.__init__ = aliaser_init  # type: ignore[method-assign]
+
+    accepts = hooks.accepts_kwargs
+    by_code: dict[types.CodeType, bool] = {}
+
+    def accepts_kwargs(func: Any) -> bool:
+        plain = func.__func__ if isinstance(func, types.MethodType) else func
+        if not isinstance(plain, types.FunctionType) or hasattr(plain, "__signature__"):
+            return bool(accepts(func))
+        code = plain.__code__  # a function's own signature is its code's (no __signature__)
+        if code not in by_code:
+            by_code[code] = bool(accepts(func))
+        return by_code[code]
+
+    hooks.accepts_kwargs = accepts_kwargs
 
 
 @pytest.fixture(scope="session")
@@ -240,6 +330,7 @@ class Started:
     env: dict[str, str]
     log_start: int
     applied_start: int
+    stderr_seen: bytes = b""  # read by `wait_for_output`, given back by `finish`
 
     def wait_for_call(self, sandbox: Sandbox, operation: str, nth: int = 1, within: float = 30):
         """Block until the command has made its `nth` call of `operation`."""
@@ -248,6 +339,19 @@ class Started:
             if time.monotonic() > deadline or self.proc.poll() is not None:
                 raise AssertionError(f"the command never called {operation} #{nth}")
             time.sleep(0.01)
+
+    def wait_for_output(self, text: str, within: float = 30) -> None:
+        """Block until the command has written `text` to stderr (a line it writes as a
+        phase begins, say). What was read is kept: `finish` returns all of stderr."""
+        assert self.proc.stderr is not None
+        fd = self.proc.stderr.fileno()  # read unbuffered, so select sees all that is left
+        deadline = time.monotonic() + within
+        while text.encode() not in self.stderr_seen:
+            ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+            chunk = os.read(fd, 65536) if ready else b""
+            if not chunk:
+                raise AssertionError(f"the command never wrote {text!r}")
+            self.stderr_seen += chunk
 
     def signal(self, sig: int = signal.SIGINT) -> None:
         self.proc.send_signal(sig)
@@ -298,6 +402,7 @@ class Started:
             out, err = self.proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
             raise AssertionError(self._hung(timeout)) from None
+        err = self.stderr_seen.decode(errors="replace") + err
         _scan(self.args, self.env, out, err)
         return Run(
             self.proc.returncode,
@@ -339,25 +444,62 @@ def run_cli(
     timeout: float = 60,
     command: tuple[str, ...] = (),
     own_process: bool = False,
+    deadline_after: str | None = None,
     **env: str,
 ) -> Run:
     """Run `ecs-deploy ARGS` against the sandbox: in this process (`cli.main(argv)`, with
     the command's whole environment, stdout and stderr swapped in for the run), or, with
     `own_process` (or a `command`), as a process of its own, for what needs one: signals,
-    start-up, the console script's exit, a closed stream."""
+    start-up, the console script's exit, a closed stream. `deadline_after`: the run's
+    --timeout passes as soon as it has written this text (see `JumpingClock`); in a process
+    of its own, the run keeps its real --timeout."""
     if own_process or command or ALWAYS_SUBPROCESS:
         return start_cli(sandbox, *args, command=command, **env).finish(sandbox, timeout=timeout)
-    return run_in_process(sandbox, *args, **env)
+    return run_in_process(sandbox, *args, deadline_after=deadline_after, **env)
+
+
+#: How far a `JumpingClock` jumps: past any --timeout a test gives.
+JUMP = 3600.0
+
+
+class JumpingClock:
+    """The clock an in-process run measures its deadlines by: time.monotonic(), an hour
+    ahead once the run has written `text` (to stdout or stderr). A test of what a --timeout
+    does at a point of the run (a pause, a wait at Ready) passes that point first, however
+    long a loaded runner needs to reach it, and does not wait out the rest of the -t."""
+
+    def __init__(self, text: str, *streams: Any) -> None:
+        self.ahead = 0.0
+        self._text, self._streams = text, streams
+        self._done = threading.Event()
+        self._watcher = threading.Thread(target=self._watch, daemon=True)
+        self._watcher.start()
+
+    def __call__(self) -> float:
+        return time.monotonic() + self.ahead
+
+    def _watch(self) -> None:
+        while not self._done.wait(0.005):
+            if any(self._text in stream.getvalue() for stream in self._streams):
+                self.ahead = JUMP
+                return
+
+    def stop(self) -> None:
+        self._done.set()
+        self._watcher.join()
 
 
 #: How far apart an in-process run reads a stopped one-off task's logs again (watch.LOG_SETTLE,
 #: 1 s for CloudWatch Logs' ingestion lag): the sandbox's lag (the `late_log` fault) is
-#: `late_log_after`, 0.5 s at most, and lines readable by the second read are still shown.
-#: A run in a process of its own keeps the product's 1 s.
-SANDBOX_LOG_SETTLE = 0.5
+#: `late_log_after`, which a test keeps under this (0.15 s), so the first read after
+#: the stop already finds its lines. Every one-off run waits one or two of these after its
+#: task stopped. A run in a process of its own keeps the product's 1 s.
+SANDBOX_LOG_SETTLE = 0.25
 
 
-def run_in_process(sandbox: Sandbox, *args: str, **env: str) -> Run:
+def run_in_process(
+    sandbox: Sandbox, *args: str, deadline_after: str | None = None, **env: str
+) -> Run:
     import contextlib
     import io
 
@@ -371,16 +513,19 @@ def run_in_process(sandbox: Sandbox, *args: str, **env: str) -> Run:
     saved = dict(os.environ)
     code: int | str | None = 0
     settle = watch.LOG_SETTLE
+    clock = JumpingClock(deadline_after, out, err) if deadline_after else None
     try:
         watch.LOG_SETTLE = SANDBOX_LOG_SETTLE
         os.environ.clear()
         os.environ.update(environ)
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             try:
-                main(list(args), policy=RunPolicy())
+                main(list(args), policy=RunPolicy(clock=clock) if clock else RunPolicy())
             except SystemExit as exc:
                 code = exc.code
     finally:
+        if clock is not None:
+            clock.stop()
         watch.LOG_SETTLE = settle
         os.environ.clear()
         os.environ.update(saved)
@@ -400,6 +545,12 @@ def seed(sandbox: Sandbox, cluster: str, **kwargs: Any) -> dict[str, Any]:
     kwargs.setdefault("family", f"{cluster}-web")
     kwargs.setdefault("environment", {"DB_PASSWORD": SENTINEL_ENV_VALUE})
     return sandbox.seed_service(cluster, "web", **kwargs)
+
+
+def retire(sandbox: Sandbox, cluster: str, service: str = "web") -> None:
+    """Scale a big service (hundreds of tasks) to zero once its test is done: left running,
+    its tasks are stepped again by every fault change for the rest of the session."""
+    sandbox.client().update_service(cluster=cluster, service=service, desiredCount=0)
 
 
 def broken_deploy(cluster: str, timeout: float = 2) -> DeployConfig:

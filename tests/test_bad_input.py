@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
+from ecsdeploy.ecs import FIRST_CONNECT_ATTEMPTS
 from tests.conftest import run_cli, seed
 
 ENV_VALUE_OF_WRONG_TYPE = 987654321  # must never be echoed back
@@ -467,6 +469,9 @@ def test_an_endpoints_password_and_a_web_page_are_never_printed(sandbox, tmp_pat
     else:
         assert "Could not connect to the endpoint URL" in error
         assert "user:****@127.0.0.1:1" in error
+        # -v's identity check is the run's first call: tried twice, not for its whole budget
+        tries = re.findall(r"debug: GetCallerIdentity \d+ ms", run.stderr)
+        assert len(tries) == FIRST_CONNECT_ATTEMPTS, run.stderr
     assert f"endpoint http://user:****@{host}" in run.stderr  # -v
     for said in (run.stdout, run.stderr, gh.read_text()):
         assert "pw1234567" not in said

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 
 import pytest
 from hypothesis import given, settings
@@ -21,6 +22,7 @@ from ecsdeploy.changes import (
     memory_mib,
     parse_command,
     parse_env_file,
+    secrets_within,
     unified_diff,
 )
 from ecsdeploy.errors import NoMatchingContainerError, UsageError
@@ -258,3 +260,39 @@ def test_a_long_env_file_parses_and_applies_in_linear_time():
     env = new["containerDefinitions"][0]["environment"]
     assert len(env) == 200_000 + len(TD["containerDefinitions"][0]["environment"])
     assert env[-1] == {"name": "VAR_199999", "value": "value 199999"}
+
+
+def test_secrets_within_are_what_masked_hides_in_every_container_and_override():
+    """The values output masks anywhere else are exactly those `masked` hides: secret-named
+    environment values and labels of every container, URL passwords of the others, and a
+    RunTask's one-run overrides."""
+    definition = {
+        "containerDefinitions": [
+            {
+                "name": "web",
+                "environment": [
+                    {"name": "DB_PASSWORD", "value": "pw-1"},
+                    {"name": "DATABASE_URL", "value": "postgres://app:urlpw@db/app"},
+                    {"name": "MODE", "value": "plain"},
+                ],
+            },
+            {
+                "name": "side",
+                "environment": [{"name": "SIDE_TOKEN", "value": "tok-2"}],
+                "dockerLabels": {"AUTH_LABEL": "lbl-3", "team": "payments"},
+            },
+        ],
+        "overrides": {
+            "containerOverrides": [
+                {"name": "web", "environment": [{"name": "SESSION_ID", "value": "ovr-4"}]}
+            ]
+        },
+    }
+    values, passwords = secrets_within(definition)
+    assert sorted(values) == ["lbl-3", "ovr-4", "pw-1", "tok-2"]
+    assert passwords == ["urlpw"]
+    shown = json.dumps(masked(definition))
+    for value in (*values, *passwords):
+        assert value not in shown
+    assert "plain" in shown
+    assert "payments" in shown

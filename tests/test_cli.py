@@ -48,7 +48,7 @@ def test_deploy_rolls_over_and_exits_0(sandbox, cluster):
 def test_image_that_cannot_start_fails_with_the_stop_reason(sandbox, cluster):
     seed(sandbox, cluster, desired_count=2)
     sandbox.set_faults(fail_images=("*:broken",))
-    run = deploy(sandbox, cluster, "-i", "nginx:broken", "--timeout", "3", own_process=True)
+    run = deploy(sandbox, cluster, "-i", "nginx:broken", "--timeout", "2", own_process=True)
     assert run.code == 1
     assert "CannotPullContainerError" in run.stdout
     assert "stopCode TaskFailedToStart" in run.stdout

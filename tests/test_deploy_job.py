@@ -124,7 +124,7 @@ def test_the_last_lines_readable_only_after_the_task_stopped_are_shown(sandbox, 
     task STOPPED: the logs are read again after the stop, until they are quiet."""
     service(sandbox, cluster)
     sandbox.set_faults(
-        task_log=("migrating",), late_log=("done: 42 rows", "bye"), late_log_after=0.3
+        task_log=("migrating",), late_log=("done: 42 rows", "bye"), late_log_after=0.15
     )
     where = (
         ("-d", f"{cluster}-web", "--run-task", "--wait-for-success")
@@ -1003,13 +1003,15 @@ def test_a_signal_after_every_services_verdict_leaves_the_release_succeeded(
     rule_and_schedule(sandbox, cluster, f"{cluster}-api:1", "api-nightly")
     rule_and_schedule(sandbox, cluster, f"{cluster}-worker:1", "worker-nightly")
     # each service's call after its own verdict is held: once both are held, both are done
-    sandbox.scheduler.inject(operation, "delay", delay=3.0, count=2)
+    sandbox.scheduler.inject(operation, "hold", count=2)
     started = start_cli(
         sandbox, "-c", cluster, "-n", "api,worker", "-i", "nginx:2", "--pre-deploy", "web",
         "migrate", "--max-definitions", "1", *FAST, "--output", "json",
     )  # fmt: skip
     started.wait_for_call(sandbox, operation, nth=2)
     started.signal(signal.SIGTERM)
+    started.wait_delivered(signal.SIGTERM)  # it comes while both calls are under way
+    sandbox.scheduler.release(operation)
     run = started.finish(sandbox)
     assert run.code == 0, run.stderr
     summary = json.loads(run.stdout)

@@ -11,7 +11,7 @@ from ecsdeploy.aws import client_config
 from ecsdeploy.ecs import FIRST_CONNECT_ATTEMPTS, EcsGateway, request_problems
 from ecsdeploy.errors import AwsError, NotFoundError
 from ecsdeploy.policy import Interrupted, RunPolicy
-from tests.conftest import seed
+from tests.conftest import retire, seed
 
 
 def gateway(sandbox) -> EcsGateway:
@@ -29,6 +29,7 @@ def test_describe_tasks_goes_in_batches_of_100_and_list_tasks_reads_every_page(s
     tasks = ecs.describe_tasks(cluster, arns)
     assert len(tasks) == 250
     assert ecs.calls[3:] == ["DescribeTasks"] * 3
+    retire(sandbox, cluster)
 
 
 def test_reads_are_retried_on_5xx_and_throttling(sandbox, cluster):

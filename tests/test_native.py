@@ -30,6 +30,12 @@ def pause(minutes: int = 600, action: str = "ROLLBACK") -> dict[str, Any]:
     }
 
 
+#: The -t of a test of what a deadline does at a stage passes once the run has said it is
+#: there (conftest.JumpingClock), however long a loaded runner took to get there.
+IN_BAKE = {"deadline_after": "stage BAKE_TIME (IN_PROGRESS)"}
+AT_PAUSE = {"deadline_after": "paused at POST_TEST_TRAFFIC_SHIFT"}
+
+
 @pytest.fixture
 def minute(sandbox, monkeypatch) -> float:
     """A sandbox minute of 0.1 s: bake times of a few minutes last a fraction of a second."""
@@ -164,7 +170,7 @@ def test_a_stopped_deployment_exits_1_with_its_reason(sandbox, cluster, minute):
 
 def test_the_deadline_names_the_stage(sandbox, cluster, minute):
     native(sandbox, cluster, bake=600)
-    run = deploy(sandbox, cluster, "-i", "nginx:2", "-t", "2", "--output", "json")
+    run = deploy(sandbox, cluster, "-i", "nginx:2", "-t", "10", "--output", "json", **IN_BAKE)
     assert run.code == 1, run.stderr
     assert "timed out in stage BAKE_TIME" in said(run)
     assert summary(run)["lifecycle_stage"] == "BAKE_TIME"
@@ -173,8 +179,9 @@ def test_the_deadline_names_the_stage(sandbox, cluster, minute):
 def test_enable_rollback_stops_the_deployment_instead_of_a_second_update(sandbox, cluster, minute):
     native(sandbox, cluster, bake=600)
     run = deploy(
-        sandbox, cluster, "-i", "nginx:2", "-t", "2", "--enable-rollback", "--output", "json"
-    )
+        sandbox, cluster, "-i", "nginx:2", "-t", "10", "--enable-rollback", "--output", "json",
+        **IN_BAKE,
+    )  # fmt: skip
     assert run.code == 21, run.stderr
     assert run.applied == ["RegisterTaskDefinition", "UpdateService", "StopServiceDeployment"]
     data = summary(run)
@@ -186,7 +193,7 @@ def test_enable_rollback_stops_the_deployment_instead_of_a_second_update(sandbox
 
 def test_enable_rollback_while_paused_answers_the_hook_with_rollback(sandbox, cluster, minute):
     native(sandbox, cluster, hooks=[pause()])
-    run = deploy(sandbox, cluster, "-i", "nginx:2", "-t", "4", "--enable-rollback")
+    run = deploy(sandbox, cluster, "-i", "nginx:2", "-t", "10", "--enable-rollback", **AT_PAUSE)
     assert run.code == 21, run.stderr
     assert "paused at POST_TEST_TRAFFIC_SHIFT" in said(run)  # said at once
     assert run.applied == ["RegisterTaskDefinition", "UpdateService", "ContinueServiceDeployment"]
@@ -340,20 +347,20 @@ def test_strategy_options_need_a_service(sandbox, cluster):
 
 
 @pytest.mark.parametrize(
-    ("args", "hooks", "operation", "code"),
+    ("args", "hooks", "operation", "code", "deadline"),
     [
-        (("-t", "2", "--enable-rollback"), [], "StopServiceDeployment", 21),
-        (("-t", "4", "--enable-rollback"), [pause()], "ContinueServiceDeployment", 21),
-        (("--on-pause", "continue"), [pause()], "ContinueServiceDeployment", 0),
+        (("-t", "10", "--enable-rollback"), [], "StopServiceDeployment", 21, IN_BAKE),
+        (("-t", "10", "--enable-rollback"), [pause()], "ContinueServiceDeployment", 21, AT_PAUSE),
+        (("--on-pause", "continue"), [pause()], "ContinueServiceDeployment", 0, {}),
     ],
     ids=["stop", "continue-rollback", "continue"],
 )
 def test_a_lost_answer_to_stop_or_continue_is_checked_not_misreported(
-    sandbox, cluster, minute, args, hooks, operation, code
+    sandbox, cluster, minute, args, hooks, operation, code, deadline
 ):
     native(sandbox, cluster, bake=600 if not hooks else 1, hooks=hooks)
     sandbox.scheduler.inject(operation, "drop", after=True)  # carried out, answer lost
-    run = deploy(sandbox, cluster, "-i", "nginx:2", *args)
+    run = deploy(sandbox, cluster, "-i", "nginx:2", *args, **deadline)
     assert run.code == code, said(run)
     taken = f"{operation} reported an error" in said(run)
     assert taken or run.calls.count(operation) == 2

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import FAST, child_env, deploy, run_cli, seed, start_cli
+from tests.conftest import FAST, child_env, deploy, retire, run_cli, seed, start_cli
 
 SHA = "sha256:" + "c" * 64
 
@@ -437,6 +437,7 @@ def test_more_than_100_tasks(sandbox, cluster):
     assert run.code == 0, run.stderr
     assert "250/250 tasks running" in run.stdout
     assert "ListTasks" not in run.calls  # steady state never lists tasks
+    retire(sandbox, cluster)
 
 
 def test_5000_tasks_roll_over_in_batches_and_are_watched_with_one_call_per_poll(sandbox, cluster):
@@ -457,6 +458,7 @@ def test_5000_tasks_roll_over_in_batches_and_are_watched_with_one_call_per_poll(
     ]
     assert after == ["DescribeServices"] * len(after)
     assert len(after) > 3  # it watched a rollout in progress, not just a finished one
+    retire(sandbox, cluster)
 
 
 def test_missing_family_is_not_found(sandbox):

@@ -6,6 +6,8 @@ import io
 import json
 import re
 
+import pytest
+
 from ecsdeploy.errors import ExitCode
 from ecsdeploy.levels import Level
 from ecsdeploy.models import Service, Task
@@ -78,7 +80,7 @@ def test_github_outputs_are_one_line_each(tmp_path, monkeypatch):
     )
     out = io.StringIO()
     Reporter(json_output=True, out=out, err=io.StringIO(), tty=False).summary(result)
-    assert json.loads(out.getvalue())["reason"] == "two\nlines"
+    assert json.loads(out.getvalue())["reason"] == "two lines"  # as the ERROR line says it
     written = dict(line.split("=", 1) for line in path.read_text().splitlines())
     assert written["reason"] == "two lines"
     assert written["exit_code"] == "1"
@@ -223,3 +225,62 @@ def test_a_release_table_shows_an_aws_message_escaped(sandbox, cluster):
         assert row.endswith("InvalidParameterException: bad\\x1b[2J\\u202eoutcome")
     assert "\x1b" not in run.stdout + run.stderr
     assert "\u202e" not in run.stdout + run.stderr
+
+
+#: AWS's text with what a terminal, a JSON reader or a step output could take for structure.
+HOSTILE = "\x1b[31mRED\x07\x08\x7f\x9b2J \u202eevil \u200bz \ufeffbom \U000e0041 \r\nNEXT \u2028ls"
+RAW = "\x1b\x07\x08\x7f\x9b\u202e\u200b\ufeff\U000e0041\r\n\u2028\x85"
+
+
+@pytest.mark.parametrize("how", ["aws-error", "one-off"])
+def test_an_aws_message_reads_the_same_in_text_json_and_step_outputs(
+    sandbox, cluster, tmp_path, monkeypatch, how
+):
+    """A reason that quotes AWS's text (an error message, a task's stop reason) is escaped
+    once, as a line shows it: the ERROR line, the JSON `reason` and the `reason=` step
+    output carry the same string, with no raw control, invisible or separator character."""
+    from tests.conftest import FAST, run_cli, seed
+
+    seed(sandbox, cluster, desired_count=1)
+    if how == "aws-error":
+        sandbox.scheduler.inject_error("UpdateService", 1, "InvalidParameterException", HOSTILE)
+        args: tuple[str, ...] = ("-n", "web", "-i", "nginx:2")
+        code, begins = 18, "UpdateService failed: InvalidParameterException: \\x1b[31mRED"
+    else:
+        fail = sandbox.scheduler._fail_to_start
+        monkeypatch.setattr(
+            sandbox.scheduler, "_fail_to_start", lambda task, reason=None: fail(task, HOSTILE)
+        )
+        sandbox.set_faults(fail_images=("*:nopull",))
+        args = ("-d", f"{cluster}-web", "-i", "nginx:nopull", "--run-task", "--wait-for-success")
+        code, begins = 26, "The task did not start: \\x1b[31mRED"
+    gh = tmp_path / "gh"
+    gh.write_text("")
+    run = run_cli(sandbox, "-c", cluster, *args, *FAST, "--output", "json", GITHUB_OUTPUT=str(gh))
+    assert run.code == code, run.stderr
+    said = run.stderr.splitlines()[-1].removeprefix("ERROR: ")
+    assert said.startswith(begins)
+    assert "\\x07\\x08\\x7f\\x9b2J \\u202eevil \\u200bz \\ufeffbom \\U000e0041" in said
+    summary = json.loads(run.stdout)
+    assert summary["reason"] == said
+    written = dict(line.split("=", 1) for line in gh.read_text().splitlines())
+    assert written["reason"] == said
+    if how == "one-off":
+        stopped = summary["stopped_tasks"][0]["stopped_reason"]
+        assert said.endswith(stopped)
+        assert json.loads(written["stopped_tasks"])[0]["stopped_reason"] == stopped
+        assert summary["diagnosis"][0]["stopped_reason"] == stopped
+    for value in _strings(summary):  # each string of the JSON summary, as it was decoded
+        assert not set(value) & set(RAW), value
+    for text in (run.stderr, gh.read_text()):
+        assert not set(text) & set(RAW) - {"\n"}
+
+
+def _strings(value: object) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return []

@@ -12,6 +12,7 @@ from botocore.exceptions import ClientError
 
 from ecsdeploy.sandbox import Sandbox
 from ecsdeploy.sandbox.patches import SandboxIncompatibleError, check_compatible
+from tests.conftest import retire
 
 
 def wait_for(predicate: Any, timeout: float = 20.0, interval: float = 0.02) -> Any:
@@ -138,6 +139,7 @@ def test_list_tasks_paginates_by_100_and_describe_refuses_over_100(sandbox, clus
         ecs.describe_tasks(cluster=cluster, tasks=every[:101])
     assert info.value.response["Error"]["Code"] == "InvalidParameterException"
     assert len(ecs.describe_tasks(cluster=cluster, tasks=every[:100])["tasks"]) == 100
+    retire(sandbox, cluster, "big")
 
 
 def test_describe_tasks_does_not_advance_tasks(sandbox, cluster):
@@ -298,6 +300,28 @@ def test_throttling_answers_the_next_n_calls_and_logs_them(sandbox, cluster):
             codes.append(exc.response["Error"]["Code"])
     assert codes == ["ThrottlingException", "ThrottlingException", "ok"]
     assert sandbox.requests[before:] == ["DescribeServices"] * 3
+
+
+def test_a_lasting_fault_ends_when_the_test_lifts_it(sandbox, cluster):
+    """`lift`: a fault that lasts until an event the test waited for, not for seconds."""
+    from botocore.config import Config
+
+    sandbox.seed_service(cluster, "web", family=f"{cluster}-web", desired_count=1)
+    raw = sandbox.client(config=Config(retries={"total_max_attempts": 1}))
+    sandbox.scheduler.inject(
+        "DescribeServices", "error", code="ThrottlingException", count=None, seconds=60
+    )
+    codes = []
+    for lifted in (False, False, True):
+        if lifted:
+            sandbox.scheduler.lift("DescribeServices")
+        try:
+            raw.describe_services(cluster=cluster, services=["web"])
+            codes.append("ok")
+        except ClientError as exc:
+            codes.append(exc.response["Error"]["Code"])
+    assert codes == ["ThrottlingException", "ThrottlingException", "ok"]
+    assert "DescribeServices" not in sandbox.scheduler.injected
 
 
 def test_control_endpoint_sets_faults_and_reads_log(sandbox, cluster):

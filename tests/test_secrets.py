@@ -250,3 +250,234 @@ def test_the_deploying_identitys_own_key_is_never_shown(sandbox, logged, tmp_pat
     for said in _texts(run, gh):
         assert key not in said
         assert key[:12] not in said
+
+
+# -- values a task definition holds, wherever AWS quotes them ---------------------------------
+
+#: A task definition's secrets: a secret-looking variable of the essential container, a URL's
+#: password, a sidecar's token and a secret-named Docker label (the diff's rule for each).
+TD_PASSWORD = "snt1-td-password-0451"
+TD_URL_PASSWORD = "snt1urlpw0452"
+SIDE_TOKEN = "snt1-sidecar-token-0453"
+LABEL_SECRET = "snt1-label-secret-0454"
+TD_SECRETS = (TD_PASSWORD, TD_URL_PASSWORD, SIDE_TOKEN, LABEL_SECRET)
+#: How AWS's text quotes them (an image's error, a command line in a stop reason, ...).
+QUOTED = (
+    f" pw={TD_PASSWORD} url=postgres://app:{TD_URL_PASSWORD}@db/x side={SIDE_TOKEN}"
+    f" label={LABEL_SECRET}"
+)
+QUOTED_SHOWN = " pw=**** url=postgres://app:****@db/x side=**** label=****"
+
+
+def _with_secrets(sandbox, cluster: str, name: str = "web") -> None:
+    client = sandbox.client("logs")
+    if not client.describe_log_groups(logGroupNamePrefix="/secrets")["logGroups"]:
+        client.create_log_group(logGroupName="/secrets")
+    sandbox.seed_service(
+        cluster,
+        name,
+        family=f"{cluster}-{name}",
+        desired_count=1,
+        container=LOGS,
+        environment={
+            "DB_PASSWORD": TD_PASSWORD,
+            "DATABASE_URL": f"postgres://app:{TD_URL_PASSWORD}@db/app",
+        },
+        extra_containers=[
+            {
+                "name": "side",
+                "image": "busybox:1",
+                "memory": 64,
+                "essential": False,
+                "environment": [{"name": "SIDE_TOKEN", "value": SIDE_TOKEN}],
+                "dockerLabels": {"AUTH_LABEL": LABEL_SECRET, "team": "payments"},
+                **LOGS,
+            }
+        ],
+    )
+
+
+def _no_td_secret(run, gh) -> None:
+    for said in _texts(run, gh):
+        for secret in TD_SECRETS:
+            assert secret not in said
+
+
+@pytest.mark.parametrize("json_output", [False, True], ids=["text", "json"])
+def test_a_service_event_and_a_stopped_tasks_reason_never_show_the_task_definitions_secrets(
+    sandbox, cluster, tmp_path, monkeypatch, json_output
+):
+    """ECS's service events and a task's stop reason are AWS's text, and may quote what the
+    task was started with: every container's secret values, a URL's password and a
+    secret-named label are masked there, in the lines, the JSON summary (`stopped_tasks`,
+    `diagnosis`) and the step outputs, as in a diff."""
+    _with_secrets(sandbox, cluster)
+    event, fail = sandbox.scheduler.event, sandbox.scheduler._fail_to_start
+    monkeypatch.setattr(sandbox.scheduler, "event", lambda svc, m: event(svc, m + QUOTED))
+    monkeypatch.setattr(
+        sandbox.scheduler,
+        "_fail_to_start",
+        lambda task, reason=None: fail(task, "CannotPullContainerError: x" + QUOTED),
+    )
+    sandbox.set_faults(fail_images=("*:nopull",))
+    gh = tmp_path / "gh"
+    gh.write_text("")
+    out = ("--output", "json") if json_output else ()
+    run = run_cli(
+        sandbox, "-c", cluster, "-n", "web", "-i", "nginx:nopull", "--max-failed-tasks", "1",
+        "-t", "20", *FAST, *out, GITHUB_OUTPUT=str(gh),
+    )  # fmt: skip
+    assert run.code == 1, run.stderr
+    human = run.stderr if json_output else run.stdout
+    assert "event: (service web) has started 1 tasks" in human
+    assert QUOTED_SHOWN in next(line for line in human.splitlines() if "event:" in line)
+    assert f"stopped: CannotPullContainerError: x{QUOTED_SHOWN}" in human
+    if json_output:
+        summary = json.loads(run.stdout)
+        stopped = summary["stopped_tasks"][0]["stopped_reason"]
+        assert stopped == f"CannotPullContainerError: x{QUOTED_SHOWN}"
+        assert summary["diagnosis"][0]["stopped_reason"] == stopped
+    assert f"x{QUOTED_SHOWN}" in gh.read_text()  # stopped_tasks=
+    _no_td_secret(run, gh)
+
+
+@pytest.mark.parametrize("how", ["run-task", "pre-deploy"])
+def test_a_one_off_task_that_cannot_start_never_shows_the_task_definitions_secrets(
+    sandbox, cluster, tmp_path, monkeypatch, how
+):
+    """A one-off task (or migration) that never started: its container's line (`no exit
+    code`, with ECS's reason), the stop line, the ERROR line and the JSON `reason` quote
+    AWS's message, masked; its one-run overrides (--run-task-env) are masked there too."""
+    _with_secrets(sandbox, cluster)
+    fail = sandbox.scheduler._fail_to_start
+    quoted = QUOTED + " once=snt1-override-0455"
+    monkeypatch.setattr(
+        sandbox.scheduler,
+        "_fail_to_start",
+        lambda task, reason=None: fail(task, "CannotPullContainerError: x" + quoted),
+    )
+    sandbox.set_faults(fail_images=("*:nopull",))
+    where = (
+        ("-d", f"{cluster}-web", "--run-task", "--wait-for-success")
+        if how == "run-task"
+        else ("-n", "web", "--pre-deploy", "web", "migrate")
+    )
+    gh = tmp_path / "gh"
+    gh.write_text("")
+    run = run_cli(
+        sandbox, "-c", cluster, *where, "-i", "nginx:nopull",
+        "--run-task-env", "web", "SESSION_ID=snt1-override-0455", *FAST, "--output", "json",
+        GITHUB_OUTPUT=str(gh),
+    )  # fmt: skip
+    assert run.code == 26, run.stderr
+    shown = f"CannotPullContainerError: x{QUOTED_SHOWN} once=****"
+    assert f"container web: no exit code ({shown})" in run.stderr
+    assert f"stopped: {shown}" in run.stderr
+    what = "task" if how == "run-task" else "migration"
+    assert f"ERROR: The {what} did not start: {shown}" in run.stderr
+    assert json.loads(run.stdout)["reason"] == f"The {what} did not start: {shown}"
+    _no_td_secret(run, gh)
+    for said in _texts(run, gh):
+        assert "snt1-override-0455" not in said
+
+
+@pytest.mark.parametrize("json_output", [False, True], ids=["text", "json"])
+def test_an_aws_error_that_quotes_a_secret_is_masked_in_a_release(
+    sandbox, cluster, tmp_path, json_output
+):
+    """A release: each service's task definition is known, and an AWS message that quotes
+    one of its secrets is masked in the table, the ERROR lines, JSON and the step outputs."""
+    for name in ("api", "worker"):
+        _with_secrets(sandbox, cluster, name)
+    sandbox.scheduler.inject_error("UpdateService", 1, "InvalidParameterException", "bad" + QUOTED)
+    gh = tmp_path / "gh"
+    gh.write_text("")
+    out = ("--output", "json") if json_output else ()
+    run = run_cli(
+        sandbox, "-c", cluster, "-n", "api,worker", "-i", "nginx:2", *FAST, *out,
+        GITHUB_OUTPUT=str(gh),
+    )  # fmt: skip
+    assert run.code == 18, run.stderr
+    said = f"InvalidParameterException: bad{QUOTED_SHOWN}"
+    if not json_output:
+        rows = [line for line in run.stdout.splitlines() if line.endswith(said)]
+        assert len(rows) == 1, run.stdout  # the table's row of the service that failed
+    else:
+        reasons = [s["reason"] for s in json.loads(run.stdout)["services"]]
+        assert any(r.endswith(said) for r in reasons), reasons
+    assert said in run.stderr  # its ERROR line
+    assert said in gh.read_text()
+    _no_td_secret(run, gh)
+
+
+def test_another_containers_secret_and_a_secret_label_are_masked_in_every_log_line(
+    sandbox, cluster, tmp_path
+):
+    """Masking is by the whole task definition, not by the container that logs: the
+    essential container printing the sidecar's token or a secret-named label's value shows
+    `****`, streamed and in the failure's diagnosis, past the cut too; a label that is not
+    secret is shown."""
+    _with_secrets(sandbox, cluster)
+    gh = tmp_path / "gh"
+    gh.write_text("")
+    sandbox.set_faults(
+        task_log=(f"side={SIDE_TOKEN} label={LABEL_SECRET} team=payments",),
+        exit_codes=(("web", 3),),
+        crash_log=(f"failed side={SIDE_TOKEN}", f"{'x' * 230} {LABEL_SECRET}"),
+    )
+    run = run_cli(
+        sandbox, "-c", cluster, "-d", f"{cluster}-web", "--run-task", "--wait-for-success",
+        *FAST, "--output", "json", GITHUB_OUTPUT=str(gh),
+    )  # fmt: skip
+    assert run.code == 67, run.stderr
+    assert "web | side=**** label=**** team=payments" in run.stderr
+    lines = json.loads(run.stdout)["diagnosis"][0]["containers"][0]["lines"]
+    assert "failed side=****" in lines
+    assert not any(LABEL_SECRET[:8] in line for line in lines)
+    _no_td_secret(run, gh)
+
+
+def test_the_environments_own_key_is_masked_when_k_and_s_are_given(sandbox, logged, tmp_path):
+    """-k/-s sign the calls, but the environment's AWS_SECRET_ACCESS_KEY and session token
+    are still the deployer's: a container that echoes them shows `****`."""
+    from tests.conftest import SENTINEL_SECRET, SENTINEL_TOKEN
+
+    gh = tmp_path / "gh"
+    gh.write_text("")
+    sandbox.set_faults(task_log=(f"env {SENTINEL_SECRET} {SENTINEL_TOKEN}",))
+    run = run_cli(
+        sandbox, "-c", logged, "-d", f"{logged}-web", "--run-task", "--wait-for-success",
+        "-k", "AKIASNT1OWNKEY000002", "-s", "snt1-own-option-secret-key-0043", *FAST,
+        "--output", "json", GITHUB_OUTPUT=str(gh),
+    )  # fmt: skip
+    assert run.code == 0, run.stderr
+    assert "web | env **** ****" in run.stderr
+    for said in _texts(run, gh):
+        assert SENTINEL_SECRET not in said
+        assert SENTINEL_TOKEN not in said
+
+
+def test_a_secret_that_is_also_a_word_of_the_summary_never_breaks_it(sandbox, cluster, tmp_path):
+    """A secret-looking variable may hold `true` or a word the JSON summary uses as a key:
+    it is masked in the strings, never in the document's own syntax (JSON and step outputs
+    still parse, every key is there)."""
+    seed(
+        sandbox,
+        cluster,
+        desired_count=1,
+        environment={"AUTH_ENABLED": "true", "SESSION_FIELD": "reason", "API_KEY": "exit_code"},
+    )
+    gh = tmp_path / "gh"
+    gh.write_text("")
+    run = run_cli(
+        sandbox, "-c", cluster, "-n", "web", "-i", "nginx:2", *FAST, "--output", "json",
+        GITHUB_OUTPUT=str(gh),
+    )  # fmt: skip
+    assert run.code == 0, run.stderr
+    summary = json.loads(run.stdout)
+    assert summary["exit_code"] == 0
+    assert summary["reason"]
+    assert summary["rollback"] is None
+    written = dict(line.split("=", 1) for line in gh.read_text().splitlines())
+    assert written["exit_code"] == "0"
+    assert json.loads(written["counts"])["desired"] == 1

@@ -28,6 +28,14 @@ if TYPE_CHECKING:
 
 #: See `credential_secrets`.
 MIN_CREDENTIAL_LENGTH = 8
+#: The environment's credentials (botocore's names, AWS_SECURITY_TOKEN its old spelling of the
+#: session token): masked whether or not the run signs with them (-k/-s or a profile win).
+CREDENTIAL_VARIABLES = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+)
 
 
 @dataclass(frozen=True)
@@ -182,15 +190,17 @@ def build_session(settings: AwsSettings) -> tuple[botocore.session.Session, tupl
 def credential_secrets(session: botocore.session.Session) -> tuple[str, ...]:
     """What of the deploying identity's credentials no output may show, wherever it comes
     from (a container's log line, an error message): the access key pair and session token
-    the session signs with (from -k/-s, the environment, the profile, a role), and the keys
-    written in its profile and the profiles it takes its credentials from (source_profile).
+    the session signs with (from -k/-s, the environment, the profile, a role), the
+    environment's own (CREDENTIAL_VARIABLES, even when -k/-s or a profile are used instead:
+    a container can still echo them), and the keys written in its profile and the profiles it
+    takes its credentials from (source_profile).
     Credentials that cannot be resolved yet give nothing: the first call fails on them.
     Values shorter than MIN_CREDENTIAL_LENGTH are left out: no AWS credential is that short
     (key ids have 16 characters or more, secret keys 40), and a local sandbox's dummy keys
     (`test`, `testing`) protect nothing, while masking them would garble every `latest`."""
     from botocore.exceptions import BotoCoreError
 
-    found: list[str | None] = []
+    found: list[str | None] = [os.environ.get(name) for name in CREDENTIAL_VARIABLES]
     try:
         credentials = session.get_credentials()
         if credentials is not None:
@@ -198,7 +208,7 @@ def credential_secrets(session: botocore.session.Session) -> tuple[str, ...]:
             found += [frozen.access_key, frozen.secret_key, frozen.token]
         profiles = session.full_config.get("profiles", {})
     except BotoCoreError:
-        return ()
+        return _long_enough(found)
     name: str | None = session.profile or "default"
     seen: set[str] = set()
     while name and name not in seen:
@@ -209,6 +219,10 @@ def credential_secrets(session: botocore.session.Session) -> tuple[str, ...]:
             for key in ("aws_access_key_id", "aws_secret_access_key", "aws_session_token")
         ]
         name = profile.get("source_profile")
+    return _long_enough(found)
+
+
+def _long_enough(found: Sequence[str | None]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(str(v) for v in found if v and len(v) >= MIN_CREDENTIAL_LENGTH))
 
 

@@ -455,6 +455,42 @@ def _mask_within(value: Any) -> None:
             _mask_within(inner)
 
 
+def secrets_within(value: Any) -> tuple[list[str], list[str]]:
+    """What `masked` hides, as values to mask anywhere else (a log line, a service event, an
+    AWS message): the values of secret-looking environment variables and Docker labels, and
+    the URL passwords of the others (`url_passwords`), wherever they are in `value` (a task
+    definition, every container of it, a registration request, RunTask's overrides). Pure."""
+    values: list[str] = []
+    passwords: list[str] = []
+
+    def take(name: Any, inner: Any) -> None:
+        if not isinstance(inner, str) or not inner:
+            return
+        if looks_secret(str(name)):
+            values.append(inner)
+        else:
+            passwords.extend(url_passwords(inner))
+
+    def walk(node: Any) -> None:
+        if isinstance(node, list):
+            for item in node:
+                walk(item)
+        elif isinstance(node, dict):
+            for key, inner in node.items():
+                if key == "environment" and isinstance(inner, list):
+                    for entry in inner:
+                        if isinstance(entry, dict):
+                            take(entry.get("name", ""), entry.get("value"))
+                elif key == "dockerLabels" and isinstance(inner, dict):
+                    for name, label in inner.items():
+                        take(name, label)
+                else:
+                    walk(inner)
+
+    walk(value)
+    return values, passwords
+
+
 def describe_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
     """What differs between two task definitions (registration requests), a line per field,
     per container; secret-looking environment values masked."""

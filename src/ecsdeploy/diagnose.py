@@ -175,16 +175,18 @@ def clean_line(text: str, width: int = LOG_LINE_WIDTH) -> str:
     """Untrusted text made inert for a terminal and a CI log: every character that controls
     the display or hides in it (ESCAPED_CATEGORIES) shown escaped as Python writes it
     (`\\x1b[31m` stays visible but does nothing, a bidi override `\\u202e` cannot reorder the
-    line, a zero-width space `\\u200b` shows where it is), a tab as a space; cut at `width`
-    with an ellipsis. Pure."""
+    line, a zero-width space `\\u200b` shows where it is), a tab as a space, half a surrogate
+    pair as U+FFFD (as a stream writes it); cut at `width` with an ellipsis. Pure."""
     out = []
     for ch in text:
         if " " <= ch <= "~":  # printable ASCII, most of any log
             out.append(ch)
         elif ch in _ESCAPES:
             out.append(_ESCAPES[ch])
-        elif unicodedata.category(ch) in ESCAPED_CATEGORIES:
+        elif (category := unicodedata.category(ch)) in ESCAPED_CATEGORIES:
             out.append(_escaped(ord(ch)))
+        elif category == "Cs":  # half a surrogate pair: no stream can encode it
+            out.append("\ufffd")
         else:
             out.append(ch)
     line = "".join(out)
@@ -231,8 +233,15 @@ def signature(task: Task) -> tuple[object, ...]:
     )
 
 
-def shown_lines(lines: Sequence[str], secrets: Sequence[str]) -> tuple[str, ...]:
-    return tuple(clean_line(mask_line(line, secrets)) for line in lines)
+def shown_lines(
+    lines: Sequence[str], secrets: Sequence[str], mask: Callable[[str], str] | None = None
+) -> tuple[str, ...]:
+    """Log lines as they may be shown: masked (by `secrets`, then by `mask`, the run's own
+    table of what no output shows), escaped and cut, in that order: a secret that runs past
+    the cut is masked whole, never shown in part."""
+    if mask is None:
+        return tuple(clean_line(mask_line(line, secrets)) for line in lines)
+    return tuple(clean_line(mask(mask_line(line, secrets))) for line in lines)
 
 
 # -- reading, on a budget --------------------------------------------------------------------
@@ -270,6 +279,8 @@ class Diagnoser:
     warn: Callable[[str], None] = lambda message: None
     #: Values masked in every line besides each container's own (the run's credentials).
     known_secrets: Sequence[str] = ()
+    #: Masks what else the run knows no output may show (output.redact), before the cut.
+    mask: Callable[[str], str] | None = None
     seen: dict[tuple[object, ...], str] = field(default_factory=dict)
     #: Tasks whose diagnosis showed log lines.
     logged: set[str] = field(default_factory=set)
@@ -385,7 +396,7 @@ class Diagnoser:
             return (), f"logs not read: {exc.message}"
         if not raw:
             return (), "the log stream is empty"
-        return shown_lines(raw, secret_values(spec, self.known_secrets)), None
+        return shown_lines(raw, secret_values(spec, self.known_secrets), self.mask), None
 
 
 def _with(base: TaskDiagnosis, **changes: Any) -> TaskDiagnosis:

@@ -25,6 +25,7 @@ from ecsdeploy.errors import (
     TaskNotStartedError,
 )
 from ecsdeploy.models import Service, ServiceDeployment, Task
+from ecsdeploy.output import hide_secrets_in
 from ecsdeploy.policy import Interrupted, RunPolicy
 
 if TYPE_CHECKING:
@@ -436,6 +437,7 @@ class EcsGateway(Gateway):
         if with_tags:
             params["include"] = ["TAGS"]
         response = self.call("DescribeTaskDefinition", **params)
+        hide_secrets_in(response["taskDefinition"])  # whichever line quotes them from now on
         return response["taskDefinition"], list(response.get("tags") or [])
 
     def registration_fields(self) -> list[str]:
@@ -452,6 +454,7 @@ class EcsGateway(Gateway):
         check_request(operation, params, error, self.client.meta.service_model)
 
     def register_task_definition(self, request: Mapping[str, Any]) -> dict[str, Any]:
+        hide_secrets_in(request)  # before AWS's answer (or its error message) can quote one
         taskdef: dict[str, Any] = self.call("RegisterTaskDefinition", **request)["taskDefinition"]
         return taskdef
 
@@ -563,6 +566,7 @@ class EcsGateway(Gateway):
         self.call("StopTask", cluster=cluster, task=task, reason=reason[:255])
 
     def run_task(self, **params: Any) -> list[Task]:
+        hide_secrets_in(params)  # the one-run overrides (--run-task-env) are the task's too
         response = self.call("RunTask", **params)
         failures = response.get("failures") or []
         if failures and not response.get("tasks"):

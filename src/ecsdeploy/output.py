@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import IO, TYPE_CHECKING, Any
 
-from ecsdeploy.changes import MASK, mask_url_passwords_in_text, shown_argument
+from ecsdeploy.changes import MASK, mask_url_passwords_in_text, secrets_within, shown_argument
 from ecsdeploy.levels import Level
 from ecsdeploy.limits import MIN_MASKED_LENGTH
 from ecsdeploy.models import (
@@ -58,35 +58,57 @@ def outcome_words(result: DeployResult) -> str:
     return words
 
 
-#: `NAME=VALUE` words of the command line and its ECS_DEPLOY_ variables, with what is shown
-#: instead (`NAME=***`), in every spelling output can take (as is, JSON-escaped): no line,
-#: JSON summary or step output quotes one, whichever message (ours or click's) held it.
-_HIDDEN: dict[str, str] = {}
+#: What no output shows, and what is shown instead: the `NAME=VALUE` words of the command line
+#: and its ECS_DEPLOY_ variables (`NAME=***`), the run's credentials, the secret values of every
+#: task definition the run has seen (MASK), each in every spelling output can take (as is,
+#: JSON-escaped), longest first. No line, JSON summary or step output quotes one, whichever
+#: message (ours, click's, AWS's, a container's) held it. Replaced whole, never changed in
+#: place: a release's services register theirs from their own threads while others print.
+class _Hidden:
+    words: dict[str, str] = {}  # noqa: RUF012 (replaced whole, never changed in place)
+    lock = threading.Lock()
+
+
+_HIDDEN = _Hidden()
 
 #: An ERROR line is never cut short (it is the run's last word), only escaped.
 MAX_ERROR_WIDTH = 1 << 20
 
 
+def _add_hidden(pairs: Iterable[tuple[str, str]], *, clear: bool = False) -> None:
+    with _HIDDEN.lock:
+        table = {} if clear else dict(_HIDDEN.words)
+        for spelling, mask in pairs:
+            table.setdefault(spelling, mask)
+        # longest first: a value inside another is masked after it, never splitting it
+        _HIDDEN.words = dict(sorted(table.items(), key=lambda item: -len(item[0])))
+
+
 def hide(words: Iterable[str]) -> None:
-    """Mask these `NAME=VALUE` words in everything written from now on (cli.main calls it
-    once the arguments are known; they are the process's own)."""
-    _HIDDEN.clear()
-    for word in sorted(words, key=len, reverse=True):
+    """Mask these `NAME=VALUE` words in everything written from now on, and nothing else
+    hidden before (cli.main calls it once the arguments are known; they are the process's
+    own)."""
+    pairs = []
+    for word in words:
         shown = shown_argument(word)
         for spelling, mask in ((word, shown), (json.dumps(word)[1:-1], json.dumps(shown)[1:-1])):
             if spelling != mask:
-                _HIDDEN.setdefault(spelling, mask)
+                pairs.append((spelling, mask))
+    _add_hidden(pairs, clear=True)
 
 
 def hide_values(values: Iterable[str]) -> None:
     """Also mask these values (as MASK) in everything written from now on: secrets the run
     holds that no argument shows as `NAME=VALUE` (the credentials it signs with; cli.run
-    calls it once they are known). Added to `hide`'s table, which the next `hide` clears."""
-    for value in sorted(values, key=len, reverse=True):
-        if len(value) < MIN_MASKED_LENGTH:
-            continue
-        for spelling in (value, json.dumps(value)[1:-1]):
-            _HIDDEN.setdefault(spelling, MASK)
+    calls it once they are known). Added to `hide`'s table, which the next `hide` clears.
+    Values shorter than MIN_MASKED_LENGTH are left out (masking `on` would garble every
+    line and protect nothing)."""
+    _add_hidden(
+        (spelling, MASK)
+        for value in values
+        if len(value) >= MIN_MASKED_LENGTH
+        for spelling in (value, json.dumps(value)[1:-1])
+    )
 
 
 def hide_url_passwords(passwords: Iterable[str]) -> None:
@@ -94,17 +116,35 @@ def hide_url_passwords(passwords: Iterable[str]) -> None:
     written from now on: the URL's `:PASSWORD@` whatever its length, the value itself when it
     is long enough to mask anywhere (`hide_values`)."""
     passwords = list(passwords)
-    for password in passwords:
-        for spelling in (f":{password}@", json.dumps(f":{password}@")[1:-1]):
-            _HIDDEN.setdefault(spelling, f":{MASK}@")
+    _add_hidden(
+        (spelling, f":{MASK}@")
+        for password in passwords
+        for spelling in (f":{password}@", json.dumps(f":{password}@")[1:-1])
+    )
     hide_values(passwords)
+
+
+def hide_secrets_in(definition: Any) -> None:
+    """Mask, in everything written from now on, what a diff or a dry run's request masks of
+    `definition` (a task definition, a registration request, RunTask's parameters with their
+    overrides): the values of its secret-looking environment variables and Docker labels, in
+    every container, and its URLs' passwords (`changes.secrets_within`). Called as soon as a
+    task definition is known (ecs.py reads and writes every one), so a service event, a
+    stopped task's reason, an AWS message or another container's log line that quotes one
+    shows MASK."""
+    values, passwords = secrets_within(definition)
+    if values:
+        hide_values(values)
+    if passwords:
+        hide_url_passwords(passwords)
 
 
 def shown(text: str) -> str:
     """One line as it may be printed: masked first (a secret is found as it was written),
     then every control, bidi or invisible character in it escaped (`diagnose.clean_line`),
     never cut. Every line the Reporter writes goes through it, so an AWS message, a service
-    event or a debug line cannot move the cursor, recolour or reorder the terminal."""
+    event or a debug line cannot move the cursor, recolour or reorder the terminal; the JSON
+    summary and the step outputs carry AWS's text (a reason, a warning, a diagnosis) as it."""
     from ecsdeploy.diagnose import clean_line  # loaded by every story that prints by then
 
     return clean_line(redact(text), width=MAX_ERROR_WIDTH)
@@ -113,12 +153,37 @@ def shown(text: str) -> str:
 def redact(text: str) -> str:
     """`text` with every hidden word masked, and any URL's password. Pure but for the
     table `hide` fills."""
-    for word, mask in _HIDDEN.items():
+    for word, mask in _HIDDEN.words.items():
         if word in text:
             text = text.replace(word, mask)
     if "://" in text:
         text = mask_url_passwords_in_text(text)
     return text
+
+
+def redacted(data: Any) -> Any:
+    """A copy of a summary (`summary_dict`, `release_dict`) with every string in it
+    `redact`ed, keys left as they are: what --output json and the step outputs serialize,
+    so that masking a value (which may be as short as `true`) cannot break the document."""
+    if isinstance(data, str):
+        return redact(data)
+    if isinstance(data, Mapping):
+        return {key: redacted(value) for key, value in data.items()}
+    if isinstance(data, list | tuple):
+        return [redacted(value) for value in data]
+    return data
+
+
+def _escaped_all(data: Any) -> Any:
+    """A copy of AWS's text in a summary (a reason, a warning, a diagnosis, a stopped task)
+    with every string as a line shows it (`shown`): text, JSON and step outputs agree."""
+    if isinstance(data, str):
+        return shown(data)
+    if isinstance(data, Mapping):
+        return {key: _escaped_all(value) for key, value in data.items()}
+    if isinstance(data, list | tuple):
+        return [_escaped_all(value) for value in data]
+    return data
 
 
 class _Stream:
@@ -129,10 +194,13 @@ class _Stream:
         self.stream = stream
         self.broken = stream is None
 
-    def write(self, text: str) -> bool:
+    def write(self, text: str, *, masked: bool = False) -> bool:
+        """Write `text`, `redact`ed unless the caller `masked` each part of it already (a
+        JSON document, whose every string was: masking the document's text could break it)."""
         if self.broken or self.stream is None:
             return False
-        text = redact(text)
+        if not masked:
+            text = redact(text)
         try:
             try:
                 self.stream.write(text)
@@ -329,13 +397,13 @@ class Reporter:
         one ERROR line on stderr for a failure, and the GitHub step outputs."""
         data = summary_dict(result)
         # a run that never began (bad input) still lists what was said before it
-        data["warnings"] = [
-            *result.warnings,
-            *(w for w in self.warnings if w not in result.warnings),
-        ]
+        data["warnings"] = _escaped_all(
+            [*result.warnings, *(w for w in self.warnings if w not in result.warnings)]
+        )
+        data = redacted(data)
         if self.json_output:
             self._clear_status()
-            self._out.write(json.dumps(data, sort_keys=True) + "\n")
+            self._out.write(json.dumps(data, sort_keys=True) + "\n", masked=True)
         if result.code != 0 and result.outcome is Outcome.ERROR:  # bad input or an AWS error
             self.error(result.reason)
         elif result.code != 0:
@@ -361,10 +429,12 @@ class Reporter:
         data = release_dict(release)
         # the release's own (said before or between its services' runs), then each service's
         said = {w for r in release.results for w in r.warnings}
-        data["warnings"] = [*(w for w in self.warnings if w not in said), *data["warnings"]]
+        own = _escaped_all([w for w in self.warnings if w not in said])
+        data["warnings"] = [*own, *data["warnings"]]
+        data = redacted(data)
         if self.json_output:
             self._clear_status()
-            self._out.write(json.dumps(data, sort_keys=True) + "\n")
+            self._out.write(json.dumps(data, sort_keys=True) + "\n", masked=True)
         if self.level >= Level.NORMAL:
             self.block(["", *release_table(release)])
         for r in release.results:
@@ -504,13 +574,13 @@ def release_dict(release: ReleaseResult) -> dict[str, Any]:
     return {
         "cluster": release.cluster,
         "outcome": release.outcome.value,
-        "reason": release.reason,
+        "reason": shown(release.reason),
         "exit_code": int(release.code),
         "duration_seconds": round(release.duration, 3),
         "describe_services_calls": release.describe_calls,
         "read_rounds": release.read_rounds,
-        "warnings": list(
-            dict.fromkeys(f"{r.service}: {w}" for r in release.results for w in r.warnings)
+        "warnings": _escaped_all(
+            list(dict.fromkeys(f"{r.service}: {w}" for r in release.results for w in r.warnings))
         ),
         "services": [summary_dict(r) for r in release.results],
     }
@@ -571,13 +641,13 @@ def _summary_dict(result: DeployResult) -> dict[str, Any]:
         "new_task_definition": result.new_task_definition,
         "deployment_id": result.deployment_id,
         "outcome": result.outcome.value,
-        "reason": result.reason,
+        "reason": shown(result.reason),
         "exit_code": int(result.code),
         "duration_seconds": round(result.duration, 3),
         "counts": result.counts,
         "rollback": result.rollback.as_dict() if result.rollback else None,
         "deregistered": result.deregistered,
-        "warnings": result.warnings,
+        "warnings": _escaped_all(result.warnings),
         "strategy": result.strategy,
         "service_deployment_arn": result.service_deployment_arn,
         "service_deployment_status": result.service_deployment_status,
@@ -587,23 +657,25 @@ def _summary_dict(result: DeployResult) -> dict[str, Any]:
         "resume_command": result.resume_command,
         "diff": result.diff,
         "requests": result.requests,
-        "diagnosis": [d.as_dict() for d in result.diagnosis],
+        "diagnosis": _escaped_all([d.as_dict() for d in result.diagnosis]),
         "preflight": result.preflight,
         "task_exit_code": result.task_exit_code,
         "scheduled_tasks": [t.as_dict() for t in result.scheduled_tasks],
         "stopped_tasks_total": len(result.stopped_tasks),
-        "stopped_tasks": [
-            {
-                "task_arn": t.arn,
-                "stopped_reason": t.stopped_reason,
-                "stop_code": t.stop_code,
-                "containers": [
-                    {"name": c.name, "exit_code": c.exit_code, "reason": c.reason}
-                    for c in t.containers
-                ],
-            }
-            for t in result.stopped_tasks[:MAX_STOPPED_TASKS_IN_SUMMARY]
-        ],
+        "stopped_tasks": _escaped_all(
+            [
+                {
+                    "task_arn": t.arn,
+                    "stopped_reason": t.stopped_reason,
+                    "stop_code": t.stop_code,
+                    "containers": [
+                        {"name": c.name, "exit_code": c.exit_code, "reason": c.reason}
+                        for c in t.containers
+                    ],
+                }
+                for t in result.stopped_tasks[:MAX_STOPPED_TASKS_IN_SUMMARY]
+            ]
+        ),
     }
 
 
@@ -613,7 +685,7 @@ def write_github_output(data: Mapping[str, Any]) -> None:
     if not path:
         return
     with open(path, "a", encoding="utf-8", errors="replace") as fh:
-        for key, value in data.items():
+        for key, value in redacted(data).items():
             text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
             # one line per output: a newline would start a new key (or a heredoc)
-            fh.write(redact(f"{key}={' '.join(text.splitlines())}\n"))
+            fh.write(f"{key}={' '.join(text.splitlines())}\n")

@@ -24,7 +24,7 @@ from ecsdeploy.errors import (
 from ecsdeploy.models import Service, revision_number
 from ecsdeploy.models import family_of as _family
 from ecsdeploy.models import short_name as _short
-from ecsdeploy.output import Reporter
+from ecsdeploy.output import Reporter, hide_secrets_in
 from ecsdeploy.policy import Interrupted
 from ecsdeploy.result import DeployResult, Outcome
 
@@ -130,6 +130,7 @@ class Planner:
         )
         invalid = TaskDefinitionFileError if cfg.taskdef_file is not None else InvalidRequestError
         self.ecs.check_request("RegisterTaskDefinition", request, invalid)
+        hide_secrets_in(request)  # a value the options or the file added, masked from now on
         old_request = taskdef.registration_request(current or base, fields)
         self.show_changes(_short(current_arn), old_request, request)
         return Plan(request, new.get("containerDefinitions", []), old_request)
@@ -165,6 +166,7 @@ class Planner:
             ran = ran or (update or {}).get("taskDefinition") or current_arn
             requests.append(("RunTask", {**run_task, "taskDefinition": ran}))
         for operation, request in requests:
+            hide_secrets_in(request)  # a one-run override's value: masked wherever it is quoted
             shown = masked(request)  # a one-run override's value, as any other value
             r.requests[operation] = shown
             self.reporter.info(f"{operation} request that would be sent:")

@@ -20,6 +20,7 @@ from ecsdeploy.errors import (
     TaskNotStartedError,
     UsageError,
 )
+from ecsdeploy.output import redact
 from ecsdeploy.plan import PLACEHOLDER_ARN, Planner, new_revision_asked
 from ecsdeploy.policy import Aborted, Interrupted
 from ecsdeploy.prune import prune
@@ -266,6 +267,7 @@ def _follow(
             reporter.task_log,
             reporter.warn,
             story.readers.credential_secrets,
+            redact,
         )
     try:
         waited = wait_for_tasks(
@@ -304,12 +306,21 @@ def _follow(
     r.stopped_tasks = waited.tasks
     for task in waited.tasks:
         for container in task.containers:
+            ended = (
+                "no exit code"  # it never ran, or ECS lost it
+                if container.exit_code is None
+                else f"exit code {container.exit_code}"
+            )
             reporter.info(
-                f"Task {task.id} container {container.name}: exit code {container.exit_code}"
+                f"Task {task.id} container {container.name}: {ended}"
                 + (f" ({container.reason})" if container.reason else "")
             )
             if container.name in essential and container.exit_code != 0:
-                failures.append(f"{container.name} exited {container.exit_code}")
+                failures.append(
+                    f"{container.name} exited {container.exit_code}"
+                    if container.exit_code is not None
+                    else f"{container.name} stopped with no exit code"
+                )
                 if exit_code is None and container.exit_code is not None:
                     exit_code = container.exit_code
         if task.stopped_reason and failures:

@@ -118,7 +118,11 @@ def _access_used(made: Clients, readers: AwsReaders, policy: RunPolicy) -> str:
     """-v: the region, endpoint and account the run actually uses (the options may name none
     of them: they come from the environment and the profile)."""
     try:
-        who = readers.sts(policy.budget(3.0)).caller()
+        sts = readers.sts(policy.budget(3.0))
+        # the run's first call (the readers assume one was answered): an endpoint that
+        # cannot be reached gives up after FIRST_CONNECT_ATTEMPTS, not the whole budget
+        sts.connected = False
+        who = sts.caller()
     except EcsDeployError as exc:
         who = f"account not known ({exc.message})"
     return f"using region {made.region}, endpoint {made.get('ecs').meta.endpoint_url}, {who}"

@@ -32,7 +32,7 @@ from ecsdeploy.models import (
     rollout_counts,
     short_name,
 )
-from ecsdeploy.output import Reporter, describe_counts
+from ecsdeploy.output import Reporter, describe_counts, redact
 from ecsdeploy.plan import new_revision_asked
 from ecsdeploy.policy import Aborted, Interrupted
 from ecsdeploy.result import DeployResult, Outcome
@@ -252,6 +252,7 @@ class Story:
                 cfg.log_lines,
                 warn=self.reporter.warn,
                 known_secrets=self.readers.credential_secrets,
+                mask=redact,
             )
 
     def preflight_early(self, cfg: DeployConfig) -> None:

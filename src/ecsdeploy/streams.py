@@ -43,6 +43,8 @@ class LogStreamer:
     warn: Callable[[str], None] = lambda message: None
     #: Values masked in every line besides each container's own (the run's credentials).
     known_secrets: Sequence[str] = ()
+    #: Masks what else the run knows no output may show (output.redact), before the cut.
+    mask: Callable[[str], str] | None = None
     tokens: dict[tuple[str, str], str | None] = field(default_factory=dict)
     lines: dict[str, int] = field(default_factory=dict)  # shown, per container
     _quiet: set[tuple[str, str]] = field(default_factory=set)  # streams that failed: said once
@@ -87,7 +89,7 @@ class LogStreamer:
                 self._quiet.add(key)
                 self.warn(f"Logs of {name} not followed: {exc.message}")
                 return shown
-            for line in shown_lines(messages, secrets):
+            for line in shown_lines(messages, secrets, self.mask):
                 self.show(name, line)
             shown += len(messages)
             self.lines[name] = self.lines.get(name, 0) + len(messages)

@@ -75,6 +75,6 @@ class ServiceRef:
     backend: Any
     service: Any
     last_good_task_definition: str | None = None
-    #: The scheduler's `generation` when this service was last seen steady (None: not
-    #: steady): a steady service is not stepped again until something may have changed.
-    quiet_at: int | None = None
+    #: The scheduler's `_stamp` of its cluster when this service was last seen steady (None:
+    #: not steady): a steady service is not stepped again until something may have changed.
+    quiet_at: tuple[int, int] | None = None

@@ -127,17 +127,19 @@ class Scheduler:
     rolling_back: set[str] = field(default_factory=set)  # native records rolling back
     #: Calls held by a "hold" injection, by operation, until `release`.
     holds: dict[str, threading.Event] = field(default_factory=dict)
-    generation: int = 0  # bumped by every write and fault change (see `step`)
+    generation: int = 0  # bumped by every fault change and unscoped write (see `changed`)
+    #: Writes to each cluster (by name) that named it (see `changed`).
+    cluster_changes: dict[str, int] = field(default_factory=dict)
     #: Seconds in a sandbox minute: bake times are given in minutes.
     minute: float = 60.0
     #: What else moves a step with the tasks (CodeDeploy's deployments: codedeploy.py).
     steppers: list[Callable[[], None]] = field(default_factory=list)
     #: Groups of tasks (by `live`'s key) whose every task was `_settled` after the step of
-    #: this generation: a step skips them until a write or a fault bumps the generation, or a
-    #: task of theirs is created or stopped (which forgets the entry). A session leaves
-    #: thousands of running tasks behind; stepping each 50 times a second cost a worker over
-    #: a fifth of its CPU.
-    settled_groups: dict[tuple[str, str], int] = field(default_factory=dict)
+    #: this `_stamp` of their cluster: a step skips them until a write or a fault changes the
+    #: stamp, or a task of theirs is created or stopped (which forgets the entry). A session
+    #: leaves thousands of running tasks behind; stepping each 50 times a second cost a
+    #: worker over a fifth of its CPU.
+    settled_groups: dict[tuple[str, str], tuple[int, int]] = field(default_factory=dict)
     #: Log lines not yet readable (the `late_log` fault): (time.monotonic() due, task, lines).
     late_lines: list[tuple[float, Task, tuple[str, ...]]] = field(default_factory=list)
 
@@ -182,13 +184,18 @@ class Scheduler:
         until = None if seconds is None else time.monotonic() + seconds
         if kind == "hold":
             details.setdefault("delay", HOLD_LIMIT)
-        with self.lock:
-            self.changed()
+        with self.lock:  # no `changed()`: a step reads no injection, the requests do
             if kind == "hold":
                 self.holds[operation] = threading.Event()
             self.injected[operation] = Injection(
                 kind, count=count, skip=skip, until=until, **details
             )
+
+    def lift(self, operation: str) -> None:
+        """End the fault injected on `operation` now: a fault that lasts until an event the
+        test waited for (a phase of the command's), not for a number of seconds."""
+        with self.lock:  # no `changed()`, as for `inject`
+            self.injected.pop(operation, None)
 
     def hold(self, operation: str) -> threading.Event:
         """What a held call of `operation` waits on (set: let it through)."""
@@ -237,21 +244,22 @@ class Scheduler:
             self.steps += 1
             if self.late_lines:
                 self._write_late_lines()
-            generation = self.generation
             for key, group in list(self.live.items()):
-                if self.settled_groups.get(key) == generation:
+                stamp = self._stamp(key[0])
+                if self.settled_groups.get(key) == stamp:
                     continue
                 settled = True
                 for task in list(group.values()):
                     self._advance_task(task)
                     settled = settled and _settled(task)
                 if settled:
-                    self.settled_groups[key] = generation
+                    self.settled_groups[key] = stamp
             for ref in self.services.values():
-                if ref.quiet_at is not None and ref.quiet_at == self.generation:
+                stamp = self._stamp(ref.service.cluster_arn)
+                if ref.quiet_at == stamp:
                     continue
                 self._advance_service(ref)
-                ref.quiet_at = self.generation if self._steady(ref) else None
+                ref.quiet_at = stamp if self._steady(ref) else None
             for stepper in self.steppers:
                 stepper()
 
@@ -262,10 +270,20 @@ class Scheduler:
         for _, task, lines in due:
             telemetry.log(task, lambda c: lines)  # noqa: B023 (called at once)
 
-    def changed(self) -> None:
-        """Something may have changed a steady service (an API write, a fault): step them
-        all again."""
-        self.generation += 1
+    def changed(self, cluster: str | None = None) -> None:
+        """Something may have changed a steady service: an API write that named `cluster`
+        (a cluster's name), which moves nothing in another cluster, so that only that
+        cluster's services and tasks are stepped again; or (None) a fault or another write,
+        after which all of them are. A session leaves hundreds of clusters behind (one with
+        5,000 tasks), and each of its thousands of writes stepped all of them again."""
+        if cluster is None:
+            self.generation += 1
+        else:
+            self.cluster_changes[cluster] = self.cluster_changes.get(cluster, 0) + 1
+
+    def _stamp(self, cluster_arn: str) -> tuple[int, int]:
+        """What `changed` has said of this cluster: equal stamps, nothing new."""
+        return (self.generation, self.cluster_changes.get(cluster_arn.rsplit("/", 1)[-1], 0))
 
     def _steady(self, ref: ServiceRef) -> bool:
         svc = ref.service

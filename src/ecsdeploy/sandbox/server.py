@@ -44,6 +44,13 @@ MUTATING = frozenset(
 )
 #: ecs-deploy's user agent (aws.client_config): the calls the tool made, told from a test's own.
 TOOL_AGENT = "ecs-deploy-cli"
+#: ECS writes that change nothing a scheduler step skips (a steady service, a task running
+#: for two steps): neither reads a task definition again.
+TASK_DEFINITION_WRITES = frozenset({"RegisterTaskDefinition", "DeregisterTaskDefinition"})
+#: ECS writes that name their cluster in a `cluster` field (ECS's `default` when absent).
+CLUSTER_WRITES = frozenset(
+    {"CreateService", "UpdateService", "DeleteService", "RunTask", "StopTask"}
+)
 DUMMY_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
@@ -83,6 +90,7 @@ class Middleware:
         self, environ: dict[str, Any], start_response: StartResponse, operation: str
     ) -> Iterable[bytes]:
         region, service = _scope(environ)
+        cluster = _cluster_written(environ) if service == "ecs" and operation in MUTATING else None
         with self.scheduler.lock:
             self.scheduler.requests.append(operation)
             if TOOL_AGENT in environ.get("HTTP_USER_AGENT", ""):
@@ -117,8 +125,10 @@ class Middleware:
             body_bytes = b"".join(self.app(environ, recording_start_response))
             if operation in MUTATING and status and status[0].startswith("2"):
                 self.scheduler.applied.append(operation)
-            if operation in MUTATING or operation.startswith(("POST", "PUT", "DELETE")):
-                self.scheduler.changed()
+            if operation in TASK_DEFINITION_WRITES and service == "ecs":
+                pass  # nothing a step skips reads a task definition
+            elif operation in MUTATING or operation.startswith(("POST", "PUT", "DELETE")):
+                self.scheduler.changed(cluster)
         if fault is not None and fault.kind == "drop":  # carried out; the answer is lost
             return _drop_connection(environ, None)
         return [body_bytes]
@@ -285,7 +295,8 @@ class Sandbox:
 
     def reset_faults(self) -> None:
         with self.scheduler.lock:
-            self.scheduler.changed()
+            if self.scheduler.faults != Faults() or self.scheduler.service_faults:
+                self.scheduler.changed()  # the only faults a step reads
             self.scheduler.faults = Faults()
             self.scheduler.service_faults.clear()
             self.scheduler.injected.clear()
@@ -509,6 +520,21 @@ def _unknown_region(region: str, start_response: StartResponse) -> Iterable[byte
         [("Content-Type", "application/x-amz-json-1.1"), ("Content-Length", str(len(body)))],
     )
     return [body]
+
+
+def _cluster_written(environ: dict[str, Any]) -> str | None:
+    """The name of the cluster an ECS write of `CLUSTER_WRITES` names (by name or ARN); None
+    for any other write (`Scheduler.changed`: every cluster may have changed)."""
+    if str(environ.get("HTTP_X_AMZ_TARGET", "")).rsplit(".", 1)[-1] not in CLUSTER_WRITES:
+        return None
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    body = environ["wsgi.input"].read(length)
+    environ["wsgi.input"] = io.BytesIO(body)  # put it back for moto
+    try:
+        cluster = json.loads(body or b"{}").get("cluster") or "default"
+    except (ValueError, AttributeError):
+        return None
+    return cluster.rsplit("/", 1)[-1] if isinstance(cluster, str) else None
 
 
 def _operation(environ: dict[str, Any]) -> str:
