@@ -462,6 +462,36 @@ def test_two_signals_while_a_one_off_task_runs_stop_it_or_name_it(sandbox, clust
     assert "StopTask" in run.calls
 
 
+def test_two_signals_while_a_releases_migration_runs_stop_it_and_name_it(sandbox, cluster):
+    """A release's migration (run once, before any service moves), SIGTERM then SIGINT while
+    it is followed: the release aborts, the migration is stopped, and each service's reason
+    names it; no service moved."""
+    api_and_worker(sandbox, cluster)
+    sandbox.set_faults(task_log=tuple(f"long step {i}" for i in range(400)))
+    sandbox.scheduler.inject("DescribeTasks", "hold", count=None)
+    started = start_cli(
+        sandbox, "-c", cluster, "-n", "api,worker", "-i", "nginx:2", "--pre-deploy", "web",
+        "migrate", *FAST, "-t", "60", "--output", "json",
+    )  # fmt: skip
+    try:
+        started.wait_for_call(sandbox, "DescribeTasks")
+        started.signal(signal.SIGTERM)
+        started.wait_delivered(signal.SIGTERM)
+        started.signal(signal.SIGINT)
+        run = started.finish(sandbox)
+    finally:
+        sandbox.scheduler.release("DescribeTasks")
+    (task,) = _one_offs(sandbox, cluster)
+    assert run.code == 143, run.stderr
+    assert task["desiredStatus"] == "STOPPED"
+    summary = json.loads(run.stdout)
+    assert summary["outcome"] == "aborted", summary["reason"]
+    for each in summary["services"]:
+        assert each["reason"].endswith(f"the migration {task['taskArn']} was stopped")
+        assert "nothing was changed" not in each["reason"]
+    assert "UpdateService" not in run.calls
+
+
 @pytest.mark.parametrize("what", ["task", "migration"])
 def test_two_signals_while_run_task_is_in_flight_say_how_to_find_the_task(sandbox, cluster, what):
     """RunTask held (ECS starts the task; its answer never reaches the run), two signals:
