@@ -255,7 +255,7 @@ def test_a_one_off_task_that_times_out_is_stopped(sandbox, cluster, stop_denied)
     reason = summary["reason"]
     assert reason.startswith("timed out waiting for the task to stop (1s)")
     task_id = arn.rsplit("/", 1)[1]
-    command = f"aws ecs stop-task --cluster {cluster} --task {task_id}"
+    command = f"aws ecs stop-task --cluster {cluster} --task {task_id} --region us-east-1"
     if stop_denied:
         assert task["desiredStatus"] == "RUNNING"
         assert "it could not be stopped and may still be running" in reason
@@ -269,6 +269,59 @@ def test_a_one_off_task_that_times_out_is_stopped(sandbox, cluster, stop_denied)
         assert "StopTask" in run.applied
         (line,) = [x for x in run.stderr.splitlines() if "Stopped the task" in x]
         assert line.endswith(f"Stopped the task {arn}: the run timed out")
+
+
+def test_a_signal_while_stop_task_is_retried_says_it_was_tried(sandbox, cluster):
+    """At --timeout, StopTask throttled again and again, then SIGINT between two attempts:
+    the retries stop, and the warning says StopTask was tried (and why it failed), not that
+    the run was interrupted before it."""
+    service(sandbox, cluster)
+    sandbox.set_faults(task_log=tuple(f"long step {i}" for i in range(400)))
+    sandbox.scheduler.inject(
+        "StopTask", "error", code="ThrottlingException", message="Rate exceeded", count=None
+    )
+    started = start_cli(
+        sandbox, "-c", cluster, "-d", f"{cluster}-web", "--run-task", "--wait-for-success",
+        *FAST, "-t", "1", "--output", "json",
+    )  # fmt: skip
+    started.wait_for_call(sandbox, "StopTask", nth=2)  # throttled twice: backing off
+    started.signal(signal.SIGINT)
+    run = started.finish(sandbox)
+    sandbox.reset_faults()
+    assert run.code == 1, run.stderr  # the verdict (timed out) was reached before the signal
+    (line,) = [x for x in run.stderr.splitlines() if "Could not stop the task" in x]
+    assert "(interrupted while retrying StopTask (last error: " in line
+    assert "Rate exceeded" in line
+    assert "interrupted before StopTask" not in said(run)
+    assert json.loads(run.stdout)["outcome"] == "timed_out"
+
+
+def test_the_stop_task_command_acts_where_the_run_did(sandbox, cluster, tmp_path):
+    """-p/--profile: the command that stops a task by hand names the run's region and that
+    profile, or it would look for the task elsewhere (or as someone else)."""
+    service(sandbox, cluster)
+    sandbox.set_faults(task_log=tuple(f"long step {i}" for i in range(400)))
+    sandbox.scheduler.inject(
+        "StopTask", "error", code="AccessDeniedException", message="no", count=None
+    )
+    config = tmp_path / "config"
+    config.write_text("[profile deployer]\nregion = us-east-1\n")
+    creds = tmp_path / "credentials"
+    creds.write_text("[deployer]\naws_access_key_id = a\naws_secret_access_key = b\n")
+    run = run_cli(
+        sandbox, "-p", "deployer", "-c", cluster, "-d", f"{cluster}-web", "--run-task",
+        "--wait-for-success", *FAST, "-t", "1", "--output", "json",
+        AWS_CONFIG_FILE=str(config), AWS_SHARED_CREDENTIALS_FILE=str(creds),
+    )  # fmt: skip
+    sandbox.reset_faults()
+    assert run.code == 1, run.stderr
+    arn = said(run).split("Started task(s): ", 1)[1].split()[0]
+    command = (
+        f"aws ecs stop-task --cluster {cluster} --task {arn.rsplit('/', 1)[1]} "
+        "--region us-east-1 --profile deployer"
+    )
+    assert json.loads(run.stdout)["reason"].endswith(command)
+    assert run.stderr.count(command) == 2  # the warning, and the summary
 
 
 def test_overrides_name_containers_that_exist(sandbox, cluster):
@@ -339,6 +392,159 @@ def test_a_signal_during_the_migration_stops_it_and_changes_no_service(sandbox, 
     assert run.applied == ["RegisterTaskDefinition", "RunTask", "StopTask"]
     assert "Stopped the migration" in said(run)
     assert revision(sandbox, cluster) == f"{cluster}-web:1"
+
+
+#: The two ways to start a one-off task: a task of its own, and a deploy's migration.
+ONE_OFF = {
+    "task": ("--run-task", "--wait-for-success"),
+    "migration": ("-n", "web", "-i", "nginx:2", "--pre-deploy", "web", "migrate"),
+}
+
+
+def _one_off(cluster: str, what: str) -> tuple[str, ...]:
+    first = ("-d", f"{cluster}-web") if what == "task" else ()
+    return ("-c", cluster, *first, *ONE_OFF[what], *FAST, "-t", "60", "--output", "json")
+
+
+def _one_offs(sandbox, cluster) -> list[dict[str, Any]]:
+    ecs = sandbox.client()
+    arns = ecs.list_tasks(cluster=cluster, desiredStatus="RUNNING")["taskArns"]
+    arns += ecs.list_tasks(cluster=cluster, desiredStatus="STOPPED")["taskArns"]
+    tasks = ecs.describe_tasks(cluster=cluster, tasks=arns)["tasks"] if arns else []
+    return [t for t in tasks if not t.get("group", "").startswith("service:")]
+
+
+@pytest.mark.parametrize("what", ["task", "migration"])
+@pytest.mark.parametrize("stop", ["answered", "held"])
+def test_two_signals_while_a_one_off_task_runs_stop_it_or_name_it(sandbox, cluster, what, stop):
+    """SIGTERM then SIGINT while the task is followed (its DescribeTasks held, so the first
+    is still pending when the second comes): the run aborts at once, but the StopTask a
+    cancel owes is still sent, bounded to 2 s. The summary names the task: stopped, or (its
+    StopTask held past the bound) still running, with the command that stops it."""
+    service(sandbox, cluster)
+    sandbox.set_faults(task_log=tuple(f"long step {i}" for i in range(400)))
+    sandbox.scheduler.inject("DescribeTasks", "hold", count=None)
+    if stop == "held":
+        sandbox.scheduler.inject("StopTask", "hold", count=None)
+    started = start_cli(sandbox, *_one_off(cluster, what))
+    try:
+        started.wait_for_call(sandbox, "DescribeTasks")
+        started.signal(signal.SIGTERM)
+        started.wait_delivered(signal.SIGTERM)  # two signals, not one merged by the kernel
+        started.signal(signal.SIGINT)
+        run = started.finish(sandbox)
+    finally:
+        sandbox.scheduler.release("DescribeTasks")
+    (task,) = _one_offs(sandbox, cluster)  # read before a held StopTask goes through
+    sandbox.scheduler.release("StopTask")
+    assert run.code == 143, run.stderr
+    assert "Traceback" not in run.stderr
+    summary = json.loads(run.stdout)
+    assert summary["outcome"] == "aborted"
+    reason = summary["reason"]
+    assert "nothing was changed" not in reason
+    arn = task["taskArn"]
+    command = (
+        f"aws ecs stop-task --cluster {cluster} --task {arn.rsplit('/', 1)[1]} --region us-east-1"
+    )
+    if what == "migration":
+        assert ", but the service was not updated; the migration " in reason
+        assert revision(sandbox, cluster) == f"{cluster}-web:1"
+    if stop == "answered":
+        assert reason.endswith(f"the {what} {arn} was stopped")
+        assert task["desiredStatus"] == "STOPPED"
+        assert f"Stopped the {what} {arn}: the run was aborted" in run.stderr
+    else:
+        assert reason.endswith(f"the {what} {arn} may still be running: {command}")
+        (line,) = [x for x in run.stderr.splitlines() if f"Could not stop the {what}" in x]
+        assert "(no answer within 2s)" in line
+        assert line.endswith(f"to stop it: {command}")
+    assert "StopTask" in run.calls
+
+
+def test_two_signals_while_a_releases_migration_runs_stop_it_and_name_it(sandbox, cluster):
+    """A release's migration (run once, before any service moves), SIGTERM then SIGINT while
+    it is followed: the release aborts, the migration is stopped, and each service's reason
+    names it; no service moved."""
+    api_and_worker(sandbox, cluster)
+    sandbox.set_faults(task_log=tuple(f"long step {i}" for i in range(400)))
+    sandbox.scheduler.inject("DescribeTasks", "hold", count=None)
+    started = start_cli(
+        sandbox, "-c", cluster, "-n", "api,worker", "-i", "nginx:2", "--pre-deploy", "web",
+        "migrate", *FAST, "-t", "60", "--output", "json",
+    )  # fmt: skip
+    try:
+        started.wait_for_call(sandbox, "DescribeTasks")
+        started.signal(signal.SIGTERM)
+        started.wait_delivered(signal.SIGTERM)
+        started.signal(signal.SIGINT)
+        run = started.finish(sandbox)
+    finally:
+        sandbox.scheduler.release("DescribeTasks")
+    (task,) = _one_offs(sandbox, cluster)
+    assert run.code == 143, run.stderr
+    assert task["desiredStatus"] == "STOPPED"
+    summary = json.loads(run.stdout)
+    assert summary["outcome"] == "aborted", summary["reason"]
+    for each in summary["services"]:
+        assert each["reason"].endswith(f"the migration {task['taskArn']} was stopped")
+        assert "nothing was changed" not in each["reason"]
+    assert "UpdateService" not in run.calls
+
+
+@pytest.mark.parametrize("what", ["task", "migration"])
+def test_two_signals_while_run_task_is_in_flight_say_how_to_find_the_task(sandbox, cluster, what):
+    """RunTask held (ECS starts the task; its answer never reaches the run), two signals:
+    the abort cannot name the task, so it says one may have started and how to find it by
+    the startedBy the run gave it."""
+    service(sandbox, cluster)
+    sandbox.set_faults(task_log=tuple(f"long step {i}" for i in range(400)))
+    sandbox.scheduler.inject("RunTask", "hold", count=None)
+    started = start_cli(sandbox, *_one_off(cluster, what))
+    try:
+        started.wait_for_call(sandbox, "RunTask")
+        started.signal(signal.SIGINT)
+        started.wait_delivered(signal.SIGINT)
+        started.signal(signal.SIGTERM)
+        run = started.finish(sandbox)
+    finally:
+        sandbox.scheduler.release("RunTask")
+    assert run.code == 130, run.stderr
+    summary = json.loads(run.stdout)
+    assert summary["outcome"] == "aborted"
+    reason = summary["reason"]
+    assert "nothing was changed" not in reason
+    assert f"RunTask was in flight, so the {what} may have started" in reason
+    started_by = reason.split("--started-by ", 1)[1].split()[0]
+    assert f"aws ecs list-tasks --cluster {cluster} --started-by {started_by} --region" in reason
+    assert f"aws ecs stop-task --cluster {cluster} --task TASK_ID --region us-east-1" in reason
+    found = sandbox.client().list_tasks(cluster=cluster, startedBy=started_by)["taskArns"]
+    assert len(found) == 1  # the command finds the task the held RunTask started
+
+
+def test_a_signal_while_run_task_is_in_flight_stops_the_task(sandbox, cluster):
+    """--run-task without --wait-for-success, SIGINT while RunTask is in flight: the task it
+    started is stopped (the call a cancel owes), and the run is interrupted, not a success."""
+    service(sandbox, cluster)
+    sandbox.set_faults(task_log=tuple(f"long step {i}" for i in range(400)))
+    sandbox.scheduler.inject("RunTask", "hold")
+    started = start_cli(
+        sandbox, "-c", cluster, "-d", f"{cluster}-web", "--run-task", *FAST, "--output", "json"
+    )
+    try:
+        started.wait_for_call(sandbox, "RunTask")
+        started.signal(signal.SIGINT)
+        started.wait_delivered(signal.SIGINT)
+    finally:
+        sandbox.scheduler.release("RunTask")
+    run = started.finish(sandbox)
+    assert run.code == 130, run.stderr
+    summary = json.loads(run.stdout)
+    assert summary["outcome"] == "interrupted"
+    assert summary["reason"] == "interrupted while starting the task: it was stopped"
+    assert run.applied == ["RunTask", "StopTask"]
+    (task,) = _one_offs(sandbox, cluster)
+    assert task["desiredStatus"] == "STOPPED"
 
 
 def test_a_release_migrates_once_with_one_revision_for_a_shared_family(sandbox, cluster, logs):
@@ -565,9 +771,10 @@ def test_a_second_signal_while_a_scheduled_task_moves_keeps_the_success(sandbox,
         "not moved",
         "a second signal cut its move short: it may have moved",
     )
-    assert rule["command"].startswith("aws events put-targets")
+    assert rule["command"].startswith(f"aws events put-targets --rule {cluster}-nightly --region")
+    assert rule["command"].count(" --region us-east-1") == 2  # each call, where the run was
     assert schedule["status"] == "not moved"
-    assert schedule["command"].startswith("aws scheduler update-schedule")
+    assert schedule["command"].startswith("aws scheduler update-schedule --region us-east-1 ")
     assert any(w.startswith("Not pruned") for w in summary["warnings"]), summary["warnings"]
     assert "UpdateSchedule" not in run.calls
     assert "DeregisterTaskDefinition" not in run.calls
@@ -895,6 +1102,42 @@ def test_a_second_signal_after_every_services_verdict_leaves_the_release_succeed
     warnings = [w for s in summary["services"] for w in s["warnings"]]
     assert sum("second signal" in w for w in warnings) == 2, warnings
     assert run.calls.count(operation) == 2  # nothing after the held calls
+
+
+def test_a_second_signal_while_a_release_prunes_names_the_revision_being_deregistered(
+    sandbox, cluster
+):
+    """Both services COMPLETED; two SIGTERMs while each one's DeregisterTaskDefinition is
+    held: the release still succeeded, and each service's warning names the revision whose
+    deregistration was cut short (it may be INACTIVE), as a single deploy's does."""
+    api_and_worker(sandbox, cluster)
+    ecs = sandbox.client()
+    for name in ("api", "worker"):
+        family = f"{cluster}-{name}"
+        td = ecs.describe_task_definition(taskDefinition=f"{family}:1")["taskDefinition"]
+        for _ in range(2):  # :2 and :3, older than the one the release registers
+            ecs.register_task_definition(
+                family=family, containerDefinitions=td["containerDefinitions"]
+            )
+    sandbox.scheduler.inject("DeregisterTaskDefinition", "hold", count=2)
+    started = start_cli(
+        sandbox, "-c", cluster, "-n", "api,worker", "-i", "nginx:2", "--max-definitions", "1",
+        "--scheduled-tasks", "none", *FAST, "--output", "json",
+    )  # fmt: skip
+    try:
+        started.wait_for_call(sandbox, "DeregisterTaskDefinition", nth=2)
+        started.signal(signal.SIGTERM)
+        started.wait_delivered(signal.SIGTERM)  # two signals, not one merged by the kernel
+        started.signal(signal.SIGTERM)
+        run = started.finish(sandbox)
+    finally:
+        sandbox.scheduler.release("DeregisterTaskDefinition")
+    assert run.code == 0, run.stderr
+    summary = json.loads(run.stdout)
+    assert summary["outcome"] == "succeeded", summary["reason"]
+    for name in ("api", "worker"):
+        (warning,) = [w for w in summary["warnings"] if w.startswith(f"{name}: A second signal")]
+        assert f"; {cluster}-{name}:2 was being deregistered and may be INACTIVE" in warning
 
 
 def test_scheduled_tasks_keywords_in_any_case_and_an_empty_variable_is_the_default(

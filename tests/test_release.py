@@ -132,6 +132,29 @@ def test_atomic_rolls_back_every_service_of_the_release(sandbox, cluster):
     assert run.applied.count("UpdateService") == 5  # 3 deploys + 2 rollbacks, nothing twice
 
 
+def test_a_release_lists_every_warning_at_its_top_and_in_the_step_outputs(
+    sandbox, cluster, tmp_path
+):
+    """Each service's warnings, prefixed with its service, and the release's own (--atomic's
+    rollback), in the top-level `warnings` and the `warnings=` step output, as a single
+    deploy's are."""
+    names = services(sandbox, cluster, 2)
+    sandbox.set_faults(names[1], fail_images=("*:broken",))
+    gh = tmp_path / "gh"
+    run = run_cli(
+        sandbox, "-c", cluster, "-n", ",".join(names), *FAST, "-i", "nginx:broken", "--atomic",
+        "-t", "30", "--output", "json", GITHUB_OUTPUT=str(gh),
+    )  # fmt: skip
+    assert run.code == 1, run.stderr
+    summary = json.loads(run.stdout)
+    each = [f"{s['service']}: {w}" for s in summary["services"] for w in s["warnings"]]
+    assert each  # (the failed service's stopped tasks, at least)
+    own = "--atomic: a service failed; rolling back 1 service(s) of the release"
+    assert summary["warnings"] == [own, *each]
+    outputs = dict(line.split("=", 1) for line in gh.read_text().splitlines())
+    assert json.loads(outputs["warnings"]) == summary["warnings"]
+
+
 def test_enable_rollback_rolls_back_only_the_failed(sandbox, cluster):
     names = services(sandbox, cluster, 2, breaker=False)
     sandbox.set_faults(names[0], fail_images=("nginx:2",))

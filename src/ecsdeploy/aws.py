@@ -303,10 +303,17 @@ class Clients:
     region; threads of a release share them): the ECS client, and the read-only ones a
     failure's diagnosis and the preflight use, in the region a resource names."""
 
-    def __init__(self, session: botocore.session.Session, secrets: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        session: botocore.session.Session,
+        secrets: tuple[str, ...] = (),
+        profile: str | None = None,
+    ) -> None:
         import threading
 
         self.session = session
+        #: -p/--profile, as given: what an `aws` command printed for the user passes too.
+        self.profile = profile
         #: The credentials' secret parts (`credential_secrets`): never to be shown.
         self.secrets = secrets
         self.region = str(session.get_config_variable("region"))
@@ -344,7 +351,7 @@ def clients(settings: AwsSettings) -> Clients:
     from botocore.exceptions import InvalidRegionError
 
     check_endpoint_environment()
-    made = Clients(*build_session(settings))
+    made = Clients(*build_session(settings), profile=settings.profile)
     try:
         made.get("ecs")
     except InvalidRegionError as exc:

@@ -70,14 +70,14 @@ def find_group(cd: CodeDeployGateway, cfg: DeployConfig) -> Group:
     return Group(str(info["applicationName"]), str(info.get("deploymentGroupName")), info)
 
 
-def check_idle(cd: CodeDeployGateway, group: Group) -> None:
+def check_idle(cd: CodeDeployGateway, group: Group, cli: str = "") -> None:
     """Refuse when the group already runs a deployment (CodeDeploy allows one at a time)."""
     active = cd.active_deployments(group.application, group.name)
     if active:
         raise DeploymentInProgressError(
             f"CodeDeploy deployment {active[0]} is still active in deployment group "
             f"{group.name} (application {group.application}): wait for it to end, or stop "
-            f"it (aws deploy stop-deployment --deployment-id {active[0]}); nothing was "
+            f"it (aws deploy stop-deployment --deployment-id {active[0]}{cli}); nothing was "
             "registered"
         )
 
@@ -121,7 +121,7 @@ def deploy(story: Story, cfg: DeployConfig, r: DeployResult, service: Service) -
         f"CODE_DEPLOY service: CodeDeploy application {group.application}, deployment group "
         f"{group.name} ({group.config})"
     )
-    check_idle(cd, group)
+    check_idle(cd, group, story.aws_cli_args())
 
     planner = Planner(story.ecs, reporter)
     target = planner.target(cfg, service, r)

@@ -315,6 +315,7 @@ class Gateway:
             sleep=self.policy.sleep,
             reraise=True,
         )
+        failed: list[Exception] = []  # each attempt's error, in order
         try:
             for attempt in retrying:
                 with attempt:
@@ -327,12 +328,21 @@ class Gateway:
                     try:
                         result: dict[str, Any] = method(**params)
                     except Exception as exc:
+                        failed.append(exc)
                         self.connected = self.connected or not is_connection_error(exc)
                         self._trace(operation, started, _error_code(exc) or type(exc).__name__)
                         raise
                     self.connected = True
                     self._trace(operation, started, None)
                     return result
+        except Interrupted:
+            if not failed:
+                raise
+            # the signal came between attempts: the call was tried, and is not tried again
+            error = translate(failed[-1], operation, iam_prefix(self.client))
+            raise Interrupted(
+                f"interrupted while retrying {operation} (last error: {error.message})"
+            ) from failed[-1]
         except Exception as exc:
             error = translate(exc, operation, iam_prefix(self.client))
             if retry_on(exc) and self.policy.interrupted():  # the signal ended the retries

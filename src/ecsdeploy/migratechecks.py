@@ -50,6 +50,8 @@ class Found:
     active_deployments: Sequence[tuple[str, str]] = ()  # (deployment id, status)
     hooks: Sequence[tuple[str, str]] = ()  # (CodeDeploy lifecycle event, Lambda function)
     overrides: StrategyOverrides = field(default_factory=StrategyOverrides)
+    #: The options an `aws` command printed for the user takes (` --region R`, ...).
+    cli: str = ""
 
 
 @dataclass(frozen=True)
@@ -128,7 +130,7 @@ def check_service(service: Mapping[str, Any], found: Found, problems: list[str])
         problems.append(
             f"CodeDeploy deployment {deployment_id} is {status} on deployment group "
             f"{found.group.get('deploymentGroupName')}: let it end (or stop it: aws deploy "
-            f"stop-deployment --deployment-id {deployment_id}), then migrate"
+            f"stop-deployment --deployment-id {deployment_id}{found.cli}), then migrate"
         )
     sets = service.get("taskSets") or []
     busy = [d for d in service.get("deployments") or [] if d.get("rolloutState") == "IN_PROGRESS"]
@@ -137,7 +139,8 @@ def check_service(service: Mapping[str, Any], found: Found, problems: list[str])
         extra = [str(ts.get("id")) for ts in sets if ts.get("status") != "PRIMARY"]
         cluster = found.cluster
         deletes = "; ".join(
-            f"aws ecs delete-task-set --cluster {cluster} --service {name} --task-set {ts} --force"
+            f"aws ecs delete-task-set --cluster {cluster} --service {name} --task-set {ts} "
+            f"--force{found.cli}"
             for ts in extra
         )
         problems.append(

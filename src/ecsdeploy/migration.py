@@ -123,7 +123,8 @@ def migrate_to_native(story: Story, cfg: DeployConfig, r: DeployResult) -> None:
     before = story.state_on_signal
     story.state_on_signal = (
         "the UpdateService was being sent and its answer did not arrive: whether service "
-        f"{cfg.service} now uses ECS's controller is unknown (aws ecs describe-services shows "
+        f"{cfg.service} now uses ECS's controller is unknown (aws ecs describe-services "
+        f"--cluster {cfg.cluster} --services {cfg.service}{story.aws_cli_args()} shows "
         "its deploymentController); run the same command again: it says which"
     )
     try:
@@ -164,7 +165,7 @@ def migrate_to_native(story: Story, cfg: DeployConfig, r: DeployResult) -> None:
     reporter.info("To go back to CodeDeploy, with no deployment in progress:")
     reporter.block(
         [
-            "aws ecs update-service --cli-input-json '"
+            f"aws ecs update-service{story.aws_cli_args()} --cli-input-json '"
             + json.dumps(the_plan.back, sort_keys=True)
             + "'"
         ]
@@ -229,6 +230,7 @@ def _read(story: Story, cfg: DeployConfig, raw: dict[str, Any]) -> tuple[Found, 
         active_deployments=active,
         hooks=hooks,
         overrides=cfg.strategy,
+        cli=story.aws_cli_args(),
     )
     return found, config_name
 

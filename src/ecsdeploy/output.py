@@ -426,7 +426,12 @@ class Reporter:
     def release_summary(self, release: ReleaseResult) -> None:
         """The end of a release: the table, an ERROR line for each service that did not
         deploy and one for the release, the JSON object, the GitHub step outputs."""
-        data = redacted(release_dict(release))
+        data = release_dict(release)
+        # the release's own (said before or between its services' runs), then each service's
+        said = {w for r in release.results for w in r.warnings}
+        own = _escaped_all([w for w in self.warnings if w not in said])
+        data["warnings"] = [*own, *data["warnings"]]
+        data = redacted(data)
         if self.json_output:
             self._clear_status()
             self._out.write(json.dumps(data, sort_keys=True) + "\n", masked=True)
@@ -564,7 +569,8 @@ class ServiceReporter(Reporter):
 
 
 def release_dict(release: ReleaseResult) -> dict[str, Any]:
-    """A release's summary: the overall verdict, and each service's own summary."""
+    """A release's summary: the overall verdict, every service's warnings (each prefixed
+    with its service), and each service's own summary."""
     return {
         "cluster": release.cluster,
         "outcome": release.outcome.value,
@@ -573,6 +579,9 @@ def release_dict(release: ReleaseResult) -> dict[str, Any]:
         "duration_seconds": round(release.duration, 3),
         "describe_services_calls": release.describe_calls,
         "read_rounds": release.read_rounds,
+        "warnings": _escaped_all(
+            list(dict.fromkeys(f"{r.service}: {w}" for r in release.results for w in r.warnings))
+        ),
         "services": [summary_dict(r) for r in release.results],
     }
 

@@ -88,8 +88,10 @@ def prune(
             )
         for arn in chosen:
             deregistering = arn
+            # what a release's abort, which cannot wait for this call, says of it
+            story.in_flight = f"{short_name(arn)} was being deregistered and may be INACTIVE"
             ecs.deregister_task_definition(arn)
-            deregistering = None
+            deregistering = story.in_flight = None
             r.deregistered.append(arn)
             reporter.info(f"Deregistered {short_name(arn)} (--max-definitions {keep})")
     except Interrupted:  # housekeeping after the verdict: a signal stops it, the verdict stands

@@ -5,6 +5,8 @@ watcher's task wait (same pace, clock and deadline as a deploy) and judge its ex
 
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -205,12 +207,51 @@ def run_one_off(
     TaskNotStartedError, never a wait until --timeout. On a signal the task is stopped.
     `containers`: the revision's container definitions (which are essential; where they
     log)."""
-    reporter, policy = story.reporter, story.policy
-    tasks = story.ecs.run_task(**params)
+    reporter = story.reporter
+    cluster = params.get("cluster") or "default"
+    # startedBy: what finds the task if a second signal cuts RunTask's answer short
+    params = {"startedBy": f"ecs-deploy-{os.urandom(6).hex()}", **params}
+    try:
+        tasks = story.ecs.run_task(**params)
+    except Aborted:  # its answer is lost: a task may have started all the same
+        cli = story.aws_cli_args()
+        story.tasks_on_signal = (
+            f"RunTask was in flight, so the {what} may have started: find it with aws ecs "
+            f"list-tasks --cluster {cluster} --started-by {params['startedBy']}{cli}, and stop "
+            f"it with aws ecs stop-task --cluster {cluster} --task TASK_ID{cli}"
+        )
+        raise
     arns = [t.arn for t in tasks]
     reporter.info(f"Started {'task(s)' if what == 'task' else 'the ' + what}: {', '.join(arns)}")
     r.reason = f"{what} started"
+    try:
+        return _follow(story, cfg, params, containers, r, arns=arns, wait=wait, what=what)
+    except Aborted:  # a second signal: the run ends at once, but the stop is still owed
+        ended = {t.arn for t in r.stopped_tasks}  # seen STOPPED (the abort came after)
+        if left := [a for a in arns if a not in ended]:
+            story.tasks_on_signal = _stop_on_abort(story, cluster, left, what)
+        raise
+
+
+def _follow(
+    story: Story,
+    cfg: DeployConfig,
+    params: dict[str, Any],
+    containers: Sequence[Mapping[str, Any]],
+    r: DeployResult,
+    *,
+    arns: list[str],
+    wait: bool,
+    what: str,
+) -> OneOff | None:
+    """`run_one_off` once the tasks `arns` started: wait for them (with `wait`), or stop
+    them if a signal came while RunTask was in flight."""
+    reporter, policy = story.reporter, story.policy
     if not wait:
+        if policy.interrupted():  # the signal came while RunTask was in flight
+            said = _stop_after_signal(story, params.get("cluster") or "default", arns, what)
+            r.code, r.outcome = policy.exit_code, Outcome.INTERRUPTED
+            r.reason = f"interrupted while starting the {what}: {said}"
         return None
     story.phase = Phase.WAITING_FOR_TASK
     assert policy.deadline is not None
@@ -323,13 +364,14 @@ def _stopped(story: Story, cluster: str, arns: list[str], what: str, why: str) -
     left = _stop(story, cluster, arns, what, why)
     if not left:
         return "it was stopped"
-    commands = "; ".join(stop_command(cluster, arn) for arn in left)
+    cli = story.aws_cli_args()
+    commands = "; ".join(stop_command(cluster, arn, cli) for arn in left)
     return f"it could not be stopped and may still be running: {commands}"
 
 
-def stop_command(cluster: str, arn: str) -> str:
-    """The AWS CLI command that stops the task `arn` by hand."""
-    return f"aws ecs stop-task --cluster {cluster} --task {arn.rsplit('/', 1)[-1]}"
+def stop_command(cluster: str, arn: str, cli: str = "") -> str:
+    """The AWS CLI command that stops the task `arn` by hand (`cli`: Story.aws_cli_args)."""
+    return f"aws ecs stop-task --cluster {cluster} --task {arn.rsplit('/', 1)[-1]}{cli}"
 
 
 def _stop(story: Story, cluster: str, arns: list[str], what: str, why: str) -> list[str]:
@@ -341,12 +383,64 @@ def _stop(story: Story, cluster: str, arns: list[str], what: str, why: str) -> l
         try:
             story.ecs.stop_task(cluster, arn, f"ecs-deploy {why} while the {what} ran")
         except (EcsDeployError, Aborted) as exc:
-            said = exc.message if isinstance(exc, EcsDeployError) else "a second signal"
+            said = (
+                exc.message
+                if isinstance(exc, EcsDeployError)
+                else "a second signal cut the StopTask in flight short"
+            )
             story.reporter.warn(
                 f"Could not stop the {what} {arn} ({said}): it may still be running; to stop "
-                f"it: {stop_command(cluster, arn)}"
+                f"it: {stop_command(cluster, arn, story.aws_cli_args())}"
             )
             left.append(arn)
             continue
         story.reporter.warn(f"Stopped the {what} {arn}: the run {why}")
     return left
+
+
+#: Seconds the StopTask of a one-off task still running when a second signal aborted the run
+#: is given, in all: the abort means "stop now", and a call that hangs is left behind.
+ABORT_STOP_BUDGET = 2.0
+
+
+def _stop_on_abort(story: Story, cluster: str, arns: list[str], what: str) -> str:
+    """A second signal while the one-off tasks `arns` run: the run stops at once, but the
+    StopTask a cancel owes is still sent, outside the aborted policy and bounded to
+    ABORT_STOP_BUDGET seconds; what the abort's summary says of them (each also a warning):
+    stopped, or how to stop it."""
+    from ecsdeploy.ecs import EcsGateway
+    from ecsdeploy.policy import RunPolicy
+
+    policy = RunPolicy(deadline=story.clock() + ABORT_STOP_BUDGET, clock=story.clock)
+    gateway = EcsGateway(story.ecs.client, policy=policy)
+    gateway.on_call = story.ecs.on_call
+    answers: dict[str, str | None] = {}  # each task's: None when stopped, else why not
+
+    def stop() -> None:
+        for arn in arns:
+            try:
+                gateway.stop_task(cluster, arn, f"ecs-deploy was aborted while the {what} ran")
+                answers[arn] = None
+            except Exception as exc:  # whatever it was, the warning says how to stop it
+                answers[arn] = (
+                    exc.message if isinstance(exc, EcsDeployError) else type(exc).__name__
+                )
+
+    worker = threading.Thread(target=stop, name="stop-on-abort", daemon=True)
+    worker.start()
+    worker.join(ABORT_STOP_BUDGET)
+    cli = story.aws_cli_args()
+    said = []
+    for arn in arns:
+        if arn in answers and answers[arn] is None:
+            story.reporter.warn(f"Stopped the {what} {arn}: the run was aborted")
+            said.append(f"the {what} {arn} was stopped")
+            continue
+        why = answers.get(arn) or f"no answer within {ABORT_STOP_BUDGET:g}s"
+        command = stop_command(cluster, arn, cli)
+        story.reporter.warn(
+            f"Could not stop the {what} {arn} after the abort ({why}): it may still be "
+            f"running; to stop it: {command}"
+        )
+        said.append(f"the {what} {arn} may still be running: {command}")
+    return "; ".join(said)

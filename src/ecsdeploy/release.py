@@ -281,6 +281,8 @@ class Release:
         story.run(r, cfg.timeout, lambda: ok.append(prepare_release(story, cfg, plans, r)))
         if r.code == ExitCode.OK and ok == [True]:
             return True
+        if r.outcome is Outcome.ABORTED:  # (the story ended it and said where it stood)
+            self.aborted = True
         r.reason = f"before any service moved: {r.reason}"
         by_name = {p.service.name: p for p in plans}
         for i, name in enumerate(names):

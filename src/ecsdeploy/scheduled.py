@@ -227,7 +227,7 @@ def _not_moved(
 ) -> ScheduledTask:
     """Say that `task` still runs `old`, why, and the command that would move it to `new`;
     `cut`: a second signal cut its write short, and whether it took effect is not known."""
-    command = schedules.move_command(task, new)
+    command = schedules.move_command(task, new, story.aws_cli_args())
     if cut:
         why = "a second signal cut its move short: it may have moved"
     elif error is None:

@@ -161,10 +161,11 @@ def schedule_update(
     return request
 
 
-def move_command(task: ScheduledTask, arn: str) -> str:
+def move_command(task: ScheduledTask, arn: str, cli: str = "") -> str:
     """The AWS CLI command (with jq) that points the rule's target, or the schedule, at `arn`
     and keeps every other field, as ecs-deploy's own write would. It reads the target as it
-    is when run, so no value of it (an override may hold a secret) is printed here. Pure."""
+    is when run, so no value of it (an override may hold a secret) is printed here. `cli`:
+    the options each `aws` call takes (` --region R`, ...). Pure."""
     q = shlex.quote
     if task.kind == "rule":
         edit = (
@@ -172,8 +173,8 @@ def move_command(task: ScheduledTask, arn: str) -> str:
             f'.EcsParameters.TaskDefinitionArn = "{arn}"]'
         )
         return (
-            f'aws events put-targets --rule {q(task.name)} --targets "$(aws events '
-            f'list-targets-by-rule --rule {q(task.name)} | jq -c {q(edit)})"'
+            f'aws events put-targets --rule {q(task.name)}{cli} --targets "$(aws events '
+            f'list-targets-by-rule --rule {q(task.name)}{cli} | jq -c {q(edit)})"'
         )
     group, name = task.name.split("/", 1)
     edit = (
@@ -181,8 +182,8 @@ def move_command(task: ScheduledTask, arn: str) -> str:
         f'.Target.EcsParameters.TaskDefinitionArn = "{arn}"'
     )
     return (
-        'aws scheduler update-schedule --cli-input-json "$(aws scheduler get-schedule '
-        f'--group-name {q(group)} --name {q(name)} | jq -c {q(edit)})"'
+        f'aws scheduler update-schedule{cli} --cli-input-json "$(aws scheduler get-schedule '
+        f'--group-name {q(group)} --name {q(name)}{cli} | jq -c {q(edit)})"'
     )
 
 

@@ -206,7 +206,13 @@ class Story:
         #: Where a signal would leave the service, when the story knows better than the
         #: phase (a migration's UpdateService: sent, applied or unknown).
         self.state_on_signal: str | None = None
+        #: What a signal leaves of a one-off task (or migration) that was started: stopped,
+        #: or how to stop (or find) it. Said after the rest of the state.
+        self.tasks_on_signal: str | None = None
         self.result: DeployResult | None = None  # the run's, once one has begun
+        #: The write after the verdict in flight (a revision being deregistered), as a second
+        #: signal that cuts it short would name it; None: none.
+        self.in_flight: str | None = None
         self._early_checks: preflight.Early = {}  # image checks begun with the first reads
 
     # -- the frame ---------------------------------------------------------------------------
@@ -318,16 +324,34 @@ class Story:
             )
         else:
             state = "nothing was changed"
+        if self.tasks_on_signal:  # a task was started: something was changed
+            state = (
+                self.tasks_on_signal
+                if state == "nothing was changed"
+                else f"{state}; {self.tasks_on_signal}"
+            )
         result.reason = f"{how} while {self.phase.value}: {state}"
+
+    def aws_cli_args(self) -> str:
+        """The options an `aws` command printed for the user needs to act where this run did:
+        ` --region R`, and ` --profile P` when a profile was used."""
+        from shlex import quote
+
+        from ecsdeploy.ecs import region_of
+
+        args = f" --region {quote(region_of(self.ecs))}"
+        profile = self.readers.clients.profile if self.readers is not None else None
+        return args + (f" --profile {quote(profile)}" if profile else "")
 
     def kept_verdict(self, result: DeployResult, signal: str) -> bool:
         """A signal that ends the run after its verdict leaves the verdict as it is (a warning
         says what it cut short); False when no verdict was reached yet."""
         if not self.settled:
             return False
+        cut = f"; {self.in_flight}" if self.in_flight else ""
         self.reporter.warn(
             f"{signal} after the verdict ({result.outcome.value}) stopped the run while "
-            f"{self.phase.value}; the verdict stands"
+            f"{self.phase.value}{cut}; the verdict stands"
         )
         return True
 
