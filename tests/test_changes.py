@@ -192,6 +192,11 @@ def test_ec2_task_definitions_are_not_held_to_fargate_pairs():
         ("mongodb+srv://u:pw@cluster0.example.net", f"mongodb+srv://u:{MASK}@cluster0.example.net"),
         ("https://example.com/path", "https://example.com/path"),  # no credentials
         ("user@example.com", "user@example.com"),
+        # a scheme longer than 32 characters: the password is still masked
+        ("x" * 70 + "://u:pw@h", "x" * 70 + f"://u:{MASK}@h"),
+        # long runs of a scheme's characters, no password: found as fast as any value
+        ("a-" * 50_000 + "://x", "a-" * 50_000 + "://x"),
+        ("a://b:" * 10_000, "a://b:" * 10_000),
     ],
 )
 def test_url_passwords_are_masked_whatever_the_name(value: str, shown: str):

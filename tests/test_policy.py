@@ -187,6 +187,59 @@ def test_a_sigint_cpython_swallowed_in_its_own_start_up_still_stops_the_run(tmp_
     assert "Traceback" not in proc.stderr
 
 
+def test_a_signal_inside_the_handler_is_counted_after_the_one_it_interrupted():
+    """Python runs a handler between any two bytecodes, the handler's own too: a SIGTERM
+    that comes while the SIGINT's handler runs calls it again inside. It counts second, as
+    it came (130, the first signal's code), and, as a second signal, aborts."""
+    import os
+
+    read, write = os.pipe()
+    os.set_blocking(read, False)
+    policy = RunPolicy()
+    policy.wakeup = read
+    pending = policy._pending
+    nested: list[int] = []
+
+    def interrupted_here() -> bool:  # where the SIGTERM lands: inside the SIGINT's record
+        if not nested:
+            nested.append(signal.SIGTERM)
+            os.write(write, bytes([signal.SIGTERM]))
+            policy.on_signal(signal.SIGTERM)
+        return pending()
+
+    policy._pending = interrupted_here  # type: ignore[method-assign]
+    os.write(write, bytes([signal.SIGINT]))
+    with pytest.raises(Aborted):
+        policy.on_signal(signal.SIGINT)
+    assert policy.signals == [signal.SIGINT, signal.SIGTERM]
+    assert policy.exit_code == 130
+    os.close(read)
+    os.close(write)
+
+
+def test_a_signal_inside_the_early_handler_is_counted_after_the_one_it_interrupted(tmp_path):
+    """The same in the entry module's own handler (before the policy exists): a SIGTERM
+    inside the SIGINT's handler counts second, and the run aborts with 130."""
+    proc, _ = _entry(
+        tmp_path,
+        "import os, ecsdeploy.__main__ as m\n"
+        "class Early(list):\n"
+        "    nested = False\n"
+        "    def extend(self, items):\n"
+        "        if not Early.nested:\n"
+        "            Early.nested = True\n"
+        "            os.write(m._wake_write, bytes([15]))\n"
+        "            m._record(15, None)\n"
+        "        super().extend(items)\n"
+        "m._EARLY = Early()\n"
+        "os.write(m._wake_write, bytes([2]))\n"
+        "m._record(2, None)\n",
+    )
+    assert proc.returncode == 130, proc.stderr
+    assert '"outcome": "aborted"' in proc.stdout
+    assert "Traceback" not in proc.stderr
+
+
 def _entry(tmp_path: Any, prelude: str) -> tuple[Any, Any]:
     """Run `prelude`, then the entry module's main() as the console script does, for a
     deploy whose endpoint answers nothing (not cancelled, it would fail to connect: exit

@@ -481,3 +481,55 @@ def test_a_secret_that_is_also_a_word_of_the_summary_never_breaks_it(sandbox, cl
     written = dict(line.split("=", 1) for line in gh.read_text().splitlines())
     assert written["exit_code"] == "0"
     assert json.loads(written["counts"])["desired"] == 1
+
+
+def test_a_secret_equal_to_a_summary_word_leaves_the_fields_a_workflow_tests(
+    sandbox, cluster, tmp_path
+):
+    """A secret that happens to be `succeeded`, or the cluster's name, is masked in the
+    lines, but `outcome` and the revisions' ARNs, which a workflow tests and passes on, are
+    the run's own words: they stay as they are in JSON and the step outputs."""
+    client = sandbox.client("logs")
+    if not client.describe_log_groups(logGroupNamePrefix="/secrets")["logGroups"]:
+        client.create_log_group(logGroupName="/secrets")
+    sandbox.seed_service(
+        cluster, "web", family=f"{cluster}-web", desired_count=1, container=LOGS,
+        environment={"API_KEY": "succeeded", "CLUSTER_TOKEN": cluster},
+    )  # fmt: skip
+    gh = tmp_path / "gh"
+    run = run_cli(
+        sandbox, "-c", cluster, "-n", "web", "-i", "nginx:2", *FAST, "--output", "json",
+        GITHUB_OUTPUT=str(gh),
+    )  # fmt: skip
+    assert run.code == 0, run.stderr
+    summary = json.loads(run.stdout)
+    assert summary["outcome"] == "succeeded"
+    assert summary["new_task_definition"].endswith(f"task-definition/{cluster}-web:2")
+    outputs = dict(line.split("=", 1) for line in gh.read_text().splitlines() if "=" in line)
+    assert outputs["outcome"] == "succeeded"
+    assert outputs["new_task_definition"] == summary["new_task_definition"]
+
+
+def test_each_line_of_a_multi_line_secret_is_masked(sandbox, cluster, tmp_path):
+    """A key in PEM form reaches CloudWatch one event a line: each of its lines is masked
+    where a line of the log shows it."""
+    client = sandbox.client("logs")
+    if not client.describe_log_groups(logGroupNamePrefix="/secrets")["logGroups"]:
+        client.create_log_group(logGroupName="/secrets")
+    body = ("snt1-pem-line-one-0461", "snt1-pem-line-two-0462")
+    key = "-----BEGIN PRIVATE KEY-----\n" + "\n".join(body) + "\n-----END PRIVATE KEY-----"
+    sandbox.seed_service(
+        cluster, "web", family=f"{cluster}-web", desired_count=1, container=LOGS,
+        environment={"PRIVATE_KEY": key},
+    )  # fmt: skip
+    sandbox.set_faults(task_log=body)
+    gh = tmp_path / "gh"
+    gh.write_text("")
+    run = run_cli(
+        sandbox, "-c", cluster, "-d", f"{cluster}-web", "--run-task", "--wait-for-success",
+        *FAST, "--output", "json", GITHUB_OUTPUT=str(gh),
+    )  # fmt: skip
+    assert run.code == 0, run.stderr
+    assert "web | ****" in run.stderr
+    for said in _texts(run, gh):
+        assert not any(line in said for line in body), said

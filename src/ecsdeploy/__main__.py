@@ -22,14 +22,29 @@ os.set_blocking(_WAKE_READ, False)
 os.set_blocking(_wake_write, False)
 
 
+_CALLS: list[int] = []  # the handler's calls not yet recorded (see _record)
+_HANDLING = [False]
+
+
 def _record(signum: int, _frame: object) -> None:
-    """Every signal in the pipe (policy.delivered's rule, without importing it here)."""
-    try:
-        seen = os.read(_WAKE_READ, 64)
-    except OSError:  # empty (nothing written: see below)
-        seen = b""
-    # none in the pipe: the signal came before the pipe was set up; count it itself
-    _EARLY.extend([s for s in seen if s in (_signal.SIGINT, _signal.SIGTERM)] or [signum])
+    """Every signal in the pipe (policy.delivered's rule, without importing it here). A call
+    inside a running one (a signal between two of its bytecodes) leaves its signal to the
+    outer call, which reads the pipe again: the order stays the order of arrival
+    (RunPolicy.on_signal)."""
+    _CALLS.append(signum)
+    if _HANDLING[0]:
+        return
+    _HANDLING[0] = True
+    while _CALLS:
+        calls = _CALLS[:]
+        del _CALLS[: len(calls)]
+        try:
+            seen = os.read(_WAKE_READ, 64)
+        except OSError:  # empty (nothing written: see below)
+            seen = b""
+        # none in the pipe: the signal came before the pipe was set up; count it itself
+        _EARLY.extend([s for s in seen if s in (_signal.SIGINT, _signal.SIGTERM)] or calls)
+    _HANDLING[0] = False
 
 
 _signal.set_wakeup_fd(_wake_write, warn_on_full_buffer=False)  # before a handler can run

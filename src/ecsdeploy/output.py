@@ -107,8 +107,16 @@ def hide_values(values: Iterable[str]) -> None:
         (spelling, MASK)
         for value in values
         if len(value) >= MIN_MASKED_LENGTH
-        for spelling in (value, json.dumps(value)[1:-1])
+        # each line of a multi-line one too (a key in PEM form): a log driver sends one
+        # event a line
+        for spelling in (value, json.dumps(value)[1:-1], *_lines_of(value))
     )
+
+
+def _lines_of(value: str) -> list[str]:
+    """The lines of a multi-line value long enough to be masked on their own."""
+    lines = [line.strip() for line in value.splitlines()]
+    return [line for line in lines if len(lines) > 1 and len(line) >= MIN_MASKED_LENGTH]
 
 
 def hide_url_passwords(passwords: Iterable[str]) -> None:
@@ -161,14 +169,36 @@ def redact(text: str) -> str:
     return text
 
 
+#: Summary fields a workflow tests or passes on (`outcome == 'succeeded'`, the new
+#: revision's ARN): words of a fixed vocabulary and the names AWS gave the run's own
+#: resources, never a secret's value. A secret that happens to equal one (`succeeded`, the
+#: cluster's name) would otherwise turn it into `****` and send the workflow the wrong way.
+VERBATIM_FIELDS = frozenset(
+    {
+        "outcome",
+        "lifecycle_stage",
+        "cluster",
+        "service",
+        "new_task_definition",
+        "old_task_definition",
+        "deployment_id",
+        "service_deployment_arn",
+    }
+)
+
+
 def redacted(data: Any) -> Any:
     """A copy of a summary (`summary_dict`, `release_dict`) with every string in it
     `redact`ed, keys left as they are: what --output json and the step outputs serialize,
-    so that masking a value (which may be as short as `true`) cannot break the document."""
+    so that masking a value (which may be as short as `true`) cannot break the document.
+    The VERBATIM_FIELDS are left as they are."""
     if isinstance(data, str):
         return redact(data)
     if isinstance(data, Mapping):
-        return {key: redacted(value) for key, value in data.items()}
+        return {
+            key: value if key in VERBATIM_FIELDS and isinstance(value, str) else redacted(value)
+            for key, value in data.items()
+        }
     if isinstance(data, list | tuple):
         return [redacted(value) for value in data]
     return data

@@ -66,6 +66,9 @@ class RunPolicy:
         self.wakeup: int | None = None
         #: The write end of the pipe a signal wakes the sleepers through (see `_woken`).
         self.notify: int | None = None
+        #: The handler's calls not yet recorded, and whether one is running (see on_signal).
+        self._calls: list[int] = []
+        self._handling = False
 
     def child(self) -> RunPolicy:
         """A policy for one service of a release: the run's signals (shared), with a deadline
@@ -96,9 +99,24 @@ class RunPolicy:
 
     def on_signal(self, signum: int, _frame: object = None) -> None:
         """The signal handler (see `install_signal_handlers`): each signal that arrived
-        since the last call, in order."""
-        for each in delivered(self.wakeup, signum):
-            self.record(each, _frame)
+        since the last call, in order.
+
+        Python runs a handler between any two bytecodes, this one's own too: a signal that
+        comes while it runs calls it again inside itself. That inner call only leaves its
+        signal to the outer one, which reads the pipe again once it has recorded what it
+        read: recorded inside, a later SIGTERM would be counted before the SIGINT whose
+        handler it interrupted (exit 143, not 130)."""
+        self._calls.append(signum)
+        if self._handling:
+            return
+        self._handling = True
+        try:
+            while self._calls:
+                calls, self._calls = self._calls, []
+                for each in delivered(self.wakeup, calls):
+                    self.record(each, _frame)
+        finally:
+            self._handling = False
 
     def record(self, signum: int, frame: object = None) -> None:
         """One signal: recorded, and an abort if one was already pending. An abort that
@@ -193,15 +211,17 @@ def _importing(frame: object) -> bool:
     return False
 
 
-def delivered(wakeup: int | None, signum: int) -> list[int]:
+def delivered(wakeup: int | None, signum: int | list[int]) -> list[int]:
     """The signals that arrived since a handler last ran, read from the wakeup pipe (one byte
-    each, written as each arrives), or `signum` alone without a pipe. Python calls a handler
-    once however many of its signal came before it could run; the pipe has them all. An
-    empty pipe counts `signum` itself: the signal came before the pipe was set up (in the
-    interpreter's start-up), or its byte was read by the handler of another signal, which
-    already counted two (one more changes nothing: the second already aborts)."""
+    each, written as each arrives), or the handler's own (`signum`: one, or the calls it
+    stands for) without a pipe. Python calls a handler once however many of its signal came
+    before it could run; the pipe has them all. An empty pipe counts the handler's own: the
+    signal came before the pipe was set up (in the interpreter's start-up), or its byte was
+    read by the handler of another signal, which already counted two (one more changes
+    nothing: the second already aborts)."""
+    own = [signum] if isinstance(signum, int) else signum
     if wakeup is None:
-        return [signum]
+        return own
     seen = b""
     while True:
         try:
@@ -209,11 +229,11 @@ def delivered(wakeup: int | None, signum: int) -> list[int]:
         except (BlockingIOError, InterruptedError):
             break
         except OSError:  # a closed pipe: count the signal itself
-            return [signum]
+            return own
         if not chunk:
             break
         seen += chunk
-    return [s for s in seen if s in SIGNALS] or [signum]
+    return [s for s in seen if s in SIGNALS] or own
 
 
 def _start_waker(policy: RunPolicy) -> int:
