@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import signal
+import time
 from typing import Any
 
 import pytest
@@ -518,8 +519,14 @@ def test_two_signals_while_run_task_is_in_flight_say_how_to_find_the_task(sandbo
     started_by = reason.split("--started-by ", 1)[1].split()[0]
     assert f"aws ecs list-tasks --cluster {cluster} --started-by {started_by} --region" in reason
     assert f"aws ecs stop-task --cluster {cluster} --task TASK_ID --region us-east-1" in reason
-    found = sandbox.client().list_tasks(cluster=cluster, startedBy=started_by)["taskArns"]
-    assert len(found) == 1  # the command finds the task the held RunTask started
+    # the command finds the task the held RunTask started (once released, it completes on
+    # the sandbox's own thread: wait for that, not for the machine's speed)
+    deadline = time.monotonic() + 30
+    ecs = sandbox.client()
+    while not (found := ecs.list_tasks(cluster=cluster, startedBy=started_by)["taskArns"]):
+        assert time.monotonic() < deadline, "the released RunTask never started its task"
+        time.sleep(0.05)
+    assert len(found) == 1
 
 
 def test_a_signal_while_run_task_is_in_flight_stops_the_task(sandbox, cluster):
