@@ -115,9 +115,7 @@ SHOWN_OVERRIDES = [
 @pytest.fixture
 def logged(sandbox, cluster) -> str:
     """A steady service whose container logs to CloudWatch (awslogs)."""
-    client = sandbox.client("logs")
-    if not client.describe_log_groups(logGroupNamePrefix="/secrets")["logGroups"]:
-        client.create_log_group(logGroupName="/secrets")
+    _secrets_log_group(sandbox)
     seed(sandbox, cluster, desired_count=1, container=LOGS)
     return cluster
 
@@ -269,10 +267,15 @@ QUOTED = (
 QUOTED_SHOWN = " pw=**** url=postgres://app:****@db/x side=**** label=****"
 
 
-def _with_secrets(sandbox, cluster: str, name: str = "web") -> None:
+def _secrets_log_group(sandbox) -> None:
+    """The log group LOGS names, once per sandbox."""
     client = sandbox.client("logs")
     if not client.describe_log_groups(logGroupNamePrefix="/secrets")["logGroups"]:
         client.create_log_group(logGroupName="/secrets")
+
+
+def _with_secrets(sandbox, cluster: str, name: str = "web") -> None:
+    _secrets_log_group(sandbox)
     sandbox.seed_service(
         cluster,
         name,
@@ -489,9 +492,7 @@ def test_a_secret_equal_to_a_summary_word_leaves_the_fields_a_workflow_tests(
     """A secret that happens to be `succeeded`, or the cluster's name, is masked in the
     lines, but `outcome` and the revisions' ARNs, which a workflow tests and passes on, are
     the run's own words: they stay as they are in JSON and the step outputs."""
-    client = sandbox.client("logs")
-    if not client.describe_log_groups(logGroupNamePrefix="/secrets")["logGroups"]:
-        client.create_log_group(logGroupName="/secrets")
+    _secrets_log_group(sandbox)
     sandbox.seed_service(
         cluster, "web", family=f"{cluster}-web", desired_count=1, container=LOGS,
         environment={"API_KEY": "succeeded", "CLUSTER_TOKEN": cluster},
@@ -513,9 +514,7 @@ def test_a_secret_equal_to_a_summary_word_leaves_the_fields_a_workflow_tests(
 def test_each_line_of_a_multi_line_secret_is_masked(sandbox, cluster, tmp_path):
     """A key in PEM form reaches CloudWatch one event a line: each of its lines is masked
     where a line of the log shows it."""
-    client = sandbox.client("logs")
-    if not client.describe_log_groups(logGroupNamePrefix="/secrets")["logGroups"]:
-        client.create_log_group(logGroupName="/secrets")
+    _secrets_log_group(sandbox)
     body = ("snt1-pem-line-one-0461", "snt1-pem-line-two-0462")
     key = "-----BEGIN PRIVATE KEY-----\n" + "\n".join(body) + "\n-----END PRIVATE KEY-----"
     sandbox.seed_service(
