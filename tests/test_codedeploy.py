@@ -591,7 +591,7 @@ def test_a_ci_url_s_credentials_never_reach_the_description_or_the_output(
 
 
 def test_any_url_s_password_is_masked_in_what_is_written():
-    from ecsdeploy.output import redact
+    from ecsdeploy.masking import redact
 
     assert redact("see https://admin:s3cr3t@ci.example/x and git://u:p@h/r") == (
         "see https://admin:****@ci.example/x and git://u:****@h/r"

@@ -29,6 +29,7 @@ LAYERS: list[set[str]] = [
     {
         "result",
         "changes",
+        "masking",
         "taskdef",
         "image",
         "models",

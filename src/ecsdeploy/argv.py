@@ -109,7 +109,7 @@ def scan_args(params: Sequence[click.Parameter], args: Sequence[str]) -> ArgScan
 
 def argument_pairs(args: Sequence[str], environ: Mapping[str, str]) -> set[str]:
     """Every `NAME=VALUE` word of the arguments and of the ECS_DEPLOY_ variables: no output
-    may quote one (its value may be a secret; `output.hide` masks them everywhere)."""
+    may quote one (its value may be a secret; `masking.hide` masks them everywhere)."""
     words = [*args]
     for key, value in environ.items():
         if key.startswith(f"{ENVVAR_PREFIX}_"):

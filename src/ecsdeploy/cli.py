@@ -638,7 +638,8 @@ def _scanned_reporter(scan: ArgScan, args: Sequence[str] | None = None) -> Repor
     """The reporter the raw arguments ask for, every `NAME=VALUE` word of them (and of the
     ECS_DEPLOY_ variables) masked in all it will write."""
     from ecsdeploy.aws import endpoint_passwords
-    from ecsdeploy.output import Reporter, hide, hide_url_passwords
+    from ecsdeploy.masking import hide, hide_url_passwords
+    from ecsdeploy.output import Reporter
 
     if args is not None:
         hide(argument_pairs(args, os.environ))

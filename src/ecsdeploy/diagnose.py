@@ -279,7 +279,7 @@ class Diagnoser:
     warn: Callable[[str], None] = lambda message: None
     #: Values masked in every line besides each container's own (the run's credentials).
     known_secrets: Sequence[str] = ()
-    #: Masks what else the run knows no output may show (output.redact), before the cut.
+    #: Masks what else the run knows no output may show (masking.redact), before the cut.
     mask: Callable[[str], str] | None = None
     seen: dict[tuple[object, ...], str] = field(default_factory=dict)
     #: Tasks whose diagnosis showed log lines.

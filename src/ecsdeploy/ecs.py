@@ -24,8 +24,8 @@ from ecsdeploy.errors import (
     NotFoundError,
     TaskNotStartedError,
 )
+from ecsdeploy.masking import hide_secrets_in
 from ecsdeploy.models import Service, ServiceDeployment, Task
-from ecsdeploy.output import hide_secrets_in
 from ecsdeploy.policy import Interrupted, RunPolicy
 
 if TYPE_CHECKING:

@@ -21,10 +21,11 @@ from ecsdeploy.errors import (
     RevisionError,
     TaskDefinitionFileError,
 )
+from ecsdeploy.masking import hide_secrets_in
 from ecsdeploy.models import Service, revision_number
 from ecsdeploy.models import family_of as _family
 from ecsdeploy.models import short_name as _short
-from ecsdeploy.output import Reporter, hide_secrets_in
+from ecsdeploy.output import Reporter
 from ecsdeploy.policy import Interrupted
 from ecsdeploy.result import DeployResult, Outcome
 

@@ -20,7 +20,7 @@ from ecsdeploy.errors import (
     TaskNotStartedError,
     UsageError,
 )
-from ecsdeploy.output import redact
+from ecsdeploy.masking import redact
 from ecsdeploy.plan import PLACEHOLDER_ARN, Planner, new_revision_asked
 from ecsdeploy.policy import Aborted, Interrupted
 from ecsdeploy.prune import prune

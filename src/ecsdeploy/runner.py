@@ -29,7 +29,7 @@ def run(
     from ecsdeploy.aws import clients
     from ecsdeploy.ecs import EcsGateway, FirstRead
     from ecsdeploy.gateways import AwsReaders
-    from ecsdeploy.output import hide_values
+    from ecsdeploy.masking import hide_values
 
     reporter.debug(f"settings: {settings!r}")
     reporter.debug(

@@ -22,6 +22,7 @@ from ecsdeploy.diagnose import Diagnoser
 from ecsdeploy.ecs import EcsGateway
 from ecsdeploy.errors import AwsError, EcsDeployError
 from ecsdeploy.gateways import AwsReaders
+from ecsdeploy.masking import redact
 from ecsdeploy.models import (
     Deployment,
     HookDetail,
@@ -32,7 +33,7 @@ from ecsdeploy.models import (
     rollout_counts,
     short_name,
 )
-from ecsdeploy.output import Reporter, describe_counts, redact
+from ecsdeploy.output import Reporter, describe_counts
 from ecsdeploy.plan import new_revision_asked
 from ecsdeploy.policy import Aborted, Interrupted
 from ecsdeploy.result import DeployResult, Outcome

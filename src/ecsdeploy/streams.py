@@ -43,7 +43,7 @@ class LogStreamer:
     warn: Callable[[str], None] = lambda message: None
     #: Values masked in every line besides each container's own (the run's credentials).
     known_secrets: Sequence[str] = ()
-    #: Masks what else the run knows no output may show (output.redact), before the cut.
+    #: Masks what else the run knows no output may show (masking.redact), before the cut.
     mask: Callable[[str], str] | None = None
     tokens: dict[tuple[str, str], str | None] = field(default_factory=dict)
     lines: dict[str, int] = field(default_factory=dict)  # shown, per container
