@@ -225,7 +225,9 @@ def run_one_off(
     reporter.info(f"Started {'task(s)' if what == 'task' else 'the ' + what}: {', '.join(arns)}")
     r.reason = f"{what} started"
     try:
-        return _follow(story, cfg, params, containers, r, arns=arns, wait=wait, what=what)
+        return _follow(
+            story, cfg, params, containers, r, cluster=cluster, arns=arns, wait=wait, what=what
+        )
     except Aborted:  # a second signal: the run ends at once, but the stop is still owed
         ended = {t.arn for t in r.stopped_tasks}  # seen STOPPED (the abort came after)
         if left := [a for a in arns if a not in ended]:
@@ -240,6 +242,7 @@ def _follow(
     containers: Sequence[Mapping[str, Any]],
     r: DeployResult,
     *,
+    cluster: str,
     arns: list[str],
     wait: bool,
     what: str,
@@ -249,7 +252,7 @@ def _follow(
     reporter, policy = story.reporter, story.policy
     if not wait:
         if policy.interrupted():  # the signal came while RunTask was in flight
-            said = _stop_after_signal(story, params.get("cluster") or "default", arns, what)
+            said = _stop_after_signal(story, cluster, arns, what)
             r.code, r.outcome = policy.exit_code, Outcome.INTERRUPTED
             r.reason = f"interrupted while starting the {what}: {said}"
         return None
@@ -272,7 +275,7 @@ def _follow(
     try:
         waited = wait_for_tasks(
             story.ecs,
-            params.get("cluster") or "default",
+            cluster,
             arns,
             deadline=policy.deadline,
             poll_interval=cfg.poll_interval,
@@ -284,10 +287,10 @@ def _follow(
     except Interrupted:  # a signal cut a read (of the tasks, or of their logs) short
         waited = TaskWait(Outcome.INTERRUPTED, [])
     except EcsDeployError as exc:  # it cannot be followed (DescribeTasks denied, ...)
-        _stop_unobserved(story, params.get("cluster") or "default", arns, what, exc)
+        _stop_unobserved(story, cluster, arns, what, exc)
         raise
     if waited.outcome is Outcome.INTERRUPTED:
-        said = _stop_after_signal(story, params.get("cluster") or "default", arns, what)
+        said = _stop_after_signal(story, cluster, arns, what)
         r.code, r.outcome = policy.exit_code, Outcome.INTERRUPTED
         r.reason = f"interrupted while waiting for the {what}: {said}"
         return None
@@ -297,9 +300,7 @@ def _follow(
         story.settled, story.phase = True, Phase.STOPPING_TASK
         policy.new_phase()  # the stop is owed: a signal as the wait ended does not skip it
         policy.deadline = story.clock() + STOP_BUDGET
-        r.reason += ": " + _stopped(
-            story, params.get("cluster") or "default", arns, what, "timed out"
-        )
+        r.reason += ": " + _stopped(story, cluster, arns, what, "timed out")
         return None
     failures: list[str] = []
     exit_code: int | None = None
