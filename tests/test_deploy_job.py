@@ -35,6 +35,18 @@ def logs(sandbox) -> None:
         client.create_log_group(logGroupName="/job")
 
 
+#: A one-off task's log that keeps it running (about 8 s in the sandbox): long enough for a
+#: signal, a timeout or a refused read to land while it runs.
+LONG_LOG = tuple(f"long step {i}" for i in range(400))
+
+
+def _deny(sandbox, operation: str) -> None:
+    """Every call of `operation` refused (AccessDenied) until the faults are reset."""
+    sandbox.scheduler.inject(
+        operation, "error", code="AccessDeniedException", message="no", count=None
+    )
+
+
 def service(sandbox, cluster, name: str = "web", **kwargs: Any) -> None:
     kwargs.setdefault("desired_count", 1)
     kwargs.setdefault("family", f"{cluster}-{name}")
@@ -203,14 +215,10 @@ def test_a_task_that_cannot_be_followed_is_stopped(sandbox, cluster, stop_denied
     """DescribeTasks denied after RunTask: nothing would report the task's end, so it is
     stopped as a timed-out one is; if StopTask is denied too, the error says how to stop it."""
     service(sandbox, cluster)
-    sandbox.set_faults(task_log=tuple(f"long step {i}" for i in range(400)))
-    sandbox.scheduler.inject(
-        "DescribeTasks", "error", code="AccessDeniedException", message="no", count=None
-    )
+    sandbox.set_faults(task_log=LONG_LOG)
+    _deny(sandbox, "DescribeTasks")
     if stop_denied:
-        sandbox.scheduler.inject(
-            "StopTask", "error", code="AccessDeniedException", message="no", count=None
-        )
+        _deny(sandbox, "StopTask")
     run = run_cli(
         sandbox, "-c", cluster, "-d", f"{cluster}-web", "--run-task", "--wait-for-success",
         *FAST, "--output", "json",
@@ -236,11 +244,9 @@ def test_a_one_off_task_that_times_out_is_stopped(sandbox, cluster, stop_denied)
     is) and one line says so, naming it; exit 1, outcome timed_out. If StopTask is refused,
     the run says the task is still running and gives the command that stops it."""
     service(sandbox, cluster)
-    sandbox.set_faults(task_log=tuple(f"long step {i}" for i in range(400)))
+    sandbox.set_faults(task_log=LONG_LOG)
     if stop_denied:
-        sandbox.scheduler.inject(
-            "StopTask", "error", code="AccessDeniedException", message="no", count=None
-        )
+        _deny(sandbox, "StopTask")
     run = run_cli(
         sandbox, "-c", cluster, "-d", f"{cluster}-web", "--run-task", "--wait-for-success",
         *FAST, "-t", "1", "--output", "json",
@@ -277,7 +283,7 @@ def test_a_signal_while_stop_task_is_retried_says_it_was_tried(sandbox, cluster)
     the retries stop, and the warning says StopTask was tried (and why it failed), not that
     the run was interrupted before it."""
     service(sandbox, cluster)
-    sandbox.set_faults(task_log=tuple(f"long step {i}" for i in range(400)))
+    sandbox.set_faults(task_log=LONG_LOG)
     sandbox.scheduler.inject(
         "StopTask", "error", code="ThrottlingException", message="Rate exceeded", count=None
     )
@@ -301,10 +307,8 @@ def test_the_stop_task_command_acts_where_the_run_did(sandbox, cluster, tmp_path
     """-p/--profile: the command that stops a task by hand names the run's region and that
     profile, or it would look for the task elsewhere (or as someone else)."""
     service(sandbox, cluster)
-    sandbox.set_faults(task_log=tuple(f"long step {i}" for i in range(400)))
-    sandbox.scheduler.inject(
-        "StopTask", "error", code="AccessDeniedException", message="no", count=None
-    )
+    sandbox.set_faults(task_log=LONG_LOG)
+    _deny(sandbox, "StopTask")
     config = tmp_path / "config"
     config.write_text("[profile deployer]\nregion = us-east-1\n")
     creds = tmp_path / "credentials"
@@ -380,7 +384,7 @@ def test_a_migration_that_cannot_start_changes_no_service(sandbox, cluster):
 
 def test_a_signal_during_the_migration_stops_it_and_changes_no_service(sandbox, cluster, logs):
     service(sandbox, cluster)
-    sandbox.set_faults(task_log=tuple(f"long step {i}" for i in range(400)))
+    sandbox.set_faults(task_log=LONG_LOG)
     started = start_cli(
         sandbox, "-c", cluster, "-n", "web", "-i", "nginx:2", "--pre-deploy", "web",
         "migrate", *FAST, "-t", "60",
@@ -423,7 +427,7 @@ def test_two_signals_while_a_one_off_task_runs_stop_it_or_name_it(sandbox, clust
     cancel owes is still sent, bounded to 2 s. The summary names the task: stopped, or (its
     StopTask held past the bound) still running, with the command that stops it."""
     service(sandbox, cluster)
-    sandbox.set_faults(task_log=tuple(f"long step {i}" for i in range(400)))
+    sandbox.set_faults(task_log=LONG_LOG)
     sandbox.scheduler.inject("DescribeTasks", "hold", count=None)
     if stop == "held":
         sandbox.scheduler.inject("StopTask", "hold", count=None)
@@ -468,7 +472,7 @@ def test_two_signals_while_a_releases_migration_runs_stop_it_and_name_it(sandbox
     it is followed: the release aborts, the migration is stopped, and each service's reason
     names it; no service moved."""
     api_and_worker(sandbox, cluster)
-    sandbox.set_faults(task_log=tuple(f"long step {i}" for i in range(400)))
+    sandbox.set_faults(task_log=LONG_LOG)
     sandbox.scheduler.inject("DescribeTasks", "hold", count=None)
     started = start_cli(
         sandbox, "-c", cluster, "-n", "api,worker", "-i", "nginx:2", "--pre-deploy", "web",
@@ -499,7 +503,7 @@ def test_two_signals_while_run_task_is_in_flight_say_how_to_find_the_task(sandbo
     the abort cannot name the task, so it says one may have started and how to find it by
     the startedBy the run gave it."""
     service(sandbox, cluster)
-    sandbox.set_faults(task_log=tuple(f"long step {i}" for i in range(400)))
+    sandbox.set_faults(task_log=LONG_LOG)
     sandbox.scheduler.inject("RunTask", "hold", count=None)
     started = start_cli(sandbox, *_one_off(cluster, what))
     try:
@@ -533,7 +537,7 @@ def test_a_signal_while_run_task_is_in_flight_stops_the_task(sandbox, cluster):
     """--run-task without --wait-for-success, SIGINT while RunTask is in flight: the task it
     started is stopped (the call a cancel owes), and the run is interrupted, not a success."""
     service(sandbox, cluster)
-    sandbox.set_faults(task_log=tuple(f"long step {i}" for i in range(400)))
+    sandbox.set_faults(task_log=LONG_LOG)
     sandbox.scheduler.inject("RunTask", "hold")
     started = start_cli(
         sandbox, "-c", cluster, "-d", f"{cluster}-web", "--run-task", *FAST, "--output", "json"
@@ -660,7 +664,7 @@ def test_a_release_reads_the_same_in_a_dry_run_and_a_real_run(sandbox, cluster):
 
 def test_a_release_interrupted_during_its_migration_reads_interrupted(sandbox, cluster, logs):
     api_and_worker(sandbox, cluster)
-    sandbox.set_faults(task_log=tuple(f"long step {i}" for i in range(400)))
+    sandbox.set_faults(task_log=LONG_LOG)
     started = start_cli(
         sandbox, "-c", cluster, "-n", "api,worker", "-i", "nginx:2", "--pre-deploy", "web",
         "migrate", *FAST, "-t", "60",
@@ -679,7 +683,7 @@ def test_a_release_interrupted_during_its_migration_reads_interrupted(sandbox, c
 
 def test_a_migration_that_times_out_is_stopped(sandbox, cluster, logs):
     service(sandbox, cluster)
-    sandbox.set_faults(task_log=tuple(f"long step {i}" for i in range(400)))
+    sandbox.set_faults(task_log=LONG_LOG)
     run = run_cli(
         sandbox, "-c", cluster, "-n", "web", "-i", "nginx:2", "--pre-deploy", "web",
         "migrate", *FAST, "-t", "1", "--output", "json",
